@@ -1,0 +1,84 @@
+//! The CPU's only window on the world: physical memory, I/O ports and the interrupt lines.
+//! The machine implements it; the CPU never owns devices.
+
+/// Physical memory, port I/O and interrupt lines as the CPU sees them.
+///
+/// Addresses are physical (after segmentation and paging, and after the CPU model's address
+/// lines); A20 gating and the memory map are the implementor's business.
+pub trait CpuBus {
+    fn read8(&mut self, addr: u32) -> u8;
+    fn write8(&mut self, addr: u32, value: u8);
+    fn read16(&mut self, addr: u32) -> u16 {
+        u16::from_le_bytes([self.read8(addr), self.read8(addr.wrapping_add(1))])
+    }
+    fn read32(&mut self, addr: u32) -> u32 {
+        let lo = self.read16(addr) as u32;
+        let hi = self.read16(addr.wrapping_add(2)) as u32;
+        lo | (hi << 16)
+    }
+    fn write16(&mut self, addr: u32, value: u16) {
+        let b = value.to_le_bytes();
+        self.write8(addr, b[0]);
+        self.write8(addr.wrapping_add(1), b[1]);
+    }
+    fn write32(&mut self, addr: u32, value: u32) {
+        self.write16(addr, value as u16);
+        self.write16(addr.wrapping_add(2), (value >> 16) as u16);
+    }
+    /// Port input of `size` bytes (1, 2 or 4).
+    fn io_in(&mut self, port: u16, size: u8) -> u32;
+    /// Port output of `size` bytes (1, 2 or 4).
+    fn io_out(&mut self, port: u16, size: u8, value: u32);
+    /// Is the INTR line raised (a maskable interrupt waiting)?
+    fn intr_pending(&mut self) -> bool {
+        false
+    }
+    /// Interrupt acknowledge cycle: the vector of the pending maskable interrupt, if any is
+    /// still pending.
+    fn ack_intr(&mut self) -> Option<u8> {
+        None
+    }
+    /// Take a pending NMI edge, if any.
+    fn take_nmi(&mut self) -> bool {
+        false
+    }
+    /// The x87 FERR# output changed (the PC routes it to IRQ13).
+    fn set_ferr(&mut self, _asserted: bool) {}
+}
+
+/// A flat memory bus for tests and the conformance runner: `size` bytes of RAM wrapping at the
+/// end, ports that read as all ones and log writes.
+pub struct FlatBus {
+    pub mem: Vec<u8>,
+    pub io_writes: Vec<(u16, u8, u32)>,
+}
+
+impl FlatBus {
+    pub fn new(size: usize) -> FlatBus {
+        assert!(size.is_power_of_two());
+        FlatBus { mem: vec![0; size], io_writes: Vec::new() }
+    }
+}
+
+impl CpuBus for FlatBus {
+    #[inline]
+    fn read8(&mut self, addr: u32) -> u8 {
+        let m = self.mem.len() - 1;
+        self.mem[addr as usize & m]
+    }
+    #[inline]
+    fn write8(&mut self, addr: u32, value: u8) {
+        let m = self.mem.len() - 1;
+        self.mem[addr as usize & m] = value;
+    }
+    fn io_in(&mut self, _port: u16, size: u8) -> u32 {
+        match size {
+            1 => 0xFF,
+            2 => 0xFFFF,
+            _ => 0xFFFF_FFFF,
+        }
+    }
+    fn io_out(&mut self, port: u16, size: u8, value: u32) {
+        self.io_writes.push((port, size, value));
+    }
+}

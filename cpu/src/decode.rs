@@ -1,0 +1,180 @@
+//! Instruction fetch and decode: bytes at CS:EIP through segmentation and paging, decoded by
+//! iced-x86 in the current code size, with the 8086's opcode aliases mapped onto their 186+
+//! equivalents. Decoded instructions are cached per physical page and dropped when the page
+//! is written.
+
+use std::collections::HashMap;
+
+use iced_x86::{Decoder, DecoderOptions, Instruction};
+
+use crate::bus::CpuBus;
+use crate::fault::Fault;
+use crate::memory::Access;
+use crate::state::{CpuModel, SegReg};
+use crate::Cpu;
+
+/// Cached decodes, keyed by physical address and code size. Only instructions wholly inside
+/// one page are cached.
+#[derive(Default)]
+pub struct DecodeCache {
+    pages: HashMap<u32, HashMap<u32, Instruction>>,
+    /// One bit per 4 KiB physical page that holds cached decodes (4 GiB / 4 KiB bits).
+    code_pages: Vec<u64>,
+}
+
+impl DecodeCache {
+    pub fn clear(&mut self) {
+        self.pages.clear();
+        self.code_pages.iter_mut().for_each(|w| *w = 0);
+    }
+
+    #[inline]
+    fn is_code_page(&self, page: u32) -> bool {
+        let w = (page >> 6) as usize;
+        w < self.code_pages.len() && self.code_pages[w] & (1 << (page & 63)) != 0
+    }
+
+    #[inline]
+    fn lookup(&self, phys: u32, key: u32) -> Option<&Instruction> {
+        self.pages.get(&(phys >> 12)).and_then(|p| p.get(&(((phys & 0xFFF) << 2) | key)))
+    }
+
+    fn insert(&mut self, phys: u32, key: u32, instr: Instruction) {
+        let page = phys >> 12;
+        let w = (page >> 6) as usize;
+        if self.code_pages.len() <= w {
+            self.code_pages.resize(w + 1, 0);
+        }
+        self.code_pages[w] |= 1 << (page & 63);
+        self.pages.entry(page).or_default().insert(((phys & 0xFFF) << 2) | key, instr);
+    }
+
+    /// A write hit `phys..phys+len`: drop the decodes of the pages it touches.
+    #[inline]
+    pub fn invalidate_range(&mut self, phys: u32, len: u32) {
+        let first = phys >> 12;
+        let last = phys.wrapping_add(len.max(1) - 1) >> 12;
+        for page in [first, last] {
+            if self.is_code_page(page) {
+                self.pages.remove(&page);
+                let w = (page >> 6) as usize;
+                self.code_pages[w] &= !(1 << (page & 63));
+            }
+        }
+    }
+}
+
+/// An 8086 opcode alias: the byte the 8086 decodes as something a 186+ decodes differently.
+fn remap_8086(bytes: &mut [u8]) {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0x26 | 0x2E | 0x36 | 0x3E | 0xF0 | 0xF2 | 0xF3 => i += 1,
+            0xF1 => {
+                bytes[i] = 0xF0; // F1 is a second LOCK prefix on the 8086
+                i += 1
+            }
+            _ => break,
+        }
+    }
+    if i >= bytes.len() {
+        return;
+    }
+    let op = bytes[i];
+    match op {
+        0x60..=0x6F => bytes[i] = op + 0x10,
+        0xC0 => bytes[i] = 0xC2,
+        0xC1 => bytes[i] = 0xC3,
+        0xC8 => bytes[i] = 0xCA,
+        0xC9 => bytes[i] = 0xCB,
+        0x8C | 0x8E => {
+            if let Some(m) = bytes.get_mut(i + 1) {
+                *m &= !0x20; // the 8086 decodes only two bits of the segment register field
+            }
+        }
+        0xFF => {
+            if let Some(m) = bytes.get_mut(i + 1) {
+                if *m & 0x38 == 0x38 {
+                    *m &= !0x08; // FF /7 is PUSH r/m on the 8086
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Cpu {
+    /// Fetch and decode the instruction at CS:EIP.
+    pub(crate) fn fetch_decode<B: CpuBus>(&mut self, bus: &mut B) -> Result<Instruction, Fault> {
+        let code32 = self.s.code32();
+        let eip = self.s.eip;
+        let cs = self.s.seg[SegReg::Cs as usize];
+        let key = code32 as u32;
+        let user = self.s.cpl == 3;
+        let model = self.s.model;
+        // Fast path: the first byte's physical address finds a cached decode.
+        let lin0 = cs.base.wrapping_add(eip);
+        let phys0 = if model == CpuModel::I8086 { lin0 & 0xF_FFFF } else { self.translate(bus, lin0, Access::Exec, user)? };
+        if let Some(instr) = self.icache.lookup(phys0, key) {
+            let instr = *instr;
+            let last = eip.wrapping_add(instr.len() as u32 - 1);
+            if model == CpuModel::I8086 || (last <= cs.limit && last >= eip) || !code32 && cs.limit >= 0xFFFF {
+                return Ok(instr);
+            }
+        }
+        // Slow path: fetch up to 15 bytes, stopping at the first that cannot be fetched.
+        let mut buf = [0u8; 15];
+        let mut n = 0usize;
+        let mut pending: Option<Fault> = None;
+        while n < 15 {
+            let off = if code32 { eip.wrapping_add(n as u32) } else { eip.wrapping_add(n as u32) & 0xFFFF };
+            if model != CpuModel::I8086 && off > cs.limit {
+                pending = Some(Fault::gp0());
+                break;
+            }
+            let off = if model == CpuModel::I8086 { off & 0xFFFF } else { off };
+            let lin = cs.base.wrapping_add(off);
+            let phys = if model == CpuModel::I8086 {
+                lin & 0xF_FFFF
+            } else {
+                match self.translate(bus, lin, Access::Exec, user) {
+                    Ok(p) => p,
+                    Err(f) => {
+                        pending = Some(f);
+                        break;
+                    }
+                }
+            };
+            buf[n] = bus.read8(phys);
+            n += 1;
+        }
+        if model == CpuModel::I8086 {
+            remap_8086(&mut buf[..n]);
+        }
+        let bitness = if code32 { 32 } else { 16 };
+        let options = if model == CpuModel::I8086 { DecoderOptions::NO_INVALID_CHECK } else { DecoderOptions::NONE };
+        let mut dec = Decoder::with_ip(bitness, &buf[..n], eip as u64, options);
+        let mut instr = Instruction::default();
+        dec.decode_out(&mut instr);
+        if instr.is_invalid() {
+            if dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
+                if let Some(f) = pending {
+                    return Err(f);
+                }
+            }
+            return Err(Fault::ud());
+        }
+        let len = instr.len() as u32;
+        let page_end = 0x1000 - (lin0 & 0xFFF);
+        if len <= page_end && (code32 || eip.wrapping_add(len) <= 0x10000) {
+            self.icache.insert(phys0, key, instr);
+        }
+        Ok(instr)
+    }
+
+    /// Hook for every CPU write: drop cached decodes of a written code page.
+    #[inline]
+    pub(crate) fn note_write(&mut self, phys: u32, len: u32) {
+        self.icache.invalidate_range(phys, len);
+    }
+}

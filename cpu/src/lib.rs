@@ -1,0 +1,129 @@
+//! ironbox CPU: the architectural state of an x86 processor (8086 to Pentium II) and the
+//! reference interpreter that executes exactly one instruction per `Cpu::step`.
+//!
+//! The CPU sees the world only through [`CpuBus`]. Guest exceptions are [`Fault`] values,
+//! delivered through the IVT/IDT by the interpreter; a triple fault ends a step with
+//! [`StepEvent::Shutdown`].
+
+pub mod bus;
+mod decode;
+mod exec;
+pub mod fault;
+mod interrupt;
+pub mod memory;
+mod operand;
+mod protected;
+pub mod state;
+pub mod x87;
+
+mod ops;
+
+pub use bus::{CpuBus, FlatBus};
+pub use fault::{Fault, StepEvent};
+pub use state::{CpuModel, CpuState, SegReg, Segment};
+
+use decode::DecodeCache;
+use memory::Tlb;
+
+/// One x86 processor: its state plus the interpreter's caches.
+pub struct Cpu {
+    pub s: CpuState,
+    pub(crate) tlb: Tlb,
+    pub(crate) icache: DecodeCache,
+    /// Instructions retired since reset.
+    pub instret: u64,
+    /// EIP of the instruction being executed (faults restart there).
+    pub(crate) start_eip: u32,
+    /// GPRs at instruction start, restored when an instruction faults.
+    pub(crate) saved_gpr: [u32; 8],
+    /// Exception nesting while delivering (for #DF and triple-fault detection).
+    pub(crate) delivering: Option<u8>,
+    /// Set by instructions that open an interrupt shadow (STI, MOV SS, POP SS).
+    pub(crate) shadow_next: bool,
+}
+
+impl Cpu {
+    pub fn new(model: CpuModel) -> Cpu {
+        Cpu {
+            s: CpuState::reset(model),
+            tlb: Tlb::default(),
+            icache: DecodeCache::default(),
+            instret: 0,
+            start_eip: 0,
+            saved_gpr: [0; 8],
+            delivering: None,
+            shadow_next: false,
+        }
+    }
+
+    /// Processor RESET (INIT keeps the x87 state and some MSRs; we treat both the same).
+    pub fn reset(&mut self) {
+        let model = self.s.model;
+        self.s = CpuState::reset(model);
+        self.flush_tlb();
+        self.icache.clear();
+    }
+
+    /// Forget all cached translations (after CR0/CR3/CR4 changes).
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush();
+    }
+
+    /// Tell the CPU that physical memory was written behind its back (DMA, the debugger), so
+    /// cached decodes of it are dropped.
+    pub fn invalidate_phys(&mut self, addr: u32, len: u32) {
+        self.icache.invalidate_range(addr, len);
+    }
+
+    /// Execute one instruction (or deliver one pending interrupt), then return.
+    pub fn step<B: CpuBus>(&mut self, bus: &mut B) -> StepEvent {
+        // External events are recognised between instructions.
+        if !self.s.int_shadow {
+            if bus.take_nmi() {
+                self.s.halted = false;
+                return self.deliver_external(bus, fault::NMI, true);
+            }
+            if self.s.flag(state::flags::IF) && bus.intr_pending() {
+                if let Some(v) = bus.ack_intr() {
+                    self.s.halted = false;
+                    return self.deliver_external(bus, v, false);
+                }
+            }
+        }
+        self.s.int_shadow = false;
+        if self.s.halted {
+            return StepEvent::Halted;
+        }
+        self.start_eip = self.s.eip;
+        self.saved_gpr = self.s.gpr;
+        let saved_flags = self.s.eflags;
+        let trap = self.s.flag(state::flags::TF);
+        let result = match self.fetch_decode(bus) {
+            Ok(instr) => self.execute(bus, &instr),
+            Err(f) => Err(f),
+        };
+        match result {
+            Ok(()) => {
+                self.instret += 1;
+                self.s.tsc = self.s.tsc.wrapping_add(1);
+                if self.shadow_next {
+                    self.shadow_next = false;
+                    self.s.int_shadow = true;
+                }
+                if trap {
+                    self.s.dr[6] |= 0x4000; // BS
+                    return self.deliver_exception(bus, Fault::new(fault::DB));
+                }
+                StepEvent::Executed
+            }
+            Err(f) => {
+                // Faults restart the instruction: undo register side effects.
+                self.s.gpr = self.saved_gpr;
+                self.s.eflags = saved_flags;
+                self.s.eip = self.start_eip;
+                self.shadow_next = false;
+                self.deliver_exception(bus, f)
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Instruction semantics, split by group (one file each).
+
+pub(crate) mod alu;

@@ -1,0 +1,1 @@
+//! ironbox devices: the PC chipset, one file per chip.

@@ -1,0 +1,1 @@
+//! ironbox JIT: Cranelift dynamic binary translator (not yet built; the interpreter runs everything).

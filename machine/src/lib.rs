@@ -1,0 +1,1 @@
+//! ironbox machine: the board that connects the CPU to memory and devices.
