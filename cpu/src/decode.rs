@@ -83,6 +83,7 @@ fn remap_8086(bytes: &mut [u8]) {
     let op = bytes[i];
     match op {
         0x60..=0x6F => bytes[i] = op + 0x10,
+        0x0F => bytes[i] = 0xF1, // POP CS: decoded as INT1 and executed as POP CS
         0xC0 => bytes[i] = 0xC2,
         0xC1 => bytes[i] = 0xC3,
         0xC8 => bytes[i] = 0xCA,
