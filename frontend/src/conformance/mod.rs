@@ -98,8 +98,7 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(f) = &r.first_failure {
             let ran = r.passed + r.failed;
-            let idx = if f.index as usize == f.ordinal { String::new() } else { format!(" (index {})", f.index) };
-            println!("{}: {} of {ran} failed, first #{}{idx} {:?} ({})", r.name, r.failed, f.ordinal, f.name, f.summary);
+            println!("{}: {} of {ran} failed, first #{} {:?} ({})", r.name, r.failed, f.ordinal, f.name, f.summary);
             if a.verbose {
                 print!("{}", f.detail);
             }

@@ -68,7 +68,9 @@ pub struct State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Excp {
     pub vector: u8,
-    /// Physical address of the FLAGS image pushed on the stack.
+    /// Physical address of the FLAGS image pushed on the stack, as captured (rounded down to
+    /// even when SP is odd, so the runner computes it from the final SS:SP instead).
+    #[allow(dead_code)]
     pub flags_addr: u32,
 }
 

@@ -30,7 +30,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
 use ironbox_cpu::state::attr;
-use ironbox_cpu::{Cpu, CpuBus, CpuModel, Segment, StepEvent};
+use ironbox_cpu::{Cpu, CpuBus, CpuModel, CpuState, Segment, StepEvent};
 
 use super::moo::{self, Test, REG_NAMES, R_CS, R_FLAGS, R_IP, R_SP, R_SS};
 
@@ -246,7 +246,6 @@ enum Mismatch {
 /// The first failing test of a file, ready to print.
 pub struct Failure {
     pub ordinal: usize,
-    pub index: u32,
     pub name: String,
     /// Short list of what differed (`ip flags mem …`).
     pub summary: String,
@@ -266,11 +265,18 @@ pub struct FileReport {
     pub error: Option<String>,
 }
 
-/// Per-thread scratch state: one RAM per model, reused across tests.
+/// A CPU and its RAM, reused across the tests of one model (a fresh `Cpu` per test would
+/// rebuild the interpreter's decode cache every time).
+struct Machine {
+    cpu: Cpu,
+    bus: TestBus,
+}
+
+/// Per-thread scratch state: one machine per model, reused across tests.
 #[derive(Default)]
 pub struct Worker {
-    bus_1m: Option<TestBus>,
-    bus_16m: Option<TestBus>,
+    m8086: Option<Machine>,
+    m286: Option<Machine>,
     expected_mem: Vec<(u32, u8)>,
     mismatches: Vec<Mismatch>,
 }
@@ -322,7 +328,8 @@ impl Worker {
                     rep.first_failure = Some(self.describe(ordinal, t, model, flags_mask));
                 }
             }
-            self.clean(model, t);
+            let panicked = self.mismatches.iter().any(|m| matches!(m, Mismatch::Stop(Stop::Panic(_))));
+            self.clean(model, t, panicked);
         }
         if let Some(e) = &file.error {
             fail_file(&mut rep, tests.len(), format!("corrupt: {e}"));
@@ -330,25 +337,25 @@ impl Worker {
         rep
     }
 
-    fn bus(&mut self, model: CpuModel) -> &mut TestBus {
-        match model {
-            CpuModel::I8086 => self.bus_1m.get_or_insert_with(|| TestBus::new(1 << 20)),
-            _ => self.bus_16m.get_or_insert_with(|| TestBus::new(16 << 20)),
-        }
+    fn machine(&mut self, model: CpuModel) -> &mut Machine {
+        machine(&mut self.m8086, &mut self.m286, model)
     }
 
     /// Run one test; true if it passed. Leaves the mismatches in `self.mismatches`.
     fn run_test(&mut self, t: &Test, model: CpuModel, flags_mask: u16) -> bool {
-        let mut cpu = Cpu::new(model);
+        let Machine { cpu, bus } = machine(&mut self.m8086, &mut self.m286, model);
+        cpu.s = CpuState::reset(model);
+        cpu.flush_tlb();
         let init = initial_regs(t, model);
         for i in 0..14 {
             if let Some(v) = init.get(i) {
-                set_reg(&mut cpu, i, v);
+                set_reg(cpu, i, v);
             }
         }
-        let bus = self.bus(model);
         for &(a, v) in &t.init.ram {
-            bus.mem[(a & bus.mask) as usize] = v;
+            let a = a & bus.mask;
+            bus.mem[a as usize] = v;
+            cpu.invalidate_phys(a, 1);
         }
         bus.dirty.clear();
 
@@ -379,6 +386,7 @@ impl Worker {
             Stop::StepCap
         }));
         let stop = stepped.unwrap_or_else(|p| Stop::Panic(panic_message(&p)));
+        let cpu = &*cpu;
 
         let mm = &mut self.mismatches;
         mm.clear();
@@ -409,27 +417,22 @@ impl Worker {
                 mm.push(Mismatch::SegBase(i, seg.base));
             }
         }
-        // Exception.
-        let (want_exc, flags_addr) = match t.excp {
-            Some(e) => (Some(e.vector), Some(e.flags_addr)),
-            None if single => match inferred_vector(t, &want) {
-                Some(v) => {
-                    let sp = want.get(R_SP).unwrap_or(0).wrapping_add(4);
-                    (Some(v), Some(((want.get(R_SS).unwrap_or(0) as u32) << 4) + sp as u32))
-                }
-                None => (None, None),
-            },
-            None => (None, None),
+        // Exception. The pushed FLAGS sit at the final SS:SP+4 (EXCP's own address is rounded
+        // down to even when SP is odd, so it is not used).
+        let want_exc = match t.excp {
+            Some(e) => Some(e.vector),
+            None if single => inferred_vector(t, &init, &want),
+            None => None,
         };
+        let flags_at = want_exc.map(|_| {
+            let ss = (want.get(R_SS).unwrap_or(0) as u32) << 4;
+            let sp = want.get(R_SP).unwrap_or(0);
+            [ss + sp.wrapping_add(4) as u32, ss + sp.wrapping_add(5) as u32].map(|a| a & bus.mask)
+        });
         if want_exc != taken {
             mm.push(Mismatch::Exception(want_exc, taken));
         }
         // Memory: INIT overlaid by FINA, plus writes to unlisted addresses.
-        let bus = match model {
-            CpuModel::I8086 => self.bus_1m.as_mut(),
-            _ => self.bus_16m.as_mut(),
-        };
-        let Some(bus) = bus else { return false };
         let exp = &mut self.expected_mem;
         exp.clear();
         exp.extend(t.init.ram.iter().chain(&t.fina.ram).map(|&(a, v)| (a & bus.mask, v)));
@@ -441,12 +444,11 @@ impl Worker {
             }
             same
         });
-        let fa = flags_addr.map(|a| a & bus.mask);
         for &(a, w) in exp.iter() {
             let g = bus.byte(a);
-            let (m, note) = match fa {
-                Some(f) if a == f => (flags_mask as u8, "pushed FLAGS lo (masked)"),
-                Some(f) if a == (f + 1) & bus.mask => ((flags_mask >> 8) as u8, "pushed FLAGS hi (masked)"),
+            let (m, note) = match flags_at {
+                Some([lo, _]) if a == lo => (flags_mask as u8, "pushed FLAGS lo, masked"),
+                Some([_, hi]) if a == hi => ((flags_mask >> 8) as u8, "pushed FLAGS hi, masked"),
                 _ => (0xFF, ""),
             };
             if (w ^ g) & m != 0 {
@@ -457,22 +459,23 @@ impl Worker {
         bus.dirty.dedup();
         for &a in &bus.dirty {
             if exp.binary_search_by_key(&a, |e| e.0).is_err() && bus.byte(a) != 0 {
-                mm.push(Mismatch::Mem(a, 0, bus.byte(a), "write to an address the test does not list"));
+                mm.push(Mismatch::Mem(a, 0, bus.byte(a), "written, but not listed by the test"));
             }
         }
         mm.is_empty()
     }
 
     /// Zero the RAM a test used.
-    fn clean(&mut self, model: CpuModel, t: &Test) {
-        let bus = self.bus(model);
-        for &(a, _) in &t.init.ram {
-            bus.mem[(a & bus.mask) as usize] = 0;
+    fn clean(&mut self, model: CpuModel, t: &Test, panicked: bool) {
+        let m = self.machine(model);
+        for a in t.init.ram.iter().map(|r| r.0 & m.bus.mask).chain(m.bus.dirty.drain(..)) {
+            m.bus.mem[a as usize] = 0;
+            m.cpu.invalidate_phys(a, 1);
         }
-        for &a in &bus.dirty {
-            bus.mem[a as usize] = 0;
+        if panicked {
+            // The interpreter's private state may be mid-instruction: start afresh.
+            m.cpu = Cpu::new(model);
         }
-        bus.dirty.clear();
     }
 
     /// Report the mismatches left by the last `run_test`.
@@ -496,7 +499,9 @@ impl Worker {
 
         let mut d = String::new();
         let bytes: Vec<String> = t.bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let _ = writeln!(d, "    test #{ordinal} (index {}) {:?}  bytes {}  hash {}", t.index, t.name, bytes.join(" "), t.hash_hex());
+        let index = if t.index as usize != ordinal { format!(" (index {})", t.index) } else { String::new() };
+        let hash = if t.hash.is_some() { format!("  hash {}", t.hash_hex()) } else { String::new() };
+        let _ = writeln!(d, "    test #{ordinal}{index} {:?}  bytes {}{hash}", t.name, bytes.join(" "));
         let init = initial_regs(t, model);
         let regs: Vec<String> =
             (0..14).filter_map(|i| init.get(i).map(|v| format!("{}={v:04x}", REG_NAMES[i]))).collect();
@@ -504,43 +509,58 @@ impl Worker {
         if regs.len() > 8 {
             let _ = writeln!(d, "               {}", regs[8..].join(" "));
         }
-        let mut mem_lines = 0;
         for m in &self.mismatches {
-            match m {
-                Mismatch::Stop(s) => {
-                    let _ = writeln!(d, "      stopped  {}", stop_text(s));
-                }
-                Mismatch::Reg(i, w, g) if *i == R_FLAGS => {
-                    let _ = writeln!(
-                        d,
-                        "      flags    expected {w:04x}  got {g:04x}  (mask {flags_mask:04x}; {})",
-                        flag_diff(*w as u16, *g as u16)
-                    );
-                }
-                Mismatch::Reg(i, w, g) => {
-                    let _ = writeln!(d, "      {:<8} expected {w:04x}  got {g:04x}", REG_NAMES[*i]);
-                }
-                Mismatch::SegBase(i, b) => {
-                    let _ = writeln!(d, "      {:<8} base {b:#x} is not selector*16", REG_NAMES[*i]);
-                }
-                Mismatch::Mem(a, w, g, note) => {
-                    mem_lines += 1;
-                    if mem_lines <= 12 {
-                        let note = if note.is_empty() { String::new() } else { format!("  ({note})") };
-                        let _ = writeln!(d, "      [{a:06x}] expected {w:02x}    got {g:02x}{note}");
-                    }
-                }
+            let _ = match m {
+                Mismatch::Stop(s) => writeln!(d, "      stopped  {}", stop_text(s)),
+                Mismatch::Reg(i, w, g) if *i == R_FLAGS => writeln!(
+                    d,
+                    "      flags    expected {w:04x}  got {g:04x}  (under mask {flags_mask:04x}: {})",
+                    flag_diff(*w as u16, *g as u16)
+                ),
+                Mismatch::Reg(i, w, g) => writeln!(d, "      {:<8} expected {w:04x}  got {g:04x}", REG_NAMES[*i]),
+                Mismatch::SegBase(i, b) => writeln!(d, "      {:<8} base {b:#x} is not selector*16", REG_NAMES[*i]),
                 Mismatch::Exception(w, g) => {
                     let f = |v: &Option<u8>| v.map_or("none".to_string(), |v| format!("#{v} (int {v:02x}h)"));
-                    let _ = writeln!(d, "      exception expected {}  got {}", f(w), f(g));
+                    writeln!(d, "      exception expected {}  got {}", f(w), f(g))
                 }
+                Mismatch::Mem(..) => Ok(()),
+            };
+        }
+        // Memory mismatches, consecutive addresses with the same note on one line.
+        let mems: Vec<(u32, u8, u8, &str)> = self
+            .mismatches
+            .iter()
+            .filter_map(|m| if let Mismatch::Mem(a, w, g, n) = m { Some((*a, *w, *g, *n)) } else { None })
+            .collect();
+        let mut lines = 0;
+        let mut i = 0;
+        while i < mems.len() {
+            let mut j = i + 1;
+            while j < mems.len() && j - i < 8 && mems[j].0 == mems[j - 1].0 + 1 && mems[j].3 == mems[i].3 {
+                j += 1;
             }
+            lines += 1;
+            if lines <= 10 {
+                let run = &mems[i..j];
+                let hex = |f: fn(&(u32, u8, u8, &str)) -> u8| run.iter().map(|m| format!("{:02x}", f(m))).collect::<Vec<_>>().join(" ");
+                let note = if run[0].3.is_empty() { String::new() } else { format!("  ({})", run[0].3) };
+                let _ = writeln!(d, "      [{:06x}] expected {}  got {}{note}", run[0].0, hex(|m| m.1), hex(|m| m.2));
+            }
+            i = j;
         }
-        if mem_lines > 12 {
-            let _ = writeln!(d, "      … and {} more memory bytes", mem_lines - 12);
+        if lines > 10 {
+            let _ = writeln!(d, "      … and {} more memory lines", lines - 10);
         }
-        Failure { ordinal, index: t.index, name: t.name.clone(), summary, detail: d }
+        Failure { ordinal, name: t.name.clone(), summary, detail: d }
     }
+}
+
+fn machine<'a>(m8086: &'a mut Option<Machine>, m286: &'a mut Option<Machine>, model: CpuModel) -> &'a mut Machine {
+    let (slot, size) = match model {
+        CpuModel::I8086 => (m8086, 1 << 20),
+        _ => (m286, 16 << 20),
+    };
+    slot.get_or_insert_with(|| Machine { cpu: Cpu::new(model), bus: TestBus::new(size) })
 }
 
 /// REG_NAMES index → CpuState segment index (ES CS SS DS order).
@@ -583,9 +603,14 @@ fn get_reg(cpu: &Cpu, i: usize) -> u16 {
     }
 }
 
-/// 8086: the vector whose IVT entry (given in the initial RAM) equals the expected final CS:IP.
-fn inferred_vector(t: &Test, want: &moo::Regs) -> Option<u8> {
+/// 8086: the vector whose IVT entry (given in the initial RAM) equals the expected final CS:IP,
+/// provided the rest looks like an interrupt (3 words pushed, IF and TF clear): a far CALL whose
+/// operand bytes overlap the IVT must not count.
+fn inferred_vector(t: &Test, init: &moo::Regs, want: &moo::Regs) -> Option<u8> {
     let (cs, ip) = (want.get(R_CS)?, want.get(R_IP)?);
+    if want.get(R_SP)? != init.get(R_SP)?.wrapping_sub(6) || want.get(R_FLAGS)? & 0x0300 != 0 {
+        return None;
+    }
     let byte = |a: u32| t.init.ram.iter().find(|r| r.0 == a).map(|r| r.1);
     t.init.ram.iter().filter(|r| r.0 < 0x400 && r.0 % 4 == 0).find_map(|&(a, _)| {
         let w = |o: u32| Some(u16::from_le_bytes([byte(a + o)?, byte(a + o + 1)?]));
