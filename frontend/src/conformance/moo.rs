@@ -332,20 +332,20 @@ impl<'a> Reader<'a> {
 pub(crate) mod tests {
     use super::*;
 
-    fn chunk(tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn chunk(tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let mut v = tag.to_vec();
         v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         v.extend_from_slice(payload);
         v
     }
 
-    fn regs(mask: u16, vals: &[u16]) -> Vec<u8> {
+    pub(crate) fn regs(mask: u16, vals: &[u16]) -> Vec<u8> {
         let mut p = mask.to_le_bytes().to_vec();
         vals.iter().for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
         chunk(b"REGS", &p)
     }
 
-    fn ram(entries: &[(u32, u8)]) -> Vec<u8> {
+    pub(crate) fn ram(entries: &[(u32, u8)]) -> Vec<u8> {
         let mut p = (entries.len() as u32).to_le_bytes().to_vec();
         for (a, v) in entries {
             p.extend_from_slice(&a.to_le_bytes());

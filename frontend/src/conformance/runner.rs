@@ -405,7 +405,7 @@ impl Worker {
             let (w, g) = match i {
                 R_FLAGS => ((w & flags_mask) as u32, (cpu.s.eflags as u16 & flags_mask) as u32),
                 R_IP => (w as u32, cpu.s.eip),
-                _ => (w as u32, get_reg(&cpu, i) as u32),
+                _ => (w as u32, get_reg(cpu, i) as u32),
             };
             if w != g {
                 mm.push(Mismatch::Reg(i, w, g));
@@ -717,4 +717,88 @@ mod tests {
         assert_eq!(flag_diff(0x0041, 0x0001), "ZF expected 1");
         assert_eq!(flag_diff(0x0001, 0x0800), "CF expected 1, OF expected 0");
     }
+
+    /// A MOO file of 286 tests: (name, bytes at CS:IP, INIT regs, extra INIT RAM, FINA regs
+    /// as (index, value), FINA RAM, EXCP vector).
+    type Spec<'a> = (&'a str, &'a [u8], [u16; 14], &'a [(u32, u8)], &'a [(usize, u16)], &'a [(u32, u8)], Option<u8>);
+
+    fn moo_286(tests: &[Spec]) -> Vec<u8> {
+        use crate::conformance::moo::tests::{chunk, ram, regs};
+        let mut f = chunk(b"MOO ", &[&[1, 0, 0, 0][..], &(tests.len() as u32).to_le_bytes(), b"C286"].concat());
+        for (i, (name, bytes, init, extra, fina, fina_ram, excp)) in tests.iter().enumerate() {
+            let mut p = (i as u32).to_le_bytes().to_vec();
+            p.extend(chunk(b"NAME", &[&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat()));
+            p.extend(chunk(b"BYTS", &[&(bytes.len() as u32).to_le_bytes()[..], bytes].concat()));
+            let code = ((init[R_CS] as u32) << 4) + init[R_IP] as u32;
+            let mut init_ram: Vec<(u32, u8)> = bytes.iter().enumerate().map(|(k, b)| (code + k as u32, *b)).collect();
+            init_ram.extend_from_slice(extra);
+            p.extend(chunk(b"INIT", &[regs(0x3FFF, init), ram(&init_ram)].concat()));
+            let mask = fina.iter().fold(0u16, |m, (r, _)| m | 1 << r);
+            let mut sorted = fina.to_vec();
+            sorted.sort();
+            let vals: Vec<u16> = sorted.iter().map(|r| r.1).collect();
+            p.extend(chunk(b"FINA", &[regs(mask, &vals), ram(fina_ram)].concat()));
+            if let Some(v) = excp {
+                p.extend(chunk(b"EXCP", &[&[*v][..], &0u32.to_le_bytes()].concat()));
+            }
+            f.extend(chunk(b"TEST", &p));
+        }
+        f
+    }
+
+    #[test]
+    fn runs_and_compares_286_tests() {
+        // ax bx cx dx cs ss ds es sp bp si di ip flags
+        let init = [1, 2, 3, 4, 0x100, 0x300, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF0C7];
+        let ivt3: &[(u32, u8)] = &[(12, 0x00), (13, 0x00), (14, 0x00), (15, 0x02), (0x2000, 0xF4)];
+        // INT 3 from 0100:0010: pushes FLAGS (0x00C7, 12-15 cleared), CS, IP 0x11 at 0300:00FA.
+        let stack: &[(u32, u8)] = &[(0x30FA, 0x11), (0x30FB, 0), (0x30FC, 0x00), (0x30FD, 0x01), (0x30FE, 0xC7), (0x30FF, 0x00)];
+        let int3_fina: &[(usize, u16)] = &[(R_CS, 0x200), (R_SP, 0xFA), (R_IP, 1), (R_FLAGS, 0x00C7 & !0x300)];
+        let file = moo_286(&[
+            ("nop", &[0x90, 0xF4], init, &[], &[(R_IP, 0x12), (R_FLAGS, 0x00C7)], &[], None),
+            ("nop (wrong ax)", &[0x90, 0xF4], init, &[], &[(0, 5), (R_IP, 0x12)], &[], None),
+            ("int3", &[0xCC, 0xF4], init, ivt3, int3_fina, stack, Some(3)),
+            ("int3 (no EXCP)", &[0xCC, 0xF4], init, ivt3, int3_fina, stack, None),
+            ("int3 (no IVT entry)", &[0xCC, 0xF4], init, &[], int3_fina, stack, Some(3)),
+        ]);
+        let dir = std::env::temp_dir().join(format!("ironbox-runner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("90.MOO");
+        std::fs::write(&path, &file).unwrap();
+        let mut w = Worker::default();
+        let suite = Suite::default();
+        let mut fails = Vec::new();
+        for limit in 1..=5 {
+            let r = w.run_file(&path, "t/90.MOO".into(), &suite, RunOpts { limit: Some(limit) });
+            assert!(r.error.is_none(), "{:?}", r.error);
+            fails.push((r.passed, r.failed, r.first_failure.map(|f| f.summary)));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        // nop passes, wrong ax fails, int3 passes, int3 without EXCP and without IVT entry fail.
+        let counts: Vec<(usize, usize)> = fails.iter().map(|f| (f.0, f.1)).collect();
+        assert_eq!(counts, [(1, 0), (1, 1), (2, 1), (2, 2), (2, 3)]);
+        assert_eq!(fails[4].2.as_deref(), Some("ax"));
+        // The details of each failure, one at a time.
+        for n in [4, 5] {
+            let file = moo_286(&[(
+                "t",
+                &[0xCC, 0xF4],
+                init,
+                if n == 4 { ivt3 } else { &[] },
+                int3_fina,
+                stack,
+                if n == 4 { None } else { Some(3) },
+            )]);
+            let path = std::env::temp_dir().join(format!("ironbox-runner-{}-{n}.MOO", std::process::id()));
+            std::fs::write(&path, &file).unwrap();
+            let r = w.run_file(&path, "t".into(), &suite, RunOpts { limit: None });
+            let _ = std::fs::remove_file(&path);
+            let f = r.first_failure.expect("fails");
+            assert!(f.summary.contains("exception"), "{}: {}", f.summary, f.detail);
+            if n == 5 {
+                assert!(f.detail.contains("IVT entry the test does not provide"), "{}", f.detail);
+            }
+        }
+    }
 }
+
