@@ -126,7 +126,7 @@ impl Cpu {
         d.conforming() || (d.dpl() >= self.s.cpl && d.dpl() >= rpl)
     }
 
-    /// LAR (access rights, bytes 5-7 masked) or LSL (scaled limit); None clears ZF.
+    /// LAR (bytes 5-7 of the descriptor, limit bits 16-19 included as Bochs does) or LSL (scaled limit); None clears ZF.
     fn lar_lsl<B: CpuBus>(&mut self, bus: &mut B, sel: u16, lar: bool) -> Result<Option<u32>, Fault> {
         let Some(d) = self.probe_desc(bus, sel)? else {
             return Ok(None);
@@ -140,7 +140,7 @@ impl Cpu {
         if !type_ok || !self.visible(&d, sel) {
             return Ok(None);
         }
-        Ok(Some(if lar { d.hi & 0x00F0_FF00 } else { d.limit() }))
+        Ok(Some(if lar { d.hi & 0x00FF_FF00 } else { d.limit() }))
     }
 
     /// VERR / VERW: can the segment be read / written at the current privilege?
