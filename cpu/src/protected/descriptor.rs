@@ -218,7 +218,7 @@ impl Cpu {
     /// Set or clear the busy bit of the TSS descriptor for `sel` in the GDT.
     pub(crate) fn set_tss_busy<B: CpuBus>(&mut self, bus: &mut B, sel: u16, busy: bool) -> Result<(), Fault> {
         let off = (sel & 0xFFF8) as u32;
-        if sel & 4 != 0 || off + 7 > self.s.gdtr.limit {
+        if is_null(sel) || sel & 4 != 0 || off + 7 > self.s.gdtr.limit {
             return Ok(());
         }
         let a = self.s.gdtr.base.wrapping_add(off + 5);

@@ -1,6 +1,7 @@
 //! Interrupt and exception delivery through the IDT (Intel SDM vol. 3, 6.10-6.13; vol. 2 INT n
 //! pseudocode): interrupt, trap and task gates, 16- and 32-bit gates, the gate DPL check for
-//! software interrupts, stack switches from the TSS, exits from V86 mode to ring 0, error codes
+//! software interrupts (the IOPL check of INT n in V86 mode is the caller's, since INT3 and
+//! INTO are not IOPL-sensitive), stack switches from the TSS, exits from V86 mode to ring 0, error codes
 //! with the IDT and EXT bits. Nothing is committed until every check and push has succeeded,
 //! so a fault during delivery leaves the interrupted state intact for #DF escalation.
 
@@ -21,9 +22,6 @@ impl Cpu {
         let idt_err = Fault::with_error(fault::GP, vector as u32 * 8 + 2 + ext as u32);
         let cpl = self.s.cpl;
         let v86 = self.s.v86();
-        if v86 && kind == IntKind::Software && self.s.iopl() < 3 {
-            return Err(Fault::gp0());
-        }
         let off = vector as u32 * 8;
         if off + 7 > self.s.idtr.limit {
             return Err(idt_err);

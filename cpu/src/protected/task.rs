@@ -195,6 +195,7 @@ impl Cpu {
         self.s.ldtr = null_seg(n.ldt);
         // A fault from here on is taken in the new task: the instruction restarts there.
         self.saved_gpr = self.s.gpr;
+        self.saved_flags = self.s.eflags;
         self.start_eip = self.s.eip;
         self.task_load_segments(bus, &n, ext)
     }

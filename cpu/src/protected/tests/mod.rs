@@ -1,6 +1,7 @@
 //! Unit tests of the protected-mode mechanisms: GDT/IDT/TSS structures built in a `FlatBus`,
 //! the CPU put in protected mode by hand, the entry points called directly.
 
+mod e2e;
 mod far;
 mod int;
 mod seg;

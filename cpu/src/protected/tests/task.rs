@@ -113,6 +113,7 @@ fn bad_segment_in_new_task_faults_in_new_context() {
     // The switch happened: the fault belongs to task B.
     assert_eq!((cpu.s.tr.selector, cpu.s.eip, cpu.start_eip), (TSSB_SEL, 0x4444, 0x4444));
     assert_eq!(cpu.saved_gpr, B_GPR);
+    assert_eq!(cpu.saved_flags, 0x2 | flags::CF);
     assert!(busy(&mut bus, TSSB_SEL));
     // SS with the wrong privilege.
     let (mut cpu, mut bus) = setup(0);
