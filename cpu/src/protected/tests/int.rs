@@ -173,3 +173,23 @@ fn outer_iret_nulls_inaccessible_data_segments() {
     assert_eq!((sel(&cpu, SegReg::Fs), sel(&cpu, SegReg::Gs), sel(&cpu, SegReg::Es)), (CONF0, 0, DATA3));
     assert_eq!(sel(&cpu, SegReg::Ds), 0);
 }
+
+#[test]
+fn same_level_delivery_faults_carry_ext() {
+    let (mut cpu, mut bus) = setup(0);
+    // Gate to a not-present code segment.
+    set_idt(&mut bus, 0x26, gate_desc(CODE0_NP, 0, 0x8E, 0));
+    assert_eq!(cpu.pm_interrupt(&mut bus, 0x26, IntKind::External, None), Err(Fault::np(CODE0_NP | 1)));
+    assert_eq!(cpu.pm_interrupt(&mut bus, 0x26, IntKind::Software, None), Err(Fault::np(CODE0_NP)));
+    // Gate offset beyond the code segment limit.
+    set_idt(&mut bus, 0x27, gate_desc(CODE16, 0x1_0000, 0x8E, 0));
+    assert_eq!(cpu.pm_interrupt(&mut bus, 0x27, IntKind::External, None), Err(gp(1)));
+    // No room on the current (64 KiB) stack: #SS(EXT), nothing changed.
+    set_gdt(&mut bus, DATA0, seg_desc(0, 0xFFFF, 0x92, 0x4));
+    cpu.s.seg[SegReg::Ss as usize] = cache(&mut bus, DATA0);
+    cpu.s.gpr[reg::ESP] = 8;
+    let before = cpu.s.clone();
+    assert_eq!(cpu.pm_interrupt(&mut bus, 0x20, IntKind::External, None), Err(Fault::ss(1)));
+    assert_eq!(cpu.pm_interrupt(&mut bus, 0x0D, IntKind::Exception, Some(0)), Err(Fault::ss(1)));
+    assert_eq!(cpu.s, before);
+}
