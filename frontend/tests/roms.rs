@@ -151,3 +151,18 @@ fn rom_seglimit() {
     let (got, got_code) = ironbox(&rom, "seglimit");
     check("seglimit", &want, Some(1), &got, got_code, "seglimit.expected");
 }
+
+#[test]
+fn rom_intops() {
+    differential("intops");
+}
+
+#[test]
+fn rom_x87() {
+    differential("x87");
+}
+
+#[test]
+fn rom_mmx() {
+    differential("mmx");
+}
