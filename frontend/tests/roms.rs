@@ -166,3 +166,13 @@ fn rom_x87() {
 fn rom_mmx() {
     differential("mmx");
 }
+
+#[test]
+fn rom_v86() {
+    differential("v86");
+}
+
+#[test]
+fn rom_tasks() {
+    differential("tasks");
+}
