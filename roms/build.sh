@@ -6,5 +6,5 @@ out=${1:-$here/../target/roms}
 mkdir -p "$out"
 for f in "$here"/*.asm; do
     n=$(basename "$f" .asm)
-    nasm -f bin -I "$here/" -o "$out/$n.bin" "$f"
+    nasm -f bin -w-number-overflow -I "$here/" -o "$out/$n.bin" "$f"
 done
