@@ -140,7 +140,8 @@ impl Cpu {
         if !type_ok || !self.visible(&d, sel) {
             return Ok(None);
         }
-        Ok(Some(if lar { d.hi & 0x00FF_FF00 } else { d.limit() }))
+        // Bits 16-19 are undefined (SDM); they read as 0, as under QEMU.
+        Ok(Some(if lar { d.hi & 0x00F0_FF00 } else { d.limit() }))
     }
 
     /// VERR / VERW: can the segment be read / written at the current privilege?

@@ -35,7 +35,7 @@ fn lar_lsl() {
     cpu.s.gpr[reg::ECX] = DATA3 as u32;
     run(&mut cpu, &mut bus, LAR_EAX_ECX).unwrap();
     assert!(zf(&cpu));
-    assert_eq!(cpu.s.gpr[reg::EAX], 0x00CF_F200);
+    assert_eq!(cpu.s.gpr[reg::EAX], 0x00C0_F200); // limit bits 16-19 read as 0
     run(&mut cpu, &mut bus, LSL_EAX_ECX).unwrap();
     assert_eq!((zf(&cpu), cpu.s.gpr[reg::EAX]), (true, 0xFFFF_FFFF));
     cpu.s.gpr[reg::EAX] = 0x1234_0000;
