@@ -32,7 +32,7 @@ struct Entry {
     instr: Instruction,
 }
 
-const ENTRIES: usize = 1 << 15;
+const ENTRIES: usize = 1 << 14;
 const VALID: u32 = 1 << 31;
 
 impl Default for DecodeCache {
@@ -47,7 +47,8 @@ impl Default for DecodeCache {
 
 #[inline]
 fn slot(phys: u32, key: u32) -> usize {
-    ((phys ^ (key << 15)).wrapping_mul(0x9E37_79B1) >> 17) as usize & (ENTRIES - 1)
+    // Sequential code maps to sequential slots (cache-friendly); the code size picks a half.
+    ((phys as usize) ^ ((key as usize) << 13)) & (ENTRIES - 1)
 }
 
 impl DecodeCache {
@@ -211,6 +212,9 @@ impl Cpu {
                     return Err(f);
                 }
             }
+            return Err(Fault::ud());
+        }
+        if !crate::exec::supported(model, &instr) {
             return Err(Fault::ud());
         }
         let len = instr.len() as u32;

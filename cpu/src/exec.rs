@@ -1,5 +1,5 @@
 //! Instruction dispatch: one decoded instruction → its semantics in `ops/`, `protected/` or
-//! `x87/`, dispatched on the iced-x86 mnemonic, after checking that the CPU model has it.
+//! `x87/`, dispatched on the iced-x86 mnemonic. (`supported` is checked once per decode.)
 
 use iced_x86::{CpuidFeature, Instruction, Mnemonic};
 
@@ -10,7 +10,7 @@ use crate::state::CpuModel;
 use crate::Cpu;
 
 /// Does this CPU model implement the instruction (else #UD)?
-fn supported(model: CpuModel, i: &Instruction) -> bool {
+pub(crate) fn supported(model: CpuModel, i: &Instruction) -> bool {
     if model == CpuModel::I8086 {
         return true; // the 8086 has no #UD: its decoder maps every byte to something
     }
@@ -47,9 +47,6 @@ impl Cpu {
     pub(crate) fn execute<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let next = i.next_ip32();
         self.s.eip = if self.s.code32() { next } else { next & 0xFFFF };
-        if !supported(self.s.model, i) {
-            return Err(Fault::ud());
-        }
         use Mnemonic as M;
         match i.mnemonic() {
             M::Add => self.op_alu(bus, i, AluOp::Add),
