@@ -1,0 +1,1 @@
+//! Host-FPU oracle tests.

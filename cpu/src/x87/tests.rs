@@ -1,0 +1,1 @@
+//! Instruction-level tests of the x87/MMX layer.
