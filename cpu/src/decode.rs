@@ -3,8 +3,6 @@
 //! equivalents. Decoded instructions are cached per physical page and dropped when the page
 //! is written.
 
-use std::collections::HashMap;
-
 use iced_x86::{Decoder, DecoderOptions, Instruction};
 
 use crate::bus::CpuBus;
@@ -13,18 +11,48 @@ use crate::memory::Access;
 use crate::state::{CpuModel, SegReg};
 use crate::Cpu;
 
-/// Cached decodes, keyed by physical address and code size. Only instructions wholly inside
-/// one page are cached.
-#[derive(Default)]
+/// Cached decodes: a direct-mapped table keyed by physical address and code size. A write to
+/// a page that holds cached code bumps that page's generation, which invalidates its entries
+/// without searching for them. Only instructions wholly inside one page are cached.
 pub struct DecodeCache {
-    pages: HashMap<u32, HashMap<u32, Instruction>>,
-    /// One bit per 4 KiB physical page that holds cached decodes (4 GiB / 4 KiB bits).
+    entries: Vec<Entry>,
+    /// Generation of each 4 KiB physical page (grown on demand).
+    page_gen: Vec<u32>,
+    /// One bit per physical page that holds cached decodes of the current generation.
     code_pages: Vec<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Physical address of the first byte.
+    tag: u32,
+    /// Decode key (code size) | `VALID`.
+    key: u32,
+    gen: u32,
+    instr: Instruction,
+}
+
+const ENTRIES: usize = 1 << 15;
+const VALID: u32 = 1 << 31;
+
+impl Default for DecodeCache {
+    fn default() -> Self {
+        DecodeCache {
+            entries: vec![Entry { tag: 0, key: 0, gen: 0, instr: Instruction::default() }; ENTRIES],
+            page_gen: Vec::new(),
+            code_pages: Vec::new(),
+        }
+    }
+}
+
+#[inline]
+fn slot(phys: u32, key: u32) -> usize {
+    ((phys ^ (key << 15)).wrapping_mul(0x9E37_79B1) >> 17) as usize & (ENTRIES - 1)
 }
 
 impl DecodeCache {
     pub fn clear(&mut self) {
-        self.pages.clear();
+        self.entries.iter_mut().for_each(|e| e.key = 0);
         self.code_pages.iter_mut().for_each(|w| *w = 0);
     }
 
@@ -36,7 +64,12 @@ impl DecodeCache {
 
     #[inline]
     fn lookup(&self, phys: u32, key: u32) -> Option<&Instruction> {
-        self.pages.get(&(phys >> 12)).and_then(|p| p.get(&(((phys & 0xFFF) << 2) | key)))
+        let e = &self.entries[slot(phys, key)];
+        if e.tag == phys && e.key == key | VALID && self.page_gen.get((phys >> 12) as usize) == Some(&e.gen) {
+            Some(&e.instr)
+        } else {
+            None
+        }
     }
 
     fn insert(&mut self, phys: u32, key: u32, instr: Instruction) {
@@ -45,8 +78,12 @@ impl DecodeCache {
         if self.code_pages.len() <= w {
             self.code_pages.resize(w + 1, 0);
         }
+        if self.page_gen.len() <= page as usize {
+            self.page_gen.resize(page as usize + 1, 0);
+        }
         self.code_pages[w] |= 1 << (page & 63);
-        self.pages.entry(page).or_default().insert(((phys & 0xFFF) << 2) | key, instr);
+        let gen = self.page_gen[page as usize];
+        self.entries[slot(phys, key)] = Entry { tag: phys, key: key | VALID, gen, instr };
     }
 
     /// A write hit `phys..phys+len`: drop the decodes of the pages it touches.
@@ -54,12 +91,22 @@ impl DecodeCache {
     pub fn invalidate_range(&mut self, phys: u32, len: u32) {
         let first = phys >> 12;
         let last = phys.wrapping_add(len.max(1) - 1) >> 12;
-        for page in [first, last] {
-            if self.is_code_page(page) {
-                self.pages.remove(&page);
-                let w = (page >> 6) as usize;
-                self.code_pages[w] &= !(1 << (page & 63));
+        self.invalidate_page(first);
+        if last != first {
+            let mut p = first.wrapping_add(1);
+            while p != last.wrapping_add(1) {
+                self.invalidate_page(p);
+                p = p.wrapping_add(1);
             }
+        }
+    }
+
+    #[inline]
+    fn invalidate_page(&mut self, page: u32) {
+        if self.is_code_page(page) {
+            self.page_gen[page as usize] = self.page_gen[page as usize].wrapping_add(1);
+            let w = (page >> 6) as usize;
+            self.code_pages[w] &= !(1 << (page & 63));
         }
     }
 }
@@ -83,6 +130,7 @@ fn remap_8086(bytes: &mut [u8]) {
     let op = bytes[i];
     match op {
         0x60..=0x6F => bytes[i] = op + 0x10,
+        0x0F => bytes[i] = 0xF1, // POP CS: decoded as INT1 and executed as POP CS
         0xC0 => bytes[i] = 0xC2,
         0xC1 => bytes[i] = 0xC3,
         0xC8 => bytes[i] = 0xCA,

@@ -36,8 +36,8 @@ pub struct Cpu {
     pub(crate) start_eip: u32,
     /// GPRs at instruction start, restored when an instruction faults.
     pub(crate) saved_gpr: [u32; 8],
-    /// Exception nesting while delivering (for #DF and triple-fault detection).
-    pub(crate) delivering: Option<u8>,
+    /// EFLAGS at instruction start, restored when an instruction faults.
+    pub(crate) saved_flags: u32,
     /// Set by instructions that open an interrupt shadow (STI, MOV SS, POP SS).
     pub(crate) shadow_next: bool,
 }
@@ -51,7 +51,7 @@ impl Cpu {
             instret: 0,
             start_eip: 0,
             saved_gpr: [0; 8],
-            delivering: None,
+            saved_flags: 0,
             shadow_next: false,
         }
     }
@@ -96,7 +96,7 @@ impl Cpu {
         }
         self.start_eip = self.s.eip;
         self.saved_gpr = self.s.gpr;
-        let saved_flags = self.s.eflags;
+        self.saved_flags = self.s.eflags;
         let trap = self.s.flag(state::flags::TF);
         let result = match self.fetch_decode(bus) {
             Ok(instr) => self.execute(bus, &instr),
@@ -119,7 +119,7 @@ impl Cpu {
             Err(f) => {
                 // Faults restart the instruction: undo register side effects.
                 self.s.gpr = self.saved_gpr;
-                self.s.eflags = saved_flags;
+                self.s.eflags = self.saved_flags;
                 self.s.eip = self.start_eip;
                 self.shadow_next = false;
                 self.deliver_exception(bus, f)

@@ -41,6 +41,11 @@ impl Cpu {
         Err(Fault::gp0())
     }
 
+    /// The TSS I/O permission bitmap check (CPL > IOPL or V86): #GP(0) when denied.
+    pub(crate) fn io_allowed<B: CpuBus>(&mut self, _bus: &mut B, _port: u16, _size: u32) -> Result<(), Fault> {
+        Err(Fault::gp0())
+    }
+
     /// LLDT, LTR, SLDT, STR, LAR, LSL, VERR, VERW, ARPL.
     pub(crate) fn exec_descriptor_op<B: CpuBus>(&mut self, _bus: &mut B, _i: &Instruction) -> Result<(), Fault> {
         Err(Fault::ud())

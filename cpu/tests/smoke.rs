@@ -1,0 +1,113 @@
+//! Smoke tests: small real-mode and 32-bit programs assembled with iced's code_asm, run on the
+//! interpreter over a flat bus.
+
+use iced_x86::code_asm::*;
+use ironbox_cpu::state::attr;
+use ironbox_cpu::{Cpu, CpuModel, FlatBus, Segment, StepEvent};
+
+/// Assemble 16-bit code at 0x1000, run it in real mode until HLT, return the CPU and bus.
+fn run16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> (Cpu, FlatBus) {
+    let mut a = CodeAssembler::new(16).unwrap();
+    build(&mut a).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    let mut bus = FlatBus::new(1 << 20);
+    bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+    let mut cpu = Cpu::new(CpuModel::Pentium2);
+    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.eip = 0x1000;
+    cpu.s.gpr[4] = 0x8000;
+    for _ in 0..100_000 {
+        if cpu.step(&mut bus) == StepEvent::Halted || cpu.s.halted {
+            return (cpu, bus);
+        }
+    }
+    panic!("did not halt; eip={:x}", cpu.s.eip);
+}
+
+#[test]
+fn arithmetic_and_flags() {
+    let (cpu, _) = run16(|a| {
+        a.mov(ax, 0x7fffu32)?;
+        a.add(ax, 1u32)?;
+        a.pushf()?;
+        a.pop(bx)?;
+        a.mov(cx, 10u32)?;
+        a.mov(dx, 0u32)?;
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.add(dx, cx)?;
+        a.loop_(l)?;
+        Ok(())
+    });
+    assert_eq!(cpu.s.gpr[0] & 0xFFFF, 0x8000);
+    assert_eq!(cpu.s.gpr[3] & 0x0891, 0x0890, "OF, SF, AF set, CF clear: {:x}", cpu.s.gpr[3]);
+    assert_eq!(cpu.s.gpr[2] & 0xFFFF, 55);
+}
+
+#[test]
+fn rep_movsb_and_string_compare() {
+    let (cpu, bus) = run16(|a| {
+        a.cld()?;
+        a.mov(si, 0x2000u32)?;
+        a.mov(di, 0x3000u32)?;
+        a.mov(cx, 600u32)?;
+        a.rep().movsb()?;
+        a.mov(si, 0x2000u32)?;
+        a.mov(di, 0x3000u32)?;
+        a.mov(cx, 600u32)?;
+        a.repe().cmpsb()?;
+        Ok(())
+    });
+    assert_eq!(cpu.s.gpr[1] & 0xFFFF, 0);
+    assert_eq!(cpu.s.gpr[6] & 0xFFFF, 0x2000 + 600);
+    assert_eq!(&bus.mem[0x3000..0x3000 + 600], &bus.mem[0x2000..0x2000 + 600]);
+}
+
+#[test]
+fn call_ret_and_divide() {
+    let (cpu, _) = run16(|a| {
+        let mut f = a.create_label();
+        let mut end = a.create_label();
+        a.mov(ax, 1000u32)?;
+        a.call(f)?;
+        a.jmp(end)?;
+        a.set_label(&mut f)?;
+        a.mov(dx, 0u32)?;
+        a.mov(bx, 7u32)?;
+        a.div(bx)?;
+        a.ret()?;
+        a.set_label(&mut end)?;
+        a.nop()?;
+        Ok(())
+    });
+    assert_eq!(cpu.s.gpr[0] & 0xFFFF, 142);
+    assert_eq!(cpu.s.gpr[2] & 0xFFFF, 6);
+    assert_eq!(cpu.s.gpr[4] & 0xFFFF, 0x8000);
+}
+
+#[test]
+fn divide_by_zero_vectors_through_ivt() {
+    // IVT entry 0 -> 0000:0500, where a HLT sits.
+    let mut a = CodeAssembler::new(16).unwrap();
+    a.mov(bl, 0u32).unwrap();
+    a.div(bl).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    let mut bus = FlatBus::new(1 << 20);
+    bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+    bus.mem[0] = 0x00;
+    bus.mem[1] = 0x05;
+    bus.mem[0x500] = 0xF4;
+    let mut cpu = Cpu::new(CpuModel::Pentium2);
+    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.eip = 0x1000;
+    cpu.s.gpr[4] = 0x8000;
+    for _ in 0..10 {
+        cpu.step(&mut bus);
+    }
+    assert!(cpu.s.halted);
+    assert_eq!(cpu.s.eip, 0x501);
+    // Pushed IP is the faulting DIV (2 bytes after the MOV at 0x1000).
+    assert_eq!(u16::from_le_bytes([bus.mem[0x7FFA], bus.mem[0x7FFB]]), 0x1002);
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that ironbox's build and tests use (idempotent).
+set -euo pipefail
+need=()
+command -v nasm >/dev/null || need+=(nasm)
+command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    echo "installing: ${need[*]}"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+mkdir -p target
