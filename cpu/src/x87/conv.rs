@@ -28,7 +28,6 @@ pub fn to_int(ctx: &mut Ctx, a: F80, bits: u32) -> Option<i64> {
         }
         _ => {}
     }
-    check_denormal(ctx, &[a]);
     let (s, e, m) = a.unpack();
     let (int, rem, half): (u128, u128, u128) = if e >= 64 {
         ctx.raise(IE);
@@ -62,7 +61,7 @@ pub fn to_int(ctx: &mut Ctx, a: F80, bits: u32) -> Option<i64> {
     Some(if s { (v as i128).wrapping_neg() as i64 } else { v as i64 })
 }
 
-/// Load a 64-bit real (exact; SNaN → IE and quieted; denormal → DE).
+/// Convert a 64-bit real (exact; a denormal sets `ctx.den`; NaNs stay signalling/quiet).
 pub fn from_f64(ctx: &mut Ctx, v: u64) -> F80 {
     let s = v >> 63 != 0;
     let e = ((v >> 52) & 0x7FF) as i32;
@@ -70,18 +69,14 @@ pub fn from_f64(ctx: &mut Ctx, v: u64) -> F80 {
     match e {
         0 if f == 0 => F80::zero(s),
         0 => {
-            ctx.raise(DE);
+            ctx.den = true;
             let lz = f.leading_zeros() as i32; // f < 2^52
             // value = f * 2^(-1074); normalized significand f << lz, exponent 63 - lz - 1074
             F80::new(s, (BIAS + 63 - lz - 1074) as u16, f << lz)
         }
         0x7FF if f == 0 => F80::inf(s),
-        0x7FF => {
-            if f & (1 << 51) == 0 {
-                ctx.raise(IE);
-            }
-            F80::new(s, 0x7FFF, J | QBIT | (f << 11))
-        }
+        // NaNs keep their quiet bit: the consumer signals IE for an SNaN and quiets it.
+        0x7FF => F80::new(s, 0x7FFF, J | (f << 11)),
         _ => F80::new(s, (e - 1023 + BIAS) as u16, J | (f << 11)),
     }
 }
@@ -93,17 +88,12 @@ pub fn from_f32(ctx: &mut Ctx, v: u32) -> F80 {
     match e {
         0 if f == 0 => F80::zero(s),
         0 => {
-            ctx.raise(DE);
+            ctx.den = true;
             let lz = f.leading_zeros() as i32;
             F80::new(s, (BIAS + 63 - lz - 149) as u16, f << lz)
         }
         0xFF if f == 0 => F80::inf(s),
-        0xFF => {
-            if f & (1 << 22) == 0 {
-                ctx.raise(IE);
-            }
-            F80::new(s, 0x7FFF, J | QBIT | (f << 40))
-        }
+        0xFF => F80::new(s, 0x7FFF, J | (f << 40)),
         _ => F80::new(s, (e - 127 + BIAS) as u16, J | (f << 40)),
     }
 }
@@ -127,7 +117,6 @@ pub fn to_f64(ctx: &mut Ctx, a: F80) -> u64 {
             s | 0x7FF8_0000_0000_0000 | ((a.mant >> 11) & ((1 << 52) - 1))
         }
         _ => {
-            check_denormal(ctx, &[a]);
             let (sg, e, m) = a.unpack();
             round(ctx, sg, e, (m as u128) << 64, DBL, 53).to_f64()
         }
@@ -151,7 +140,6 @@ pub fn to_f32(ctx: &mut Ctx, a: F80) -> u32 {
             s | 0x7FC0_0000 | ((a.mant >> 40) as u32 & 0x7F_FFFF)
         }
         _ => {
-            check_denormal(ctx, &[a]);
             let (sg, e, m) = a.unpack();
             round(ctx, sg, e, (m as u128) << 64, SGL, 24).to_f32()
         }
@@ -223,17 +211,11 @@ pub fn constant(c: Const, rc: u8) -> F80 {
         Const::Lg2 => (-2, 0x9A20_9A84_FBCF_F798, 0x8F89_59AC_0B7C_9178),
         Const::Ln2 => (-1, 0xB172_17F7_D1CF_79AB, 0xC9E3_B398_03F2_F6AF),
     };
-    // The ROM holds 66 bits: round the true value to 66 bits first (nearest), then to 64 bits by
-    // RC. A tie at 64 bits then rounds to even in the nearest mode.
-    let ext66 = {
-        let top = ext >> 62;
-        let rest = ext << 2;
-        let up = rest > 1 << 63 || (rest == 1 << 63 && top & 1 == 1);
-        top + up as u64 // 0..=4; 4 would carry into the 64-bit part (none of our constants)
-    };
+    // Rounded from the exact value (no constant lies on a tie; FLDLG2 rounds up in the nearest
+    // mode, as measured on hardware, which a 66-bit-then-64-bit double rounding would not).
     let inc = match rc {
-        0 => ext66 > 2 || (ext66 == 2 && m & 1 == 1),
-        2 => ext66 != 0,
+        0 => ext >= 1 << 63,
+        2 => ext != 0,
         _ => false,
     };
     F80::new(false, (BIAS + e) as u16, m + inc as u64)

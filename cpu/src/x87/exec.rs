@@ -419,7 +419,9 @@ impl Cpu {
             ctx.up = true;
             v = F80::INDEFINITE;
         }
-        if self.ffinish(&ctx) {
+        // Loads complete despite an unmasked DE (measured); only IE suppresses them.
+        let ok = self.ffinish(&ctx);
+        if ok || ctx.exc & IE & !ctx.mask == 0 {
             self.s.fpu.push(v);
         }
     }
@@ -537,7 +539,16 @@ impl Cpu {
         let mut ctx = self.fctx();
         ctx.up = false;
         let v = if i.op0_kind() == OpKind::Memory {
-            self.f_read_operand(bus, i, &mut ctx)?
+            let v = self.f_read_operand(bus, i, &mut ctx)?;
+            if ctx.den {
+                ctx.raise(DE);
+            }
+            if v.class() == super::f80::Class::SNaN && i.memory_size() != MemorySize::Float80 {
+                ctx.raise(IE);
+                v.quiet()
+            } else {
+                v
+            }
         } else {
             let k = sti(i.op0_register());
             if self.s.fpu.empty(k) {

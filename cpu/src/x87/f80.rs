@@ -39,6 +39,9 @@ pub struct Ctx {
     pub exc: u16,
     /// The last rounding increased the magnitude (becomes C1).
     pub up: bool,
+    /// A memory operand was a 32/64-bit denormal (it is normal once converted, but the
+    /// operation raises DE where it would for a denormal operand).
+    pub den: bool,
 }
 
 impl Ctx {
@@ -48,7 +51,7 @@ impl Ctx {
             2 => 53,
             _ => 64,
         };
-        Ctx { rc: ((cw >> 10) & 3) as u8, prec, mask: cw & 0x3F, exc: 0, up: false }
+        Ctx { rc: ((cw >> 10) & 3) as u8, prec, mask: cw & 0x3F, exc: 0, up: false, den: false }
     }
     /// Same context, full 64-bit precision (for operations not subject to precision control).
     pub fn full(&self) -> Ctx {
@@ -240,25 +243,41 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
     let lz = sig.leading_zeros();
     let mut sig = sig << lz;
     let mut exp = exp - lz as i32;
-    let mut tiny = exp < fmt.emin;
-    if tiny && !ctx.masked(UE) {
-        ctx.raise(UE);
-        if fmt.wrap {
-            exp += WRAP;
-            tiny = exp < fmt.emin;
-        }
-    }
-    if tiny {
-        sig = shr_jam(sig, (fmt.emin - exp) as u32);
-        exp = fmt.emin;
-    }
     let drop = 128 - prec;
     let lsb = 1u128 << drop;
+    // Tininess is detected after rounding (as if the exponent range were unbounded).
+    let tiny = exp < fmt.emin - 1
+        || (exp == fmt.emin - 1 && {
+            let rem = sig & (lsb - 1);
+            let kept = sig & !(lsb - 1);
+            !(round_inc(ctx.rc, sign, rem, lsb >> 1, kept & lsb != 0) && kept.checked_add(lsb).is_none())
+        });
+    let mut denorm = false;
+    if tiny {
+        if !ctx.masked(UE) {
+            ctx.raise(UE);
+            if !fmt.wrap {
+                // Memory destination: nothing is stored, only UE is reported.
+                return Rounded { sign, exp: fmt.emin - 1, mant: 0 };
+            }
+            if exp + WRAP < fmt.emin {
+                // Even the bias-adjusted result is out of range (FSCALE): signed zero.
+                ctx.raise(PE);
+                return Rounded { sign, exp: fmt.emin - 1, mant: 0 };
+            }
+            exp += WRAP;
+        } else if exp < fmt.emin {
+            sig = shr_jam(sig, (fmt.emin - exp) as u32);
+            exp = fmt.emin;
+            denorm = true;
+        }
+    }
     let rem = sig & (lsb - 1);
     let inexact = rem != 0;
     let mut kept = sig & !(lsb - 1);
+    let mut up = false;
     if round_inc(ctx.rc, sign, rem, lsb >> 1, kept & lsb != 0) {
-        ctx.up = true;
+        up = true;
         match kept.checked_add(lsb) {
             Some(k) => kept = k,
             None => {
@@ -267,23 +286,22 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
             }
         }
     }
-    if inexact {
-        ctx.raise(PE);
-        if tiny {
-            ctx.raise(UE);
-        }
-    }
-    if kept >> 127 == 0 {
-        // Still denormal (or rounded to zero).
-        return Rounded { sign, exp: fmt.emin - 1, mant: (kept >> 64) as u64 };
-    }
     if exp > fmt.emax {
         ctx.raise(OE);
         if !ctx.masked(OE) {
-            if fmt.wrap {
-                exp -= WRAP;
+            if !fmt.wrap {
+                return Rounded { sign, exp: fmt.emax + 1, mant: J };
             }
-            return Rounded { sign, exp, mant: (kept >> 64) as u64 };
+            if exp - WRAP <= fmt.emax {
+                if inexact {
+                    ctx.raise(PE);
+                    ctx.up = up;
+                }
+                return Rounded { sign, exp: exp - WRAP, mant: (kept >> 64) as u64 };
+            }
+            ctx.raise(PE);
+            ctx.up = true;
+            return Rounded { sign, exp: fmt.emax + 1, mant: J };
         }
         ctx.raise(PE);
         let to_inf = match ctx.rc {
@@ -299,6 +317,17 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
             let m = !0u64 << (64 - prec);
             Rounded { sign, exp: fmt.emax, mant: m }
         };
+    }
+    if inexact {
+        ctx.raise(PE);
+        ctx.up = up;
+        if tiny && ctx.masked(UE) {
+            ctx.raise(UE);
+        }
+    }
+    if denorm && kept >> 127 == 0 {
+        // Still denormal (or rounded to zero).
+        return Rounded { sign, exp: fmt.emin - 1, mant: (kept >> 64) as u64 };
     }
     Rounded { sign, exp, mant: (kept >> 64) as u64 }
 }
@@ -406,7 +435,7 @@ pub fn invalid(ctx: &mut Ctx) -> F80 {
 
 /// Raise DE if any operand is denormal.
 pub fn check_denormal(ctx: &mut Ctx, vals: &[F80]) {
-    if vals.iter().any(|v| v.is_denormal()) {
+    if ctx.den || vals.iter().any(|v| v.is_denormal()) {
         ctx.raise(DE);
     }
 }

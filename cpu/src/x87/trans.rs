@@ -92,6 +92,10 @@ pub enum Trig {
 }
 
 fn sincos_big(x: Big) -> (Big, Big) {
+    if x.exp < -1 {
+        // |x| < 0.5 < pi/4: no reduction (keeps tiny arguments exact).
+        return sin_cos_small(x);
+    }
     let (k, r) = reduce(x);
     let (s, c) = sin_cos_small(r);
     let (s, c) = match k & 3 {
@@ -164,7 +168,7 @@ pub fn fptan(ctx: &mut Ctx, a: F80) -> Trig {
         let corr = x.mul(x).mul(x).div_int(3);
         return Trig::Done(x.add(corr).round(ctx), Some(F80::ONE));
     }
-    let (k, r) = reduce(x);
+    let (k, r) = if x.exp < -1 { (0, x.abs()) } else { reduce(x) };
     let (s, c) = sin_cos_small(r);
     let t = if k & 1 == 0 { s.div(c) } else { c.div(s).neg() };
     let t = if x.neg { t.neg() } else { t };
@@ -269,12 +273,12 @@ pub fn f2xm1(ctx: &mut Ctx, a: F80) -> F80 {
         return F80::INDEFINITE;
     }
     let x = Big::from_f80(a);
-    if x.exp >= 1 {
-        // Outside the documented domain: 2^n * 2^f - 1.
-        let n = x.abs().trunc_u64().min(20000) as i32;
-        let n = if x.neg { -n } else { n };
-        let f = x.sub(Big::from_int(n as i64));
-        return expm1(f.mul(Big::LN2)).add(Big::ONE).scale(n).sub(Big::ONE).round(ctx);
+    if x.exp >= 0 && !(x.exp == 0 && x.sig == 1 << 127) {
+        // Outside the documented domain (|x| > 1) the result is undefined; the reference host
+        // returns the operand unchanged and signals PE.
+        ctx.raise(PE);
+        ctx.up = false;
+        return a;
     }
     expm1(x.mul(Big::LN2)).round(ctx)
 }
@@ -296,18 +300,22 @@ fn ln_ratio(num: Big, den: Big) -> Big {
     sum.scale(1)
 }
 
-/// log2 of a positive finite value.
-fn log2(x: F80) -> Big {
-    let (_, e, m) = x.unpack();
-    let mut e = e;
-    let mut mb = Big { neg: false, exp: 0, sig: (m as u128) << 64 };
+/// log2 of a positive value held in a `Big`.
+fn log2_big(t: Big) -> Big {
+    let mut e = t.exp;
+    let mut m = Big { neg: false, exp: 0, sig: t.sig };
     // Keep m in [sqrt(1/2), sqrt(2)).
-    if m > 0xB504_F333_F9DE_6484 {
-        mb = mb.scale(-1);
+    if t.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
+        m = m.scale(-1);
         e += 1;
     }
-    let ln_m = ln_ratio(mb.sub(Big::ONE), mb.add(Big::ONE));
+    let ln_m = ln_ratio(m.sub(Big::ONE), m.add(Big::ONE));
     Big::from_int(e as i64).add(ln_m.div(Big::LN2))
+}
+
+/// log2 of a positive finite value.
+fn log2(x: F80) -> Big {
+    log2_big(Big::from_f80(x))
 }
 
 /// FYL2X: y * log2(x), y = ST(1), x = ST(0).
@@ -384,10 +392,23 @@ pub fn fyl2xp1(ctx: &mut Ctx, y: F80, x: F80) -> F80 {
         return F80::INDEFINITE;
     }
     let bx = Big::from_f80(x);
-    let t = bx.add(Big::ONE);
-    if t.neg || t.is_zero() {
-        return invalid(ctx);
+    // 1 - sqrt(2)/2
+    let lim = Big { neg: false, exp: -2, sig: 0x95F6_1998_0C43_36F7_4D04_EC99_156A_82C1 };
+    if x.sign() && bx.exp >= 0 {
+        if bx.exp == 0 && bx.sig == 1 << 127 {
+            // log2(0)
+            ctx.raise(ZE);
+            return F80::inf(!y.sign());
+        }
+        // x < -1: undefined; the reference host returns the operand x (and PE).
+        ctx.raise(PE);
+        ctx.up = false;
+        return x;
     }
-    let ln = ln_ratio(bx, bx.add(Big::from_int(2)));
-    ln.div(Big::LN2).mul(Big::from_f80(y)).round(ctx)
+    let l = if (bx.exp, bx.sig) < (lim.exp, lim.sig) {
+        ln_ratio(bx, bx.add(Big::from_int(2))).div(Big::LN2)
+    } else {
+        log2_big(bx.add(Big::ONE))
+    };
+    l.mul(Big::from_f80(y)).round(ctx)
 }
