@@ -200,7 +200,8 @@ impl Cpu {
             remap_8086(&mut buf[..n]);
         }
         let bitness = if code32 { 32 } else { 16 };
-        let options = if model == CpuModel::I8086 { DecoderOptions::NO_INVALID_CHECK } else { DecoderOptions::NONE };
+        // The 8086 and 286 accept LOCK on any instruction.
+        let options = if model.is_386_plus() { DecoderOptions::NONE } else { DecoderOptions::NO_INVALID_CHECK };
         let mut dec = Decoder::with_ip(bitness, &buf[..n], eip as u64, options);
         let mut instr = Instruction::default();
         dec.decode_out(&mut instr);

@@ -14,6 +14,9 @@ fn supported(model: CpuModel, i: &Instruction) -> bool {
     if model == CpuModel::I8086 {
         return true; // the 8086 has no #UD: its decoder maps every byte to something
     }
+    if model == CpuModel::I80286 && (0..i.op_count()).any(|n| i.op_kind(n) == iced_x86::OpKind::Register && matches!(i.op_register(n), iced_x86::Register::FS | iced_x86::Register::GS)) {
+        return false;
+    }
     i.cpuid_features().iter().all(|f| match model {
         CpuModel::I80286 => matches!(f, CpuidFeature::INTEL8086 | CpuidFeature::INTEL186 | CpuidFeature::INTEL286 | CpuidFeature::FPU | CpuidFeature::FPU287),
         _ => matches!(
@@ -146,8 +149,9 @@ impl Cpu {
             M::Sysenter => self.op_sysenter(),
             M::Sysexit => self.op_sysexit(),
             M::Lldt | M::Ltr | M::Sldt | M::Str | M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.exec_descriptor_op(bus, i),
-            M::Wait if self.s.model == CpuModel::I8086 => Ok(()),
-            m if self.s.model == CpuModel::I8086 && is_fpu_escape(m) => Ok(()), // no 8087 fitted
+            // The 8086 and 286 models have no x87 fitted: ESC and WAIT do nothing.
+            M::Wait if !self.s.model.is_386_plus() => Ok(()),
+            m if !self.s.model.is_386_plus() && is_fpu_escape(m) => Ok(()),
             _ => Err(Fault::ud()),
         }
     }

@@ -236,6 +236,7 @@ impl Cpu {
             }
         }
         let last = off.wrapping_add(size - 1);
+        let seg_fault = |seg, code| if self.s.model == CpuModel::I80286 { Fault::gp(code) } else { seg_fault(seg, code) };
         if a & (attr::CODE | attr::DC) == attr::DC {
             // Expand-down data: valid offsets are limit+1 ..= 0xFFFF or 0xFFFFFFFF.
             let upper = if a & attr::DB != 0 { 0xFFFF_FFFF } else { 0xFFFF };

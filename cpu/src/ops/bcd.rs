@@ -10,6 +10,15 @@ use crate::state::CpuModel;
 use crate::Cpu;
 
 impl Cpu {
+    /// DAA/DAS compare the old AL with 0x99; the 8086 uses 0x9F when AF is set.
+    fn daa_threshold(&self, af: bool) -> u8 {
+        if af && self.s.model == CpuModel::I8086 {
+            0x9F
+        } else {
+            0x99
+        }
+    }
+
     pub(crate) fn op_bcd<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let al = self.s.reg8(0);
         let ah = self.s.reg8(4);
@@ -23,7 +32,7 @@ impl Cpu {
                     new_al = new_al.wrapping_add(6);
                     f |= AF;
                 }
-                if al > 0x99 || cf {
+                if al > self.daa_threshold(af) || cf {
                     new_al = new_al.wrapping_add(0x60);
                     f |= CF;
                 }
@@ -41,7 +50,7 @@ impl Cpu {
                     new_al = new_al.wrapping_sub(6);
                     f |= AF;
                 }
-                if al > 0x99 || cf {
+                if al > self.daa_threshold(af) || cf {
                     new_al = new_al.wrapping_sub(0x60);
                     f |= CF;
                 }
@@ -79,6 +88,8 @@ impl Cpu {
                 let base = i.immediate8();
                 if base == 0 {
                     if self.s.model == CpuModel::I8086 {
+                        // The 8086 microcode leaves flags as for a zero result.
+                        self.set_status(szp(0, 1));
                         return self.interrupt(bus, 0, crate::interrupt::IntKind::Exception, None);
                     }
                     return Err(Fault::de());

@@ -131,7 +131,10 @@ impl Cpu {
         if n == i64::MIN && d == -1 {
             return self.divide_error(bus);
         }
-        let q = n.wrapping_div(d);
+        let mut q = n.wrapping_div(d);
+        if self.s.model == CpuModel::I8086 && (i.has_rep_prefix() || i.has_repne_prefix()) {
+            q = -q; // an 8086 microcode quirk: a REP prefix negates the quotient
+        }
         let r = n.wrapping_rem(d);
         let bits = size * 8;
         let max = (1i64 << (bits - 1)) - 1;

@@ -18,7 +18,7 @@ impl Cpu {
         let count = if self.s.model == CpuModel::I8086 { raw } else { raw & 0x1F };
         let m = i.mnemonic();
         // Group 2 /6 decodes as SAL on 186+ decoders; the 8086 and 286 execute SETMO there.
-        let setmo = m == Mnemonic::Sal && self.s.model != CpuModel::Pentium2;
+        let setmo = m == Mnemonic::Sal && self.s.model == CpuModel::I8086;
         if count == 0 {
             // Still performs the memory access checks of a read-modify-write.
             self.read_op_rmw(bus, i)?;
@@ -54,7 +54,8 @@ impl Cpu {
                 if cf {
                     f |= CF;
                 }
-                if a & sb != 0 {
+                // OF is the sign change of the last single-bit step.
+                if count == 1 && a & sb != 0 {
                     f |= OF;
                 }
                 (r, f)
