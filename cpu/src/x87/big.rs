@@ -252,8 +252,6 @@ pub fn reduction_pi_2() -> Fix {
     // pi66/2 = (0xC90FDAA22168C234 << 2 | 3) * 2^-65: fraction bits fit in 192.
     let p: u128 = ((0xC90F_DAA2_2168_C234u128) << 2) | 3; // 66 bits, value p * 2^-64 = pi
     // p * 2^-65 in units of 2^-192: p << 127
-    let w1 = (p << 62) as u64; // placeholder, built below
-    let _ = w1;
     let mut w = [0u64; 4];
     for k in 0..66 {
         if p >> k & 1 != 0 {

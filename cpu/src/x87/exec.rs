@@ -229,7 +229,11 @@ impl Cpu {
             }
             Fst | Fstp | Fist | Fistp | Fbstp => self.f_store(bus, i, m),
             Fxch => {
-                let k = if i.op_count() == 2 { sti(i.op1_register()) } else { 1 };
+                let k = match i.op_count() {
+                    2 => sti(i.op1_register()),
+                    1 => sti(i.op0_register()),
+                    _ => 1,
+                };
                 let mut ctx = self.fctx();
                 let f = &self.s.fpu;
                 let (mut a, mut b) = (f.st(0), f.st(k));

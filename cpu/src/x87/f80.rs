@@ -177,7 +177,7 @@ impl F80 {
             e = 1;
         }
         let lz = m.leading_zeros() as i32;
-        m <<= lz;
+        m = m.checked_shl(lz as u32).unwrap_or(0);
         e -= lz;
         (self.sign(), e - BIAS, m)
     }

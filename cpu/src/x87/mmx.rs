@@ -86,12 +86,12 @@ fn shift(v: u64, count: u64, bits: u32, kind: u8) -> u64 {
 impl Cpu {
     #[inline]
     fn mm(&self, r: Register) -> u64 {
-        self.s.fpu.regs[(r as usize - Register::MM0 as usize) & 7].mant
+        self.s.fpu.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7].mant
     }
 
     #[inline]
     fn set_mm(&mut self, r: Register, v: u64) {
-        let reg = &mut self.s.fpu.regs[(r as usize - Register::MM0 as usize) & 7];
+        let reg = &mut self.s.fpu.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7];
         reg.mant = v;
         reg.se = 0xFFFF;
     }

@@ -299,3 +299,5 @@ pub fn ulp_diff(a: &[u8], b: &[u8]) -> Option<u64> {
 
 #[path = "oracle_cases.rs"]
 mod cases;
+#[path = "oracle_mmx.rs"]
+mod mmx;

@@ -226,3 +226,18 @@ fn oracle_boundary() {
     }
     report(all);
 }
+
+/// Wide argument ranges: FSIN/FCOS/FPTAN up to and beyond 2^63 (66-bit pi reduction, C2), and
+/// FPREM/FPREM1 with large exponent differences (partial remainders).
+#[test]
+fn oracle_wide() {
+    let cws: Vec<u16> = (0..4u16).map(|rc| 0x037F | (rc << 10)).collect();
+    let mut all = vec![];
+    for name in ["fsin", "fcos", "fptan", "fsincos"] {
+        all.push((name, check(name, 300, 8000, 1, &cws, |r| (rand_f80(r, 0x3FFF + 34, 30), [0; 16], [0; 16]))));
+    }
+    for name in ["fprem", "fprem1"] {
+        all.push((name, check(name, 500, 8100, 0, &cws, |r| (rand_f80(r, 0x3FFF + 100, 100), rand_f80(r, 0x3FFF, 30), [0; 16]))));
+    }
+    report(all);
+}

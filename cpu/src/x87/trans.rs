@@ -53,7 +53,7 @@ fn reduce(x: Big) -> (u64, Big) {
         k = k.wrapping_add(1);
     }
     // Move to [-pi/4, pi/4]: if r > c/2, use r - c and the next quadrant.
-    let half = Fix([c.0[0] >> 1 | 0, (c.0[1] >> 1) | (c.0[0] << 63), (c.0[2] >> 1) | (c.0[1] << 63), (c.0[3] >> 1) | (c.0[2] << 63)]);
+    let half = Fix([c.0[0] >> 1, (c.0[1] >> 1) | (c.0[0] << 63), (c.0[2] >> 1) | (c.0[1] << 63), (c.0[3] >> 1) | (c.0[2] << 63)]);
     if r > half {
         let d = c.sub(r);
         (k.wrapping_add(1), d.to_big(true))
@@ -237,9 +237,6 @@ pub fn fpatan(ctx: &mut Ctx, y: F80, x: F80) -> F80 {
     }
     if x.sign() {
         a = Big::PI.sub(a);
-    }
-    if !swap && !x.sign() && a.exp < -16382 - 64 + 2 {
-        // Result far below the denormal range: y/x underflows, computed directly.
     }
     res(a, ctx)
 }
