@@ -4,6 +4,13 @@
 //! Layout: `f80` (rounding core, classification), `arith` (add/mul/div/sqrt/rem/…), `conv`
 //! (memory formats, constants), `big` + `trans` (transcendentals), `exec` (instruction
 //! dispatch, register stack, exceptions), `env` (FSTENV/FSAVE images, memory helpers), `mmx`.
+//!
+//! Conformance: `oracle` runs every arithmetic/load/store/compare/constant/transcendental form
+//! and all MMX operations on the host's x87 and compares bit for bit (all RC × PC, masked and
+//! unmasked). Measured host behaviours adopted where the SDM says "undefined": F2XM1 with
+//! |x| > 1 and FYL2XP1 with x < -1 return the operand with PE. Known gaps: the transcendentals
+//! are correctly rounded from a 128-bit evaluation, so they may differ from a given CPU's
+//! microcode by 1 ulp and in C1 (the tests allow that and count it); FISTTP (SSE3) is absent.
 
 pub mod arith;
 pub mod big;
