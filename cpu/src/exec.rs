@@ -149,6 +149,8 @@ impl Cpu {
             // The 8086 and 286 models have no x87 fitted: ESC and WAIT do nothing.
             M::Wait if !self.s.model.is_386_plus() => Ok(()),
             m if !self.s.model.is_386_plus() && is_fpu_escape(m) => Ok(()),
+            m if crate::x87::is_x87(m) => self.exec_x87(bus, i),
+            m if crate::x87::is_mmx(m) => self.exec_mmx(bus, i),
             _ => Err(Fault::ud()),
         }
     }
