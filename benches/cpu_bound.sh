@@ -33,7 +33,7 @@ t_ib=$(best target/release/ironbox run --bios "$out/intmix.bin" --debugcon none 
 rss=$( { /usr/bin/time -f '%M' target/release/ironbox run --bios "$out/intmix.bin" --debugcon none --debug-exit >/dev/null || true; } 2>&1 | tail -1)
 if command -v qemu-system-i386 >/dev/null; then
     t_q=$(best qemu-system-i386 -cpu pentium2 -accel tcg -bios "$out/intmix.bin" -display none -nodefaults -m 32 \
-        -debugcon none -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot)
+        -debugcon file:/dev/null -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot)
 else
     t_q=nan
 fi

@@ -42,6 +42,10 @@ pub trait CpuBus {
     fn take_nmi(&mut self) -> bool {
         false
     }
+    /// Is an NMI edge pending (without taking it)?
+    fn nmi_pending(&mut self) -> bool {
+        false
+    }
     /// The x87 FERR# output changed (the PC routes it to IRQ13).
     fn set_ferr(&mut self, _asserted: bool) {}
 }

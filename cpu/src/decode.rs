@@ -20,6 +20,10 @@ pub struct DecodeCache {
     page_gen: Vec<u32>,
     /// One bit per physical page that holds cached decodes of the current generation.
     code_pages: Vec<u64>,
+    /// Set when a write invalidated cached code (the block being run may be stale).
+    pub(crate) code_written: bool,
+    /// Decoded straight-line blocks (see `block`).
+    pub(crate) blocks: crate::block::BlockTable,
 }
 
 #[derive(Clone, Copy)]
@@ -41,6 +45,8 @@ impl Default for DecodeCache {
             entries: vec![Entry { tag: 0, key: 0, gen: 0, instr: Instruction::default() }; ENTRIES],
             page_gen: Vec::new(),
             code_pages: Vec::new(),
+            code_written: false,
+            blocks: crate::block::BlockTable::default(),
         }
     }
 }
@@ -53,6 +59,7 @@ fn slot(phys: u32, key: u32) -> usize {
 
 impl DecodeCache {
     pub fn clear(&mut self) {
+        self.blocks.clear();
         self.entries.iter_mut().for_each(|e| e.key = 0);
         self.code_pages.iter_mut().for_each(|w| *w = 0);
     }
@@ -71,6 +78,24 @@ impl DecodeCache {
         } else {
             None
         }
+    }
+
+    /// Current generation of a physical page, marking it as holding cached code.
+    pub(crate) fn claim_page(&mut self, page: u32) -> u32 {
+        let w = (page >> 6) as usize;
+        if self.code_pages.len() <= w {
+            self.code_pages.resize(w + 1, 0);
+        }
+        if self.page_gen.len() <= page as usize {
+            self.page_gen.resize(page as usize + 1, 0);
+        }
+        self.code_pages[w] |= 1 << (page & 63);
+        self.page_gen[page as usize]
+    }
+
+    #[inline]
+    pub(crate) fn page_gen(&self, page: u32) -> Option<u32> {
+        self.page_gen.get(page as usize).copied()
     }
 
     fn insert(&mut self, phys: u32, key: u32, instr: Instruction) {
@@ -105,6 +130,7 @@ impl DecodeCache {
     #[inline]
     fn invalidate_page(&mut self, page: u32) {
         if self.is_code_page(page) {
+            self.code_written = true;
             self.page_gen[page as usize] = self.page_gen[page as usize].wrapping_add(1);
             let w = (page >> 6) as usize;
             self.code_pages[w] &= !(1 << (page & 63));
@@ -154,9 +180,14 @@ fn remap_8086(bytes: &mut [u8]) {
 
 impl Cpu {
     /// Fetch and decode the instruction at CS:EIP.
+    #[inline]
     pub(crate) fn fetch_decode<B: CpuBus>(&mut self, bus: &mut B) -> Result<Instruction, Fault> {
+        self.decode_at(bus, self.s.eip)
+    }
+
+    /// Fetch and decode the instruction at CS:`eip`.
+    pub(crate) fn decode_at<B: CpuBus>(&mut self, bus: &mut B, eip: u32) -> Result<Instruction, Fault> {
         let code32 = self.s.code32();
-        let eip = self.s.eip;
         let cs = self.s.seg[SegReg::Cs as usize];
         let key = code32 as u32;
         let user = self.s.cpl == 3;

@@ -5,6 +5,7 @@
 //! delivered through the IVT/IDT by the interpreter; a triple fault ends a step with
 //! [`StepEvent::Shutdown`].
 
+mod block;
 pub mod bus;
 mod decode;
 mod exec;
@@ -18,6 +19,7 @@ pub mod x87;
 
 mod ops;
 
+pub use block::RunExit;
 pub use bus::{CpuBus, FlatBus};
 pub use fault::{Fault, StepEvent};
 pub use state::{CpuModel, CpuState, SegReg, Segment};
@@ -40,6 +42,10 @@ pub struct Cpu {
     pub(crate) saved_flags: u32,
     /// Set by instructions that open an interrupt shadow (STI, MOV SS, POP SS).
     pub(crate) shadow_next: bool,
+    /// Set by port I/O, so `run` hands control back to the board.
+    pub(crate) io_done: bool,
+    /// Set when translations were flushed (the running block may be stale).
+    pub(crate) tlb_flushed: bool,
 }
 
 impl Cpu {
@@ -53,6 +59,8 @@ impl Cpu {
             saved_gpr: [0; 8],
             saved_flags: 0,
             shadow_next: false,
+            io_done: false,
+            tlb_flushed: false,
         }
     }
 
@@ -66,6 +74,7 @@ impl Cpu {
 
     /// Forget all cached translations (after CR0/CR3/CR4 changes).
     pub fn flush_tlb(&mut self) {
+        self.tlb_flushed = true;
         self.tlb.flush();
     }
 

@@ -111,3 +111,51 @@ fn divide_by_zero_vectors_through_ivt() {
     // Pushed IP is the faulting DIV (2 bytes after the MOV at 0x1000).
     assert_eq!(u16::from_le_bytes([bus.mem[0x7FFA], bus.mem[0x7FFB]]), 0x1002);
 }
+
+/// `Cpu::run` (block execution) and `Cpu::step` (one instruction at a time) reach the same
+/// state with the same instruction count, including through a self-modifying store.
+#[test]
+fn run_blocks_match_single_steps() {
+    let mut a = CodeAssembler::new(16).unwrap();
+    let mut top = a.create_label();
+    let mut patch = a.create_label();
+    a.mov(cx, 300u32).unwrap();
+    a.xor(ax, ax).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.add(ax, cx).unwrap();
+    a.rol(ax, 3u32).unwrap();
+    a.set_label(&mut patch).unwrap();
+    a.xor(ax, 0x1234u32).unwrap(); // its immediate is rewritten below
+    a.mov(word_ptr(0x2000), ax).unwrap();
+    a.mov(bx, word_ptr(0x2000)).unwrap();
+    a.mov(word_ptr(0x1000 + 10), bx).unwrap(); // patch our own code
+    a.loop_(top).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    let setup = || {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[4] = 0x8000;
+        (cpu, bus)
+    };
+    let (mut c1, mut b1) = setup();
+    while !c1.s.halted {
+        c1.step(&mut b1);
+    }
+    let (mut c2, mut b2) = setup();
+    let mut total = 0;
+    loop {
+        let (exit, n) = c2.run(&mut b2, 7);
+        total += n;
+        if exit == ironbox_cpu::RunExit::Halted || c2.s.halted {
+            break;
+        }
+    }
+    assert_eq!(c1.s, c2.s);
+    assert_eq!(c1.instret, c2.instret);
+    assert_eq!(b1.mem, b2.mem);
+    assert!(total >= c2.instret);
+}

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
 
-use ironbox_cpu::{state::flags, Cpu, CpuBus, CpuModel, SegReg, StepEvent};
+use ironbox_cpu::{state::flags, Cpu, CpuBus, CpuModel, RunExit, SegReg};
 
 use crate::debug::{DebugCon, DebugExit, DEBUGCON_PORT, DEBUG_EXIT_PORT};
 use crate::memory::{Memory, MemoryError};
@@ -119,19 +119,19 @@ impl Machine {
                 let (cs, eip) = self.where_();
                 break RunOutcome::InstructionLimit { cs, eip };
             }
-            n += 1;
-            let ev = self.cpu.step(&mut self.bus);
+            let (exit, done) = self.cpu.run(&mut self.bus, (limit - n).min(1 << 20));
+            n += done;
             if let Some(status) = self.exit.get() {
                 break RunOutcome::DebugExit(status);
             }
-            match ev {
-                StepEvent::Executed => {}
-                StepEvent::Halted => {
+            match exit {
+                RunExit::Budget | RunExit::Io => {}
+                RunExit::Halted => {
                     // No device on this board raises interrupts: a halt is forever.
                     let (cs, eip) = self.where_();
                     break RunOutcome::Halted { cs, eip, interrupts_enabled: self.cpu.s.flag(flags::IF) };
                 }
-                StepEvent::Shutdown => {
+                RunExit::Shutdown => {
                     let (cs, eip) = self.where_();
                     break RunOutcome::Shutdown { cs, eip };
                 }

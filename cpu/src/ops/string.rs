@@ -35,6 +35,7 @@ impl Cpu {
         if is_in || is_out {
             let port = self.s.gpr[2] as u16;
             self.check_io(bus, port, size)?;
+            self.io_done = true;
         }
         let mut n = 0;
         loop {

@@ -1,0 +1,222 @@
+//! Straight-line blocks of decoded instructions and the interpreter's run loop over them.
+//!
+//! `Cpu::run` looks a block up once (by physical address and code size), then executes its
+//! instructions back to back; it leaves a block at any branch, at anything that changes how
+//! the following bytes decode or translate (CR writes, TLB flushes, writes to cached code), at
+//! I/O (so the board can react), and whenever single-instruction semantics matter (TF, the
+//! interrupt shadow, HLT). Everything unusual goes through `Cpu::step`, the oracle.
+
+use iced_x86::{FlowControl, Instruction};
+
+use crate::bus::CpuBus;
+use crate::fault::StepEvent;
+use crate::memory::Access;
+use crate::state::{flags, CpuModel, SegReg};
+use crate::Cpu;
+
+/// Most instructions in one block.
+const MAX_BLOCK: usize = 64;
+const SLOTS: usize = 4096;
+
+/// A decoded run of instructions inside one physical page.
+pub(crate) struct Block {
+    phys: u32,
+    key: u32,
+    gen: u32,
+    /// Offset (EIP) of the first instruction, and the last byte of the block.
+    eip: u32,
+    last: u32,
+    instrs: Vec<Instruction>,
+}
+
+/// Direct-mapped table of blocks.
+pub struct BlockTable {
+    slots: Vec<Option<Block>>,
+}
+
+impl Default for BlockTable {
+    fn default() -> Self {
+        BlockTable { slots: (0..SLOTS).map(|_| None).collect() }
+    }
+}
+
+impl BlockTable {
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+    }
+}
+
+#[inline]
+fn slot(phys: u32, key: u32) -> usize {
+    ((phys ^ (phys >> 12) ^ (key << 11)) as usize) & (SLOTS - 1)
+}
+
+/// Why `Cpu::run` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction budget is used up.
+    Budget,
+    /// An I/O instruction ran: the board should look at its devices.
+    Io,
+    /// The CPU halted (HLT, waiting for an interrupt).
+    Halted,
+    /// Triple fault.
+    Shutdown,
+}
+
+impl Cpu {
+    /// Run up to `budget` instructions (interrupt deliveries count as one). Returns why it
+    /// stopped and how many were executed.
+    pub fn run<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (RunExit, u64) {
+        let mut done = 0u64;
+        while done < budget {
+            // Anything needing single-instruction semantics goes through `step`.
+            if self.s.int_shadow
+                || self.s.halted
+                || self.s.eflags & flags::TF != 0
+                || self.s.model == CpuModel::I8086
+                || (self.s.eflags & flags::IF != 0 && bus.intr_pending())
+                || bus.nmi_pending()
+            {
+                done += 1;
+                match self.step(bus) {
+                    StepEvent::Executed => {
+                        if self.io_done {
+                            self.io_done = false;
+                            return (RunExit::Io, done);
+                        }
+                        continue;
+                    }
+                    StepEvent::Halted => return (RunExit::Halted, done),
+                    StepEvent::Shutdown => return (RunExit::Shutdown, done),
+                }
+            }
+            match self.run_block(bus, budget - done) {
+                Ok((n, exit)) => {
+                    done += n;
+                    if let Some(e) = exit {
+                        return (e, done);
+                    }
+                }
+                Err(()) => {
+                    // No block here (fetch fault, unsupported opcode...): let `step` raise it.
+                    done += 1;
+                    match self.step(bus) {
+                        StepEvent::Executed => {}
+                        StepEvent::Halted => return (RunExit::Halted, done),
+                        StepEvent::Shutdown => return (RunExit::Shutdown, done),
+                    }
+                }
+            }
+        }
+        (RunExit::Budget, done)
+    }
+
+    /// Find or build the block at CS:EIP and run it. `Err` when no block can start here.
+    fn run_block<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> Result<(u64, Option<RunExit>), ()> {
+        let eip = self.s.eip;
+        let cs = self.s.seg[SegReg::Cs as usize];
+        let key = self.s.code32() as u32;
+        let user = self.s.cpl == 3;
+        let lin = cs.base.wrapping_add(eip);
+        let phys = self.translate(bus, lin, Access::Exec, user).map_err(|_| ())?;
+        let si = slot(phys, key);
+        let page = phys >> 12;
+        let valid = match &self.icache.blocks.slots[si] {
+            Some(b) => b.phys == phys && b.key == key && b.eip == eip && self.icache.page_gen(page) == Some(b.gen),
+            None => false,
+        };
+        if !valid {
+            let b = self.build_block(bus, eip, phys, key).ok_or(())?;
+            self.icache.blocks.slots[si] = Some(b);
+        }
+        let (last, len) = {
+            let b = self.icache.blocks.slots[si].as_ref().unwrap();
+            (b.last, b.instrs.len())
+        };
+        if last > cs.limit || last < eip {
+            return Err(()); // the limit check is `step`'s business
+        }
+        let entry_flags = self.s.eflags & (flags::IF | flags::TF);
+        self.icache.code_written = false;
+        self.tlb_flushed = false;
+        let n = len.min(budget as usize);
+        let mut executed = 0u64;
+        for k in 0..n {
+            let instr = match &self.icache.blocks.slots[si] {
+                Some(b) => b.instrs[k],
+                None => break,
+            };
+            let expected_next = self.s.eip.wrapping_add(instr.len() as u32);
+            self.start_eip = self.s.eip;
+            self.saved_gpr = self.s.gpr;
+            self.saved_flags = self.s.eflags;
+            match self.execute(bus, &instr) {
+                Ok(()) => {
+                    executed += 1;
+                    self.instret += 1;
+                    self.s.tsc = self.s.tsc.wrapping_add(1);
+                }
+                Err(f) => {
+                    self.s.gpr = self.saved_gpr;
+                    self.s.eflags = self.saved_flags;
+                    self.s.eip = self.start_eip;
+                    self.shadow_next = false;
+                    executed += 1;
+                    return Ok((executed, match self.deliver_exception(bus, f) {
+                        StepEvent::Shutdown => Some(RunExit::Shutdown),
+                        _ => None,
+                    }));
+                }
+            }
+            if self.shadow_next {
+                self.shadow_next = false;
+                self.s.int_shadow = true;
+                break;
+            }
+            if self.io_done {
+                self.io_done = false;
+                return Ok((executed, Some(RunExit::Io)));
+            }
+            let next_ok = if self.s.code32() { self.s.eip == expected_next } else { self.s.eip == expected_next & 0xFFFF };
+            if !next_ok
+                || self.s.halted
+                || self.icache.code_written
+                || self.tlb_flushed
+                || self.s.eflags & (flags::IF | flags::TF) != entry_flags
+            {
+                break;
+            }
+        }
+        Ok((executed, None))
+    }
+
+    fn build_block<B: CpuBus>(&mut self, bus: &mut B, eip: u32, phys: u32, key: u32) -> Option<Block> {
+        let gen = self.icache.claim_page(phys >> 12);
+        let mut instrs = Vec::new();
+        let mut at = eip;
+        let page_left = 0x1000 - (phys & 0xFFF);
+        let mut used = 0u32;
+        while instrs.len() < MAX_BLOCK {
+            let Ok(i) = self.decode_at(bus, at) else { break };
+            let len = i.len() as u32;
+            if used + len > page_left {
+                break;
+            }
+            used += len;
+            let end = i.flow_control() != FlowControl::Next;
+            instrs.push(i);
+            if end {
+                break;
+            }
+            at = if key == 1 { at.wrapping_add(len) } else { at.wrapping_add(len) & 0xFFFF };
+            if key == 0 && at < eip {
+                break; // IP wrapped
+            }
+        }
+        if instrs.is_empty() {
+            return None;
+        }
+        Some(Block { phys, key, gen, eip, last: eip.wrapping_add(used - 1), instrs })
+    }
+}
