@@ -9,6 +9,7 @@
 use iced_x86::{FlowControl, Instruction};
 
 use crate::bus::CpuBus;
+use crate::fast::{classify, Fast};
 use crate::fault::StepEvent;
 use crate::memory::Access;
 use crate::state::{flags, CpuModel, SegReg};
@@ -26,7 +27,7 @@ pub(crate) struct Block {
     /// Offset (EIP) of the first instruction, and the last byte of the block.
     eip: u32,
     last: u32,
-    instrs: Vec<Instruction>,
+    instrs: Vec<(Instruction, Fast)>,
 }
 
 /// Direct-mapped table of blocks.
@@ -142,23 +143,33 @@ impl Cpu {
         self.tlb_flushed = false;
         let n = len.min(budget as usize);
         let mut executed = 0u64;
+        // The block's instructions stay put while it runs: nothing below replaces a slot of
+        // the block table (only `run_block`'s lookup does), and invalidation only bumps a
+        // page generation.
+        let instrs: *const (Instruction, Fast) = self.icache.blocks.slots[si].as_ref().map_or(std::ptr::null(), |b| b.instrs.as_ptr());
         for k in 0..n {
-            let instr = match &self.icache.blocks.slots[si] {
-                Some(b) => b.instrs[k],
-                None => break,
-            };
+            // SAFETY: k < len of the live block's vector (see above).
+            let (instr, fast) = unsafe { &*instrs.add(k) };
+            let (instr, fast) = (instr, *fast);
             let expected_next = self.s.eip.wrapping_add(instr.len() as u32);
             self.start_eip = self.s.eip;
-            self.saved_gpr = self.s.gpr;
+            if matches!(fast, Fast::Generic) {
+                // Fast forms change no register before they can fault.
+                self.saved_gpr = self.s.gpr;
+            }
             self.saved_flags = self.s.eflags;
-            match self.execute(bus, &instr) {
+            let next = instr.next_ip32();
+            self.s.eip = if self.s.code32() { next } else { next & 0xFFFF };
+            match self.execute_fast(bus, instr, fast) {
                 Ok(()) => {
                     executed += 1;
                     self.instret += 1;
                     self.s.tsc = self.s.tsc.wrapping_add(1);
                 }
                 Err(f) => {
-                    self.s.gpr = self.saved_gpr;
+                    if matches!(fast, Fast::Generic) {
+                        self.s.gpr = self.saved_gpr;
+                    }
                     self.s.eflags = self.saved_flags;
                     self.s.eip = self.start_eip;
                     self.shadow_next = false;
@@ -205,7 +216,7 @@ impl Cpu {
             }
             used += len;
             let end = i.flow_control() != FlowControl::Next;
-            instrs.push(i);
+            instrs.push((i, classify(&i)));
             if end {
                 break;
             }

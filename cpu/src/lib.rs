@@ -9,6 +9,7 @@ mod block;
 pub mod bus;
 mod decode;
 mod exec;
+mod fast;
 pub mod fault;
 mod interrupt;
 pub mod memory;
