@@ -48,11 +48,16 @@ impl Tlb {
 impl Cpu {
     /// Linear → physical for one access, walking the page tables on a TLB miss.
     /// `user` is the privilege of the access (CPL 3 and not an implicit system access).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn translate<B: CpuBus>(&mut self, bus: &mut B, lin: u32, acc: Access, user: bool) -> Result<u32, Fault> {
         if self.s.cr0 & cr0::PG == 0 {
             return Ok(lin & self.s.model.address_mask());
         }
+        self.translate_paged(bus, lin, acc, user)
+    }
+
+    #[inline]
+    fn translate_paged<B: CpuBus>(&mut self, bus: &mut B, lin: u32, acc: Access, user: bool) -> Result<u32, Fault> {
         let i = (lin >> 12) as usize % TLB_SIZE;
         let tag = self.tlb.tag[i];
         if tag & TLB_VALID != 0 && (tag ^ lin) & 0xFFFF_F000 == 0 {
