@@ -159,7 +159,7 @@ impl Cpu {
             }
             self.saved_flags = self.s.eflags;
             let next = instr.next_ip32();
-            self.s.eip = if self.s.code32() { next } else { next & 0xFFFF };
+            self.s.eip = if key == 1 { next } else { next & 0xFFFF };
             match self.execute_fast(bus, instr, fast) {
                 Ok(()) => {
                     executed += 1;
@@ -189,7 +189,7 @@ impl Cpu {
                 self.io_done = false;
                 return Ok((executed, Some(RunExit::Io)));
             }
-            let next_ok = if self.s.code32() { self.s.eip == expected_next } else { self.s.eip == expected_next & 0xFFFF };
+            let next_ok = if key == 1 { self.s.eip == expected_next } else { self.s.eip == expected_next & 0xFFFF };
             if !next_ok
                 || self.s.halted
                 || self.icache.code_written

@@ -70,7 +70,7 @@ impl Cpu {
     }
 
     /// Effective address (offset within the segment) of the memory operand.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ea(&self, i: &Instruction) -> u32 {
         let mut a = i.memory_displacement32();
         let b = i.memory_base();

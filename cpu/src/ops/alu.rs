@@ -113,7 +113,7 @@ impl Cpu {
         r
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alu(&mut self, op: AluOp, a: u32, b: u32, size: u32) -> u32 {
         let c = self.s.eflags & CF;
         match op {
