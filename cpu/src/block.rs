@@ -74,7 +74,8 @@ impl Cpu {
             // Anything needing single-instruction semantics goes through `step`.
             if self.s.int_shadow
                 || self.s.halted
-                || self.s.eflags & flags::TF != 0
+                || self.s.eflags & (flags::TF | flags::RF) != 0
+                || self.breakpoints_armed()
                 || self.s.model == CpuModel::I8086
                 || (self.s.eflags & flags::IF != 0 && bus.intr_pending())
                 || bus.nmi_pending()
@@ -140,7 +141,7 @@ impl Cpu {
         }
         let entry_flags = self.s.eflags & (flags::IF | flags::TF);
         self.icache.code_written = false;
-        self.tlb_flushed = false;
+        self.leave_block = false;
         let n = len.min(budget as usize);
         let mut executed = 0u64;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
@@ -193,7 +194,7 @@ impl Cpu {
             if !next_ok
                 || self.s.halted
                 || self.icache.code_written
-                || self.tlb_flushed
+                || self.leave_block
                 || self.s.eflags & (flags::IF | flags::TF) != entry_flags
             {
                 break;

@@ -7,6 +7,7 @@
 
 mod block;
 pub mod bus;
+mod debug;
 mod decode;
 mod exec;
 mod fast;
@@ -45,8 +46,12 @@ pub struct Cpu {
     pub(crate) shadow_next: bool,
     /// Set by port I/O, so `run` hands control back to the board.
     pub(crate) io_done: bool,
-    /// Set when translations were flushed (the running block may be stale).
-    pub(crate) tlb_flushed: bool,
+    /// Set when something a running block assumed changed (TLB flush, debug registers).
+    pub(crate) leave_block: bool,
+    /// Some DR7 data/I/O breakpoint is enabled (checked on every access).
+    pub(crate) data_breakpoints: bool,
+    /// Data breakpoints hit by the current instruction (DR6 B0-B3), reported after it.
+    pub(crate) dbg_hits: u32,
 }
 
 impl Cpu {
@@ -61,7 +66,9 @@ impl Cpu {
             saved_flags: 0,
             shadow_next: false,
             io_done: false,
-            tlb_flushed: false,
+            leave_block: false,
+            data_breakpoints: false,
+            dbg_hits: 0,
         }
     }
 
@@ -69,13 +76,14 @@ impl Cpu {
     pub fn reset(&mut self) {
         let model = self.s.model;
         self.s = CpuState::reset(model);
+        self.update_breakpoints();
         self.flush_tlb();
         self.icache.clear();
     }
 
     /// Forget all cached translations (after CR0/CR3/CR4 changes).
     pub fn flush_tlb(&mut self) {
-        self.tlb_flushed = true;
+        self.leave_block = true;
         self.tlb.flush();
     }
 
@@ -108,6 +116,16 @@ impl Cpu {
         self.saved_gpr = self.s.gpr;
         self.saved_flags = self.s.eflags;
         let trap = self.s.flag(state::flags::TF);
+        if self.breakpoints_armed() && !self.s.flag(state::flags::RF) {
+            let lin = self.s.seg[SegReg::Cs as usize].base.wrapping_add(self.s.eip);
+            let hits = self.code_breakpoint_hits(lin);
+            if hits != 0 {
+                // An instruction breakpoint is a fault: nothing of the instruction ran.
+                self.s.dr[6] = (self.s.dr[6] & !0xF) | hits;
+                return self.deliver_exception(bus, Fault::new(fault::DB));
+            }
+        }
+        self.dbg_hits = 0;
         let result = match self.fetch_decode(bus) {
             Ok(instr) => self.execute(bus, &instr),
             Err(f) => Err(f),
@@ -116,12 +134,16 @@ impl Cpu {
             Ok(()) => {
                 self.instret += 1;
                 self.s.tsc = self.s.tsc.wrapping_add(1);
+                // RF suppresses instruction breakpoints for exactly one instruction.
+                self.s.eflags &= !state::flags::RF;
                 if self.shadow_next {
                     self.shadow_next = false;
                     self.s.int_shadow = true;
                 }
-                if trap {
-                    self.s.dr[6] |= 0x4000; // BS
+                let hits = std::mem::take(&mut self.dbg_hits);
+                if trap || hits != 0 {
+                    let bs = if trap { 0x4000 } else { 0 };
+                    self.s.dr[6] = (self.s.dr[6] & !0xF) | hits | bs;
                     return self.deliver_exception(bus, Fault::new(fault::DB));
                 }
                 StepEvent::Executed

@@ -157,6 +157,9 @@ impl Cpu {
 
     /// Read with an explicit privilege (`user == false` for descriptor tables and the TSS).
     pub(crate) fn read_lin_as<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, user: bool, acc: Access) -> Result<u32, Fault> {
+        if acc != Access::Exec {
+            self.note_data_access(lin, size, false);
+        }
         if (lin & 0xFFF) + size <= 0x1000 {
             let p = self.translate(bus, lin, acc, user)?;
             Ok(match size {
@@ -185,6 +188,7 @@ impl Cpu {
     }
 
     pub(crate) fn write_lin_as<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, v: u32, user: bool) -> Result<(), Fault> {
+        self.note_data_access(lin, size, true);
         if (lin & 0xFFF) + size <= 0x1000 {
             let p = self.translate(bus, lin, Access::Write, user)?;
             self.note_write(p, size);

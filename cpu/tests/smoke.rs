@@ -159,3 +159,70 @@ fn run_blocks_match_single_steps() {
     assert_eq!(b1.mem, b2.mem);
     assert!(total >= c2.instret);
 }
+
+/// DR0 execute breakpoint (a fault before the instruction) and DR1 write breakpoint (a trap
+/// after it), both reported in DR6; the #DB handler at 0000:0600 logs IP and DR6 to 0x3000+
+/// and disarms the breakpoint it hit.
+#[test]
+fn debug_register_breakpoints() {
+    let mut a = CodeAssembler::new(16).unwrap();
+    a.mov(eax, 0x1000u32 + 0x40).unwrap(); // the breakpointed instruction's address
+    a.mov(dr0, eax).unwrap();
+    a.mov(eax, 0x2000u32).unwrap();
+    a.mov(dr1, eax).unwrap();
+    a.mov(eax, 0x0010_0005u32).unwrap(); // L0 (execute), L1 with RW1=01 (write), LEN 1
+    a.mov(dr7, eax).unwrap();
+    a.mov(word_ptr(0x2000), bx).unwrap(); // data breakpoint: trap after this
+    a.nop().unwrap();
+    let mut code = a.assemble(0x1000).unwrap();
+    code.resize(0x40, 0x90);
+    // NOPs up to 0x1040: the execute-breakpointed instruction, then HLT.
+    code.extend_from_slice(&[0xB1, 0x07, 0xF4]); // mov cl, 7; hlt
+    // Handler at 0x600: log IP (from the stack) and DR6, disarm what hit, IRET.
+    let mut h = CodeAssembler::new(16).unwrap();
+    h.push(bp).unwrap();
+    h.mov(bp, sp).unwrap();
+    h.mov(si, word_ptr(0x3100)).unwrap();
+    h.mov(ax, word_ptr(bp + 2)).unwrap();
+    h.mov(word_ptr(si + 0x3000), ax).unwrap();
+    h.mov(eax, dr6).unwrap();
+    h.mov(word_ptr(si + 0x3002), ax).unwrap();
+    h.add(word_ptr(0x3100), 4u32).unwrap();
+    h.and(eax, 3u32).unwrap(); // bits of the breakpoints that hit
+    h.shl(eax, 1u32).unwrap(); // -> their L bits... (L0 = bit 0, L1 = bit 2)
+    h.mov(ebx, dr7).unwrap();
+    h.test(eax, 2u32).unwrap(); // B0 -> clear L0
+    let mut skip = h.create_label();
+    h.jz(skip).unwrap();
+    h.and(ebx, !1u32).unwrap();
+    h.set_label(&mut skip).unwrap();
+    h.mov(dr7, ebx).unwrap();
+    h.xor(eax, eax).unwrap();
+    h.mov(dr6, eax).unwrap();
+    h.pop(bp).unwrap();
+    h.iret().unwrap();
+    let handler = h.assemble(0x600).unwrap();
+    let mut bus = FlatBus::new(1 << 20);
+    bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+    bus.mem[0x600..0x600 + handler.len()].copy_from_slice(&handler);
+    bus.mem[4] = 0x00; // IVT[1] = 0000:0600
+    bus.mem[5] = 0x06;
+    let mut cpu = Cpu::new(CpuModel::Pentium2);
+    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.eip = 0x1000;
+    cpu.s.gpr[4] = 0x8000;
+    for _ in 0..1000 {
+        if cpu.s.halted {
+            break;
+        }
+        cpu.run(&mut bus, 100);
+    }
+    assert!(cpu.s.halted, "eip {:x}", cpu.s.eip);
+    let log: Vec<u16> = (0..4).map(|k| u16::from_le_bytes([bus.mem[0x3000 + 2 * k], bus.mem[0x3001 + 2 * k]])).collect();
+    let store_next = log[0];
+    assert_eq!(log[1] & 0x4003, 0x0002, "write breakpoint: B1 set, BS clear: {log:04x?}");
+    assert!(store_next > 0x1000 && store_next < 0x1040, "trap reports the next instruction: {log:04x?}");
+    assert_eq!(log[2], 0x1040, "execute breakpoint reports the instruction itself: {log:04x?}");
+    assert_eq!(log[3] & 0x4003, 0x0001, "{log:04x?}");
+    assert_eq!(cpu.s.reg8(1), 7, "the breakpointed instruction ran after the handler");
+}

@@ -192,7 +192,7 @@ impl Cpu {
         self.jump_far_real(sel, off)?;
         let sp = self.sp().wrapping_add(3 * size);
         self.set_sp(sp);
-        let m = if op32 { STATUS | TF | IF | DF | NT | IOPL | AC | ID } else { 0xFFFF & (STATUS | TF | IF | DF | NT | IOPL) };
+        let m = if op32 { STATUS | TF | IF | DF | NT | IOPL | AC | ID | RF } else { 0xFFFF & (STATUS | TF | IF | DF | NT | IOPL) };
         self.write_flags(fl, m);
         Ok(())
     }

@@ -24,6 +24,7 @@ impl Cpu {
         let size = i.op_register(data_op).size() as u32;
         self.check_io(bus, port, size)?;
         self.io_done = true;
+        self.note_io_access(port, size);
         if i.mnemonic() == Mnemonic::In {
             let v = bus.io_in(port, size as u8);
             self.set_reg(i.op0_register(), v);

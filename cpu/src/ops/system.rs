@@ -111,6 +111,12 @@ impl Cpu {
     pub(crate) fn op_mov_crdr<B: CpuBus>(&mut self, _bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         self.require_cpl0()?;
         let (dst, src) = (i.op0_register(), i.op1_register());
+        if (dst.is_dr() || src.is_dr()) && self.s.dr[7] & (1 << 13) != 0 {
+            // General detect: #DB before the access, with DR6.BD; GD is cleared for the handler.
+            self.s.dr[6] |= 1 << 13;
+            self.s.dr[7] &= !(1 << 13);
+            return Err(Fault::new(crate::fault::DB));
+        }
         if dst.is_cr() {
             let v = self.reg(src);
             match dst.number() {
@@ -147,6 +153,7 @@ impl Cpu {
                 7 => (v | 0x400) & !0xD800,
                 _ => v,
             };
+            self.update_breakpoints();
         } else if src.is_dr() {
             let n = self.dr_index(src.number())?;
             let v = self.s.dr[n];
@@ -230,7 +237,7 @@ impl Cpu {
         let seg = self.mem_seg(i);
         let lin = self.s.seg[seg as usize].base.wrapping_add(self.ea(i));
         self.tlb.flush_page(lin);
-        self.tlb_flushed = true;
+        self.leave_block = true;
         Ok(())
     }
 
