@@ -29,8 +29,12 @@ impl Cpu {
                 let mut new_al = al;
                 let mut f = 0;
                 if al & 0x0F > 9 || af {
-                    new_al = new_al.wrapping_add(6);
+                    let (v, carry) = new_al.overflowing_add(6);
+                    new_al = v;
                     f |= AF;
+                    if carry && self.s.model != CpuModel::I8086 {
+                        f |= CF;
+                    }
                 }
                 if al > self.daa_threshold(af) || cf {
                     new_al = new_al.wrapping_add(0x60);
@@ -47,8 +51,12 @@ impl Cpu {
                 let mut new_al = al;
                 let mut f = 0;
                 if al & 0x0F > 9 || af {
-                    new_al = new_al.wrapping_sub(6);
+                    let (v, borrow) = new_al.overflowing_sub(6);
+                    new_al = v;
                     f |= AF;
+                    if borrow && self.s.model != CpuModel::I8086 {
+                        f |= CF;
+                    }
                 }
                 if al > self.daa_threshold(af) || cf {
                     new_al = new_al.wrapping_sub(0x60);
