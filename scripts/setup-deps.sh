@@ -8,7 +8,7 @@ if [ ${#need[@]} -gt 0 ]; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     echo "installing: ${need[*]}"
-    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get update -qq || true  # a stale mirror index must not stop us
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 mkdir -p target
