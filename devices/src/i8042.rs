@@ -98,10 +98,16 @@ pub enum Key {
 
 impl Key {
     pub const fn set2(code: u8) -> Key {
-        Key::Code { code, extended: false }
+        Key::Code {
+            code,
+            extended: false,
+        }
     }
     pub const fn extended(code: u8) -> Key {
-        Key::Code { code, extended: true }
+        Key::Code {
+            code,
+            extended: true,
+        }
     }
     /// The key whose set 1 make code is `code` (bit 7 ignored), E0-prefixed when `extended`.
     /// Print Screen is `(0x37, true)` (its set 1 make is E0 2A E0 37) and Pause `(0x45, true)`
@@ -111,8 +117,18 @@ impl Key {
         match (code, extended) {
             (0x37, true) => return Some(Key::PrintScreen),
             (0x45, true) => return Some(Key::Pause),
-            (0x41, _) => return Some(Key::Code { code: 0x83, extended }),
-            (0x54, _) => return Some(Key::Code { code: 0x84, extended }),
+            (0x41, _) => {
+                return Some(Key::Code {
+                    code: 0x83,
+                    extended,
+                })
+            }
+            (0x54, _) => {
+                return Some(Key::Code {
+                    code: 0x84,
+                    extended,
+                })
+            }
             _ => {}
         }
         (1u8..0x80)
@@ -637,7 +653,10 @@ impl I8042 {
                     self.reset_request = true;
                 }
             }
-            _ => self.log_once(c as u16, format_args!("unknown controller command {c:#04x}")),
+            _ => self.log_once(
+                c as u16,
+                format_args!("unknown controller command {c:#04x}"),
+            ),
         }
     }
 
@@ -653,7 +672,10 @@ impl I8042 {
             0xD3 => self.replies.push_back((v, true)),
             _ => {
                 if let Some(bad) = self.mouse.write(v) {
-                    self.log_once(0x200 | bad as u16, format_args!("unknown mouse command {bad:#04x}"));
+                    self.log_once(
+                        0x200 | bad as u16,
+                        format_args!("unknown mouse command {bad:#04x}"),
+                    );
                 }
             }
         }
@@ -675,7 +697,11 @@ impl I8042 {
                     self.xlate_break = true;
                     continue;
                 }
-                let brk = if std::mem::take(&mut self.xlate_break) { 0x80 } else { 0 };
+                let brk = if std::mem::take(&mut self.xlate_break) {
+                    0x80
+                } else {
+                    0
+                };
                 return Some((translate_byte(b) | brk, false));
             }
         }
@@ -735,7 +761,10 @@ impl IoDevice for I8042 {
                     // Sending to the keyboard re-enables its interface.
                     self.ram[0] &= !CB_KBD_DIS;
                     if let Some(bad) = self.kbd.write(v) {
-                        self.log_once(0x100 | bad as u16, format_args!("unknown keyboard command {bad:#04x}"));
+                        self.log_once(
+                            0x100 | bad as u16,
+                            format_args!("unknown keyboard command {bad:#04x}"),
+                        );
                     }
                 }
             }
@@ -770,18 +799,30 @@ mod tests {
 
     impl T {
         fn new() -> Self {
-            T { dev: I8042::new(), irq: IrqLines::default() }
+            T {
+                dev: I8042::new(),
+                irq: IrqLines::default(),
+            }
         }
         fn out(&mut self, port: u16, v: u8) {
-            let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+            let mut ctx = Ctx {
+                now: 0,
+                irq: &mut self.irq,
+            };
             self.dev.io_write(port, 1, v as u32, &mut ctx);
         }
         fn inb(&mut self, port: u16) -> u8 {
-            let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+            let mut ctx = Ctx {
+                now: 0,
+                irq: &mut self.irq,
+            };
             self.dev.io_read(port, 1, &mut ctx) as u8
         }
         fn sync(&mut self) {
-            let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+            let mut ctx = Ctx {
+                now: 0,
+                irq: &mut self.irq,
+            };
             self.dev.advance_to(&mut ctx);
         }
         /// Read every byte available, in order.
@@ -806,7 +847,10 @@ mod tests {
         let mut t = T::new();
         assert_eq!(t.inb(STATUS_PORT) & STAT_SYS, 0);
         t.cmd(0xAA);
-        assert_eq!(t.inb(STATUS_PORT) & (STAT_OBF | STAT_CMD), STAT_OBF | STAT_CMD);
+        assert_eq!(
+            t.inb(STATUS_PORT) & (STAT_OBF | STAT_CMD),
+            STAT_OBF | STAT_CMD
+        );
         assert_eq!(t.drain(), [0x55]);
         assert_ne!(t.inb(STATUS_PORT) & STAT_SYS, 0);
         t.cmd(0xAB);
@@ -1002,7 +1046,10 @@ mod tests {
         t.cmd(0xD3);
         t.out(DATA_PORT, 0x5A);
         assert!(!t.irq.level(AUX_IRQ));
-        assert_eq!(t.inb(STATUS_PORT) & (STAT_OBF | STAT_AUXB), STAT_OBF | STAT_AUXB);
+        assert_eq!(
+            t.inb(STATUS_PORT) & (STAT_OBF | STAT_AUXB),
+            STAT_OBF | STAT_AUXB
+        );
         t.set_cb(0x03);
         assert!(t.irq.level(AUX_IRQ) && !t.irq.level(KBD_IRQ));
         assert_eq!(t.inb(DATA_PORT), 0x5A);
