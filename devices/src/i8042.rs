@@ -172,8 +172,17 @@ fn translate_seq(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Queue device replies (bounded, with headroom beyond the host-input limit).
+fn push_reply(queue: &mut VecDeque<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        if queue.len() < QUEUE_MAX + REPLY_HEADROOM {
+            queue.push_back(b);
+        }
+    }
+}
+
 /// The PS/2 keyboard.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Keyboard {
     queue: VecDeque<u8>,
     /// A command waiting for its parameter byte.
@@ -189,14 +198,10 @@ struct Keyboard {
 impl Keyboard {
     fn new() -> Self {
         Keyboard {
-            queue: VecDeque::new(),
-            pending: None,
             scanning: true,
             set: 2,
-            leds: 0,
             typematic: 0x2B,
-            last_sent: 0,
-            overflowed: false,
+            ..Default::default()
         }
     }
 
@@ -206,76 +211,52 @@ impl Keyboard {
         self.leds = 0;
     }
 
-    fn reply(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if self.queue.len() < QUEUE_MAX + REPLY_HEADROOM {
-                self.queue.push_back(b);
-            }
-        }
-    }
-
     /// A byte from the host (through port 0x60). Returns an unknown command, for logging.
     fn write(&mut self, b: u8) -> Option<u8> {
-        if let Some(cmd) = self.pending.take() {
-            // A command byte aborts a pending parameter, as on real keyboards.
-            if b < 0xED || cmd == 0xF0 {
-                match cmd {
-                    0xED => {
-                        self.leds = b & 7;
-                        self.reply(&[ACK]);
-                    }
-                    0xF3 => {
-                        self.typematic = b & 0x7F;
-                        self.reply(&[ACK]);
-                    }
-                    _ => match b {
-                        0 => self.reply(&[ACK, self.set]),
-                        1..=3 => {
-                            self.set = b;
-                            self.reply(&[ACK]);
-                        }
-                        _ => self.reply(&[RESEND]),
-                    },
+        let mut r = vec![ACK];
+        // A command byte aborts a pending parameter, as on real keyboards (the scancode-set
+        // parameter excepted).
+        match self.pending.take() {
+            Some(0xED) if b < 0xED => self.leds = b & 7,
+            Some(0xF3) if b < 0xED => self.typematic = b & 0x7F,
+            Some(0xF0) => match b {
+                0 => r.push(self.set),
+                1..=3 => self.set = b,
+                _ => r = vec![RESEND],
+            },
+            _ => match b {
+                0xED | 0xF0 | 0xF3 => self.pending = Some(b),
+                0xEE => r = vec![0xEE],
+                0xF2 => r.extend([0xAB, 0x83]),
+                0xF4 => {
+                    self.queue.clear();
+                    self.scanning = true;
                 }
-                return None;
-            }
+                0xF5 | 0xF6 => {
+                    self.defaults();
+                    self.scanning = b == 0xF6;
+                }
+                0xF7..=0xFD => {} // set 3 key attributes: acknowledged, ignored
+                0xFE => r = vec![self.last_sent],
+                0xFF => {
+                    self.defaults();
+                    self.queue.clear();
+                    self.scanning = true;
+                    r.push(0xAA);
+                }
+                _ => {
+                    push_reply(&mut self.queue, &[RESEND]);
+                    return Some(b);
+                }
+            },
         }
-        match b {
-            0xED | 0xF0 | 0xF3 => {
-                self.pending = Some(b);
-                self.reply(&[ACK]);
-            }
-            0xEE => self.reply(&[0xEE]),
-            0xF2 => self.reply(&[ACK, 0xAB, 0x83]),
-            0xF4 => {
-                self.queue.clear();
-                self.scanning = true;
-                self.reply(&[ACK]);
-            }
-            0xF5 | 0xF6 => {
-                self.defaults();
-                self.scanning = b == 0xF6;
-                self.reply(&[ACK]);
-            }
-            0xF7..=0xFD => self.reply(&[ACK]),
-            0xFE => self.reply(&[self.last_sent]),
-            0xFF => {
-                self.defaults();
-                self.queue.clear();
-                self.scanning = true;
-                self.reply(&[ACK, 0xAA]);
-            }
-            _ => {
-                self.reply(&[RESEND]);
-                return Some(b);
-            }
-        }
+        push_reply(&mut self.queue, &r);
         None
     }
 }
 
 /// The PS/2 mouse (IntelliMouse and IntelliMouse Explorer capable).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Mouse {
     queue: VecDeque<u8>,
     pending: Option<u8>,
@@ -300,23 +281,14 @@ struct Mouse {
 impl Mouse {
     fn new() -> Self {
         Mouse {
-            queue: VecDeque::new(),
-            pending: None,
-            reporting: false,
-            remote: false,
-            scaling21: false,
-            wrap: false,
             resolution: 2,
             sample_rate: 100,
-            id: 0,
-            rates: [0; 3],
-            dx: 0,
-            dy: 0,
-            dz: 0,
-            buttons: 0,
-            dirty: false,
-            last_sent: 0,
+            ..Default::default()
         }
+    }
+
+    fn clear_motion(&mut self) {
+        (self.dx, self.dy, self.dz, self.dirty) = (0, 0, 0, false);
     }
 
     fn defaults(&mut self) {
@@ -325,18 +297,7 @@ impl Mouse {
         self.scaling21 = false;
         self.resolution = 2;
         self.sample_rate = 100;
-        self.dx = 0;
-        self.dy = 0;
-        self.dz = 0;
-        self.dirty = false;
-    }
-
-    fn reply(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if self.queue.len() < QUEUE_MAX + REPLY_HEADROOM {
-                self.queue.push_back(b);
-            }
-        }
+        self.clear_motion();
     }
 
     fn packet_len(&self) -> usize {
@@ -356,17 +317,14 @@ impl Mouse {
             3 => self.dz.clamp(-128, 127),
             _ => 0,
         };
-        let b0 = 0x08
-            | (self.buttons & 7)
-            | if dx < 0 { 0x10 } else { 0 }
-            | if dy < 0 { 0x20 } else { 0 };
-        let mut p = vec![b0, dx as u8, dy as u8];
+        let signs = if dx < 0 { 0x10 } else { 0 } | if dy < 0 { 0x20 } else { 0 };
+        let mut p = vec![0x08 | (self.buttons & 7) | signs, dx as u8, dy as u8];
         match self.id {
             3 => p.push(dz as u8),
             4 => p.push((dz as u8 & 0x0F) | ((self.buttons & 0x18) << 1)),
             _ => {}
         }
-        self.reply(&p);
+        push_reply(&mut self.queue, &p);
         self.dx -= dx;
         self.dy -= dy;
         self.dz = if self.id >= 3 { self.dz - dz } else { 0 };
@@ -385,82 +343,63 @@ impl Mouse {
 
     fn write(&mut self, b: u8) -> Option<u8> {
         if self.wrap && b != 0xEC && b != 0xFF {
-            self.reply(&[b]);
+            push_reply(&mut self.queue, &[b]);
             return None;
         }
-        if let Some(cmd) = self.pending.take() {
-            match cmd {
-                0xE8 => self.resolution = b.min(3),
-                _ => {
-                    self.sample_rate = b;
-                    self.rates = [self.rates[1], self.rates[2], b];
-                    match self.rates {
-                        [200, 100, 80] if self.id == 0 => self.id = 3,
-                        [200, 200, 80] if self.id == 3 => self.id = 4,
-                        _ => {}
-                    }
+        let mut r = vec![ACK];
+        match self.pending.take() {
+            Some(0xE8) => self.resolution = b.min(3),
+            Some(_) => {
+                self.sample_rate = b;
+                self.rates = [self.rates[1], self.rates[2], b];
+                match self.rates {
+                    [200, 100, 80] if self.id == 0 => self.id = 3,
+                    [200, 200, 80] if self.id == 3 => self.id = 4,
+                    _ => {}
                 }
             }
-            self.reply(&[ACK]);
-            return None;
+            None => match b {
+                0xE6 | 0xE7 => self.scaling21 = b == 0xE7,
+                0xE8 | 0xF3 => self.pending = Some(b),
+                0xE9 => {
+                    let m = self.buttons;
+                    let status = (self.remote as u8) << 6
+                        | (self.reporting as u8) << 5
+                        | (self.scaling21 as u8) << 4
+                        | (m & 1) << 2
+                        | (m & 4) >> 1
+                        | (m & 2) >> 1;
+                    r.extend([status, self.resolution, self.sample_rate]);
+                }
+                0xEA | 0xF0 => self.remote = b == 0xF0,
+                0xEB => {
+                    push_reply(&mut self.queue, &r);
+                    self.send_packet();
+                    self.dirty = false;
+                    return None;
+                }
+                0xEC | 0xEE => self.wrap = b == 0xEE,
+                0xF2 => r.push(self.id),
+                0xF4 | 0xF5 => {
+                    self.reporting = b == 0xF4;
+                    self.clear_motion();
+                }
+                0xF6 => self.defaults(),
+                0xFE => r = vec![self.last_sent],
+                0xFF => {
+                    self.defaults();
+                    self.wrap = false;
+                    self.id = 0;
+                    self.queue.clear();
+                    r.extend([0xAA, 0x00]);
+                }
+                _ => {
+                    push_reply(&mut self.queue, &[RESEND]);
+                    return Some(b);
+                }
+            },
         }
-        match b {
-            0xE6 | 0xE7 => {
-                self.scaling21 = b == 0xE7;
-                self.reply(&[ACK]);
-            }
-            0xE8 | 0xF3 => {
-                self.pending = Some(b);
-                self.reply(&[ACK]);
-            }
-            0xE9 => {
-                let status = (self.remote as u8) << 6
-                    | (self.reporting as u8) << 5
-                    | (self.scaling21 as u8) << 4
-                    | (self.buttons & 1) << 2
-                    | (self.buttons & 4) >> 1
-                    | (self.buttons & 2) >> 1;
-                self.reply(&[ACK, status, self.resolution, self.sample_rate]);
-            }
-            0xEA | 0xF0 => {
-                self.remote = b == 0xF0;
-                self.reply(&[ACK]);
-            }
-            0xEB => {
-                self.reply(&[ACK]);
-                self.send_packet();
-                self.dirty = false;
-            }
-            0xEC | 0xEE => {
-                self.wrap = b == 0xEE;
-                self.reply(&[ACK]);
-            }
-            0xF2 => self.reply(&[ACK, self.id]),
-            0xF4 | 0xF5 => {
-                self.reporting = b == 0xF4;
-                self.dx = 0;
-                self.dy = 0;
-                self.dz = 0;
-                self.dirty = false;
-                self.reply(&[ACK]);
-            }
-            0xF6 => {
-                self.defaults();
-                self.reply(&[ACK]);
-            }
-            0xFE => self.reply(&[self.last_sent]),
-            0xFF => {
-                self.defaults();
-                self.wrap = false;
-                self.id = 0;
-                self.queue.clear();
-                self.reply(&[ACK, 0xAA, 0x00]);
-            }
-            _ => {
-                self.reply(&[RESEND]);
-                return Some(b);
-            }
-        }
+        push_reply(&mut self.queue, &r);
         None
     }
 }
@@ -598,20 +537,12 @@ impl I8042 {
     }
 
     fn status(&self) -> u8 {
-        let mut s = STAT_UNLOCKED;
-        if let Some((_, aux)) = self.obuf {
-            s |= STAT_OBF;
-            if aux {
-                s |= STAT_AUXB;
-            }
-        }
-        if self.system_flag {
-            s |= STAT_SYS;
-        }
-        if self.last_was_cmd {
-            s |= STAT_CMD;
-        }
-        s
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        STAT_UNLOCKED
+            | flag(self.obuf.is_some(), STAT_OBF)
+            | flag(matches!(self.obuf, Some((_, true))), STAT_AUXB)
+            | flag(self.system_flag, STAT_SYS)
+            | flag(self.last_was_cmd, STAT_CMD)
     }
 
     fn write_output_port(&mut self, v: u8) {
@@ -792,38 +723,30 @@ mod tests {
     use super::*;
     use crate::IrqLines;
 
+    #[derive(Default)]
     struct T {
         dev: I8042,
         irq: IrqLines,
     }
 
     impl T {
-        fn new() -> Self {
-            T {
-                dev: I8042::new(),
-                irq: IrqLines::default(),
-            }
+        fn io<R>(&mut self, f: impl FnOnce(&mut I8042, &mut Ctx) -> R) -> R {
+            f(
+                &mut self.dev,
+                &mut Ctx {
+                    now: 0,
+                    irq: &mut self.irq,
+                },
+            )
         }
         fn out(&mut self, port: u16, v: u8) {
-            let mut ctx = Ctx {
-                now: 0,
-                irq: &mut self.irq,
-            };
-            self.dev.io_write(port, 1, v as u32, &mut ctx);
+            self.io(|d, c| d.io_write(port, 1, v as u32, c));
         }
         fn inb(&mut self, port: u16) -> u8 {
-            let mut ctx = Ctx {
-                now: 0,
-                irq: &mut self.irq,
-            };
-            self.dev.io_read(port, 1, &mut ctx) as u8
+            self.io(|d, c| d.io_read(port, 1, c) as u8)
         }
         fn sync(&mut self) {
-            let mut ctx = Ctx {
-                now: 0,
-                irq: &mut self.irq,
-            };
-            self.dev.advance_to(&mut ctx);
+            self.io(|d, c| d.advance_to(c));
         }
         /// Read every byte available, in order.
         fn drain(&mut self) -> Vec<u8> {
@@ -840,11 +763,35 @@ mod tests {
             self.cmd(0x60);
             self.out(DATA_PORT, cb);
         }
+        fn kbd(&mut self, bytes: &[u8]) -> Vec<u8> {
+            bytes.iter().for_each(|&b| self.out(DATA_PORT, b));
+            self.drain()
+        }
+        fn aux(&mut self, bytes: &[u8]) -> Vec<u8> {
+            for &b in bytes {
+                self.cmd(0xD4);
+                self.out(DATA_PORT, b);
+            }
+            self.drain()
+        }
+        fn keys(&mut self, keys: &[(Key, bool)]) -> Vec<u8> {
+            keys.iter().for_each(|&(k, p)| self.dev.key_event(k, p));
+            self.sync();
+            self.drain()
+        }
+        fn mouse(&mut self, dx: i32, dy: i32, dz: i32, b: u8) -> Vec<u8> {
+            self.dev.mouse_event(dx, dy, dz, b);
+            self.sync();
+            self.drain()
+        }
     }
+
+    const A: Key = Key::set2(0x1C);
+    const UP: Key = Key::extended(0x75);
 
     #[test]
     fn self_test_and_interface_tests() {
-        let mut t = T::new();
+        let mut t = T::default();
         assert_eq!(t.inb(STATUS_PORT) & STAT_SYS, 0);
         t.cmd(0xAA);
         assert_eq!(
@@ -858,32 +805,25 @@ mod tests {
         assert_eq!(t.drain(), [0x00, 0x00]);
         t.cmd(0xC0);
         assert_eq!(t.drain(), [0x80]);
-        // Unknown commands are ignored.
-        t.cmd(0xC8);
+        t.cmd(0xC8); // unknown: ignored
         assert!(t.drain().is_empty());
     }
 
     #[test]
     fn command_byte_and_enables() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.cmd(0x20);
         assert_eq!(t.drain(), [0x43]);
         t.set_cb(0x65);
         t.cmd(0x20);
         assert_eq!(t.drain(), [0x65]);
         assert_ne!(t.inb(STATUS_PORT) & STAT_SYS, 0);
-        t.cmd(0xAE);
-        t.cmd(0xA7);
-        t.cmd(0x20);
-        assert_eq!(t.drain(), [0x65 & !CB_KBD_DIS | CB_AUX_DIS]);
-        t.cmd(0xA8);
-        t.cmd(0xAD);
-        t.cmd(0x20);
+        [0xAE, 0xA7, 0x20].into_iter().for_each(|c| t.cmd(c));
+        assert_eq!(t.drain(), [0x65]);
+        [0xA8, 0xAD, 0x20].into_iter().for_each(|c| t.cmd(c));
         assert_eq!(t.drain(), [0x55]);
         // Keyboard disabled: keys wait in the keyboard until re-enabled.
-        t.dev.key_event(Key::set2(0x1C), true);
-        t.sync();
-        assert!(t.drain().is_empty());
+        assert!(t.keys(&[(A, true)]).is_empty());
         t.cmd(0xAE);
         assert_eq!(t.drain(), [0x1E]);
         // Controller RAM beyond the command byte.
@@ -895,146 +835,101 @@ mod tests {
 
     #[test]
     fn keyboard_reset_and_commands() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.set_cb(0x01); // untranslated
-        t.out(DATA_PORT, 0xFF);
-        assert_eq!(t.drain(), [0xFA, 0xAA]);
-        t.out(DATA_PORT, 0xF2);
-        assert_eq!(t.drain(), [0xFA, 0xAB, 0x83]);
-        t.out(DATA_PORT, 0xEE);
-        assert_eq!(t.drain(), [0xEE]);
-        t.out(DATA_PORT, 0xED);
-        t.out(DATA_PORT, 0x05);
-        assert_eq!(t.drain(), [0xFA, 0xFA]);
+        assert_eq!(t.kbd(&[0xFF]), [0xFA, 0xAA]);
+        assert_eq!(t.kbd(&[0xF2]), [0xFA, 0xAB, 0x83]);
+        assert_eq!(t.kbd(&[0xEE]), [0xEE]);
+        assert_eq!(t.kbd(&[0xED, 0x05]), [0xFA, 0xFA]);
         assert_eq!(t.dev.leds(), 5);
-        t.out(DATA_PORT, 0xF0);
-        t.out(DATA_PORT, 0x00);
-        assert_eq!(t.drain(), [0xFA, 0xFA, 0x02]);
-        t.out(DATA_PORT, 0xF3);
-        t.out(DATA_PORT, 0x20);
-        assert_eq!(t.drain(), [0xFA, 0xFA]);
-        t.out(DATA_PORT, 0xF5);
-        t.dev.key_event(Key::set2(0x1C), true);
-        assert_eq!(t.drain(), [0xFA]);
-        t.out(DATA_PORT, 0xF4);
-        assert_eq!(t.drain(), [0xFA]);
-        t.out(DATA_PORT, 0x42);
-        assert_eq!(t.drain(), [0xFE]);
-        // Translated identify answers AB 41.
+        assert_eq!(t.kbd(&[0xF0, 0x00]), [0xFA, 0xFA, 0x02]);
+        assert_eq!(t.kbd(&[0xF3, 0x20]), [0xFA, 0xFA]);
+        // A command byte where a parameter was expected is a command.
+        assert_eq!(t.kbd(&[0xED, 0xEE]), [0xFA, 0xEE]);
+        t.kbd(&[0xF5]);
+        assert!(t.keys(&[(A, true)]).is_empty(), "scanning disabled");
+        assert_eq!(t.kbd(&[0xF4]), [0xFA]);
+        assert_eq!(t.kbd(&[0x42]), [0xFE]);
+        // Translated, identify answers AB 41.
         t.set_cb(0x41);
-        t.out(DATA_PORT, 0xF2);
-        assert_eq!(t.drain(), [0xFA, 0xAB, 0x41]);
+        assert_eq!(t.kbd(&[0xF2]), [0xFA, 0xAB, 0x41]);
     }
 
     #[test]
     fn key_press_set2_and_translated_set1() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.set_cb(0x01);
-        t.dev.key_event(Key::set2(0x1C), true);
-        t.dev.key_event(Key::set2(0x1C), false);
-        t.dev.key_event(Key::extended(0x75), true);
-        t.dev.key_event(Key::extended(0x75), false);
-        t.sync();
-        assert_eq!(t.drain(), [0x1C, 0xF0, 0x1C, 0xE0, 0x75, 0xE0, 0xF0, 0x75]);
+        let got = t.keys(&[(A, true), (A, false), (UP, true), (UP, false)]);
+        assert_eq!(got, [0x1C, 0xF0, 0x1C, 0xE0, 0x75, 0xE0, 0xF0, 0x75]);
         t.set_cb(0x41);
-        t.dev.key_event(Key::set2(0x1C), true);
-        t.dev.key_event(Key::set2(0x1C), false);
-        t.dev.key_event(Key::extended(0x75), false);
-        t.dev.key_event(Key::set2(0x83), true);
-        t.sync();
-        assert_eq!(t.drain(), [0x1E, 0x9E, 0xE0, 0xC8, 0x41]);
-        t.dev.key_event(Key::Pause, true);
-        t.dev.key_event(Key::Pause, false);
-        t.sync();
-        assert_eq!(t.drain(), [0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5]);
-        t.dev.key_event(Key::PrintScreen, true);
-        t.sync();
-        assert_eq!(t.drain(), [0xE0, 0x2A, 0xE0, 0x37]);
+        let got = t.keys(&[(A, true), (A, false), (UP, false), (Key::set2(0x83), true)]);
+        assert_eq!(got, [0x1E, 0x9E, 0xE0, 0xC8, 0x41]);
+        let got = t.keys(&[(Key::Pause, true), (Key::Pause, false)]);
+        assert_eq!(got, [0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5]);
+        assert_eq!(
+            t.keys(&[(Key::PrintScreen, true)]),
+            [0xE0, 0x2A, 0xE0, 0x37]
+        );
         // Keyboard in set 1 itself, no controller translation.
         t.set_cb(0x01);
-        t.out(DATA_PORT, 0xF0);
-        t.out(DATA_PORT, 0x01);
-        assert_eq!(t.drain(), [0xFA, 0xFA]);
-        t.dev.key_event(Key::extended(0x14), false);
-        t.sync();
-        assert_eq!(t.drain(), [0xE0, 0x9D]);
-        assert_eq!(Key::from_set1(0x1E, false), Some(Key::set2(0x1C)));
-        assert_eq!(Key::from_set1(0x48, true), Some(Key::extended(0x75)));
+        assert_eq!(t.kbd(&[0xF0, 0x01]), [0xFA, 0xFA]);
+        assert_eq!(t.keys(&[(Key::extended(0x14), false)]), [0xE0, 0x9D]);
+        assert_eq!(Key::from_set1(0x1E, false), Some(A));
+        assert_eq!(Key::from_set1(0x48, true), Some(UP));
         assert_eq!(Key::from_set1(0x41, false), Some(Key::set2(0x83)));
     }
 
     #[test]
     fn keyboard_buffer_bounded() {
-        let mut t = T::new();
-        for _ in 0..40 {
-            t.dev.key_event(Key::set2(0x1C), true);
-        }
-        t.sync();
-        assert_eq!(t.drain().len(), QUEUE_MAX);
+        let mut t = T::default();
+        assert_eq!(t.keys(&[(A, true); 40]).len(), QUEUE_MAX);
     }
 
     #[test]
     fn mouse_packets_and_wheel_detection() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.cmd(0xA8);
-        fn aux(t: &mut T, b: u8) {
-            t.cmd(0xD4);
-            t.out(DATA_PORT, b);
-        }
-        aux(&mut t, 0xFF);
+        t.cmd(0xD4);
+        t.out(DATA_PORT, 0xFF);
         assert_eq!(t.inb(STATUS_PORT) & STAT_AUXB, STAT_AUXB);
         assert_eq!(t.drain(), [0xFA, 0xAA, 0x00]);
-        aux(&mut t, 0xF2);
-        assert_eq!(t.drain(), [0xFA, 0x00]);
-        // Reporting disabled: movement is not reported.
-        t.dev.mouse_event(5, 5, 0, 0);
-        t.sync();
-        assert!(t.drain().is_empty());
-        aux(&mut t, 0xF4);
-        assert_eq!(t.drain(), [0xFA]);
-        t.dev.mouse_event(10, 3, 0, 1);
-        t.sync();
-        assert_eq!(t.drain(), [0x09 | 0x20, 10, (-3i8) as u8]);
-        t.dev.mouse_event(-300, 0, 0, 1);
-        t.sync();
-        assert_eq!(t.drain(), [0x19, 0x00, 0, 0x19, (-44i8) as u8, 0]);
-        for r in [200, 100, 80] {
-            aux(&mut t, 0xF3);
-            aux(&mut t, r);
-        }
-        aux(&mut t, 0xF2);
-        assert_eq!(t.drain(), [0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0x03]);
-        t.dev.mouse_event(0, 0, 1, 0);
-        t.sync();
-        assert_eq!(t.drain(), [0x08, 0, 0, 0xFF]);
-        aux(&mut t, 0xE9);
-        assert_eq!(t.drain(), [0xFA, 0x20, 2, 80]);
+        assert_eq!(t.aux(&[0xF2]), [0xFA, 0x00]);
+        assert!(t.mouse(5, 5, 0, 0).is_empty(), "reporting disabled");
+        assert_eq!(t.aux(&[0xF4]), [0xFA]);
+        assert_eq!(t.mouse(10, 3, 0, 1), [0x29, 10, (-3i8) as u8]);
+        // Big motion splits into 9-bit packets.
+        assert_eq!(
+            t.mouse(-300, 0, 0, 1),
+            [0x19, 0x00, 0, 0x19, (-44i8) as u8, 0]
+        );
+        let acks = t.aux(&[0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF2]);
+        assert_eq!(acks, [0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0x03]);
+        assert_eq!(t.mouse(0, 0, 1, 0), [0x08, 0, 0, 0xFF]);
+        assert_eq!(t.aux(&[0xE9]), [0xFA, 0x20, 2, 80]);
         // Remote mode: only polls report.
-        aux(&mut t, 0xF0);
-        t.dev.mouse_event(4, 0, 0, 0);
-        t.sync();
-        assert_eq!(t.drain(), [0xFA]);
-        aux(&mut t, 0xEB);
-        assert_eq!(t.drain(), [0xFA, 0x08, 4, 0, 0]);
+        assert_eq!(t.aux(&[0xF0]), [0xFA]);
+        assert!(t.mouse(4, 0, 0, 0).is_empty());
+        assert_eq!(t.aux(&[0xEB]), [0xFA, 0x08, 4, 0, 0]);
         // Wrap mode echoes.
-        aux(&mut t, 0xEE);
-        aux(&mut t, 0x12);
-        aux(&mut t, 0xEC);
-        assert_eq!(t.drain(), [0xFA, 0x12, 0xFA]);
+        assert_eq!(t.aux(&[0xEE, 0x12, 0xEC]), [0xFA, 0x12, 0xFA]);
+        // Explorer knock: ID 4, buttons 4/5 in byte 3.
+        t.aux(&[0xEA, 0xF3, 200, 0xF3, 200, 0xF3, 80]);
+        assert_eq!(t.aux(&[0xF2]), [0xFA, 0x04]);
+        assert_eq!(t.mouse(0, 0, 0, 0x10), [0x08, 0, 0, 0x20]);
     }
 
     #[test]
     fn irq_gating() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.set_cb(0x00);
         t.irq.take_edges();
-        t.dev.key_event(Key::set2(0x1C), true);
+        t.dev.key_event(A, true);
         t.sync();
         assert!(!t.irq.level(KBD_IRQ));
         t.set_cb(0x01); // enabling with a byte waiting raises IRQ 1
         assert!(t.irq.level(KBD_IRQ));
         assert_eq!(t.irq.take_edges(), 1 << KBD_IRQ);
-        t.dev.key_event(Key::set2(0x1C), false);
+        t.dev.key_event(A, false);
         t.sync();
         t.inb(DATA_PORT);
         // The next byte is a fresh edge.
@@ -1062,7 +957,7 @@ mod tests {
 
     #[test]
     fn a20_and_reset_via_output_port() {
-        let mut t = T::new();
+        let mut t = T::default();
         assert!(t.dev.a20_enabled());
         t.cmd(0xD1);
         t.out(DATA_PORT, 0xDD);
@@ -1091,10 +986,10 @@ mod tests {
 
     #[test]
     fn snapshot_round_trip() {
-        let mut t = T::new();
+        let mut t = T::default();
         t.set_cb(0x01);
-        t.dev.key_event(Key::set2(0x1C), true);
-        t.dev.key_event(Key::set2(0x1C), false);
+        t.dev.key_event(A, true);
+        t.dev.key_event(A, false);
         t.sync();
         let json = serde_json::to_string(&t.dev).unwrap();
         t.dev = serde_json::from_str(&json).unwrap();
