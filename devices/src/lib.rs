@@ -83,3 +83,9 @@ pub fn all_ones(size: u8) -> u32 {
         _ => 0xFFFF_FFFF,
     }
 }
+
+pub mod dma;
+pub mod fw_cfg;
+pub mod i8042;
+pub mod sysctl;
+pub mod uart;
