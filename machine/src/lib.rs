@@ -6,6 +6,7 @@
 
 pub mod board;
 pub mod debug;
+pub mod linux;
 pub mod memory;
 pub mod ports;
 
