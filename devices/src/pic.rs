@@ -169,7 +169,11 @@ impl Chip {
                 }
             }
             Init::Icw3 => {
-                self.init = if self.icw4_needed { Init::Icw4 } else { Init::Ready };
+                self.init = if self.icw4_needed {
+                    Init::Icw4
+                } else {
+                    Init::Ready
+                };
             }
             Init::Icw4 => {
                 if value & 0x01 == 0 {

@@ -9,7 +9,10 @@ impl Rig {
     /// Both chips programmed the way SeaBIOS and Linux do: ICW1 0x11, vectors 0x20/0x28,
     /// cascade on IR2, ICW4 x86 mode, everything unmasked.
     fn new() -> Self {
-        let mut r = Rig { pic: Pic::new(), lines: IrqLines::default() };
+        let mut r = Rig {
+            pic: Pic::new(),
+            lines: IrqLines::default(),
+        };
         for (cmd, data, base, icw3) in [(0x20, 0x21, 0x20, 0x04), (0xA0, 0xA1, 0x28, 0x02)] {
             r.out(cmd, 0x11);
             r.out(data, base);
@@ -20,11 +23,17 @@ impl Rig {
         r
     }
     fn out(&mut self, port: u16, v: u8) {
-        let mut ctx = Ctx { now: 0, irq: &mut self.lines };
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.lines,
+        };
         self.pic.io_write(port, 1, v.into(), &mut ctx);
     }
     fn inb(&mut self, port: u16) -> u8 {
-        let mut ctx = Ctx { now: 0, irq: &mut self.lines };
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.lines,
+        };
         self.pic.io_read(port, 1, &mut ctx) as u8
     }
     fn pulse(&mut self, irq: u8) {
@@ -72,7 +81,11 @@ fn icw1_resets_mask_and_edge_requests() {
     r.pulse(4);
     assert_eq!(r.inb(0x20), 0x10);
     r.out(0x20, 0x11);
-    assert_eq!(r.inb(0x21), 0, "ICW1 clears IMR... but the next data write is ICW2");
+    assert_eq!(
+        r.inb(0x21),
+        0,
+        "ICW1 clears IMR... but the next data write is ICW2"
+    );
     r.out(0x21, 0x08);
     r.out(0x21, 0x04);
     r.out(0x21, 0x01);
@@ -201,9 +214,16 @@ fn special_fully_nested_lets_slave_nest() {
 fn elcr_level_mode() {
     let mut r = Rig::new();
     r.out(0x04, 0); // not ours: ignored
-    let mut ctx = Ctx { now: 0, irq: &mut r.lines };
+    let mut ctx = Ctx {
+        now: 0,
+        irq: &mut r.lines,
+    };
     r.pic.io_write(0x4D0, 2, 0xFFFF, &mut ctx);
-    assert_eq!(r.pic.io_read(0x4D0, 2, &mut ctx), 0xDEF8, "IRQ 0-2, 8, 13 stay edge");
+    assert_eq!(
+        r.pic.io_read(0x4D0, 2, &mut ctx),
+        0xDEF8,
+        "IRQ 0-2, 8, 13 stay edge"
+    );
     r.out(0x4D0, 0x00);
     r.out(0x4D1, 0x08); // IRQ 11 level
     assert!(r.pic.is_level_triggered(11));
@@ -213,7 +233,11 @@ fn elcr_level_mode() {
     assert!(!r.pic.intr_pending(), "in service");
     r.out(0xA0, 0x20);
     r.out(0x20, 0x20);
-    assert_eq!(r.intack(), Some(0x2B), "line still high: requests again after EOI");
+    assert_eq!(
+        r.intack(),
+        Some(0x2B),
+        "line still high: requests again after EOI"
+    );
     r.set(11, false);
     r.out(0xA0, 0x20);
     r.out(0x20, 0x20);

@@ -49,7 +49,9 @@ fn bcd_to_bin(raw: u16) -> u32 {
     if (0..4).any(|i| (raw >> (4 * i)) & 0xF > 9) {
         warn_once!("8254: invalid BCD count {raw:#06x}");
     }
-    let v = (0..4).fold(0u32, |acc, i| acc * 10 + u32::from((raw >> (12 - 4 * i)) & 0xF));
+    let v = (0..4).fold(0u32, |acc, i| {
+        acc * 10 + u32::from((raw >> (12 - 4 * i)) & 0xF)
+    });
     v.min(10_000)
 }
 
@@ -144,7 +146,8 @@ impl Channel {
     }
 
     fn elapsed(&self, tick: u64) -> u64 {
-        self.frozen.unwrap_or_else(|| tick.saturating_sub(self.load_tick))
+        self.frozen
+            .unwrap_or_else(|| tick.saturating_sub(self.load_tick))
     }
 
     fn out(&self, tick: u64) -> bool {
@@ -264,7 +267,11 @@ impl Channel {
                 u16::from(self.write_lsb) | u16::from(value) << 8
             }
         };
-        let n = if self.bcd { bcd_to_bin(raw) } else { u32::from(raw) };
+        let n = if self.bcd {
+            bcd_to_bin(raw)
+        } else {
+            u32::from(raw)
+        };
         self.load(if n == 0 { self.modulus() as u32 } else { n }, tick);
     }
 
@@ -393,8 +400,7 @@ impl Pit {
     /// and channel 2 running a square wave.
     pub fn speaker_tone(&self) -> Option<u32> {
         let ch = &self.channels[2];
-        (self.port61 & 3 == 3 && ch.loaded && ch.mode() == 3)
-            .then(|| (PIT_HZ / ch.n()) as u32)
+        (self.port61 & 3 == 3 && ch.loaded && ch.mode() == 3).then(|| (PIT_HZ / ch.n()) as u32)
     }
 
     /// Bring the counters up to `ctx.now` and deliver any IRQ 0 edge that is due.
@@ -433,9 +439,7 @@ impl Pit {
             }
             0x61 => {
                 let refresh = (ctx.now / REFRESH_NS) & 1 == 1;
-                self.port61
-                    | u8::from(refresh) << 4
-                    | u8::from(self.channels[2].out(tick)) << 5
+                self.port61 | u8::from(refresh) << 4 | u8::from(self.channels[2].out(tick)) << 5
             }
             _ => 0xFF,
         }
@@ -489,7 +493,11 @@ impl IoDevice for Pit {
 
     fn io_write(&mut self, port: u16, size: u8, value: u32, ctx: &mut Ctx) {
         for i in 0..size.clamp(1, 4) {
-            self.write_byte(port.wrapping_add(u16::from(i)), (value >> (8 * i)) as u8, ctx);
+            self.write_byte(
+                port.wrapping_add(u16::from(i)),
+                (value >> (8 * i)) as u8,
+                ctx,
+            );
         }
     }
 }

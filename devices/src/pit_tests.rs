@@ -9,14 +9,24 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        Rig { pit: Pit::new(), lines: IrqLines::default(), now: 0 }
+        Rig {
+            pit: Pit::new(),
+            lines: IrqLines::default(),
+            now: 0,
+        }
     }
     fn out(&mut self, port: u16, v: u8) {
-        let mut ctx = Ctx { now: self.now, irq: &mut self.lines };
+        let mut ctx = Ctx {
+            now: self.now,
+            irq: &mut self.lines,
+        };
         self.pit.io_write(port, 1, v.into(), &mut ctx);
     }
     fn inb(&mut self, port: u16) -> u8 {
-        let mut ctx = Ctx { now: self.now, irq: &mut self.lines };
+        let mut ctx = Ctx {
+            now: self.now,
+            irq: &mut self.lines,
+        };
         self.pit.io_read(port, 1, &mut ctx) as u8
     }
     /// Move to PIT tick `tick` (exactly), run the device; returns (IRQ 0 edge, deadline).
@@ -25,7 +35,10 @@ impl Rig {
     }
     fn at_ns(&mut self, ns: Nanos) -> (bool, Option<Nanos>) {
         self.now = ns;
-        let mut ctx = Ctx { now: self.now, irq: &mut self.lines };
+        let mut ctx = Ctx {
+            now: self.now,
+            irq: &mut self.lines,
+        };
         let next = self.pit.advance_to(&mut ctx);
         (self.lines.take_edges() & 1 != 0, next)
     }
@@ -52,7 +65,10 @@ impl Rig {
 fn tick_conversions_round_trip() {
     for t in [0, 1, 2, 1000, PIT_HZ, PIT_HZ * 3600 + 7] {
         assert_eq!(tick_at(ns_of_tick(t)), t);
-        assert_eq!(tick_at(ns_of_tick(t).saturating_sub(1)), t.saturating_sub(1));
+        assert_eq!(
+            tick_at(ns_of_tick(t).saturating_sub(1)),
+            t.saturating_sub(1)
+        );
     }
 }
 
@@ -70,7 +86,7 @@ fn mode0_one_shot_raises_irq0_once() {
     assert!(!r.at_tick(100_000).0);
     // The counter wraps after terminal count.
     r.out(0x43, 0x00);
-    assert_eq!(r.read16(0x40), ((1000u32 + 0x10000 - 100_000 % 0x10000) % 0x10000) as u16);
+    assert_eq!(r.read16(0x40), (1000 + 0x10000 - 100_000 % 0x10000) as u16);
 }
 
 #[test]
@@ -168,7 +184,11 @@ fn mode4_software_strobe() {
     assert_eq!(r.inb(0x40) & 0x80, 0x80);
     r.at_tick(100);
     r.out(0x43, 0xE2);
-    assert_eq!(r.inb(0x40) & 0x80, 0, "OUT low for one clock at terminal count");
+    assert_eq!(
+        r.inb(0x40) & 0x80,
+        0,
+        "OUT low for one clock at terminal count"
+    );
     assert_eq!(r.at_tick(101), (true, None));
 }
 
@@ -194,7 +214,11 @@ fn read_back_status_and_count() {
     let mut r = Rig::new();
     r.program(0x34, 1000);
     r.out(0x43, 0xE2); // status only, ch0
-    assert_eq!(r.inb(0x40), 0x80 | 0x40 | 0x34, "OUT high, NULL COUNT before the first tick");
+    assert_eq!(
+        r.inb(0x40),
+        0x80 | 0x40 | 0x34,
+        "OUT high, NULL COUNT before the first tick"
+    );
     r.at_tick(10);
     r.out(0x43, 0xC2); // count and status
     r.at_tick(20);
