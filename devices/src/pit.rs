@@ -9,7 +9,7 @@
 //! from the elapsed ticks; rising edges of channel 0's OUT pulse IRQ 0. Edges that fall due
 //! while the machine is late are queued (capped at about one second's worth, at most 1000)
 //! and delivered a quarter period apart, so long gaps neither lose nor duplicate ticks
-//! within the cap.
+//! within the cap; a new control word for channel 0 drops all but one queued tick.
 //!
 //! Known gaps: the count is loaded on the write rather than on the next CLK (so mode 0's
 //! OUT rises after N rather than N+1 clocks); in mode 3 a new count takes effect at the end
@@ -471,6 +471,11 @@ impl Pit {
                     }
                 } else {
                     self.channels[sel].control(value);
+                    if sel == 0 {
+                        // Queued ticks of the old programming: keep at most the one a
+                        // real PIC would already hold in IRR.
+                        self.backlog = self.backlog.min(1);
+                    }
                 }
             }
             0x61 => {

@@ -134,6 +134,7 @@ fn long_gap_catch_up_is_capped() {
     r.at_tick(1193 * 100_000); // 100 s late
     assert!(r.pit.backlog <= MAX_BACKLOG);
     r.program(0x36, 0); // 18.2 Hz: one second is 18 periods
+    assert_eq!(r.pit.backlog, 1, "reprogramming drops stale queued ticks");
     r.at_tick(1193 * 100_000 + 65536 * 100);
     assert!(r.pit.backlog <= MAX_BACKLOG);
 }
