@@ -7,6 +7,10 @@
 //! alone and deterministically by its unit tests. Device state derives serde's traits so the
 //! machine can snapshot it.
 
+pub mod pic;
+pub mod pit;
+pub mod rtc;
+
 /// Nanoseconds of virtual time.
 pub type Nanos = u64;
 
