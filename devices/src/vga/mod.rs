@@ -19,6 +19,8 @@
 //! clock" bits, split-screen panning subtleties, text-mode pel panning and preset row scan,
 //! the vertical retrace interrupt, the QEMU MMIO BAR2 (DISPI/VGA registers over MMIO) and EDID.
 
+#[cfg(test)]
+mod bios_tests;
 mod memory;
 mod regs;
 mod render;
