@@ -188,7 +188,7 @@ fn seabios_vgabios_runs() {
     let (px, w, h) = m.render();
     assert_eq!((w, h), (720, 400));
     // 'H' (BIOS 8x16 font) has lit pixels in its first cell, grey on black.
-    assert!(px[..16 * 720].iter().any(|&p| p == 0xAAAAAA));
+    assert!(px[..16 * 720].contains(&0xAAAAAA));
 
     // VBE controller info: "VESA", 256 x 64 KiB.
     assert_eq!(m.int10(0x4F00, 0, 0, 0), 0x004F);
@@ -246,17 +246,14 @@ fn seabios_vgabios_runs() {
     let (px, w, h) = m.render();
     assert_eq!((w, h), (640, 480));
     assert!(
-        px[..16 * 640].iter().any(|&p| p == 0xFFFF55),
+        px[..16 * 640].contains(&0xFFFF55),
         "yellow text in mode 12h"
     );
     m.int10(0x0004, 0, 0, 0);
     m.print("CGA", 0x03);
     let (px, w, h) = m.render();
     assert_eq!((w, h), (640, 400));
-    assert!(
-        px[..16 * 640].iter().any(|&p| p == 0xFFFFFF),
-        "white text in mode 4"
-    );
+    assert!(px[..16 * 640].contains(&0xFFFFFF), "white text in mode 4");
 
     // Back to text, then the 8x8 font: 50 rows.
     m.int10(0x0003, 0, 0, 0);
