@@ -185,6 +185,7 @@ fn seabios_vgabios_runs() {
         (rows.len(), rows[0].as_str(), rows[1].as_str()),
         (25, "Hello from SeaVGABIOS", "line 2")
     );
+    assert_eq!(m.b.vga.cursor_position(), Some((6, 1)));
     let (px, w, h) = m.render();
     assert_eq!((w, h), (720, 400));
     // 'H' (BIOS 8x16 font) has lit pixels in its first cell, grey on black.

@@ -10,6 +10,12 @@
 //! linear framebuffer shows. Plane offsets are "CRTC memory addresses" in every addressing mode
 //! (byte, word and double-word), so the renderer never needs the word/dword rotations.
 //!
+//! Board wiring: [`IoDevice`] on [`IO_PORT_RANGES`]; [`Vga::mem_read`]/[`Vga::mem_write`] for
+//! [`LEGACY_WINDOW`]; [`Vga::lfb_read`]/[`Vga::lfb_write`] for PCI BAR0 ([`pci`] has the
+//! identity; the expansion ROM is SeaBIOS's `vgabios-stdvga.bin`). Display: [`Vga::set_time`],
+//! [`Vga::generation`], [`Vga::render`] (0x00RRGGBB), [`Vga::text_snapshot`],
+//! [`Vga::cursor_position`], [`Vga::vbe_mode`].
+//!
 //! Files: `regs.rs` (ports 0x3B0-0x3DF, retrace timing), `memory.rs` (the A0000-BFFFF window:
 //! read/write modes, latches, chain-4, odd/even; the LFB), `text.rs` (text modes and
 //! [`Vga::text_snapshot`]), `render.rs` (graphics and VBE modes), `vbe.rs` (DISPI registers).

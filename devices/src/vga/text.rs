@@ -102,6 +102,20 @@ impl Vga {
         Some(rows)
     }
 
+    /// Text cursor as (column, row) when in a text mode with the cursor enabled and on screen.
+    pub fn cursor_position(&self) -> Option<(u32, u32)> {
+        if !self.is_text_mode() || self.cr[0x0A] & 0x20 != 0 {
+            return None;
+        }
+        let g = self.text_geometry()?;
+        let cursor = ((self.cr[0x0E] as u32) << 8) | self.cr[0x0F] as u32;
+        (0..g.rows).find_map(|row| {
+            let base = self.text_row_address(row, g.cell_h);
+            let col = cursor.wrapping_sub(base);
+            (col < g.cols).then_some((col, row))
+        })
+    }
+
     /// The 16 attribute palette entries as RGB (through the colour plane enable, the palette
     /// registers, colour select and the DAC).
     pub(super) fn attr_palette(&self) -> [u32; 16] {
