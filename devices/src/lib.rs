@@ -14,6 +14,8 @@ pub mod rtc;
 /// Nanoseconds of virtual time.
 pub type Nanos = u64;
 
+pub mod vga;
+
 /// What a device may touch while handling an access or advancing its clock.
 pub struct Ctx<'a> {
     /// Current virtual time.
