@@ -1,80 +1,185 @@
-//! `ironbox run`: boot a guest on the minimal board (BIOS ROM, RAM, debug console, debug exit).
+//! `ironbox run`: boot a guest on the PC board (headless).
 //!
-//! Exit status: the isa-debug-exit status ((v << 1) | 1, truncated to 8 bits as by QEMU) when the
-//! guest wrote port 0xF4; 0 when the guest halted for good; 3 on shutdown (triple fault) or when
-//! `--max-instructions` ran out; 2 on bad input.
+//! Firmware: real SeaBIOS from Debian's `seabios` package by default, `--bios` to choose an
+//! image, or none with `--kernel` (direct Linux boot). Exit status: the isa-debug-exit status
+//! ((v << 1) | 1, truncated to 8 bits as by QEMU) when the guest wrote port 0xF4; 0 when the
+//! guest reset with `--no-reboot` or halted for good; 3 on a triple fault with `--no-reboot` or
+//! when `--max-instructions` ran out; 2 on bad input.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use ironbox_cpu::CpuModel;
-use ironbox_machine::{Machine, MachineConfig, RunOutcome};
+use ironbox_devices::rtc::BootDevice;
+use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
+
+/// Where Debian's `seabios` package puts the BIOS.
+const SEABIOS: &str = "/usr/share/seabios/bios.bin";
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// BIOS ROM image (64 KiB to 256 KiB, a multiple of 64 KiB), mapped to end at 4 GiB.
+    /// BIOS image (a multiple of 64 KiB), mapped to end at 4 GiB [default: Debian's SeaBIOS].
     #[arg(long, value_name = "ROM")]
-    bios: PathBuf,
-    /// Debug console on port 0xE9: `stdio`, `none` or `file:PATH`.
+    bios: Option<PathBuf>,
+    /// Linux kernel (bzImage) to boot directly, without firmware.
+    #[arg(long, value_name = "BZIMAGE")]
+    kernel: Option<PathBuf>,
+    /// Initial ramdisk for --kernel.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line for --kernel.
+    #[arg(long, value_name = "CMDLINE", requires = "kernel", default_value = "")]
+    append: String,
+    /// Serial port COM1: `stdio`, `none` or `file:PATH`.
+    #[arg(long, default_value = "stdio", value_name = "WHERE")]
+    serial: String,
+    /// Debug console on ports 0xE9 and 0x402: `stdio`, `none` or `file:PATH`.
     #[arg(long, default_value = "none", value_name = "WHERE")]
     debugcon: String,
     /// Decode isa-debug-exit at port 0xF4 (a write of v exits with status (v << 1) | 1).
     #[arg(long)]
     debug_exit: bool,
+    /// End the run (status 0) when the guest resets, instead of rebooting.
+    #[arg(long)]
+    no_reboot: bool,
+    /// Derive time from retired instructions: same input, same output, same instruction count.
+    #[arg(long)]
+    deterministic: bool,
+    /// Display: only `none` (headless) for now.
+    #[arg(long, default_value = "none")]
+    display: String,
+    /// Boot order: `c` (hard disk), `d` (CD-ROM), `a` (floppy), in order of preference.
+    #[arg(long, default_value = "cda")]
+    boot: String,
     /// CPU model: 8086, 80286 or pentium2.
     #[arg(long, default_value = "pentium2")]
     cpu: String,
     /// Guest RAM in MiB.
-    #[arg(long, default_value_t = 32, value_name = "MiB")]
+    #[arg(long, default_value_t = 128, value_name = "MiB")]
     memory: u32,
     /// Stop (with an error) after this many instructions.
     #[arg(long, value_name = "N")]
     max_instructions: Option<u64>,
+    /// Print the instruction count and run time at the end (on stderr).
+    #[arg(long)]
+    stats: bool,
 }
 
-fn debugcon(spec: &str) -> anyhow::Result<Option<Box<dyn Write>>> {
+fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
     Ok(match spec {
         "none" => None,
         "stdio" => Some(Box::new(std::io::stdout())),
         _ => match spec.strip_prefix("file:") {
             Some(path) if !path.is_empty() => {
-                let f = std::fs::File::create(path).with_context(|| format!("cannot create debug console file {path}"))?;
+                let f = std::fs::File::create(path).with_context(|| format!("cannot create {what} file {path}"))?;
                 Some(Box::new(std::io::BufWriter::new(f)))
             }
-            _ => bail!("--debugcon {spec:?}: expected stdio, none or file:PATH"),
+            _ => bail!("--{what} {spec:?}: expected stdio, none or file:PATH"),
         },
     })
+}
+
+fn read_file(what: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if data.is_empty() {
+        bail!("{what} {} is empty", path.display());
+    }
+    Ok(data)
+}
+
+fn boot_order(spec: &str) -> anyhow::Result<Vec<BootDevice>> {
+    spec.chars()
+        .map(|c| match c {
+            'a' => Ok(BootDevice::Floppy),
+            'c' => Ok(BootDevice::HardDisk),
+            'd' => Ok(BootDevice::CdRom),
+            'n' => Ok(BootDevice::Network),
+            _ => bail!("--boot {spec:?}: expected letters from a, c, d, n"),
+        })
+        .collect()
+}
+
+/// Bytes typed on stdin, for the guest's serial port.
+fn stdin_reader() -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     let Some(model) = CpuModel::parse(&a.cpu) else {
         bail!("--cpu {:?}: unknown CPU model (expected 8086, 80286 or pentium2)", a.cpu);
     };
-    let path = a.bios.display();
-    let bios = std::fs::read(&a.bios).with_context(|| format!("cannot read BIOS image {path}"))?;
-    ironbox_machine::Memory::check_rom(&bios).with_context(|| format!("bad BIOS image {path}"))?;
-    let cfg = MachineConfig {
+    if a.display != "none" {
+        bail!("--display {:?}: only `none` exists so far (the SDL window is issue 5)", a.display);
+    }
+    let kernel = match &a.kernel {
+        Some(k) => Some(KernelBoot {
+            name: k.display().to_string(),
+            kernel: read_file("kernel", k)?,
+            initrd: a.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?,
+            cmdline: a.append.clone(),
+        }),
+        None => None,
+    };
+    let bios = match (&a.bios, &kernel) {
+        (Some(p), _) => Some(read_file("BIOS image", p)?),
+        (None, Some(_)) => None,
+        (None, None) => {
+            let p = Path::new(SEABIOS);
+            if !p.exists() {
+                bail!("no BIOS image: {SEABIOS} is missing (install Debian's `seabios` package) or pass --bios ROM");
+            }
+            Some(read_file("BIOS image", p)?)
+        }
+    };
+    let serial = sink_or_file("serial", &a.serial)?;
+    let serial_input = (a.serial == "stdio").then(stdin_reader);
+    let debugcon = sink_or_file("debugcon", &a.debugcon)?.map(|w| w as Box<dyn Write>);
+    let cfg = PcConfig {
         model,
         memory_mib: a.memory,
         bios,
-        debugcon: debugcon(&a.debugcon)?,
+        kernel,
+        serial,
+        serial_input,
+        debugcon,
         debug_exit: a.debug_exit,
+        no_reboot: a.no_reboot,
+        deterministic: a.deterministic,
+        host_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        boot_order: boot_order(&a.boot)?,
     };
-    let mut m = Machine::new(cfg)?;
-    Ok(match m.run(a.max_instructions) {
-        RunOutcome::DebugExit(status) => ExitCode::from(status as u8),
-        RunOutcome::Halted { cs, eip, interrupts_enabled } => {
-            let why = if interrupts_enabled { "with no interrupt source" } else { "with interrupts disabled" };
-            eprintln!("ironbox: guest halted at {cs:04x}:{eip:08x} {why}");
+    let mut pc = Pc::new(cfg)?;
+    let t0 = std::time::Instant::now();
+    let outcome = pc.run(a.max_instructions)?;
+    pc.bus.chip.flush_output();
+    if a.stats {
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("ironbox: {} instructions in {secs:.2} s ({:.1} MIPS)", pc.cpu.instret, pc.cpu.instret as f64 / secs / 1e6);
+    }
+    Ok(match outcome {
+        PcOutcome::DebugExit(status) => ExitCode::from(status as u8),
+        PcOutcome::Reset => ExitCode::SUCCESS,
+        PcOutcome::Halted { cs, eip } => {
+            eprintln!("ironbox: guest halted at {cs:04x}:{eip:08x} with nothing left to wake it");
             ExitCode::SUCCESS
         }
-        RunOutcome::Shutdown { cs, eip } => {
+        PcOutcome::Shutdown { cs, eip } => {
             eprintln!("ironbox: guest shut down (triple fault) at {cs:04x}:{eip:08x}");
             ExitCode::from(3)
         }
-        RunOutcome::InstructionLimit { cs, eip } => {
+        PcOutcome::InstructionLimit { cs, eip } => {
             eprintln!("ironbox: instruction limit reached at {cs:04x}:{eip:08x}");
             ExitCode::from(3)
         }

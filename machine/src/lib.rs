@@ -8,6 +8,7 @@ pub mod board;
 pub mod debug;
 pub mod linux;
 pub mod memory;
+pub mod pc;
 pub mod ports;
 
 pub use board::{Machine, MachineConfig, MachineError, RunOutcome};

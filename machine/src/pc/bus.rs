@@ -1,0 +1,196 @@
+//! The PC's physical address space and port space as the CPU sees them (`CpuBus`): RAM in one
+//! `memmap2` mapping, the VGA window at 0xA0000, the 0xC0000–0xFFFFF shadow area under the
+//! i440FX PAM registers (BIOS ROM or RAM, per 16/64 KiB segment), the BIOS ROM at the top of
+//! 4 GiB, and A20 gating; ports go to the `Chipset`.
+
+use ironbox_cpu::CpuBus;
+use ironbox_devices::Nanos;
+use memmap2::MmapMut;
+
+use super::chipset::Chipset;
+
+/// How much of the BIOS image appears below 1 MiB (ending at 0xFFFFF).
+const BIOS_LOW_MAX: usize = 128 * 1024;
+
+pub struct PcBus {
+    pub ram: MmapMut,
+    /// RAM below the PCI hole (bytes).
+    pub ram_size: u32,
+    pub bios: Box<[u8]>,
+    /// i440FX PAM0-PAM6 (config registers 0x59-0x5F).
+    pub pam: [u8; 7],
+    pub chip: Chipset,
+    /// Virtual time for device accesses (set by the run loop before each slice).
+    pub now: Nanos,
+}
+
+/// Read/write enables of the PAM segment holding `addr` (0xC0000..=0xFFFFF): (RE, WE).
+#[inline]
+fn pam_rw(pam: &[u8; 7], addr: u32) -> (bool, bool) {
+    let nib = if addr >= 0xF_0000 {
+        pam[0] >> 4
+    } else {
+        let seg = ((addr - 0xC_0000) >> 14) as usize; // 16 KiB segments from C0000
+        let v = pam[1 + seg / 2];
+        if seg % 2 == 0 {
+            v & 0xF
+        } else {
+            v >> 4
+        }
+    };
+    (nib & 1 != 0, nib & 2 != 0)
+}
+
+impl PcBus {
+    #[inline]
+    fn a20(&self, addr: u32) -> u32 {
+        if self.chip.a20 {
+            addr
+        } else {
+            addr & !(1 << 20)
+        }
+    }
+
+    /// A byte of the BIOS as it appears at `addr`, if the BIOS is mapped there.
+    fn bios_byte(&self, addr: u32) -> Option<u8> {
+        let len = self.bios.len() as u32;
+        if addr >= 0u32.wrapping_sub(len) && len > 0 {
+            return Some(self.bios[(addr - 0u32.wrapping_sub(len)) as usize]);
+        }
+        let low = self.bios.len().min(BIOS_LOW_MAX) as u32;
+        if addr < 0x10_0000 && addr >= 0x10_0000 - low {
+            return Some(self.bios[self.bios.len() - (0x10_0000 - addr) as usize]);
+        }
+        None
+    }
+
+    fn slow_read8(&mut self, addr: u32) -> u8 {
+        match addr {
+            0xA_0000..=0xB_FFFF => self.chip.vga.mem_read(addr, 1) as u8,
+            0xC_0000..=0xF_FFFF => {
+                if pam_rw(&self.pam, addr).0 {
+                    self.ram[addr as usize]
+                } else {
+                    self.bios_byte(addr).unwrap_or(0xFF)
+                }
+            }
+            _ if addr < self.ram_size => self.ram[addr as usize],
+            _ => self.bios_byte(addr).unwrap_or(0xFF),
+        }
+    }
+
+    fn slow_write8(&mut self, addr: u32, v: u8) {
+        match addr {
+            0xA_0000..=0xB_FFFF => self.chip.vga.mem_write(addr, 1, v as u32),
+            0xC_0000..=0xF_FFFF => {
+                if pam_rw(&self.pam, addr).1 {
+                    self.ram[addr as usize] = v;
+                }
+            }
+            _ if addr < self.ram_size => self.ram[addr as usize] = v,
+            _ => {}
+        }
+    }
+
+    /// Plain RAM that a multi-byte access may touch directly.
+    #[inline]
+    fn plain(&self, addr: u32, len: u32) -> bool {
+        let end = addr.wrapping_add(len - 1);
+        end < self.ram_size && end >= addr && (end < 0xA_0000 || addr >= 0x10_0000)
+    }
+}
+
+impl CpuBus for PcBus {
+    #[inline]
+    fn read8(&mut self, addr: u32) -> u8 {
+        let a = self.a20(addr);
+        if self.plain(a, 1) {
+            self.ram[a as usize]
+        } else {
+            self.slow_read8(a)
+        }
+    }
+    #[inline]
+    fn write8(&mut self, addr: u32, v: u8) {
+        let a = self.a20(addr);
+        if self.plain(a, 1) {
+            self.ram[a as usize] = v
+        } else {
+            self.slow_write8(a, v)
+        }
+    }
+    #[inline]
+    fn read16(&mut self, addr: u32) -> u16 {
+        let a = self.a20(addr);
+        if self.plain(a, 2) {
+            u16::from_le_bytes([self.ram[a as usize], self.ram[a as usize + 1]])
+        } else {
+            u16::from_le_bytes([self.read8(addr), self.read8(addr.wrapping_add(1))])
+        }
+    }
+    #[inline]
+    fn read32(&mut self, addr: u32) -> u32 {
+        let a = self.a20(addr);
+        if self.plain(a, 4) {
+            let i = a as usize;
+            u32::from_le_bytes([self.ram[i], self.ram[i + 1], self.ram[i + 2], self.ram[i + 3]])
+        } else {
+            (0..4).fold(0, |v, k| v | (self.read8(addr.wrapping_add(k)) as u32) << (8 * k))
+        }
+    }
+    #[inline]
+    fn write16(&mut self, addr: u32, v: u16) {
+        let a = self.a20(addr);
+        if self.plain(a, 2) {
+            self.ram[a as usize..a as usize + 2].copy_from_slice(&v.to_le_bytes());
+        } else {
+            self.write8(addr, v as u8);
+            self.write8(addr.wrapping_add(1), (v >> 8) as u8);
+        }
+    }
+    #[inline]
+    fn write32(&mut self, addr: u32, v: u32) {
+        let a = self.a20(addr);
+        if self.plain(a, 4) {
+            self.ram[a as usize..a as usize + 4].copy_from_slice(&v.to_le_bytes());
+        } else {
+            for k in 0..4 {
+                self.write8(addr.wrapping_add(k), (v >> (8 * k)) as u8);
+            }
+        }
+    }
+    fn io_in(&mut self, port: u16, size: u8) -> u32 {
+        self.chip.io_read(port, size, self.now)
+    }
+    fn io_out(&mut self, port: u16, size: u8, value: u32) {
+        self.chip.io_write(port, size, value, self.now)
+    }
+    #[inline]
+    fn intr_pending(&mut self) -> bool {
+        self.chip.pic.intr_pending()
+    }
+    fn ack_intr(&mut self) -> Option<u8> {
+        let v = self.chip.pic.acknowledge();
+        self.chip.pic.update_lines(&mut self.chip.irq);
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pam_segments() {
+        let mut pam = [0u8; 7];
+        assert_eq!(pam_rw(&pam, 0xF_0000), (false, false));
+        pam[0] = 0x30;
+        assert_eq!(pam_rw(&pam, 0xF_FFFF), (true, true));
+        pam[1] = 0x12; // C0000: WE only; C4000: RE only
+        assert_eq!(pam_rw(&pam, 0xC_0000), (false, true));
+        assert_eq!(pam_rw(&pam, 0xC_4000), (true, false));
+        pam[6] = 0x30; // EC000: RE|WE
+        assert_eq!(pam_rw(&pam, 0xE_C000), (true, true));
+        assert_eq!(pam_rw(&pam, 0xE_8000), (false, false));
+    }
+}

@@ -1,0 +1,259 @@
+//! The PC's chipset as the CPU's port space sees it: every device of the board, a port → device
+//! table (overlaps rejected when it is built), the ISA IRQ lines into the PIC, A20 and reset
+//! requests, and the timed devices' deadlines.
+
+use std::io::Write;
+
+use ironbox_devices::dma::Dma8237;
+use ironbox_devices::fw_cfg::FwCfg;
+use ironbox_devices::i8042::I8042;
+use ironbox_devices::pic::Pic;
+use ironbox_devices::pit::Pit;
+use ironbox_devices::rtc::Rtc;
+use ironbox_devices::sysctl::SysCtl;
+use ironbox_devices::uart::Uart16550;
+use ironbox_devices::vga::Vga;
+use ironbox_devices::{all_ones, Ctx, IoDevice, IrqLines, Nanos, Timed};
+
+/// Which device owns a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Dev {
+    None,
+    Pic,
+    Pit,
+    Rtc,
+    Kbc,
+    SysCtl,
+    Dma,
+    Uart0,
+    Uart1,
+    Uart2,
+    Uart3,
+    FwCfg,
+    Vga,
+    DebugCon,
+    DebugExit,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("port {port:#06x} claimed by both {a:?} and {b:?}")]
+pub struct PortClash {
+    port: u16,
+    a: String,
+    b: String,
+}
+
+/// All devices of the board that live on ports.
+pub struct Chipset {
+    pub pic: Pic,
+    pub pit: Pit,
+    pub rtc: Rtc,
+    pub kbc: I8042,
+    pub sysctl: SysCtl,
+    pub dma: Dma8237,
+    pub uarts: Vec<Uart16550>,
+    pub fw_cfg: FwCfg,
+    pub vga: Vga,
+    pub debugcon: Option<Box<dyn Write>>,
+    pub debug_exit_enabled: bool,
+    /// Status the guest asked for through isa-debug-exit.
+    pub exit_status: Option<u32>,
+    pub irq: IrqLines,
+    map: Box<[Dev; 65536]>,
+    /// Next deadline of the PIT and the RTC.
+    deadlines: [Option<Nanos>; 2],
+    /// A port write asked for a CPU reset (8042 pulse, port 0x92, 0xCF9).
+    pub reset_requested: bool,
+    pub a20: bool,
+}
+
+impl Chipset {
+    pub fn new(rtc: Rtc, fw_cfg: FwCfg, uarts: Vec<Uart16550>, debugcon: Option<Box<dyn Write>>, debug_exit: bool) -> Result<Chipset, PortClash> {
+        let mut c = Chipset {
+            pic: Pic::new(),
+            pit: Pit::new(),
+            rtc,
+            kbc: I8042::new(),
+            sysctl: SysCtl::new(),
+            dma: Dma8237::new(),
+            uarts,
+            fw_cfg,
+            vga: Vga::new(),
+            debugcon,
+            debug_exit_enabled: debug_exit,
+            exit_status: None,
+            irq: IrqLines::default(),
+            map: Box::new([Dev::None; 65536]),
+            deadlines: [None; 2],
+            reset_requested: false,
+            a20: true,
+        };
+        c.claim(0x20, 0x21, Dev::Pic)?;
+        c.claim(0xA0, 0xA1, Dev::Pic)?;
+        c.claim(0x4D0, 0x4D1, Dev::Pic)?;
+        c.claim(0x40, 0x43, Dev::Pit)?;
+        c.claim(0x61, 0x61, Dev::Pit)?;
+        c.claim(0x70, 0x71, Dev::Rtc)?;
+        c.claim(0x60, 0x60, Dev::Kbc)?;
+        c.claim(0x64, 0x64, Dev::Kbc)?;
+        c.claim(0x92, 0x92, Dev::SysCtl)?;
+        c.claim(0x00, 0x0F, Dev::Dma)?;
+        c.claim(0x80, 0x8F, Dev::Dma)?;
+        c.claim(0xC0, 0xDF, Dev::Dma)?;
+        let uart_devs = [Dev::Uart0, Dev::Uart1, Dev::Uart2, Dev::Uart3];
+        for k in 0..c.uarts.len().min(4) {
+            let base = c.uarts[k].base();
+            c.claim(base, base + 7, uart_devs[k])?;
+        }
+        c.claim(0x510, 0x511, Dev::FwCfg)?;
+        for (a, b) in ironbox_devices::vga::IO_PORT_RANGES {
+            c.claim(a, b, Dev::Vga)?;
+        }
+        if c.debugcon.is_some() {
+            c.claim(0xE9, 0xE9, Dev::DebugCon)?;
+            c.claim(0x402, 0x402, Dev::DebugCon)?;
+        }
+        if debug_exit {
+            c.claim(0xF4, 0xF7, Dev::DebugExit)?;
+        }
+        Ok(c)
+    }
+
+    fn claim(&mut self, first: u16, last: u16, dev: Dev) -> Result<(), PortClash> {
+        for p in first..=last {
+            if self.map[p as usize] != Dev::None {
+                return Err(PortClash { port: p, a: format!("{:?}", self.map[p as usize]), b: format!("{dev:?}") });
+            }
+            self.map[p as usize] = dev;
+        }
+        Ok(())
+    }
+
+    /// Push buffered host output (debug console, serial) out.
+    pub fn flush_output(&mut self) {
+        if let Some(out) = &mut self.debugcon {
+            let _ = out.flush();
+        }
+        for u in &mut self.uarts {
+            u.flush();
+        }
+    }
+
+    /// Reset every device to its power-on state (keeps host connections and CMOS).
+    pub fn reset(&mut self) {
+        self.pic = Pic::new();
+        self.pit = Pit::new();
+        self.kbc.reset();
+        self.sysctl.reset();
+        self.dma.reset();
+        for u in &mut self.uarts {
+            u.reset();
+        }
+        self.fw_cfg.reset();
+        self.vga.reset();
+        self.irq = IrqLines::default();
+        self.deadlines = [None; 2];
+        self.reset_requested = false;
+        self.a20 = true;
+    }
+
+    pub fn io_read(&mut self, port: u16, size: u8, now: Nanos) -> u32 {
+        let dev = self.map[port as usize];
+        let mut ctx = Ctx { now, irq: &mut self.irq };
+        let v = match dev {
+            Dev::None => all_ones(size),
+            Dev::Pic => self.pic.io_read(port, size, &mut ctx),
+            Dev::Pit => self.pit.io_read(port, size, &mut ctx),
+            Dev::Rtc => self.rtc.io_read(port, size, &mut ctx),
+            Dev::Kbc => self.kbc.io_read(port, size, &mut ctx),
+            Dev::SysCtl => self.sysctl.io_read(port, size, &mut ctx),
+            Dev::Dma => self.dma.io_read(port, size, &mut ctx),
+            Dev::Uart0 | Dev::Uart1 | Dev::Uart2 | Dev::Uart3 => {
+                let k = dev as usize - Dev::Uart0 as usize;
+                self.uarts[k].io_read(port, size, &mut ctx)
+            }
+            Dev::FwCfg => self.fw_cfg.io_read(port, size, &mut ctx),
+            Dev::Vga => {
+                self.vga.set_time(now);
+                self.vga.io_read(port, size, &mut ctx)
+            }
+            Dev::DebugCon => 0xE9,
+            Dev::DebugExit => 0,
+        };
+        self.after_access(dev, now);
+        v
+    }
+
+    pub fn io_write(&mut self, port: u16, size: u8, value: u32, now: Nanos) {
+        // 0xCF9 (PIIX reset control) sits inside the PCI configuration window.
+        if port == 0xCF9 && size == 1 {
+            let mut ctx = Ctx { now, irq: &mut self.irq };
+            self.sysctl.io_write(port, size, value, &mut ctx);
+            self.after_access(Dev::SysCtl, now);
+            return;
+        }
+        let dev = self.map[port as usize];
+        let mut ctx = Ctx { now, irq: &mut self.irq };
+        match dev {
+            Dev::None => {}
+            Dev::Pic => self.pic.io_write(port, size, value, &mut ctx),
+            Dev::Pit => self.pit.io_write(port, size, value, &mut ctx),
+            Dev::Rtc => self.rtc.io_write(port, size, value, &mut ctx),
+            Dev::Kbc => self.kbc.io_write(port, size, value, &mut ctx),
+            Dev::SysCtl => self.sysctl.io_write(port, size, value, &mut ctx),
+            Dev::Dma => self.dma.io_write(port, size, value, &mut ctx),
+            Dev::Uart0 | Dev::Uart1 | Dev::Uart2 | Dev::Uart3 => {
+                let k = dev as usize - Dev::Uart0 as usize;
+                self.uarts[k].io_write(port, size, value, &mut ctx)
+            }
+            Dev::FwCfg => self.fw_cfg.io_write(port, size, value, &mut ctx),
+            Dev::Vga => self.vga.io_write(port, size, value, &mut ctx),
+            Dev::DebugCon => {
+                if let Some(out) = &mut self.debugcon {
+                    if out.write_all(&[value as u8]).is_err() {
+                        self.debugcon = None;
+                    }
+                }
+            }
+            Dev::DebugExit => self.exit_status = Some((value << 1) | 1),
+        }
+        self.after_access(dev, now);
+    }
+
+    /// After a device access: refresh its deadline, A20 and reset lines, and the PIC inputs.
+    fn after_access(&mut self, dev: Dev, now: Nanos) {
+        match dev {
+            Dev::Pit | Dev::Rtc => {
+                self.advance_timers(now);
+            }
+            Dev::Kbc | Dev::SysCtl => {
+                self.a20 = self.kbc.a20_enabled() || self.sysctl.a20_enabled();
+                if self.kbc.take_reset_request() | self.sysctl.take_reset_request() {
+                    self.reset_requested = true;
+                }
+            }
+            _ => {}
+        }
+        self.pic.update_lines(&mut self.irq);
+    }
+
+    /// Bring the timed devices up to `now`; returns the earliest next deadline.
+    pub fn advance_timers(&mut self, now: Nanos) -> Option<Nanos> {
+        let mut ctx = Ctx { now, irq: &mut self.irq };
+        self.deadlines[0] = self.pit.advance_to(&mut ctx);
+        self.deadlines[1] = self.rtc.advance_to(&mut ctx);
+        let mut ctx = Ctx { now, irq: &mut self.irq };
+        // Host input queued since the last look (serial, keyboard) raises its interrupts here.
+        for u in &mut self.uarts {
+            u.advance_to(&mut ctx);
+        }
+        self.kbc.advance_to(&mut ctx);
+        self.pic.update_lines(&mut self.irq);
+        self.next_deadline()
+    }
+
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        self.deadlines.iter().flatten().copied().min()
+    }
+}

@@ -1,0 +1,252 @@
+//! The PC: a Pentium II class CPU on an i440FX/PIIX3-style board with the legacy chipset
+//! (`chipset`), its memory map (`bus`), one virtual clock (`clock`), and the run loop that
+//! interleaves CPU slices with device deadlines, resets and host input. Firmware is real
+//! SeaBIOS (or any BIOS image), or no firmware at all for a direct Linux boot.
+
+pub mod bus;
+pub mod chipset;
+pub mod clock;
+
+use std::io::Write;
+use std::sync::mpsc::Receiver;
+
+use ironbox_cpu::state::flags;
+use ironbox_cpu::{Cpu, CpuModel, RunExit, SegReg};
+use ironbox_devices::fw_cfg::{e820_bytes, E820Entry, FwCfg};
+use ironbox_devices::rtc::{BootDevice, FloppyType, Rtc};
+use ironbox_devices::uart::Uart16550;
+use memmap2::MmapMut;
+
+use crate::linux::{self, LinuxError};
+use bus::PcBus;
+use chipset::{Chipset, PortClash};
+use clock::Clock;
+
+/// A kernel to boot directly (no firmware), as QEMU's `-kernel/-initrd/-append`.
+pub struct KernelBoot {
+    pub name: String,
+    pub kernel: Vec<u8>,
+    pub initrd: Option<Vec<u8>>,
+    pub cmdline: String,
+}
+
+/// Everything the board is built from.
+pub struct PcConfig {
+    pub model: CpuModel,
+    pub memory_mib: u32,
+    /// The BIOS image (mapped at the top of 4 GiB, its last 128 KiB below 1 MiB).
+    pub bios: Option<Vec<u8>>,
+    /// Direct kernel boot instead of running the BIOS.
+    pub kernel: Option<KernelBoot>,
+    /// COM1 output.
+    pub serial: Option<Box<dyn Write + Send>>,
+    /// COM1 input (bytes from the host).
+    pub serial_input: Option<Receiver<Vec<u8>>>,
+    /// Port 0xE9/0x402 debug console output.
+    pub debugcon: Option<Box<dyn Write>>,
+    pub debug_exit: bool,
+    /// A guest reset ends the run (status 0) instead of rebooting.
+    pub no_reboot: bool,
+    pub deterministic: bool,
+    /// Wall-clock date for the RTC (seconds since the Unix epoch); ignored when deterministic.
+    pub host_time: i64,
+    pub boot_order: Vec<BootDevice>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PcError {
+    #[error("memory size {0} MiB is out of range (2..=3072 MiB)")]
+    Memory(u32),
+    #[error("cannot map guest RAM: {0}")]
+    Map(#[from] std::io::Error),
+    #[error("BIOS image is {0} bytes; it must be a multiple of 64 KiB, at most 2 MiB")]
+    BiosSize(usize),
+    #[error(transparent)]
+    Linux(#[from] LinuxError),
+    #[error(transparent)]
+    Ports(#[from] PortClash),
+    #[error("nothing to run: no BIOS image and no kernel")]
+    NothingToRun,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcOutcome {
+    /// The guest wrote to isa-debug-exit.
+    DebugExit(u32),
+    /// The guest reset the machine and `no_reboot` was set.
+    Reset,
+    /// Triple fault with `no_reboot` set.
+    Shutdown { cs: u16, eip: u32 },
+    /// The CPU halted with interrupts disabled (or with nothing left that could wake it).
+    Halted { cs: u16, eip: u32 },
+    /// The instruction limit was reached.
+    InstructionLimit { cs: u16, eip: u32 },
+}
+
+/// Fixed date of the RTC in deterministic mode: 2024-01-01 00:00:00 UTC.
+pub const DETERMINISTIC_DATE: i64 = 1_704_067_200;
+
+pub struct Pc {
+    pub cpu: Cpu,
+    pub bus: PcBus,
+    clock: Clock,
+    kernel: Option<KernelBoot>,
+    serial_input: Option<Receiver<Vec<u8>>>,
+    no_reboot: bool,
+    next_deadline: Option<u64>,
+}
+
+impl Pc {
+    pub fn new(cfg: PcConfig) -> Result<Pc, PcError> {
+        if !(2..=3072).contains(&cfg.memory_mib) {
+            return Err(PcError::Memory(cfg.memory_mib));
+        }
+        let bios = cfg.bios.unwrap_or_default();
+        if bios.len() % 0x1_0000 != 0 || bios.len() > 2 << 20 {
+            return Err(PcError::BiosSize(bios.len()));
+        }
+        if bios.is_empty() && cfg.kernel.is_none() {
+            return Err(PcError::NothingToRun);
+        }
+        let ram_size = cfg.memory_mib << 20;
+        let ram = MmapMut::map_anon(ram_size as usize)?;
+
+        let mut rtc = Rtc::new(if cfg.deterministic { DETERMINISTIC_DATE } else { cfg.host_time });
+        rtc.set_memory(ram_size as u64, 0);
+        rtc.set_equipment(true, true);
+        rtc.set_floppies(FloppyType::None, FloppyType::None);
+        rtc.set_boot_order(&cfg.boot_order, false);
+        rtc.set_cpu_count(1);
+        let mut fw = FwCfg::new();
+        fw.set_ram_size(ram_size as u64);
+        fw.set_cpus(1, 1);
+        let e820: Vec<E820Entry> = linux::e820_map(ram_size).iter().map(|e| E820Entry { addr: e.addr, len: e.size, kind: e.kind }).collect();
+        fw.add_file("etc/e820", e820_bytes(&e820[3..]));
+        let mut uarts = Vec::new();
+        let com1_out: Box<dyn Write + Send> = cfg.serial.unwrap_or_else(|| Box::new(std::io::sink()));
+        uarts.push(Uart16550::com(1, com1_out));
+        for n in 2..=4 {
+            uarts.push(Uart16550::com(n, Box::new(std::io::sink())));
+        }
+        let chip = Chipset::new(rtc, fw, uarts, cfg.debugcon, cfg.debug_exit)?;
+        let bus = PcBus { ram, ram_size, bios: bios.into_boxed_slice(), pam: [0; 7], chip, now: 0 };
+        let mut pc = Pc {
+            cpu: Cpu::new(cfg.model),
+            bus,
+            clock: Clock::new(cfg.deterministic),
+            kernel: cfg.kernel,
+            serial_input: cfg.serial_input,
+            no_reboot: cfg.no_reboot,
+            next_deadline: None,
+        };
+        pc.power_on()?;
+        Ok(pc)
+    }
+
+    /// Reset the CPU and devices and (for a direct boot) load the kernel again.
+    fn power_on(&mut self) -> Result<(), PcError> {
+        self.cpu.reset();
+        self.bus.chip.reset();
+        self.bus.pam = [0; 7];
+        if let Some(k) = &self.kernel {
+            linux::load(&mut self.bus.ram, &mut self.cpu.s, &k.name, &k.kernel, k.initrd.as_deref(), &k.cmdline)?;
+            self.cpu.flush_tlb();
+            self.cpu.invalidate_phys(0, self.bus.ram_size);
+        }
+        let now = self.clock.now(self.cpu.instret);
+        self.next_deadline = self.bus.chip.advance_timers(now);
+        Ok(())
+    }
+
+    fn where_(&self) -> (u16, u32) {
+        (self.cpu.s.seg[SegReg::Cs as usize].selector, self.cpu.s.eip)
+    }
+
+    /// Feed host input (serial) into the devices.
+    fn pump_input(&mut self) -> bool {
+        let mut got = false;
+        if let Some(rx) = &self.serial_input {
+            while let Ok(bytes) = rx.try_recv() {
+                self.bus.chip.uarts[0].receive(&bytes);
+                got = true;
+            }
+        }
+        got
+    }
+
+    /// Run until the guest ends the run (debug exit, reset with `no_reboot`, halt with
+    /// interrupts off) or `max_instructions` retire.
+    pub fn run(&mut self, max_instructions: Option<u64>) -> Result<PcOutcome, PcError> {
+        let limit = max_instructions.unwrap_or(u64::MAX);
+        let start = self.cpu.instret;
+        let mut last_pump = 0u64;
+        loop {
+            let done = self.cpu.instret - start;
+            if done >= limit {
+                let (cs, eip) = self.where_();
+                return Ok(PcOutcome::InstructionLimit { cs, eip });
+            }
+            let now = self.clock.now(self.cpu.instret);
+            self.bus.now = now;
+            if self.cpu.instret.wrapping_sub(last_pump) > 1 << 18 || self.serial_input.is_some() && done == 0 {
+                last_pump = self.cpu.instret;
+                if self.pump_input() {
+                    self.next_deadline = self.bus.chip.advance_timers(now);
+                }
+            }
+            if self.next_deadline.is_some_and(|d| now >= d) {
+                self.next_deadline = self.bus.chip.advance_timers(now);
+            }
+            let budget = self.clock.budget(now, self.next_deadline).min(limit - done);
+            let (exit, _) = self.cpu.run(&mut self.bus, budget);
+            // Device accesses in the slice may have moved the deadlines.
+            self.next_deadline = self.bus.chip.next_deadline();
+            if let Some(status) = self.bus.chip.exit_status {
+                return Ok(PcOutcome::DebugExit(status));
+            }
+            let reset = std::mem::take(&mut self.bus.chip.reset_requested);
+            match exit {
+                RunExit::Shutdown => {
+                    if self.no_reboot {
+                        let (cs, eip) = self.where_();
+                        return Ok(PcOutcome::Shutdown { cs, eip });
+                    }
+                    self.power_on()?;
+                    continue;
+                }
+                RunExit::Halted => {
+                    let can_wake = self.cpu.s.eflags & flags::IF != 0;
+                    if !can_wake && self.serial_input.is_none() {
+                        let (cs, eip) = self.where_();
+                        return Ok(PcOutcome::Halted { cs, eip });
+                    }
+                    match self.next_deadline {
+                        Some(d) => self.clock.wait_until(self.cpu.instret, d),
+                        None if self.clock.deterministic() && self.serial_input.is_none() => {
+                            let (cs, eip) = self.where_();
+                            return Ok(PcOutcome::Halted { cs, eip });
+                        }
+                        None => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    }
+                    if self.pump_input() {
+                        let now = self.clock.now(self.cpu.instret);
+                        self.next_deadline = self.bus.chip.advance_timers(now);
+                    }
+                }
+                RunExit::Io | RunExit::Budget => {}
+            }
+            if reset {
+                if self.no_reboot {
+                    return Ok(PcOutcome::Reset);
+                }
+                self.power_on()?;
+            }
+        }
+    }
+
+    /// The VGA text screen, if it is in a text mode.
+    pub fn screen_text(&self) -> Option<Vec<String>> {
+        self.bus.chip.vga.text_snapshot()
+    }
+}
