@@ -7,6 +7,11 @@
 //! alone and deterministically by its unit tests. Device state derives serde's traits so the
 //! machine can snapshot it.
 
+pub mod block;
+pub mod floppy;
+pub mod ide;
+pub mod pci;
+
 /// Nanoseconds of virtual time.
 pub type Nanos = u64;
 
