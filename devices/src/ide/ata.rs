@@ -610,7 +610,7 @@ impl Drive {
             0x25 => self.start_dma(true, false),
             0xCA | 0xCB => self.start_dma(false, true),
             0x35 => self.start_dma(true, true),
-            0x40 | 0x41 | 0x42 => {
+            0x40..=0x42 => {
                 if self.begin_range(cmd == 0x42) {
                     self.set_lba(self.lba + self.remaining - 1);
                     self.finish_ok();

@@ -299,7 +299,7 @@ impl IdeController {
         }
         let base = self.bm_base()?;
         let off = port.wrapping_sub(base);
-        (off < 16).then(|| Target::BusMaster((off / 8) as usize, off % 8))
+        (off < 16).then_some(Target::BusMaster((off / 8) as usize, off % 8))
     }
 
     /// Does this controller answer `port` now (legacy ports, or BAR4 when decoded)?

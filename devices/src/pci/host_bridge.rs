@@ -144,7 +144,7 @@ mod tests {
         assert!(!b.take_memory_map_changed());
         assert!(b.pam_segments().iter().all(|s| !s.read_dram && !s.write_dram));
         // Dword write at 0x58 covers 0x59-0x5B: F-segment RW, C0000 read, C4000 write.
-        b.config_write(0x58, 4, 0x21_30_30_00 | 0x00);
+        b.config_write(0x58, 4, 0x21_30_30_00);
         b.config_write(0x5A, 1, 0x21);
         assert!(b.take_memory_map_changed());
         assert_eq!(b.pam_attributes()[0], 0x30);
