@@ -66,7 +66,11 @@ impl FileBackend {
     /// Wrap an already open file.
     pub fn from_file(file: File, read_only: bool) -> io::Result<Self> {
         let len = file.metadata()?.len();
-        Ok(Self { file, len, read_only })
+        Ok(Self {
+            file,
+            len,
+            read_only,
+        })
     }
 }
 
@@ -113,14 +117,22 @@ pub struct MemBackend {
 
 impl MemBackend {
     pub fn new(data: Vec<u8>) -> Self {
-        Self { data, read_only: false, fail: None }
+        Self {
+            data,
+            read_only: false,
+            fail: None,
+        }
     }
     /// A zero-filled image of `len` bytes.
     pub fn zeroed(len: usize) -> Self {
         Self::new(vec![0; len])
     }
     pub fn read_only(data: Vec<u8>) -> Self {
-        Self { data, read_only: true, fail: None }
+        Self {
+            data,
+            read_only: true,
+            fail: None,
+        }
     }
     pub fn data(&self) -> &[u8] {
         &self.data

@@ -401,7 +401,9 @@ impl Drive {
             other => {
                 let total = self.total;
                 self.log_once(0xFF, || {
-                    format!("ide: sector address out of range ({other:?}+{count}, disk has {total})")
+                    format!(
+                        "ide: sector address out of range ({other:?}+{count}, disk has {total})"
+                    )
                 });
                 self.fail(ERROR_IDNF);
                 false
@@ -526,7 +528,9 @@ impl Drive {
     }
 
     pub(crate) fn prd_short(&mut self) -> DmaEnd {
-        self.log_once(0xFE, || "ide: PRD table shorter than the transfer".to_string());
+        self.log_once(0xFE, || {
+            "ide: PRD table shorter than the transfer".to_string()
+        });
         self.phase = Phase::Idle;
         self.status = STATUS_DRDY | STATUS_DSC;
         DmaEnd::PrdShort
@@ -536,8 +540,10 @@ impl Drive {
 
     /// Read `size` bytes from the data register.
     pub(crate) fn read_data(&mut self, size: u8) -> u32 {
-        if !matches!(self.phase, Phase::DataIn | Phase::SectorsIn | Phase::AtapiIn)
-            || self.status & STATUS_DRQ == 0
+        if !matches!(
+            self.phase,
+            Phase::DataIn | Phase::SectorsIn | Phase::AtapiIn
+        ) || self.status & STATUS_DRQ == 0
         {
             return 0xFFFF_FFFF >> (32 - 8 * size.min(4) as u32);
         }
@@ -567,7 +573,8 @@ impl Drive {
 
     /// Write `size` bytes to the data register.
     pub(crate) fn write_data(&mut self, size: u8, value: u32) {
-        if !matches!(self.phase, Phase::SectorsOut | Phase::Packet) || self.status & STATUS_DRQ == 0 {
+        if !matches!(self.phase, Phase::SectorsOut | Phase::Packet) || self.status & STATUS_DRQ == 0
+        {
             return;
         }
         for i in 0..size.min(4) as usize {
@@ -689,7 +696,9 @@ impl Drive {
             0x02 | 0x82 | 0xAA | 0x55 | 0xCC | 0x66 | 0x05 | 0x85 | 0x42 | 0xC2 | 0x69 | 0x67
             | 0x96 | 0x9A => self.finish_ok(),
             f => {
-                self.log_once(0xEF, || format!("ide: unsupported SET FEATURES subcommand {f:#04x}"));
+                self.log_once(0xEF, || {
+                    format!("ide: unsupported SET FEATURES subcommand {f:#04x}")
+                });
                 self.abort();
             }
         }

@@ -20,8 +20,8 @@
 //! multi-session discs, the image is always read-only.
 
 use super::ata::{
-    identify_bytes, log_once, DmaEnd, Drive, Phase, ERROR_ABRT, STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
-    STATUS_ERR,
+    identify_bytes, log_once, DmaEnd, Drive, Phase, ERROR_ABRT, STATUS_DRDY, STATUS_DRQ,
+    STATUS_DSC, STATUS_ERR,
 };
 use crate::block::BlockBackend;
 use crate::pci::ide_pci::PrdCursor;
@@ -84,7 +84,12 @@ fn put_be32(b: &mut [u8], v: u32) {
 fn put_addr(b: &mut [u8], lba: u32, msf: bool) {
     if msf {
         let f = lba + 150;
-        b[..4].copy_from_slice(&[0, (f / (75 * 60)) as u8, (f / 75 % 60) as u8, (f % 75) as u8]);
+        b[..4].copy_from_slice(&[
+            0,
+            (f / (75 * 60)) as u8,
+            (f / 75 % 60) as u8,
+            (f % 75) as u8,
+        ]);
     } else {
         put_be32(b, lba);
     }
@@ -206,7 +211,12 @@ impl Drive {
         self.atapi.sense_key = key;
         self.atapi.asc = asc;
         self.atapi.ascq = ascq;
-        self.error = key << 4 | if key == SENSE_ILLEGAL_REQUEST { ERROR_ABRT } else { 0 };
+        self.error = key << 4
+            | if key == SENSE_ILLEGAL_REQUEST {
+                ERROR_ABRT
+            } else {
+                0
+            };
         self.phase = Phase::Idle;
         self.nsector = IR_IO | IR_COD;
         self.status = STATUS_DRDY | STATUS_ERR;
@@ -288,7 +298,11 @@ impl Drive {
             }
         }
         let avail = self.buf.len() - self.pos;
-        let n = if avail <= limit { avail } else { (limit & !1).max(2) };
+        let n = if avail <= limit {
+            avail
+        } else {
+            (limit & !1).max(2)
+        };
         self.end = self.pos + n;
         self.lcyl = n as u8;
         self.hcyl = (n >> 8) as u8;
@@ -395,7 +409,10 @@ impl Drive {
             }
             0x25 => {
                 let mut d = vec![0u8; 8];
-                put_be32(&mut d, self.total.saturating_sub(1).min(u32::MAX as u64) as u32);
+                put_be32(
+                    &mut d,
+                    self.total.saturating_sub(1).min(u32::MAX as u64) as u32,
+                );
                 put_be32(&mut d[4..], CD_SECTOR as u32);
                 self.reply(d, 8);
             }
@@ -449,7 +466,11 @@ impl Drive {
 
     fn read_toc(&mut self, cdb: &[u8; 12]) {
         let msf = cdb[1] & 2 != 0;
-        let format = if cdb[2] & 0x0F != 0 { cdb[2] & 0x0F } else { cdb[9] >> 6 };
+        let format = if cdb[2] & 0x0F != 0 {
+            cdb[2] & 0x0F
+        } else {
+            cdb[9] >> 6
+        };
         let alloc = be16(&cdb[7..]) as usize;
         let total = self.total.min(u32::MAX as u64 - 150) as u32;
         match format {

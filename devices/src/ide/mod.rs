@@ -244,7 +244,10 @@ enum Target {
 impl IdeController {
     /// A controller with all four positions empty.
     pub fn new() -> Self {
-        Self { pci: Piix3IdePci::new(), channels: [IdeChannel::new(14), IdeChannel::new(15)] }
+        Self {
+            pci: Piix3IdePci::new(),
+            channels: [IdeChannel::new(14), IdeChannel::new(15)],
+        }
     }
 
     /// Put `drive` at `channel` (0 primary, 1 secondary), `unit` (0 master, 1 slave).
@@ -258,12 +261,21 @@ impl IdeController {
 
     /// Convenience: attach a hard disk over `backend`.
     pub fn attach_disk(&mut self, channel: usize, unit: usize, backend: Box<dyn BlockBackend>) {
-        let serial = format!("IB{:02}{:012}", channel * 2 + unit, 0x1D35u32 + channel as u32 * 2 + unit as u32);
+        let serial = format!(
+            "IB{:02}{:012}",
+            channel * 2 + unit,
+            0x1D35u32 + channel as u32 * 2 + unit as u32
+        );
         self.attach(channel, unit, Drive::disk(backend, &serial));
     }
 
     /// Convenience: attach a CD-ROM drive with an optional disc.
-    pub fn attach_cdrom(&mut self, channel: usize, unit: usize, medium: Option<Box<dyn BlockBackend>>) {
+    pub fn attach_cdrom(
+        &mut self,
+        channel: usize,
+        unit: usize,
+        medium: Option<Box<dyn BlockBackend>>,
+    ) {
         let serial = format!("IBCD{:02}", channel * 2 + unit);
         self.attach(channel, unit, Drive::cdrom(medium, &serial));
     }
@@ -275,7 +287,9 @@ impl IdeController {
     /// The device at a position, e.g. to change a CD ([`Drive::change_medium`]) or to re-attach
     /// a backend after restoring a snapshot ([`Drive::attach`]).
     pub fn drive_mut(&mut self, channel: usize, unit: usize) -> Option<&mut Drive> {
-        self.channels.get_mut(channel).and_then(|c| c.drives.get_mut(unit))
+        self.channels
+            .get_mut(channel)
+            .and_then(|c| c.drives.get_mut(unit))
     }
 
     /// Base of the bus-master registers (BAR4), when decoded.
@@ -308,7 +322,14 @@ impl IdeController {
     }
 
     /// A port write that may start a DMA transfer into or out of `mem`.
-    pub fn io_write_dma(&mut self, port: u16, size: u8, value: u32, ctx: &mut Ctx, mem: &mut dyn DmaMemory) {
+    pub fn io_write_dma(
+        &mut self,
+        port: u16,
+        size: u8,
+        value: u32,
+        ctx: &mut Ctx,
+        mem: &mut dyn DmaMemory,
+    ) {
         self.io_write(port, size, value, ctx);
         self.service_dma(ctx, mem);
     }

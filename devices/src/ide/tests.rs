@@ -5,7 +5,9 @@ use crate::block::MemBackend;
 use crate::pci::ide_pci::tests::{put_prd, FakeMem};
 use crate::pci::ide_pci::{BM_STATUS_ACTIVE, BM_STATUS_INTR};
 use ata::{ERROR_ABRT, ERROR_IDNF, ERROR_UNC, STATUS_DRDY, STATUS_DRQ, STATUS_ERR};
-use atapi::{ASC_LBA_OUT_OF_RANGE, ASC_MEDIUM_CHANGED, SENSE_ILLEGAL_REQUEST, SENSE_UNIT_ATTENTION};
+use atapi::{
+    ASC_LBA_OUT_OF_RANGE, ASC_MEDIUM_CHANGED, SENSE_ILLEGAL_REQUEST, SENSE_UNIT_ATTENTION,
+};
 
 /// A backend that is very large and reads as a pattern of its offset (LBA48 tests).
 struct HugeBackend(u64);
@@ -37,18 +39,30 @@ struct H {
 
 impl H {
     fn new() -> Self {
-        Self { ide: IdeController::new(), irq: IrqLines::default() }
+        Self {
+            ide: IdeController::new(),
+            irq: IrqLines::default(),
+        }
     }
     fn rd(&mut self, port: u16, size: u8) -> u32 {
-        let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.irq,
+        };
         self.ide.io_read(port, size, &mut ctx)
     }
     fn wr(&mut self, port: u16, size: u8, v: u32) {
-        let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.irq,
+        };
         self.ide.io_write(port, size, v, &mut ctx)
     }
     fn wr_dma(&mut self, port: u16, size: u8, v: u32, mem: &mut FakeMem) {
-        let mut ctx = Ctx { now: 0, irq: &mut self.irq };
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.irq,
+        };
         self.ide.io_write_dma(port, size, v, &mut ctx, mem)
     }
     fn status(&mut self) -> u8 {
@@ -64,7 +78,9 @@ impl H {
         self.wr(0x1F7, 1, cmd as u32);
     }
     fn read_words(&mut self, port: u16, n: usize) -> Vec<u8> {
-        (0..n).flat_map(|_| (self.rd(port, 2) as u16).to_le_bytes()).collect()
+        (0..n)
+            .flat_map(|_| (self.rd(port, 2) as u16).to_le_bytes())
+            .collect()
     }
 }
 
@@ -127,10 +143,16 @@ fn pio_read_write_lba28_and_multiple() {
     assert!(h.irq.level(14), "second block raises INTRQ again");
     assert_eq!(h.status() & STATUS_DRQ, STATUS_DRQ);
     // 32-bit reads for the second sector.
-    let second: Vec<u8> = (0..128).flat_map(|_| h.rd(0x1F0, 4).to_le_bytes()).collect();
+    let second: Vec<u8> = (0..128)
+        .flat_map(|_| h.rd(0x1F0, 4).to_le_bytes())
+        .collect();
     assert_eq!(second, patterned_disk(64).data()[4 * 512..5 * 512]);
     assert_eq!(h.status() & (STATUS_DRQ | STATUS_ERR), 0);
-    assert_eq!(h.rd(0x1F3, 1), 5, "address registers point past the transfer");
+    assert_eq!(
+        h.rd(0x1F3, 1),
+        5,
+        "address registers point past the transfer"
+    );
 
     // WRITE SECTORS: DRQ without INTRQ, INTRQ after the data.
     h.lba28(0, 10, 1, 0x30);
@@ -143,7 +165,9 @@ fn pio_read_write_lba28_and_multiple() {
     assert_eq!(h.status() & (STATUS_DRQ | STATUS_ERR), 0);
     h.lba28(0, 10, 1, 0x20);
     let back = h.read_words(0x1F0, 256);
-    let expect: Vec<u8> = (0..256u32).flat_map(|i| ((i * 3) as u16).to_le_bytes()).collect();
+    let expect: Vec<u8> = (0..256u32)
+        .flat_map(|i| ((i * 3) as u16).to_le_bytes())
+        .collect();
     assert_eq!(back, expect);
 
     // READ MULTIPLE needs SET MULTIPLE MODE; a bad block size aborts.
@@ -165,7 +189,8 @@ fn pio_read_write_lba28_and_multiple() {
 #[test]
 fn lba48_and_out_of_range() {
     let mut h = H::new();
-    h.ide.attach_disk(0, 0, Box::new(HugeBackend(0x2_0000_0000 * 512)));
+    h.ide
+        .attach_disk(0, 0, Box::new(HugeBackend(0x2_0000_0000 * 512)));
     h.wr(0x1F7, 1, 0xEC);
     h.status();
     let id = h.read_words(0x1F0, 256);
@@ -174,14 +199,22 @@ fn lba48_and_out_of_range() {
     assert_eq!(w(60) | w(61) << 16, 0x0FFF_FFFF);
     // READ SECTORS EXT at LBA 0x1_0000_0201, 1 sector: high bytes first.
     h.wr(0x1F6, 1, 0x40);
-    for (port, hi, lo) in [(0x1F2, 0, 1), (0x1F3, 0, 0x01), (0x1F4, 1, 0x02), (0x1F5, 0, 0)] {
+    for (port, hi, lo) in [
+        (0x1F2, 0, 1),
+        (0x1F3, 0, 0x01),
+        (0x1F4, 1, 0x02),
+        (0x1F5, 0, 0),
+    ] {
         h.wr(port, 1, hi);
         h.wr(port, 1, lo);
     }
     h.wr(0x1F7, 1, 0x24);
     assert_eq!(h.status() & (STATUS_DRQ | STATUS_ERR), STATUS_DRQ);
     let data = h.read_words(0x1F0, 256);
-    assert!(data.iter().all(|&b| b == 0x01), "sector 0x1_0000_0201 reads its low byte");
+    assert!(
+        data.iter().all(|&b| b == 0x01),
+        "sector 0x1_0000_0201 reads its low byte"
+    );
     // HOB readback of the updated address.
     h.wr(0x3F6, 1, 0x80);
     assert_eq!(h.rd(0x1F4, 1), 1);
@@ -212,7 +245,10 @@ fn chs_addressing_and_io_error() {
     h.wr(0x1F7, 1, 0x20);
     assert_eq!(h.status() & STATUS_DRQ, STATUS_DRQ);
     let d = h.read_words(0x1F0, 256);
-    assert_eq!(d, patterned_disk(2 * 16 * 63).data()[1138 * 512..1139 * 512]);
+    assert_eq!(
+        d,
+        patterned_disk(2 * 16 * 63).data()[1138 * 512..1139 * 512]
+    );
     // Sector 0 is not a CHS sector.
     h.wr(0x1F3, 1, 0);
     h.wr(0x1F7, 1, 0x20);
@@ -237,7 +273,15 @@ fn soft_reset_signature_and_nien() {
     assert_eq!(h.rd(0x3F6, 1) as u8 & STATUS_BSY, STATUS_BSY);
     h.wr(0x3F6, 1, 0x02);
     assert_eq!(h.status(), STATUS_DRDY | STATUS_DSC);
-    assert_eq!((h.rd(0x1F2, 1), h.rd(0x1F3, 1), h.rd(0x1F4, 1), h.rd(0x1F5, 1)), (1, 1, 0, 0));
+    assert_eq!(
+        (
+            h.rd(0x1F2, 1),
+            h.rd(0x1F3, 1),
+            h.rd(0x1F4, 1),
+            h.rd(0x1F5, 1)
+        ),
+        (1, 1, 0, 0)
+    );
     h.wr(0x1F6, 1, 0xB0);
     assert_eq!((h.rd(0x1F4, 1), h.rd(0x1F5, 1)), (0x14, 0xEB));
     assert_eq!(h.status(), 0);
@@ -290,7 +334,10 @@ fn bus_master_dma_read_two_prds() {
     h.wr(bm, 1, 0x01);
     h.lba28(0, 9, 1, 0xCA);
     assert!(h.ide.dma_pending());
-    let mut ctx = Ctx { now: 0, irq: &mut h.irq };
+    let mut ctx = Ctx {
+        now: 0,
+        irq: &mut h.irq,
+    };
     h.ide.service_dma(&mut ctx, &mut mem);
     assert!(h.irq.level(14));
     h.lba28(0, 9, 1, 0x20);
@@ -303,7 +350,10 @@ fn bus_master_dma_read_two_prds() {
     h.wr(bm, 1, 0x08);
     h.lba28(0, 0, 2, 0xC8);
     h.wr_dma(bm, 1, 0x09, &mut mem);
-    assert_eq!(h.rd(bm + 2, 1) as u8 & (BM_STATUS_ACTIVE | BM_STATUS_INTR), 0);
+    assert_eq!(
+        h.rd(bm + 2, 1) as u8 & (BM_STATUS_ACTIVE | BM_STATUS_INTR),
+        0
+    );
 }
 
 // ---- ATAPI ----
@@ -335,7 +385,11 @@ impl H {
         let mut c = [0u8; 12];
         c[..cdb.len()].copy_from_slice(cdb);
         for i in 0..6 {
-            self.wr(0x170, 2, u16::from_le_bytes([c[2 * i], c[2 * i + 1]]) as u32);
+            self.wr(
+                0x170,
+                2,
+                u16::from_le_bytes([c[2 * i], c[2 * i + 1]]) as u32,
+            );
         }
     }
     /// Read all data of a PIO packet command; returns (data, chunk count).
@@ -423,7 +477,10 @@ fn atapi_media_change_toc_and_dma() {
     h.ide.drive_mut(1, 0).unwrap().change_medium(None);
     h.packet(&[0x00], 0, false);
     assert_eq!(h.sense(), (2, 0x3A));
-    h.ide.drive_mut(1, 0).unwrap().change_medium(Some(Box::new(iso(300))));
+    h.ide
+        .drive_mut(1, 0)
+        .unwrap()
+        .change_medium(Some(Box::new(iso(300))));
     h.packet(&[0x00], 0, false);
     assert_eq!(h.sense(), (SENSE_UNIT_ATTENTION, ASC_MEDIUM_CHANGED));
     h.packet(&[0x00], 0, false);
@@ -453,8 +510,19 @@ fn atapi_media_change_toc_and_dma() {
     h.packet(&[0xA8, 0, 0, 0, 0, 10, 0, 0, 0, 34], 0, true);
     h.wr_dma(bm + 8, 1, 0x09, &mut mem);
     assert!(h.irq.level(15));
-    assert_eq!(h.rd(bm + 10, 1) as u8 & (BM_STATUS_ACTIVE | BM_STATUS_INTR), BM_STATUS_INTR);
-    assert_eq!((mem.0[0x10000], mem.0[0x1FFFF], mem.0[0x30000], mem.0[0x30FFF]), (10, 41, 42, 43));
+    assert_eq!(
+        h.rd(bm + 10, 1) as u8 & (BM_STATUS_ACTIVE | BM_STATUS_INTR),
+        BM_STATUS_INTR
+    );
+    assert_eq!(
+        (
+            mem.0[0x10000],
+            mem.0[0x1FFFF],
+            mem.0[0x30000],
+            mem.0[0x30FFF]
+        ),
+        (10, 41, 42, 43)
+    );
     assert_eq!(h.rd(0x172, 1), 3);
     assert_eq!(h.rd(0x177, 1) as u8 & (STATUS_ERR | STATUS_DRQ), 0);
 }
@@ -467,9 +535,15 @@ fn snapshot_round_trip_keeps_state() {
     let first = h.read_words(0x1F0, 100);
     let json = serde_json::to_string(&h.ide).unwrap();
     let mut restored: IdeController = serde_json::from_str(&json).unwrap();
-    restored.drive_mut(0, 0).unwrap().attach(Some(Box::new(patterned_disk(64))));
+    restored
+        .drive_mut(0, 0)
+        .unwrap()
+        .attach(Some(Box::new(patterned_disk(64))));
     h.ide = restored;
     let rest = h.read_words(0x1F0, 156);
-    assert_eq!([first, rest].concat(), patterned_disk(64).data()[3 * 512..4 * 512]);
+    assert_eq!(
+        [first, rest].concat(),
+        patterned_disk(64).data()[3 * 512..4 * 512]
+    );
     assert_eq!(h.status() & STATUS_DRQ, STATUS_DRQ, "second sector follows");
 }

@@ -58,9 +58,15 @@ impl I440fx {
         }
         config.set_writable_range(0x60..=0x71);
         config.set_byte(SMRAM, 0x02);
-        config.set_wmask(SMRAM, SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK | SMRAM_G_SMRAME);
+        config.set_wmask(
+            SMRAM,
+            SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK | SMRAM_G_SMRAME,
+        );
         config.set_writable_range(0x73..=0x7F);
-        Self { config, changed: true }
+        Self {
+            config,
+            changed: true,
+        }
     }
 
     pub fn config(&self) -> &PciConfig {
@@ -85,13 +91,20 @@ impl I440fx {
                 let nib = if k % 2 == 0 { byte & 0xF } else { byte >> 4 };
                 (0xC0000 + 0x4000 * k as u32, 0x4000, nib)
             };
-            PamSegment { base, len, read_dram: nibble & 1 != 0, write_dram: nibble & 2 != 0 }
+            PamSegment {
+                base,
+                len,
+                read_dram: nibble & 1 != 0,
+                write_dram: nibble & 2 != 0,
+            }
         })
     }
 
     /// Where an access to `addr` in 0xC0000-0xFFFFF goes; None outside that window.
     pub fn pam_segment_for(&self, addr: u32) -> Option<PamSegment> {
-        self.pam_segments().into_iter().find(|s| addr >= s.base && addr - s.base < s.len)
+        self.pam_segments()
+            .into_iter()
+            .find(|s| addr >= s.base && addr - s.base < s.len)
     }
 
     /// The SMRAM control register.
@@ -142,14 +155,20 @@ mod tests {
         let mut b = I440fx::new();
         assert!(b.take_memory_map_changed());
         assert!(!b.take_memory_map_changed());
-        assert!(b.pam_segments().iter().all(|s| !s.read_dram && !s.write_dram));
+        assert!(b
+            .pam_segments()
+            .iter()
+            .all(|s| !s.read_dram && !s.write_dram));
         // Dword write at 0x58 covers 0x59-0x5B: F-segment RW, C0000 read, C4000 write.
         b.config_write(0x58, 4, 0x21_30_30_00);
         b.config_write(0x5A, 1, 0x21);
         assert!(b.take_memory_map_changed());
         assert_eq!(b.pam_attributes()[0], 0x30);
         let f = b.pam_segment_for(0xF1234).unwrap();
-        assert_eq!((f.base, f.len, f.read_dram, f.write_dram), (0xF0000, 0x10000, true, true));
+        assert_eq!(
+            (f.base, f.len, f.read_dram, f.write_dram),
+            (0xF0000, 0x10000, true, true)
+        );
         let c0 = b.pam_segment_for(0xC0000).unwrap();
         assert!(c0.read_dram && !c0.write_dram);
         let c4 = b.pam_segment_for(0xC7FFF).unwrap();

@@ -148,7 +148,10 @@ pub struct PrdCursor {
 
 impl PrdCursor {
     pub fn new(table: u32) -> Self {
-        Self { next_entry: table & !3, ..Self::default() }
+        Self {
+            next_entry: table & !3,
+            ..Self::default()
+        }
     }
 
     /// True once the last region (EOT) has been used up.
@@ -244,7 +247,10 @@ pub(crate) mod tests {
 
     #[test]
     fn bm_registers() {
-        let mut b = BmChannel { status: BM_STATUS_INTR | BM_STATUS_ERROR, ..Default::default() };
+        let mut b = BmChannel {
+            status: BM_STATUS_INTR | BM_STATUS_ERROR,
+            ..Default::default()
+        };
         b.write_status(0x60 | BM_STATUS_INTR);
         assert_eq!(b.status, 0x60 | BM_STATUS_ERROR);
         b.write_prd(4, 4, 0x1234_5677);

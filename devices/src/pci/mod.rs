@@ -103,7 +103,9 @@ impl PciHost {
                 }
             }
             0xCFC..=0xCFF => {
-                let Some(a) = self.decode(port) else { return all_ones(size) };
+                let Some(a) = self.decode(port) else {
+                    return all_ones(size);
+                };
                 if a.bus != 0 {
                     return all_ones(size);
                 }
@@ -112,7 +114,11 @@ impl PciHost {
                     Some(f) => {
                         let v = f.config_read(a.register, s);
                         // Bytes of the access beyond the dword read as ones.
-                        let keep = if s >= 4 { u32::MAX } else { (1u32 << (8 * s)) - 1 };
+                        let keep = if s >= 4 {
+                            u32::MAX
+                        } else {
+                            (1u32 << (8 * s)) - 1
+                        };
                         (v & keep) | (all_ones(size) & !keep)
                     }
                     None => all_ones(size),
@@ -162,7 +168,11 @@ impl PciBus {
     }
     /// Place a function at `device.function`; returns false (and does nothing) if taken.
     pub fn add(&mut self, device: u8, function: u8, f: Box<dyn PciFunction + Send>) -> bool {
-        if self.functions.iter().any(|(d, fnum, _)| *d == device && *fnum == function) {
+        if self
+            .functions
+            .iter()
+            .any(|(d, fnum, _)| *d == device && *fnum == function)
+        {
             return false;
         }
         self.functions.push((device & 31, function & 7, f));
@@ -274,14 +284,20 @@ impl PciConfig {
     /// Declare BAR `index` (0-5). Sizes are rounded up to a power of two (I/O at least 4,
     /// memory at least 16 bytes).
     pub fn set_bar(&mut self, index: usize, kind: BarKind, size: u32) {
-        let Some(bar) = self.bars.get_mut(index) else { return };
+        let Some(bar) = self.bars.get_mut(index) else {
+            return;
+        };
         let off = reg::BAR0 as usize + 4 * index;
         let (min, low_bits) = match kind {
             BarKind::Unused => (0, 0u32),
             BarKind::Io => (4, 0x1),
             BarKind::Mem32 { prefetchable } => (16, if prefetchable { 0x8 } else { 0 }),
         };
-        let size = if kind == BarKind::Unused { 0 } else { size.max(min).next_power_of_two() };
+        let size = if kind == BarKind::Unused {
+            0
+        } else {
+            size.max(min).next_power_of_two()
+        };
         *bar = Bar { kind, size };
         let mask = if size == 0 { 0 } else { !(size - 1) };
         self.data[off..off + 4].copy_from_slice(&low_bits.to_le_bytes());
@@ -291,8 +307,16 @@ impl PciConfig {
     /// Declare an expansion ROM of `size` bytes (0 = none).
     pub fn set_rom(&mut self, size: u32) {
         let off = reg::ROM_ADDRESS as usize;
-        self.rom_size = if size == 0 { 0 } else { size.max(2048).next_power_of_two() };
-        let mask = if self.rom_size == 0 { 0 } else { !(self.rom_size - 1) | 1 };
+        self.rom_size = if size == 0 {
+            0
+        } else {
+            size.max(2048).next_power_of_two()
+        };
+        let mask = if self.rom_size == 0 {
+            0
+        } else {
+            !(self.rom_size - 1) | 1
+        };
         self.data[off..off + 4].fill(0);
         self.wmask[off..off + 4].copy_from_slice(&mask.to_le_bytes());
     }
@@ -457,7 +481,10 @@ mod tests {
         assert_eq!(rd(&mut h, &mut b, addr(0, 0, 0), 3, 2), 0xFF12);
         // Absent device, absent bus, disabled address.
         assert_eq!(rd(&mut h, &mut b, addr(5, 0, 0), 0, 2), 0xFFFF);
-        assert_eq!(rd(&mut h, &mut b, addr(0, 0, 0) | 1 << 16, 0, 4), 0xFFFF_FFFF);
+        assert_eq!(
+            rd(&mut h, &mut b, addr(0, 0, 0) | 1 << 16, 0, 4),
+            0xFFFF_FFFF
+        );
         assert_eq!(rd(&mut h, &mut b, 0x0000_0000, 0, 4), 0xFFFF_FFFF);
         // Address register reads back.
         h.io_write(0xCF8, 4, 0x8000_0803, &mut b);

@@ -69,7 +69,10 @@ impl Piix3Isa {
         c.set_writable_range(0x76..=0x78);
         c.set_writable_range(0x80..=0x82);
         c.set_writable_range(0xA0..=0xAE);
-        Self { config: c, changed: true }
+        Self {
+            config: c,
+            changed: true,
+        }
     }
 
     pub fn config(&self) -> &PciConfig {
