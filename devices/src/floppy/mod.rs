@@ -657,6 +657,12 @@ impl Floppy {
         }
         x.sector += 1;
         self.xfer = Some(x);
+        let spt = self.drives[x.drive].medium().map_or(0, |f| f.spt);
+        if x.sector > spt && !tc {
+            // EOT beyond the track: the next sector ID is never found.
+            self.finish_transfer(ST0_ABNORMAL, ST1_ND, 0);
+            return false;
+        }
         if tc {
             self.finish_transfer(0, 0, 0);
             return false;

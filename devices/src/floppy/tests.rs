@@ -174,6 +174,10 @@ fn read_errors() {
     let r = h.cmd(&[0x46, 0x00, 0, 0, 17, 2, 18, 0x1B, 0xFF]);
     assert_eq!((r[0] & 0xC0, r[1]), (0x40, ST1_EN));
     assert_eq!(&r[3..6], &[1, 0, 1]);
+    // EOT past the end of the track: the missing sector is not found.
+    h.dma(0, 4096);
+    let r = h.cmd(&[0x46, 0x00, 0, 0, 17, 2, 20, 0x1B, 0xFF]);
+    assert_eq!((r[0] & 0xC0, r[1], r[5]), (0x40, ST1_ND, 19));
     // Wrong data rate (250 kbit/s for a 1.44 MB disk): missing address mark.
     h.out(0x3F7, 2);
     let r = h.cmd(&[0x4A, 0x00]);

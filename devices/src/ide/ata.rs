@@ -545,7 +545,7 @@ impl Drive {
             Phase::DataIn | Phase::SectorsIn | Phase::AtapiIn
         ) || self.status & STATUS_DRQ == 0
         {
-            return 0xFFFF_FFFF >> (32 - 8 * size.min(4) as u32);
+            return crate::all_ones(size);
         }
         let mut v = 0u32;
         for i in 0..size.min(4) as usize {

@@ -138,9 +138,7 @@ impl IdeChannel {
                 self.intrq = false;
                 if v == 0x90 {
                     for d in &mut self.drives {
-                        if d.present() {
-                            d.reset();
-                        }
+                        d.reset();
                     }
                     self.drives[self.unit].irq = true;
                 } else {
@@ -162,10 +160,10 @@ impl IdeChannel {
             }
             self.intrq = false;
         } else if v & CTRL_SRST == 0 && was_reset {
+            // Absent positions get their registers reset too (signature 0xFF/0xFF), as
+            // Linux's post-reset wait reads them.
             for d in &mut self.drives {
-                if d.present() {
-                    d.reset();
-                }
+                d.reset();
             }
             self.unit = 0;
         }
