@@ -10,6 +10,10 @@
 pub mod pic;
 pub mod pit;
 pub mod rtc;
+pub mod block;
+pub mod floppy;
+pub mod ide;
+pub mod pci;
 
 /// Nanoseconds of virtual time.
 pub type Nanos = u64;
