@@ -37,7 +37,9 @@ pub struct BlockTable {
 
 impl Default for BlockTable {
     fn default() -> Self {
-        BlockTable { slots: (0..SLOTS).map(|_| None).collect() }
+        BlockTable {
+            slots: (0..SLOTS).map(|_| None).collect(),
+        }
     }
 }
 
@@ -115,17 +117,28 @@ impl Cpu {
     }
 
     /// Find or build the block at CS:EIP and run it. `Err` when no block can start here.
-    fn run_block<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> Result<(u64, Option<RunExit>), ()> {
+    fn run_block<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        budget: u64,
+    ) -> Result<(u64, Option<RunExit>), ()> {
         let eip = self.s.eip;
         let cs = self.s.seg[SegReg::Cs as usize];
         let key = self.s.code32() as u32;
         let user = self.s.cpl == 3;
         let lin = cs.base.wrapping_add(eip);
-        let phys = self.translate(bus, lin, Access::Exec, user).map_err(|_| ())?;
+        let phys = self
+            .translate(bus, lin, Access::Exec, user)
+            .map_err(|_| ())?;
         let si = slot(phys, key);
         let page = phys >> 12;
         let valid = match &self.icache.blocks.slots[si] {
-            Some(b) => b.phys == phys && b.key == key && b.eip == eip && self.icache.page_gen(page) == Some(b.gen),
+            Some(b) => {
+                b.phys == phys
+                    && b.key == key
+                    && b.eip == eip
+                    && self.icache.page_gen(page) == Some(b.gen)
+            }
             None => false,
         };
         if !valid {
@@ -147,7 +160,9 @@ impl Cpu {
         // The block's instructions stay put while it runs: nothing below replaces a slot of
         // the block table (only `run_block`'s lookup does), and invalidation only bumps a
         // page generation.
-        let instrs: *const (Instruction, Fast) = self.icache.blocks.slots[si].as_ref().map_or(std::ptr::null(), |b| b.instrs.as_ptr());
+        let instrs: *const (Instruction, Fast) = self.icache.blocks.slots[si]
+            .as_ref()
+            .map_or(std::ptr::null(), |b| b.instrs.as_ptr());
         for k in 0..n {
             // SAFETY: k < len of the live block's vector (see above).
             let (instr, fast) = unsafe { &*instrs.add(k) };
@@ -175,10 +190,13 @@ impl Cpu {
                     self.s.eip = self.start_eip;
                     self.shadow_next = false;
                     executed += 1;
-                    return Ok((executed, match self.deliver_exception(bus, f) {
-                        StepEvent::Shutdown => Some(RunExit::Shutdown),
-                        _ => None,
-                    }));
+                    return Ok((
+                        executed,
+                        match self.deliver_exception(bus, f) {
+                            StepEvent::Shutdown => Some(RunExit::Shutdown),
+                            _ => None,
+                        },
+                    ));
                 }
             }
             if self.shadow_next {
@@ -190,7 +208,11 @@ impl Cpu {
                 self.io_done = false;
                 return Ok((executed, Some(RunExit::Io)));
             }
-            let next_ok = if key == 1 { self.s.eip == expected_next } else { self.s.eip == expected_next & 0xFFFF };
+            let next_ok = if key == 1 {
+                self.s.eip == expected_next
+            } else {
+                self.s.eip == expected_next & 0xFFFF
+            };
             if !next_ok
                 || self.s.halted
                 || self.icache.code_written
@@ -203,14 +225,22 @@ impl Cpu {
         Ok((executed, None))
     }
 
-    fn build_block<B: CpuBus>(&mut self, bus: &mut B, eip: u32, phys: u32, key: u32) -> Option<Block> {
+    fn build_block<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        eip: u32,
+        phys: u32,
+        key: u32,
+    ) -> Option<Block> {
         let gen = self.icache.claim_page(phys >> 12);
         let mut instrs = Vec::new();
         let mut at = eip;
         let page_left = 0x1000 - (phys & 0xFFF);
         let mut used = 0u32;
         while instrs.len() < MAX_BLOCK {
-            let Ok(i) = self.decode_at(bus, at) else { break };
+            let Ok(i) = self.decode_at(bus, at) else {
+                break;
+            };
             let len = i.len() as u32;
             if used + len > page_left {
                 break;
@@ -221,7 +251,11 @@ impl Cpu {
             if end {
                 break;
             }
-            at = if key == 1 { at.wrapping_add(len) } else { at.wrapping_add(len) & 0xFFFF };
+            at = if key == 1 {
+                at.wrapping_add(len)
+            } else {
+                at.wrapping_add(len) & 0xFFFF
+            };
             if key == 0 && at < eip {
                 break; // IP wrapped
             }
@@ -229,6 +263,13 @@ impl Cpu {
         if instrs.is_empty() {
             return None;
         }
-        Some(Block { phys, key, gen, eip, last: eip.wrapping_add(used - 1), instrs })
+        Some(Block {
+            phys,
+            key,
+            gen,
+            eip,
+            last: eip.wrapping_add(used - 1),
+            instrs,
+        })
     }
 }

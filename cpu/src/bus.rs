@@ -60,7 +60,10 @@ pub struct FlatBus {
 impl FlatBus {
     pub fn new(size: usize) -> FlatBus {
         assert!(size.is_power_of_two());
-        FlatBus { mem: vec![0; size], io_writes: Vec::new() }
+        FlatBus {
+            mem: vec![0; size],
+            io_writes: Vec::new(),
+        }
     }
 }
 

@@ -38,7 +38,9 @@ impl Cpu {
     /// Instruction breakpoints matching the linear address of the next instruction (DR6 bits).
     pub(crate) fn code_breakpoint_hits(&self, lin: u32) -> u32 {
         let dr7 = self.s.dr[7];
-        (0..4).filter(|&i| enabled(dr7, i) && rw(dr7, i) == 0 && self.s.dr[i] == lin).fold(0, |m, i| m | 1 << i)
+        (0..4)
+            .filter(|&i| enabled(dr7, i) && rw(dr7, i) == 0 && self.s.dr[i] == lin)
+            .fold(0, |m, i| m | 1 << i)
     }
 
     /// Note a data access at `lin..lin+size` (`write` or read) against the data breakpoints.

@@ -42,7 +42,15 @@ const VALID: u32 = 1 << 31;
 impl Default for DecodeCache {
     fn default() -> Self {
         DecodeCache {
-            entries: vec![Entry { tag: 0, key: 0, gen: 0, instr: Instruction::default() }; ENTRIES],
+            entries: vec![
+                Entry {
+                    tag: 0,
+                    key: 0,
+                    gen: 0,
+                    instr: Instruction::default()
+                };
+                ENTRIES
+            ],
             page_gen: Vec::new(),
             code_pages: Vec::new(),
             code_written: false,
@@ -73,7 +81,10 @@ impl DecodeCache {
     #[inline]
     fn lookup(&self, phys: u32, key: u32) -> Option<&Instruction> {
         let e = &self.entries[slot(phys, key)];
-        if e.tag == phys && e.key == key | VALID && self.page_gen.get((phys >> 12) as usize) == Some(&e.gen) {
+        if e.tag == phys
+            && e.key == key | VALID
+            && self.page_gen.get((phys >> 12) as usize) == Some(&e.gen)
+        {
             Some(&e.instr)
         } else {
             None
@@ -109,7 +120,12 @@ impl DecodeCache {
         }
         self.code_pages[w] |= 1 << (page & 63);
         let gen = self.page_gen[page as usize];
-        self.entries[slot(phys, key)] = Entry { tag: phys, key: key | VALID, gen, instr };
+        self.entries[slot(phys, key)] = Entry {
+            tag: phys,
+            key: key | VALID,
+            gen,
+            instr,
+        };
     }
 
     /// A write hit `phys..phys+len`: drop the decodes of the pages it touches.
@@ -186,7 +202,11 @@ impl Cpu {
     }
 
     /// Fetch and decode the instruction at CS:`eip`.
-    pub(crate) fn decode_at<B: CpuBus>(&mut self, bus: &mut B, eip: u32) -> Result<Instruction, Fault> {
+    pub(crate) fn decode_at<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        eip: u32,
+    ) -> Result<Instruction, Fault> {
         let code32 = self.s.code32();
         let cs = self.s.seg[SegReg::Cs as usize];
         let key = code32 as u32;
@@ -194,11 +214,18 @@ impl Cpu {
         let model = self.s.model;
         // Fast path: the first byte's physical address finds a cached decode.
         let lin0 = cs.base.wrapping_add(eip);
-        let phys0 = if model == CpuModel::I8086 { lin0 & 0xF_FFFF } else { self.translate(bus, lin0, Access::Exec, user)? };
+        let phys0 = if model == CpuModel::I8086 {
+            lin0 & 0xF_FFFF
+        } else {
+            self.translate(bus, lin0, Access::Exec, user)?
+        };
         if let Some(instr) = self.icache.lookup(phys0, key) {
             let instr = *instr;
             let last = eip.wrapping_add(instr.len() as u32 - 1);
-            if model == CpuModel::I8086 || (last <= cs.limit && last >= eip) || !code32 && cs.limit >= 0xFFFF {
+            if model == CpuModel::I8086
+                || (last <= cs.limit && last >= eip)
+                || !code32 && cs.limit >= 0xFFFF
+            {
                 return Ok(instr);
             }
         }
@@ -207,12 +234,20 @@ impl Cpu {
         let mut n = 0usize;
         let mut pending: Option<Fault> = None;
         while n < 15 {
-            let off = if code32 { eip.wrapping_add(n as u32) } else { eip.wrapping_add(n as u32) & 0xFFFF };
+            let off = if code32 {
+                eip.wrapping_add(n as u32)
+            } else {
+                eip.wrapping_add(n as u32) & 0xFFFF
+            };
             if model != CpuModel::I8086 && off > cs.limit {
                 pending = Some(Fault::gp0());
                 break;
             }
-            let off = if model == CpuModel::I8086 { off & 0xFFFF } else { off };
+            let off = if model == CpuModel::I8086 {
+                off & 0xFFFF
+            } else {
+                off
+            };
             let lin = cs.base.wrapping_add(off);
             let phys = if model == CpuModel::I8086 {
                 lin & 0xF_FFFF
@@ -233,7 +268,11 @@ impl Cpu {
         }
         let bitness = if code32 { 32 } else { 16 };
         // The 8086 and 286 accept LOCK on any instruction.
-        let options = if model.is_386_plus() { DecoderOptions::NONE } else { DecoderOptions::NO_INVALID_CHECK };
+        let options = if model.is_386_plus() {
+            DecoderOptions::NONE
+        } else {
+            DecoderOptions::NO_INVALID_CHECK
+        };
         let mut dec = Decoder::with_ip(bitness, &buf[..n], eip as u64, options);
         let mut instr = Instruction::default();
         dec.decode_out(&mut instr);

@@ -14,11 +14,26 @@ pub(crate) fn supported(model: CpuModel, i: &Instruction) -> bool {
     if model == CpuModel::I8086 {
         return true; // the 8086 has no #UD: its decoder maps every byte to something
     }
-    if model == CpuModel::I80286 && (0..i.op_count()).any(|n| i.op_kind(n) == iced_x86::OpKind::Register && matches!(i.op_register(n), iced_x86::Register::FS | iced_x86::Register::GS)) {
+    if model == CpuModel::I80286
+        && (0..i.op_count()).any(|n| {
+            i.op_kind(n) == iced_x86::OpKind::Register
+                && matches!(
+                    i.op_register(n),
+                    iced_x86::Register::FS | iced_x86::Register::GS
+                )
+        })
+    {
         return false;
     }
     i.cpuid_features().iter().all(|f| match model {
-        CpuModel::I80286 => matches!(f, CpuidFeature::INTEL8086 | CpuidFeature::INTEL186 | CpuidFeature::INTEL286 | CpuidFeature::FPU | CpuidFeature::FPU287),
+        CpuModel::I80286 => matches!(
+            f,
+            CpuidFeature::INTEL8086
+                | CpuidFeature::INTEL186
+                | CpuidFeature::INTEL286
+                | CpuidFeature::FPU
+                | CpuidFeature::FPU287
+        ),
         _ => matches!(
             f,
             CpuidFeature::INTEL8086
@@ -61,7 +76,9 @@ impl Cpu {
             M::Neg => self.op_neg(bus, i),
             M::Not => self.op_not(bus, i),
             M::Mul | M::Imul | M::Div | M::Idiv => self.op_muldiv(bus, i),
-            M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar => self.op_shift(bus, i),
+            M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar => {
+                self.op_shift(bus, i)
+            }
             M::Shld | M::Shrd => self.op_shld_shrd(bus, i),
             M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Salc => self.op_bcd(bus, i),
 
@@ -79,12 +96,38 @@ impl Cpu {
                 self.op_bswap(i);
                 Ok(())
             }
-            M::Cmova | M::Cmovae | M::Cmovb | M::Cmovbe | M::Cmove | M::Cmovg | M::Cmovge | M::Cmovl | M::Cmovle | M::Cmovne | M::Cmovno | M::Cmovnp | M::Cmovns | M::Cmovo | M::Cmovp | M::Cmovs => {
-                self.op_cmovcc(bus, i)
-            }
-            M::Seta | M::Setae | M::Setb | M::Setbe | M::Sete | M::Setg | M::Setge | M::Setl | M::Setle | M::Setne | M::Setno | M::Setnp | M::Setns | M::Seto | M::Setp | M::Sets => {
-                self.op_setcc(bus, i)
-            }
+            M::Cmova
+            | M::Cmovae
+            | M::Cmovb
+            | M::Cmovbe
+            | M::Cmove
+            | M::Cmovg
+            | M::Cmovge
+            | M::Cmovl
+            | M::Cmovle
+            | M::Cmovne
+            | M::Cmovno
+            | M::Cmovnp
+            | M::Cmovns
+            | M::Cmovo
+            | M::Cmovp
+            | M::Cmovs => self.op_cmovcc(bus, i),
+            M::Seta
+            | M::Setae
+            | M::Setb
+            | M::Setbe
+            | M::Sete
+            | M::Setg
+            | M::Setge
+            | M::Setl
+            | M::Setle
+            | M::Setne
+            | M::Setno
+            | M::Setnp
+            | M::Setns
+            | M::Seto
+            | M::Setp
+            | M::Sets => self.op_setcc(bus, i),
             M::Cmpxchg => self.op_cmpxchg(bus, i),
             M::Cmpxchg8b => self.op_cmpxchg8b(bus, i),
             M::Xadd => self.op_xadd(bus, i),
@@ -106,7 +149,22 @@ impl Cpu {
             M::Leave => self.op_leave(bus, i),
 
             M::Jmp => self.op_jmp(bus, i),
-            M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp | M::Jl | M::Jge | M::Jle | M::Jg => self.op_jcc(i),
+            M::Jo
+            | M::Jno
+            | M::Jb
+            | M::Jae
+            | M::Je
+            | M::Jne
+            | M::Jbe
+            | M::Ja
+            | M::Js
+            | M::Jns
+            | M::Jp
+            | M::Jnp
+            | M::Jl
+            | M::Jge
+            | M::Jle
+            | M::Jg => self.op_jcc(i),
             M::Jcxz | M::Jecxz | M::Loop | M::Loope | M::Loopne => self.op_loop(i),
             M::Call => self.op_call(bus, i),
             M::Ret => self.op_ret(bus, i),
@@ -116,9 +174,27 @@ impl Cpu {
             M::Int | M::Int3 | M::Into | M::Int1 => self.op_int(bus, i),
             M::Bound => self.op_bound(bus, i),
 
-            M::Movsb | M::Movsw | M::Movsd | M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Scasb | M::Scasw | M::Scasd | M::Lodsb | M::Lodsw | M::Lodsd | M::Stosb | M::Stosw | M::Stosd | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => {
-                self.op_string(bus, i)
-            }
+            M::Movsb
+            | M::Movsw
+            | M::Movsd
+            | M::Cmpsb
+            | M::Cmpsw
+            | M::Cmpsd
+            | M::Scasb
+            | M::Scasw
+            | M::Scasd
+            | M::Lodsb
+            | M::Lodsw
+            | M::Lodsd
+            | M::Stosb
+            | M::Stosw
+            | M::Stosd
+            | M::Insb
+            | M::Insw
+            | M::Insd
+            | M::Outsb
+            | M::Outsw
+            | M::Outsd => self.op_string(bus, i),
             M::In | M::Out => self.op_inout(bus, i),
 
             M::Nop | M::Pause => Ok(()),
@@ -130,7 +206,9 @@ impl Cpu {
             M::Rdtsc => self.op_rdtsc(),
             M::Rdmsr | M::Wrmsr => self.op_msr(i),
             M::Rdpmc => {
-                if self.s.protected() && self.s.cpl != 0 && self.s.cr4 & crate::state::cr4::PCE == 0 || self.s.gpr[1] > 1 {
+                if self.s.protected() && self.s.cpl != 0 && self.s.cr4 & crate::state::cr4::PCE == 0
+                    || self.s.gpr[1] > 1
+                {
                     return Err(Fault::gp0());
                 }
                 self.s.gpr[0] = 0;
@@ -145,7 +223,9 @@ impl Cpu {
             M::Wbinvd | M::Invd => self.require_cpl0(),
             M::Sysenter => self.op_sysenter(),
             M::Sysexit => self.op_sysexit(),
-            M::Lldt | M::Ltr | M::Sldt | M::Str | M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.exec_descriptor_op(bus, i),
+            M::Lldt | M::Ltr | M::Sldt | M::Str | M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => {
+                self.exec_descriptor_op(bus, i)
+            }
             // The 8086 and 286 models have no x87 fitted: ESC and WAIT do nothing.
             M::Wait if !self.s.model.is_386_plus() => Ok(()),
             m if !self.s.model.is_386_plus() && is_fpu_escape(m) => Ok(()),

@@ -13,31 +13,107 @@ use crate::Cpu;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fast {
     Generic,
-    MovRR { d: u8, s: u8, sz: u8 },
-    MovRI { d: u8, sz: u8, imm: u32 },
-    MovRM { d: u8, sz: u8 },
-    MovMR { s: u8, sz: u8 },
-    AluRR { op: u8, d: u8, s: u8, sz: u8 },
-    AluRI { op: u8, d: u8, sz: u8, imm: u32 },
-    CmpRR { d: u8, s: u8, sz: u8 },
-    CmpRI { d: u8, sz: u8, imm: u32 },
-    TestRR { d: u8, s: u8, sz: u8 },
-    IncDec { d: u8, sz: u8, inc: bool },
-    Jcc { cc: ConditionCode, target: u32 },
-    Jmp { target: u32 },
+    MovRR {
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    MovRI {
+        d: u8,
+        sz: u8,
+        imm: u32,
+    },
+    MovRM {
+        d: u8,
+        sz: u8,
+    },
+    MovMR {
+        s: u8,
+        sz: u8,
+    },
+    AluRR {
+        op: u8,
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    AluRI {
+        op: u8,
+        d: u8,
+        sz: u8,
+        imm: u32,
+    },
+    CmpRR {
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    CmpRI {
+        d: u8,
+        sz: u8,
+        imm: u32,
+    },
+    TestRR {
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    IncDec {
+        d: u8,
+        sz: u8,
+        inc: bool,
+    },
+    Jcc {
+        cc: ConditionCode,
+        target: u32,
+    },
+    Jmp {
+        target: u32,
+    },
     /// MOV r/m, imm with a memory destination (any size).
-    MovMI { sz: u8, imm: u32 },
+    MovMI {
+        sz: u8,
+        imm: u32,
+    },
     /// MOVZX/MOVSX r16/32, r/m8 or r/m16 (register or memory source).
-    Movx { d: u8, dsz: u8, ssz: u8, signed: bool },
+    Movx {
+        d: u8,
+        dsz: u8,
+        ssz: u8,
+        signed: bool,
+    },
     /// SHL/SHR/SAR/ROL/ROR r, imm8 or 1 (count already masked, nonzero).
-    ShiftRI { kind: u8, d: u8, sz: u8, count: u8 },
+    ShiftRI {
+        kind: u8,
+        d: u8,
+        sz: u8,
+        count: u8,
+    },
     /// ALU r, [mem].
-    AluRM { op: u8, d: u8, sz: u8 },
+    AluRM {
+        op: u8,
+        d: u8,
+        sz: u8,
+    },
     /// CMP r, [mem] / CMP [mem], r / CMP [mem], imm (`rev`: memory is the first operand).
-    CmpM { r: u8, sz: u8, imm: Option<u32>, rev: bool },
-    Lea { d: u8, sz: u8 },
-    PushR { s: u8, sz: u8 },
-    PopR { d: u8, sz: u8 },
+    CmpM {
+        r: u8,
+        sz: u8,
+        imm: Option<u32>,
+        rev: bool,
+    },
+    Lea {
+        d: u8,
+        sz: u8,
+    },
+    PushR {
+        s: u8,
+        sz: u8,
+    },
+    PopR {
+        d: u8,
+        sz: u8,
+    },
 }
 
 /// 16- or 32-bit general register → (index, size).
@@ -76,7 +152,15 @@ fn alu_op(m: Mnemonic) -> Option<AluOp> {
     })
 }
 
-const OPS: [AluOp; 7] = [AluOp::Add, AluOp::Adc, AluOp::Sub, AluOp::Sbb, AluOp::And, AluOp::Or, AluOp::Xor];
+const OPS: [AluOp; 7] = [
+    AluOp::Add,
+    AluOp::Adc,
+    AluOp::Sub,
+    AluOp::Sbb,
+    AluOp::And,
+    AluOp::Or,
+    AluOp::Xor,
+];
 
 /// Pick the fast form of a decoded instruction (or `Generic`).
 pub(crate) fn classify(i: &Instruction) -> Fast {
@@ -84,25 +168,51 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
         return Fast::Generic;
     }
     let m = i.mnemonic();
-    let r0 = if i.op0_kind() == OpKind::Register { gpr(i.op0_register()) } else { None };
-    let r1 = if i.op_count() > 1 && i.op1_kind() == OpKind::Register { gpr(i.op1_register()) } else { None };
+    let r0 = if i.op0_kind() == OpKind::Register {
+        gpr(i.op0_register())
+    } else {
+        None
+    };
+    let r1 = if i.op_count() > 1 && i.op1_kind() == OpKind::Register {
+        gpr(i.op1_register())
+    } else {
+        None
+    };
     let msz = i.memory_size().size() as u8;
     match m {
-        Mnemonic::Mov if i.op0_kind() == OpKind::Memory && imm(i, 1).is_some() && matches!(msz, 1 | 2 | 4) => {
-            Fast::MovMI { sz: msz, imm: imm(i, 1).unwrap() }
+        Mnemonic::Mov
+            if i.op0_kind() == OpKind::Memory
+                && imm(i, 1).is_some()
+                && matches!(msz, 1 | 2 | 4) =>
+        {
+            Fast::MovMI {
+                sz: msz,
+                imm: imm(i, 1).unwrap(),
+            }
         }
         Mnemonic::Movzx | Mnemonic::Movsx => {
-            let ssz = if i.op1_kind() == OpKind::Register { i.op1_register().size() as u8 } else { msz };
+            let ssz = if i.op1_kind() == OpKind::Register {
+                i.op1_register().size() as u8
+            } else {
+                msz
+            };
             let src_ok = i.op1_kind() == OpKind::Memory || matches!(i.op1_register().size(), 1 | 2);
             match r0 {
                 // 8-bit register sources (AH..BH aliasing) stay generic.
                 Some((d, dsz)) if src_ok && (i.op1_kind() == OpKind::Memory || ssz == 2) => {
-                    Fast::Movx { d, dsz, ssz, signed: m == Mnemonic::Movsx }
+                    Fast::Movx {
+                        d,
+                        dsz,
+                        ssz,
+                        signed: m == Mnemonic::Movsx,
+                    }
                 }
                 _ => Fast::Generic,
             }
         }
-        Mnemonic::Shl | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror if r0.is_some() && i.op_count() == 2 => {
+        Mnemonic::Shl | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror
+            if r0.is_some() && i.op_count() == 2 =>
+        {
             let count = match i.op1_kind() {
                 OpKind::Immediate8 => i.immediate8() & 0x1F,
                 _ => return Fast::Generic,
@@ -141,22 +251,53 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
                 Fast::Generic
             }
         }
-        Mnemonic::Cmp if i.op0_kind() == OpKind::Memory && matches!(msz, 2 | 4) => match (r1, imm(i, 1)) {
-            (Some((s, sz)), _) if sz == msz => Fast::CmpM { r: s, sz, imm: None, rev: true },
-            (None, Some(v)) => Fast::CmpM { r: 0, sz: msz, imm: Some(v), rev: true },
-            _ => Fast::Generic,
-        },
+        Mnemonic::Cmp if i.op0_kind() == OpKind::Memory && matches!(msz, 2 | 4) => {
+            match (r1, imm(i, 1)) {
+                (Some((s, sz)), _) if sz == msz => Fast::CmpM {
+                    r: s,
+                    sz,
+                    imm: None,
+                    rev: true,
+                },
+                (None, Some(v)) => Fast::CmpM {
+                    r: 0,
+                    sz: msz,
+                    imm: Some(v),
+                    rev: true,
+                },
+                _ => Fast::Generic,
+            }
+        }
         Mnemonic::Cmp if i.op_count() == 2 && i.op1_kind() == OpKind::Memory => match r0 {
-            Some((d, sz)) => Fast::CmpM { r: d, sz, imm: None, rev: false },
+            Some((d, sz)) => Fast::CmpM {
+                r: d,
+                sz,
+                imm: None,
+                rev: false,
+            },
             None => Fast::Generic,
         },
-        _ if alu_op(m).is_some() && i.op_count() == 2 && i.op1_kind() == OpKind::Memory && r0.is_some() => {
+        _ if alu_op(m).is_some()
+            && i.op_count() == 2
+            && i.op1_kind() == OpKind::Memory
+            && r0.is_some() =>
+        {
             let (d, sz) = r0.unwrap();
-            Fast::AluRM { op: alu_op(m).unwrap() as u8, d, sz }
+            Fast::AluRM {
+                op: alu_op(m).unwrap() as u8,
+                d,
+                sz,
+            }
         }
         Mnemonic::Mov => match (i.op0_kind(), i.op1_kind(), r0, r1) {
-            (OpKind::Register, OpKind::Register, Some((d, sz)), Some((s, sz2))) if sz == sz2 => Fast::MovRR { d, s, sz },
-            (OpKind::Register, _, Some((d, sz)), None) if imm(i, 1).is_some() => Fast::MovRI { d, sz, imm: imm(i, 1).unwrap() },
+            (OpKind::Register, OpKind::Register, Some((d, sz)), Some((s, sz2))) if sz == sz2 => {
+                Fast::MovRR { d, s, sz }
+            }
+            (OpKind::Register, _, Some((d, sz)), None) if imm(i, 1).is_some() => Fast::MovRI {
+                d,
+                sz,
+                imm: imm(i, 1).unwrap(),
+            },
             (OpKind::Register, OpKind::Memory, Some((d, sz)), None) => Fast::MovRM { d, sz },
             (OpKind::Memory, OpKind::Register, None, Some((s, sz))) => Fast::MovMR { s, sz },
             _ => Fast::Generic,
@@ -171,25 +312,58 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
             _ => Fast::Generic,
         },
         Mnemonic::Inc | Mnemonic::Dec => match r0 {
-            Some((d, sz)) => Fast::IncDec { d, sz, inc: m == Mnemonic::Inc },
+            Some((d, sz)) => Fast::IncDec {
+                d,
+                sz,
+                inc: m == Mnemonic::Inc,
+            },
             None => Fast::Generic,
         },
         Mnemonic::Jmp if matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32) => {
-            Fast::Jmp { target: i.near_branch_target() as u32 }
+            Fast::Jmp {
+                target: i.near_branch_target() as u32,
+            }
         }
         _ if i.condition_code() != ConditionCode::None
             && matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32)
             && matches!(
                 m,
-                Mnemonic::Jo | Mnemonic::Jno | Mnemonic::Jb | Mnemonic::Jae | Mnemonic::Je | Mnemonic::Jne | Mnemonic::Jbe | Mnemonic::Ja
-                    | Mnemonic::Js | Mnemonic::Jns | Mnemonic::Jp | Mnemonic::Jnp | Mnemonic::Jl | Mnemonic::Jge | Mnemonic::Jle | Mnemonic::Jg
+                Mnemonic::Jo
+                    | Mnemonic::Jno
+                    | Mnemonic::Jb
+                    | Mnemonic::Jae
+                    | Mnemonic::Je
+                    | Mnemonic::Jne
+                    | Mnemonic::Jbe
+                    | Mnemonic::Ja
+                    | Mnemonic::Js
+                    | Mnemonic::Jns
+                    | Mnemonic::Jp
+                    | Mnemonic::Jnp
+                    | Mnemonic::Jl
+                    | Mnemonic::Jge
+                    | Mnemonic::Jle
+                    | Mnemonic::Jg
             ) =>
         {
-            Fast::Jcc { cc: i.condition_code(), target: i.near_branch_target() as u32 }
+            Fast::Jcc {
+                cc: i.condition_code(),
+                target: i.near_branch_target() as u32,
+            }
         }
         _ => match (alu_op(m), r0, r1, imm(i, 1)) {
-            (Some(op), Some((d, sz)), Some((s, sz2)), _) if sz == sz2 => Fast::AluRR { op: op as u8, d, s, sz },
-            (Some(op), Some((d, sz)), None, Some(v)) => Fast::AluRI { op: op as u8, d, sz, imm: v },
+            (Some(op), Some((d, sz)), Some((s, sz2)), _) if sz == sz2 => Fast::AluRR {
+                op: op as u8,
+                d,
+                s,
+                sz,
+            },
+            (Some(op), Some((d, sz)), None, Some(v)) => Fast::AluRI {
+                op: op as u8,
+                d,
+                sz,
+                imm: v,
+            },
             _ => Fast::Generic,
         },
     }
@@ -218,7 +392,12 @@ impl Cpu {
 
     /// Execute an instruction by its fast form (EIP already advanced), or generically.
     #[inline(always)]
-    pub(crate) fn execute_fast<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, f: Fast) -> Result<(), Fault> {
+    pub(crate) fn execute_fast<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        f: Fast,
+    ) -> Result<(), Fault> {
         match f {
             Fast::Generic => self.execute(bus, i),
             Fast::MovRR { d, s, sz } => {
@@ -274,7 +453,11 @@ impl Cpu {
             Fast::IncDec { d, sz, inc } => {
                 let a = self.gpr_get(d, sz);
                 let cf = self.s.eflags & crate::state::flags::CF;
-                let r = if inc { self.add_flags(a, 1, 0, sz as u32) } else { self.sub_flags(a, 1, 0, sz as u32) };
+                let r = if inc {
+                    self.add_flags(a, 1, 0, sz as u32)
+                } else {
+                    self.sub_flags(a, 1, 0, sz as u32)
+                };
                 self.s.eflags = (self.s.eflags & !crate::state::flags::CF) | cf;
                 self.gpr_set(d, sz, r);
                 Ok(())
@@ -292,7 +475,12 @@ impl Cpu {
                 let off = self.ea(i);
                 self.write_mem(bus, seg, off, sz as u32, imm)
             }
-            Fast::Movx { d, dsz, ssz, signed } => {
+            Fast::Movx {
+                d,
+                dsz,
+                ssz,
+                signed,
+            } => {
                 let v = if i.op1_kind() == OpKind::Memory {
                     let seg = self.mem_seg(i);
                     let off = self.ea(i);
@@ -337,10 +525,17 @@ impl Cpu {
                         (r, f)
                     }
                     2 => {
-                        let sa = if sz == 4 { a as i32 as i64 } else { a as u16 as i16 as i64 };
+                        let sa = if sz == 4 {
+                            a as i32 as i64
+                        } else {
+                            a as u16 as i16 as i64
+                        };
                         let r = (sa >> c) as u32 & m;
                         let cf = (sa >> (c - 1)) & 1 != 0;
-                        (r, crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 })
+                        (
+                            r,
+                            crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 },
+                        )
                     }
                     3 => {
                         let r = ((a << c) | (a >> (bits - c))) & m;

@@ -28,10 +28,16 @@ pub const MC: u8 = 18;
 
 impl Fault {
     pub const fn new(vector: u8) -> Fault {
-        Fault { vector, error: None }
+        Fault {
+            vector,
+            error: None,
+        }
     }
     pub const fn with_error(vector: u8, error: u32) -> Fault {
-        Fault { vector, error: Some(error) }
+        Fault {
+            vector,
+            error: Some(error),
+        }
     }
     pub const fn de() -> Fault {
         Fault::new(DE)

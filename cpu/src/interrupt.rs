@@ -20,7 +20,12 @@ pub enum IntKind {
 
 impl Cpu {
     /// Deliver an external interrupt (or NMI) between instructions.
-    pub(crate) fn deliver_external<B: CpuBus>(&mut self, bus: &mut B, vector: u8, nmi: bool) -> StepEvent {
+    pub(crate) fn deliver_external<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        nmi: bool,
+    ) -> StepEvent {
         self.start_eip = self.s.eip;
         if nmi {
             self.s.nmi_blocked = true;
@@ -47,7 +52,9 @@ impl Cpu {
                     let first_pf = cur.vector == fault::PF;
                     let second_contrib = next.is_contributory();
                     let second_pf = next.vector == fault::PF;
-                    if (first_contrib && second_contrib) || (first_pf && (second_contrib || second_pf)) {
+                    if (first_contrib && second_contrib)
+                        || (first_pf && (second_contrib || second_pf))
+                    {
                         cur = Fault::with_error(fault::DF, 0);
                     } else {
                         cur = next;
@@ -60,7 +67,13 @@ impl Cpu {
     }
 
     /// Vector through the IVT (real mode) or IDT (protected and V86 mode).
-    pub(crate) fn interrupt<B: CpuBus>(&mut self, bus: &mut B, vector: u8, kind: IntKind, error: Option<u32>) -> Result<(), Fault> {
+    pub(crate) fn interrupt<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        kind: IntKind,
+        error: Option<u32>,
+    ) -> Result<(), Fault> {
         if self.s.protected() {
             return self.pm_interrupt(bus, vector, kind, error);
         }
@@ -90,7 +103,12 @@ impl Cpu {
         cs.selector = sel;
         cs.base = (sel as u32) << 4;
         if v86 {
-            *cs = Segment { selector: sel, attr: attr::REAL_CODE | (3 << attr::DPL_SHIFT), base: (sel as u32) << 4, limit: 0xFFFF };
+            *cs = Segment {
+                selector: sel,
+                attr: attr::REAL_CODE | (3 << attr::DPL_SHIFT),
+                base: (sel as u32) << 4,
+                limit: 0xFFFF,
+            };
         }
     }
 
@@ -115,7 +133,11 @@ impl Cpu {
         match self.s.model {
             CpuModel::I8086 => f = (f & 0x0FD5) | 0xF002,
             CpuModel::I80286 => {
-                f = if self.s.protected() { (f & 0x7FD5) | 2 } else { (f & 0x0FD5) | 2 };
+                f = if self.s.protected() {
+                    (f & 0x7FD5) | 2
+                } else {
+                    (f & 0x0FD5) | 2
+                };
             }
             CpuModel::Pentium2 => f = (f & 0x003F_7FD5) | 2,
         }
@@ -163,7 +185,12 @@ impl Cpu {
 
     /// Read the stack at SP + `delta` without popping.
     #[inline]
-    pub(crate) fn peek<B: CpuBus>(&mut self, bus: &mut B, delta: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn peek<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        delta: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         let sp = self.sp().wrapping_add(delta);
         let sp = if self.s.stack32() { sp } else { sp & 0xFFFF };
         self.read_mem(bus, SegReg::Ss, sp, size)

@@ -93,6 +93,20 @@ impl Cpu {
         self.icache.invalidate_range(addr, len);
     }
 
+    /// Read guest memory at a linear address through the current paging (for debuggers and
+    /// diagnostics): `None` where a page is not mapped. Sets accessed bits like a real walk.
+    pub fn read_linear<B: CpuBus>(&mut self, bus: &mut B, lin: u32, len: usize) -> Option<Vec<u8>> {
+        (0..len as u32)
+            .map(|k| {
+                let a = lin.wrapping_add(k);
+                let cr2 = self.s.cr2;
+                let p = self.translate(bus, a, memory::Access::Read, false);
+                self.s.cr2 = cr2;
+                p.ok().map(|p| bus.read8(p))
+            })
+            .collect()
+    }
+
     /// Execute one instruction (or deliver one pending interrupt), then return.
     pub fn step<B: CpuBus>(&mut self, bus: &mut B) -> StepEvent {
         // External events are recognised between instructions.
@@ -117,7 +131,9 @@ impl Cpu {
         self.saved_flags = self.s.eflags;
         let trap = self.s.flag(state::flags::TF);
         if self.breakpoints_armed() && !self.s.flag(state::flags::RF) {
-            let lin = self.s.seg[SegReg::Cs as usize].base.wrapping_add(self.s.eip);
+            let lin = self.s.seg[SegReg::Cs as usize]
+                .base
+                .wrapping_add(self.s.eip);
             let hits = self.code_breakpoint_hits(lin);
             if hits != 0 {
                 // An instruction breakpoint is a fault: nothing of the instruction ran.

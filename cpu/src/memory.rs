@@ -31,7 +31,10 @@ pub struct Tlb {
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { tag: Box::new([0; TLB_SIZE]), phys: Box::new([0; TLB_SIZE]) }
+        Tlb {
+            tag: Box::new([0; TLB_SIZE]),
+            phys: Box::new([0; TLB_SIZE]),
+        }
     }
 }
 
@@ -49,7 +52,13 @@ impl Cpu {
     /// Linear → physical for one access, walking the page tables on a TLB miss.
     /// `user` is the privilege of the access (CPL 3 and not an implicit system access).
     #[inline(always)]
-    pub(crate) fn translate<B: CpuBus>(&mut self, bus: &mut B, lin: u32, acc: Access, user: bool) -> Result<u32, Fault> {
+    pub(crate) fn translate<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        acc: Access,
+        user: bool,
+    ) -> Result<u32, Fault> {
         if self.s.cr0 & cr0::PG == 0 {
             return Ok(lin & self.s.model.address_mask());
         }
@@ -57,7 +66,13 @@ impl Cpu {
     }
 
     #[inline]
-    fn translate_paged<B: CpuBus>(&mut self, bus: &mut B, lin: u32, acc: Access, user: bool) -> Result<u32, Fault> {
+    fn translate_paged<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        acc: Access,
+        user: bool,
+    ) -> Result<u32, Fault> {
         let i = (lin >> 12) as usize % TLB_SIZE;
         let tag = self.tlb.tag[i];
         if tag & TLB_VALID != 0 && (tag ^ lin) & 0xFFFF_F000 == 0 {
@@ -65,7 +80,11 @@ impl Cpu {
                 Access::Read | Access::Exec => !user || tag & TLB_USER != 0,
                 Access::Write => {
                     tag & TLB_DIRTY != 0
-                        && if user { tag & TLB_WRITE_USER != 0 } else { tag & TLB_WRITE_SUPER != 0 }
+                        && if user {
+                            tag & TLB_WRITE_USER != 0
+                        } else {
+                            tag & TLB_WRITE_SUPER != 0
+                        }
                 }
             };
             if ok {
@@ -75,7 +94,13 @@ impl Cpu {
         self.walk(bus, lin, acc, user)
     }
 
-    fn walk<B: CpuBus>(&mut self, bus: &mut B, lin: u32, acc: Access, user: bool) -> Result<u32, Fault> {
+    fn walk<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        acc: Access,
+        user: bool,
+    ) -> Result<u32, Fault> {
         let write = acc == Access::Write;
         let err_base = (if write { 2 } else { 0 }) | (if user { 4 } else { 0 });
         let pde_addr = (self.s.cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC);
@@ -150,13 +175,25 @@ impl Cpu {
 
     /// Read `size` (1, 2, 4) bytes at a linear address with the current privilege.
     #[inline]
-    pub(crate) fn read_lin<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn read_lin<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         let user = self.user_access();
         self.read_lin_as(bus, lin, size, user, Access::Read)
     }
 
     /// Read with an explicit privilege (`user == false` for descriptor tables and the TSS).
-    pub(crate) fn read_lin_as<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, user: bool, acc: Access) -> Result<u32, Fault> {
+    pub(crate) fn read_lin_as<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        user: bool,
+        acc: Access,
+    ) -> Result<u32, Fault> {
         if acc != Access::Exec {
             self.note_data_access(lin, size, false);
         }
@@ -182,12 +219,25 @@ impl Cpu {
     }
 
     #[inline]
-    pub(crate) fn write_lin<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, v: u32) -> Result<(), Fault> {
+    pub(crate) fn write_lin<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
         let user = self.user_access();
         self.write_lin_as(bus, lin, size, v, user)
     }
 
-    pub(crate) fn write_lin_as<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, v: u32, user: bool) -> Result<(), Fault> {
+    pub(crate) fn write_lin_as<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        v: u32,
+        user: bool,
+    ) -> Result<(), Fault> {
         self.note_data_access(lin, size, true);
         if (lin & 0xFFF) + size <= 0x1000 {
             let p = self.translate(bus, lin, Access::Write, user)?;
@@ -212,7 +262,12 @@ impl Cpu {
 
     /// Check that a linear range is writable without writing it (for instructions that must
     /// not fault half-way, e.g. far calls pushing several words).
-    pub(crate) fn probe_write<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32) -> Result<(), Fault> {
+    pub(crate) fn probe_write<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+    ) -> Result<(), Fault> {
         let user = self.user_access();
         self.translate(bus, lin, Access::Write, user)?;
         if size > 1 {
@@ -226,7 +281,13 @@ impl Cpu {
     /// Segmentation: check an access of `size` bytes at `off` in `seg` and give its linear
     /// address.
     #[inline]
-    pub(crate) fn seg_lin(&self, seg: SegReg, off: u32, size: u32, write: bool) -> Result<u32, Fault> {
+    pub(crate) fn seg_lin(
+        &self,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+        write: bool,
+    ) -> Result<u32, Fault> {
         let sr = &self.s.seg[seg as usize];
         if self.s.model == CpuModel::I8086 {
             return Ok(sr.base.wrapping_add(off & 0xFFFF));
@@ -245,10 +306,20 @@ impl Cpu {
             }
         }
         let last = off.wrapping_add(size - 1);
-        let seg_fault = |seg, code| if self.s.model == CpuModel::I80286 { Fault::gp(code) } else { seg_fault(seg, code) };
+        let seg_fault = |seg, code| {
+            if self.s.model == CpuModel::I80286 {
+                Fault::gp(code)
+            } else {
+                seg_fault(seg, code)
+            }
+        };
         if a & (attr::CODE | attr::DC) == attr::DC {
             // Expand-down data: valid offsets are limit+1 ..= 0xFFFF or 0xFFFFFFFF.
-            let upper = if a & attr::DB != 0 { 0xFFFF_FFFF } else { 0xFFFF };
+            let upper = if a & attr::DB != 0 {
+                0xFFFF_FFFF
+            } else {
+                0xFFFF
+            };
             if off <= sr.limit || last > upper || last < off {
                 return Err(seg_fault(seg, 0));
             }
@@ -260,7 +331,13 @@ impl Cpu {
 
     /// Read `size` bytes at seg:off.
     #[inline]
-    pub(crate) fn read_mem<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, off: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn read_mem<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         if self.s.model == CpuModel::I8086 && (off & 0xFFFF) + size > 0x10000 {
             // The 8086 wraps each byte within the 64 KiB segment.
             let mut v = 0;
@@ -277,7 +354,13 @@ impl Cpu {
 
     /// Read for a read-modify-write operand: checks write permission too.
     #[inline]
-    pub(crate) fn read_mem_rmw<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, off: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn read_mem_rmw<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         if self.s.model == CpuModel::I8086 {
             return self.read_mem(bus, seg, off, size);
         }
@@ -294,7 +377,14 @@ impl Cpu {
     }
 
     #[inline]
-    pub(crate) fn write_mem<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, off: u32, size: u32, v: u32) -> Result<(), Fault> {
+    pub(crate) fn write_mem<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
         if self.s.model == CpuModel::I8086 && (off & 0xFFFF) + size > 0x10000 {
             for k in 0..size {
                 let lin = self.seg_lin(seg, off.wrapping_add(k), 1, true)?;
@@ -323,17 +413,41 @@ impl Cpu {
 
     /// Read from a system table (GDT, LDT, IDT, TSS) at a linear address: a supervisor access
     /// whatever the CPL.
-    pub(crate) fn read_sys<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn read_sys<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         self.read_lin_as(bus, lin, size, false, Access::Read)
     }
 
-    pub(crate) fn write_sys<B: CpuBus>(&mut self, bus: &mut B, lin: u32, size: u32, v: u32) -> Result<(), Fault> {
+    pub(crate) fn write_sys<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
         self.write_lin_as(bus, lin, size, v, false)
     }
 }
 
-fn check_perm(cpu: &mut Cpu, lin: u32, perm_user: bool, perm_write: bool, user: bool, write: bool, wp: bool, err_base: u32) -> Result<(), Fault> {
-    let ok = if user { perm_user && (!write || perm_write) } else { !write || perm_write || !wp };
+fn check_perm(
+    cpu: &mut Cpu,
+    lin: u32,
+    perm_user: bool,
+    perm_write: bool,
+    user: bool,
+    write: bool,
+    wp: bool,
+    err_base: u32,
+) -> Result<(), Fault> {
+    let ok = if user {
+        perm_user && (!write || perm_write)
+    } else {
+        !write || perm_write || !wp
+    };
     if ok {
         Ok(())
     } else {

@@ -109,7 +109,12 @@ impl Cpu {
 
     /// Read operand `n` (zero-extended).
     #[inline]
-    pub(crate) fn read_op<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, n: u32) -> Result<u32, Fault> {
+    pub(crate) fn read_op<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        n: u32,
+    ) -> Result<u32, Fault> {
         match i.op_kind(n) {
             OpKind::Register => Ok(self.reg(i.op_register(n))),
             OpKind::Memory => {
@@ -125,7 +130,10 @@ impl Cpu {
             OpKind::Immediate8to32 => Ok(i.immediate8to32() as u32),
             OpKind::NearBranch16 => Ok(i.near_branch16() as u32),
             OpKind::NearBranch32 => Ok(i.near_branch32()),
-            k @ (OpKind::MemorySegSI | OpKind::MemorySegESI | OpKind::MemorySegDI | OpKind::MemorySegEDI) => {
+            k @ (OpKind::MemorySegSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegDI
+            | OpKind::MemorySegEDI) => {
                 let (_, off) = self.string_off(k);
                 let seg = self.mem_seg(i);
                 self.read_mem(bus, seg, off, op_size(i, n))
@@ -140,7 +148,11 @@ impl Cpu {
 
     /// Read operand 0 for a read-modify-write (memory checked for writability).
     #[inline]
-    pub(crate) fn read_op_rmw<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<u32, Fault> {
+    pub(crate) fn read_op_rmw<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<u32, Fault> {
         if i.op0_kind() == OpKind::Memory {
             let seg = self.mem_seg(i);
             let off = self.ea(i);
@@ -152,7 +164,13 @@ impl Cpu {
 
     /// Write operand `n`.
     #[inline]
-    pub(crate) fn write_op<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, n: u32, v: u32) -> Result<(), Fault> {
+    pub(crate) fn write_op<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        n: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
         match i.op_kind(n) {
             OpKind::Register => {
                 self.set_reg(i.op_register(n), v);

@@ -69,7 +69,14 @@ pub enum SegReg {
 }
 
 impl SegReg {
-    pub const ALL: [SegReg; 6] = [SegReg::Es, SegReg::Cs, SegReg::Ss, SegReg::Ds, SegReg::Fs, SegReg::Gs];
+    pub const ALL: [SegReg; 6] = [
+        SegReg::Es,
+        SegReg::Cs,
+        SegReg::Ss,
+        SegReg::Ds,
+        SegReg::Fs,
+        SegReg::Gs,
+    ];
     pub fn from_index(i: usize) -> SegReg {
         Self::ALL[i]
     }
@@ -161,7 +168,12 @@ pub struct Segment {
 
 impl Segment {
     pub fn real(selector: u16) -> Segment {
-        Segment { selector, attr: attr::REAL_DATA, base: (selector as u32) << 4, limit: 0xFFFF }
+        Segment {
+            selector,
+            attr: attr::REAL_DATA,
+            base: (selector as u32) << 4,
+            limit: 0xFFFF,
+        }
     }
     pub fn dpl(&self) -> u8 {
         ((self.attr & attr::DPL_MASK) >> attr::DPL_SHIFT) as u8
@@ -236,10 +248,26 @@ impl CpuState {
             eip: 0xFFF0,
             eflags: flags::RESERVED1,
             seg: [Segment::real(0); 6],
-            ldtr: Segment { selector: 0, attr: attr::P | 0x2, base: 0, limit: 0xFFFF },
-            tr: Segment { selector: 0, attr: attr::P | 0xB, base: 0, limit: 0xFFFF },
-            gdtr: DescTable { base: 0, limit: 0xFFFF },
-            idtr: DescTable { base: 0, limit: 0x3FF },
+            ldtr: Segment {
+                selector: 0,
+                attr: attr::P | 0x2,
+                base: 0,
+                limit: 0xFFFF,
+            },
+            tr: Segment {
+                selector: 0,
+                attr: attr::P | 0xB,
+                base: 0,
+                limit: 0xFFFF,
+            },
+            gdtr: DescTable {
+                base: 0,
+                limit: 0xFFFF,
+            },
+            idtr: DescTable {
+                base: 0,
+                limit: 0x3FF,
+            },
             cr0: 0x6000_0010,
             cr2: 0,
             cr3: 0,
@@ -260,7 +288,11 @@ impl CpuState {
         s.seg[SegReg::Cs as usize] = Segment {
             selector: 0xF000,
             attr: attr::REAL_CODE,
-            base: if model.is_386_plus() { 0xFFFF_0000 } else { 0xF_0000 },
+            base: if model.is_386_plus() {
+                0xFFFF_0000
+            } else {
+                0xF_0000
+            },
             limit: 0xFFFF,
         };
         if model.is_386_plus() {

@@ -14,7 +14,12 @@ fn run16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> (Cp
     let mut bus = FlatBus::new(1 << 20);
     bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
     let mut cpu = Cpu::new(CpuModel::Pentium2);
-    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.seg[1] = Segment {
+        selector: 0,
+        attr: attr::REAL_CODE,
+        base: 0,
+        limit: 0xFFFF,
+    };
     cpu.s.eip = 0x1000;
     cpu.s.gpr[4] = 0x8000;
     for _ in 0..100_000 {
@@ -41,7 +46,12 @@ fn arithmetic_and_flags() {
         Ok(())
     });
     assert_eq!(cpu.s.gpr[0] & 0xFFFF, 0x8000);
-    assert_eq!(cpu.s.gpr[3] & 0x0891, 0x0890, "OF, SF, AF set, CF clear: {:x}", cpu.s.gpr[3]);
+    assert_eq!(
+        cpu.s.gpr[3] & 0x0891,
+        0x0890,
+        "OF, SF, AF set, CF clear: {:x}",
+        cpu.s.gpr[3]
+    );
     assert_eq!(cpu.s.gpr[2] & 0xFFFF, 55);
 }
 
@@ -61,7 +71,10 @@ fn rep_movsb_and_string_compare() {
     });
     assert_eq!(cpu.s.gpr[1] & 0xFFFF, 0);
     assert_eq!(cpu.s.gpr[6] & 0xFFFF, 0x2000 + 600);
-    assert_eq!(&bus.mem[0x3000..0x3000 + 600], &bus.mem[0x2000..0x2000 + 600]);
+    assert_eq!(
+        &bus.mem[0x3000..0x3000 + 600],
+        &bus.mem[0x2000..0x2000 + 600]
+    );
 }
 
 #[test]
@@ -100,7 +113,12 @@ fn divide_by_zero_vectors_through_ivt() {
     bus.mem[1] = 0x05;
     bus.mem[0x500] = 0xF4;
     let mut cpu = Cpu::new(CpuModel::Pentium2);
-    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.seg[1] = Segment {
+        selector: 0,
+        attr: attr::REAL_CODE,
+        base: 0,
+        limit: 0xFFFF,
+    };
     cpu.s.eip = 0x1000;
     cpu.s.gpr[4] = 0x8000;
     for _ in 0..10 {
@@ -109,7 +127,10 @@ fn divide_by_zero_vectors_through_ivt() {
     assert!(cpu.s.halted);
     assert_eq!(cpu.s.eip, 0x501);
     // Pushed IP is the faulting DIV (2 bytes after the MOV at 0x1000).
-    assert_eq!(u16::from_le_bytes([bus.mem[0x7FFA], bus.mem[0x7FFB]]), 0x1002);
+    assert_eq!(
+        u16::from_le_bytes([bus.mem[0x7FFA], bus.mem[0x7FFB]]),
+        0x1002
+    );
 }
 
 /// `Cpu::run` (block execution) and `Cpu::step` (one instruction at a time) reach the same
@@ -136,7 +157,12 @@ fn run_blocks_match_single_steps() {
         let mut bus = FlatBus::new(1 << 20);
         bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
         let mut cpu = Cpu::new(CpuModel::Pentium2);
-        cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            attr: attr::REAL_CODE,
+            base: 0,
+            limit: 0xFFFF,
+        };
         cpu.s.eip = 0x1000;
         cpu.s.gpr[4] = 0x8000;
         (cpu, bus)
@@ -178,7 +204,7 @@ fn debug_register_breakpoints() {
     code.resize(0x40, 0x90);
     // NOPs up to 0x1040: the execute-breakpointed instruction, then HLT.
     code.extend_from_slice(&[0xB1, 0x07, 0xF4]); // mov cl, 7; hlt
-    // Handler at 0x600: log IP (from the stack) and DR6, disarm what hit, IRET.
+                                                 // Handler at 0x600: log IP (from the stack) and DR6, disarm what hit, IRET.
     let mut h = CodeAssembler::new(16).unwrap();
     h.push(bp).unwrap();
     h.mov(bp, sp).unwrap();
@@ -208,7 +234,12 @@ fn debug_register_breakpoints() {
     bus.mem[4] = 0x00; // IVT[1] = 0000:0600
     bus.mem[5] = 0x06;
     let mut cpu = Cpu::new(CpuModel::Pentium2);
-    cpu.s.seg[1] = Segment { selector: 0, attr: attr::REAL_CODE, base: 0, limit: 0xFFFF };
+    cpu.s.seg[1] = Segment {
+        selector: 0,
+        attr: attr::REAL_CODE,
+        base: 0,
+        limit: 0xFFFF,
+    };
     cpu.s.eip = 0x1000;
     cpu.s.gpr[4] = 0x8000;
     for _ in 0..1000 {
@@ -218,11 +249,27 @@ fn debug_register_breakpoints() {
         cpu.run(&mut bus, 100);
     }
     assert!(cpu.s.halted, "eip {:x}", cpu.s.eip);
-    let log: Vec<u16> = (0..4).map(|k| u16::from_le_bytes([bus.mem[0x3000 + 2 * k], bus.mem[0x3001 + 2 * k]])).collect();
+    let log: Vec<u16> = (0..4)
+        .map(|k| u16::from_le_bytes([bus.mem[0x3000 + 2 * k], bus.mem[0x3001 + 2 * k]]))
+        .collect();
     let store_next = log[0];
-    assert_eq!(log[1] & 0x4003, 0x0002, "write breakpoint: B1 set, BS clear: {log:04x?}");
-    assert!(store_next > 0x1000 && store_next < 0x1040, "trap reports the next instruction: {log:04x?}");
-    assert_eq!(log[2], 0x1040, "execute breakpoint reports the instruction itself: {log:04x?}");
+    assert_eq!(
+        log[1] & 0x4003,
+        0x0002,
+        "write breakpoint: B1 set, BS clear: {log:04x?}"
+    );
+    assert!(
+        store_next > 0x1000 && store_next < 0x1040,
+        "trap reports the next instruction: {log:04x?}"
+    );
+    assert_eq!(
+        log[2], 0x1040,
+        "execute breakpoint reports the instruction itself: {log:04x?}"
+    );
     assert_eq!(log[3] & 0x4003, 0x0001, "{log:04x?}");
-    assert_eq!(cpu.s.reg8(1), 7, "the breakpointed instruction ran after the handler");
+    assert_eq!(
+        cpu.s.reg8(1),
+        7,
+        "the breakpointed instruction ran after the handler"
+    );
 }

@@ -7,13 +7,13 @@
 //! alone and deterministically by its unit tests. Device state derives serde's traits so the
 //! machine can snapshot it.
 
-pub mod pic;
-pub mod pit;
-pub mod rtc;
 pub mod block;
 pub mod floppy;
 pub mod ide;
 pub mod pci;
+pub mod pic;
+pub mod pit;
+pub mod rtc;
 
 /// Nanoseconds of virtual time.
 pub type Nanos = u64;

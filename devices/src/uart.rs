@@ -140,6 +140,11 @@ impl Uart16550 {
     }
 
     /// Replace the host output (e.g. after restoring a snapshot, which restores a sink).
+    /// Push buffered output to the host.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
     pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
         self.out = out;
     }

@@ -12,17 +12,34 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use ironbox_cpu::CpuModel;
+use ironbox_devices::block::{BlockBackend, FileBackend};
 use ironbox_devices::rtc::BootDevice;
 use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
 
-/// Where Debian's `seabios` package puts the BIOS.
+/// Where Debian's `seabios` package puts the BIOS and the std VGA's BIOS.
 const SEABIOS: &str = "/usr/share/seabios/bios.bin";
+const SEAVGABIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// BIOS image (a multiple of 64 KiB), mapped to end at 4 GiB [default: Debian's SeaBIOS].
     #[arg(long, value_name = "ROM")]
     bios: Option<PathBuf>,
+    /// VGA BIOS image for the std VGA [default: Debian's vgabios-stdvga.bin].
+    #[arg(long, value_name = "ROM")]
+    vga_bios: Option<PathBuf>,
+    /// Hard disk image, IDE primary master (written in place).
+    #[arg(long, value_name = "IMAGE")]
+    hda: Option<PathBuf>,
+    /// Hard disk image, IDE primary slave (written in place).
+    #[arg(long, value_name = "IMAGE")]
+    hdb: Option<PathBuf>,
+    /// CD-ROM image (ISO 9660), IDE secondary master (read-only).
+    #[arg(long, value_name = "ISO")]
+    cdrom: Option<PathBuf>,
+    /// Floppy image for drive A (1.44 MB, 720 KB, ...; written in place).
+    #[arg(long, value_name = "IMAGE")]
+    fda: Option<PathBuf>,
     /// Linux kernel (bzImage) to boot directly, without firmware.
     #[arg(long, value_name = "BZIMAGE")]
     kernel: Option<PathBuf>,
@@ -73,7 +90,8 @@ fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write +
         "stdio" => Some(Box::new(std::io::stdout())),
         _ => match spec.strip_prefix("file:") {
             Some(path) if !path.is_empty() => {
-                let f = std::fs::File::create(path).with_context(|| format!("cannot create {what} file {path}"))?;
+                let f = std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {what} file {path}"))?;
                 Some(Box::new(std::io::BufWriter::new(f)))
             }
             _ => bail!("--{what} {spec:?}: expected stdio, none or file:PATH"),
@@ -82,11 +100,44 @@ fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write +
 }
 
 fn read_file(what: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let data =
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
     if data.is_empty() {
         bail!("{what} {} is empty", path.display());
     }
     Ok(data)
+}
+
+/// Open a disk image, checking it is usable before the guest starts.
+fn disk(what: &str, path: &Path, read_only: bool) -> anyhow::Result<Box<dyn BlockBackend>> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} image {shown}"))?;
+    if !meta.is_file() {
+        bail!("{what} image {shown} is not a regular file");
+    }
+    if meta.len() == 0 {
+        bail!("{what} image {shown} is empty");
+    }
+    if what != "cdrom" && meta.len() % 512 != 0 {
+        bail!(
+            "{what} image {shown} is {} bytes, not a whole number of 512-byte sectors (truncated?)",
+            meta.len()
+        );
+    }
+    if what == "cdrom" {
+        let mut sig = [0u8; 5];
+        let ok = std::fs::File::open(path).and_then(|mut f| {
+            use std::io::Seek;
+            f.seek(std::io::SeekFrom::Start(0x8001))?;
+            f.read_exact(&mut sig)
+        });
+        if ok.is_err() || &sig != b"CD001" {
+            bail!("cdrom image {shown} is not an ISO 9660 image (no CD001 volume descriptor at 32 KiB)");
+        }
+    }
+    let b = FileBackend::open(path, read_only)
+        .with_context(|| format!("cannot open {what} image {shown}"))?;
+    Ok(Box::new(b))
 }
 
 fn boot_order(spec: &str) -> anyhow::Result<Vec<BootDevice>> {
@@ -118,16 +169,26 @@ fn stdin_reader() -> std::sync::mpsc::Receiver<Vec<u8>> {
 
 pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     let Some(model) = CpuModel::parse(&a.cpu) else {
-        bail!("--cpu {:?}: unknown CPU model (expected 8086, 80286 or pentium2)", a.cpu);
+        bail!(
+            "--cpu {:?}: unknown CPU model (expected 8086, 80286 or pentium2)",
+            a.cpu
+        );
     };
     if a.display != "none" {
-        bail!("--display {:?}: only `none` exists so far (the SDL window is issue 5)", a.display);
+        bail!(
+            "--display {:?}: only `none` exists so far (the SDL window is issue 5)",
+            a.display
+        );
     }
     let kernel = match &a.kernel {
         Some(k) => Some(KernelBoot {
             name: k.display().to_string(),
             kernel: read_file("kernel", k)?,
-            initrd: a.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?,
+            initrd: a
+                .initrd
+                .as_deref()
+                .map(|p| read_file("initrd", p))
+                .transpose()?,
             cmdline: a.append.clone(),
         }),
         None => None,
@@ -143,6 +204,22 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             Some(read_file("BIOS image", p)?)
         }
     };
+    let vga_bios = match &a.vga_bios {
+        Some(p) => Some(read_file("VGA BIOS image", p)?),
+        None if Path::new(SEAVGABIOS).exists() => {
+            Some(read_file("VGA BIOS image", Path::new(SEAVGABIOS))?)
+        }
+        None => None,
+    };
+    let open = |what: &str, p: &Option<PathBuf>, ro: bool| {
+        p.as_deref().map(|p| disk(what, p, ro)).transpose()
+    };
+    let (hda, hdb, cdrom, fda) = (
+        open("hda", &a.hda, false)?,
+        open("hdb", &a.hdb, false)?,
+        open("cdrom", &a.cdrom, true)?,
+        open("fda", &a.fda, false)?,
+    );
     let serial = sink_or_file("serial", &a.serial)?;
     let serial_input = (a.serial == "stdio").then(stdin_reader);
     let debugcon = sink_or_file("debugcon", &a.debugcon)?.map(|w| w as Box<dyn Write>);
@@ -150,14 +227,21 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         model,
         memory_mib: a.memory,
         bios,
+        vga_bios,
         kernel,
+        hda,
+        hdb,
+        cdrom,
+        fda,
         serial,
         serial_input,
         debugcon,
         debug_exit: a.debug_exit,
         no_reboot: a.no_reboot,
         deterministic: a.deterministic,
-        host_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        host_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
         boot_order: boot_order(&a.boot)?,
     };
     let mut pc = Pc::new(cfg)?;
@@ -166,7 +250,35 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     pc.bus.chip.flush_output();
     if a.stats {
         let secs = t0.elapsed().as_secs_f64();
-        eprintln!("ironbox: {} instructions in {secs:.2} s ({:.1} MIPS)", pc.cpu.instret, pc.cpu.instret as f64 / secs / 1e6);
+        eprintln!(
+            "ironbox: {} instructions in {secs:.2} s ({:.1} MIPS)",
+            pc.cpu.instret,
+            pc.cpu.instret as f64 / secs / 1e6
+        );
+        let s = pc.cpu.s.clone();
+        eprintln!(
+            "ironbox: cs:eip={:04x}:{:08x} eflags={:08x} eax={:08x} ebx={:08x} ecx={:08x} edx={:08x} esi={:08x} edi={:08x} ebp={:08x} esp={:08x} cr0={:08x} cr3={:08x}",
+            s.seg[1].selector, s.eip, s.eflags, s.gpr[0], s.gpr[3], s.gpr[1], s.gpr[2], s.gpr[6], s.gpr[7], s.gpr[5], s.gpr[4], s.cr0, s.cr3
+        );
+        let lin = s.seg[1].base.wrapping_add(s.eip);
+        if let Some(code) = pc.cpu.read_linear(&mut pc.bus, lin.wrapping_sub(16), 48) {
+            eprintln!("ironbox: code at eip-16: {code:02x?}");
+        }
+        // Frame-pointer chain (return addresses), for a first look at where a guest is stuck.
+        let mut bp = s.gpr[5];
+        let mut chain = Vec::new();
+        for _ in 0..12 {
+            let Some(f) = pc.cpu.read_linear(&mut pc.bus, bp, 8) else {
+                break;
+            };
+            let next = u32::from_le_bytes([f[0], f[1], f[2], f[3]]);
+            chain.push(u32::from_le_bytes([f[4], f[5], f[6], f[7]]));
+            if next <= bp {
+                break;
+            }
+            bp = next;
+        }
+        eprintln!("ironbox: return addresses: {chain:08x?}");
     }
     Ok(match outcome {
         PcOutcome::DebugExit(status) => ExitCode::from(status as u8),

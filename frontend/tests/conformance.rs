@@ -16,7 +16,10 @@ fn shared() -> PathBuf {
     if let Some(dir) = std::env::var_os("IRONBOX_CONFORMANCE_DIR") {
         return PathBuf::from(dir);
     }
-    let beside = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"));
+    let beside = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/conformance"
+    ));
     let found = Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .skip(2)
@@ -34,17 +37,27 @@ fn shared() -> PathBuf {
 }
 
 fn ironbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ironbox")).args(args).output().expect("run ironbox")
+    Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .args(args)
+        .output()
+        .expect("run ironbox")
 }
 
 /// The `N passed, M failed[, K skipped]` line, which must be the last line of stdout.
 fn summary(out: &Output) -> (usize, usize, usize) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or("");
-    let nums: Vec<usize> = last.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
-    let words: Vec<&str> = last.split(", ").filter_map(|p| p.split(' ').nth(1)).collect();
+    let nums: Vec<usize> = last
+        .split(", ")
+        .filter_map(|p| p.split(' ').next()?.parse().ok())
+        .collect();
+    let words: Vec<&str> = last
+        .split(", ")
+        .filter_map(|p| p.split(' ').nth(1))
+        .collect();
     assert!(
-        (words == ["passed", "failed"] || words == ["passed", "failed", "skipped"]) && nums.len() == words.len(),
+        (words == ["passed", "failed"] || words == ["passed", "failed", "skipped"])
+            && nums.len() == words.len(),
         "no summary line at the end of stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -53,20 +66,37 @@ fn summary(out: &Output) -> (usize, usize, usize) {
 
 fn sample_suite(suite: &str, min_rate: f64, min_files: usize) {
     let dir = shared().join(suite);
-    let out = ironbox(&["conformance", "singlestep", "--limit", "25", dir.to_str().unwrap()]);
+    let out = ironbox(&[
+        "conformance",
+        "singlestep",
+        "--limit",
+        "25",
+        dir.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code().is_some_and(|c| c <= 1), "crashed: {:?}\n{stderr}", out.status);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "crashed: {:?}\n{stderr}",
+        out.status
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     let (passed, failed, skipped) = summary(&out);
     // Every file contributes up to 25 tests.
-    assert!(passed + failed + skipped >= min_files * 25 - 200, "too few tests ran:\n{stdout}");
+    assert!(
+        passed + failed + skipped >= min_files * 25 - 200,
+        "too few tests ran:\n{stdout}"
+    );
     let rate = passed as f64 * 100.0 / (passed + failed).max(1) as f64;
     assert!(
         rate >= min_rate,
         "{suite}: pass rate {rate:.2}% is below {min_rate}% ({passed} passed, {failed} failed)\n{stdout}"
     );
-    assert_eq!(out.status.success(), failed == 0, "exit status must be 0 exactly when nothing failed");
+    assert_eq!(
+        out.status.success(),
+        failed == 0,
+        "exit status must be 0 exactly when nothing failed"
+    );
 }
 
 #[test]
@@ -83,7 +113,15 @@ fn sample_80286_real_mode() {
 fn min_pass_rate_sets_the_exit_status() {
     let file = shared().join("80286-real-mode/90.MOO.gz");
     let file = file.to_str().unwrap();
-    let all = ironbox(&["conformance", "singlestep", "--limit", "5", "--min-pass-rate", "0", file]);
+    let all = ironbox(&[
+        "conformance",
+        "singlestep",
+        "--limit",
+        "5",
+        "--min-pass-rate",
+        "0",
+        file,
+    ]);
     assert!(all.status.success());
     let out = String::from_utf8_lossy(&all.stdout);
     assert!(out.lines().any(|l| l.starts_with("pass rate ")), "{out}");
@@ -102,25 +140,44 @@ fn corrupt_and_truncated_files_are_reported_not_fatal() {
     std::fs::write(tmp.join("91.MOO.gz"), b"this is not gzip").unwrap();
     // A plain .MOO whose second TEST chunk claims more bytes than remain.
     let mut moo = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut moo).expect("decompress");
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut moo)
+        .expect("decompress");
     let second = find(&moo, b"TEST", find(&moo, b"TEST", 0).unwrap() + 4).unwrap();
     moo[second + 4..second + 8].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes());
     std::fs::write(tmp.join("92.MOO"), &moo).unwrap();
     std::fs::copy(&src, tmp.join("93.MOO.gz")).unwrap();
 
-    let out = ironbox(&["conformance", "singlestep", "--limit", "50", tmp.to_str().unwrap()]);
+    let out = ironbox(&[
+        "conformance",
+        "singlestep",
+        "--limit",
+        "50",
+        tmp.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let line = |name: &str| stdout.lines().find(|l| l.starts_with(&format!("conformance-corrupt/{name}:"))).map(str::to_string);
-    let l90 = line("90.MOO.gz").unwrap_or_else(|| panic!("no line for the truncated file:\n{stdout}"));
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("conformance-corrupt/{name}:")))
+            .map(str::to_string)
+    };
+    let l90 =
+        line("90.MOO.gz").unwrap_or_else(|| panic!("no line for the truncated file:\n{stdout}"));
     assert!(l90.contains("test #") && l90.contains("gzip"), "{l90}");
-    let l91 = line("91.MOO.gz").unwrap_or_else(|| panic!("no line for the non-gzip file:\n{stdout}"));
+    let l91 =
+        line("91.MOO.gz").unwrap_or_else(|| panic!("no line for the non-gzip file:\n{stdout}"));
     assert!(l91.contains("corrupt"), "{l91}");
-    let l92 = line("92.MOO").unwrap_or_else(|| panic!("no line for the bad chunk length:\n{stdout}"));
+    let l92 =
+        line("92.MOO").unwrap_or_else(|| panic!("no line for the bad chunk length:\n{stdout}"));
     assert!(l92.contains("test #1") && l92.contains("overruns"), "{l92}");
-    assert!(line("93.MOO.gz").is_none(), "the good file after the bad ones must run and pass:\n{stdout}");
+    assert!(
+        line("93.MOO.gz").is_none(),
+        "the good file after the bad ones must run and pass:\n{stdout}"
+    );
     let (passed, failed, _) = summary(&out);
     // 93 passes 50; 92 passes its first test; the truncated 90 passes the tests before the cut.
     assert!(passed >= 51 && failed >= 3, "{stdout}");
@@ -135,5 +192,8 @@ fn missing_path_is_a_clear_error() {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }

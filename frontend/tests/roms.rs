@@ -24,8 +24,16 @@ fn out_dir() -> PathBuf {
 }
 
 fn require(tool: &str, package: &str) {
-    let ok = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    assert!(ok, "`{tool}` not found: install the Debian package `{package}` (apt-get install {package})");
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "`{tool}` not found: install the Debian package `{package}` (apt-get install {package})"
+    );
 }
 
 /// Assemble `roms/NAME.asm` into the target directory.
@@ -41,13 +49,22 @@ fn assemble(name: &str) -> PathBuf {
         .arg(&src)
         .output()
         .expect("run nasm");
-    assert!(out.status.success(), "nasm {} failed:\n{}", src.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nasm {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     bin
 }
 
 /// Run a command with a timeout (killing it if it hangs); its exit code.
 fn run_with_timeout(mut cmd: Command, what: &str) -> Option<i32> {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let start = Instant::now();
     loop {
         if let Some(st) = child.try_wait().expect("wait") {
@@ -67,12 +84,21 @@ fn qemu(rom: &Path, name: &str) -> (String, Option<i32>) {
     let out = out_dir().join(format!("{name}.qemu.txt"));
     let _ = std::fs::remove_file(&out);
     let mut cmd = Command::new("qemu-system-i386");
-    cmd.args(["-cpu", "pentium2", "-display", "none", "-nodefaults", "-m", "32", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-bios")
-        .arg(rom)
-        .arg("-debugcon")
-        .arg(format!("file:{}", out.display()));
+    cmd.args([
+        "-cpu",
+        "pentium2",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-m",
+        "32",
+        "-no-reboot",
+    ])
+    .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    .arg("-bios")
+    .arg(rom)
+    .arg("-debugcon")
+    .arg(format!("file:{}", out.display()));
     let code = run_with_timeout(cmd, "qemu-system-i386");
     (std::fs::read_to_string(&out).unwrap_or_default(), code)
 }
@@ -96,7 +122,12 @@ fn diff(want: &str, got: &str) -> String {
     let a: Vec<&str> = want.lines().collect();
     let b: Vec<&str> = got.lines().collect();
     let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suf = a[pre..].iter().rev().zip(b[pre..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let suf = a[pre..]
+        .iter()
+        .rev()
+        .zip(b[pre..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
     let mut s = format!("@@ line {} @@\n", pre + 1);
     for l in &a[pre.saturating_sub(2)..pre] {
         s += &format!("  {l}\n");
@@ -110,7 +141,14 @@ fn diff(want: &str, got: &str) -> String {
     s
 }
 
-fn check(name: &str, want: &str, want_code: Option<i32>, got: &str, got_code: Option<i32>, oracle: &str) {
+fn check(
+    name: &str,
+    want: &str,
+    want_code: Option<i32>,
+    got: &str,
+    got_code: Option<i32>,
+    oracle: &str,
+) {
     if want != got || want_code != got_code {
         panic!(
             "ROM {name}: ironbox differs from {oracle} (- {oracle}, + ironbox; exit {want_code:?} vs {got_code:?}):\n{}",
@@ -123,7 +161,10 @@ fn check(name: &str, want: &str, want_code: Option<i32>, got: &str, got_code: Op
 fn differential(name: &str) {
     let rom = assemble(name);
     let (want, want_code) = qemu(&rom, name);
-    assert!(want.ends_with("end\n"), "ROM {name} did not finish under QEMU (exit {want_code:?}):\n{want}");
+    assert!(
+        want.ends_with("end\n"),
+        "ROM {name} did not finish under QEMU (exit {want_code:?}):\n{want}"
+    );
     let (got, got_code) = ironbox(&rom, name);
     check(name, &want, want_code, &got, got_code, "qemu");
 }
@@ -147,9 +188,17 @@ fn rom_paging() {
 #[test]
 fn rom_seglimit() {
     let rom = assemble("seglimit");
-    let want = std::fs::read_to_string(roms_dir().join("seglimit.expected")).expect("roms/seglimit.expected");
+    let want = std::fs::read_to_string(roms_dir().join("seglimit.expected"))
+        .expect("roms/seglimit.expected");
     let (got, got_code) = ironbox(&rom, "seglimit");
-    check("seglimit", &want, Some(1), &got, got_code, "seglimit.expected");
+    check(
+        "seglimit",
+        &want,
+        Some(1),
+        &got,
+        got_code,
+        "seglimit.expected",
+    );
 }
 
 #[test]

@@ -40,7 +40,11 @@ pub enum RunOutcome {
     /// Triple fault (this board has no reset logic, so the run ends).
     Shutdown { cs: u16, eip: u32 },
     /// HLT with nothing that could wake the CPU (this board has no interrupt sources).
-    Halted { cs: u16, eip: u32, interrupts_enabled: bool },
+    Halted {
+        cs: u16,
+        eip: u32,
+        interrupts_enabled: bool,
+    },
     /// The instruction budget ran out.
     InstructionLimit { cs: u16, eip: u32 },
 }
@@ -100,9 +104,20 @@ impl Machine {
             ports.register(DEBUGCON_PORT, 1, "debugcon", Box::new(DebugCon::new(out)))?;
         }
         if cfg.debug_exit {
-            ports.register(DEBUG_EXIT_PORT, 4, "isa-debug-exit", Box::new(DebugExit { status: exit.clone() }))?;
+            ports.register(
+                DEBUG_EXIT_PORT,
+                4,
+                "isa-debug-exit",
+                Box::new(DebugExit {
+                    status: exit.clone(),
+                }),
+            )?;
         }
-        Ok(Machine { cpu: Cpu::new(cfg.model), bus: Bus { mem, ports }, exit })
+        Ok(Machine {
+            cpu: Cpu::new(cfg.model),
+            bus: Bus { mem, ports },
+            exit,
+        })
     }
 
     fn where_(&self) -> (u16, u32) {
@@ -129,7 +144,11 @@ impl Machine {
                 RunExit::Halted => {
                     // No device on this board raises interrupts: a halt is forever.
                     let (cs, eip) = self.where_();
-                    break RunOutcome::Halted { cs, eip, interrupts_enabled: self.cpu.s.flag(flags::IF) };
+                    break RunOutcome::Halted {
+                        cs,
+                        eip,
+                        interrupts_enabled: self.cpu.s.flag(flags::IF),
+                    };
                 }
                 RunExit::Shutdown => {
                     let (cs, eip) = self.where_();
@@ -168,20 +187,43 @@ mod tests {
     fn halt_ends_run() {
         let mut m = machine(&[0x90, 0xF4]); // NOP; HLT
         let out = m.run(Some(100));
-        assert!(matches!(out, RunOutcome::Halted { cs: 0xF000, interrupts_enabled: false, .. }), "{out:?}");
+        assert!(
+            matches!(
+                out,
+                RunOutcome::Halted {
+                    cs: 0xF000,
+                    interrupts_enabled: false,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]
     fn instruction_limit() {
         let mut m = machine(&[0x90; 16]);
-        assert!(matches!(m.run(Some(3)), RunOutcome::InstructionLimit { cs: 0xF000, eip: 0xFFF3 }));
+        assert!(matches!(
+            m.run(Some(3)),
+            RunOutcome::InstructionLimit {
+                cs: 0xF000,
+                eip: 0xFFF3
+            }
+        ));
     }
 
     #[test]
     fn debug_exit_port_registered_once() {
         let m = machine(&[0xF4]);
         let mut ports = m.bus.ports;
-        let r = ports.register(0xF6, 1, "clash", Box::new(DebugExit { status: Rc::new(Cell::new(None)) }));
+        let r = ports.register(
+            0xF6,
+            1,
+            "clash",
+            Box::new(DebugExit {
+                status: Rc::new(Cell::new(None)),
+            }),
+        );
         assert!(matches!(r, Err(PortError::Overlap { .. })));
     }
 }

@@ -25,7 +25,11 @@ pub enum LinuxError {
     #[error("{0}: truncated ({1} bytes)")]
     Truncated(String, usize),
     #[error("guest memory ({ram} MiB) is too small for the kernel ({need} bytes) and initrd ({initrd} bytes)")]
-    TooSmall { ram: u32, need: usize, initrd: usize },
+    TooSmall {
+        ram: u32,
+        need: usize,
+        initrd: usize,
+    },
     #[error("kernel command line is {0} bytes; at most {1}")]
     CmdlineTooLong(usize, usize),
 }
@@ -42,10 +46,26 @@ pub struct E820 {
 /// extended memory.
 pub fn e820_map(ram: u32) -> Vec<E820> {
     vec![
-        E820 { addr: 0, size: 0x9_FC00, kind: 1 },
-        E820 { addr: 0x9_FC00, size: 0x400, kind: 2 },
-        E820 { addr: 0xF_0000, size: 0x1_0000, kind: 2 },
-        E820 { addr: 0x10_0000, size: ram as u64 - 0x10_0000, kind: 1 },
+        E820 {
+            addr: 0,
+            size: 0x9_FC00,
+            kind: 1,
+        },
+        E820 {
+            addr: 0x9_FC00,
+            size: 0x400,
+            kind: 2,
+        },
+        E820 {
+            addr: 0xF_0000,
+            size: 0x1_0000,
+            kind: 2,
+        },
+        E820 {
+            addr: 0x10_0000,
+            size: ram as u64 - 0x10_0000,
+            kind: 1,
+        },
     ]
 }
 
@@ -58,7 +78,14 @@ fn le32(b: &[u8], o: usize) -> u32 {
 
 /// Load `kernel` (a bzImage), an optional initrd and the command line into `ram`, and set up
 /// `cpu` to enter the kernel. `name` is used in error messages.
-pub fn load(ram: &mut [u8], cpu: &mut CpuState, name: &str, kernel: &[u8], initrd: Option<&[u8]>, cmdline: &str) -> Result<(), LinuxError> {
+pub fn load(
+    ram: &mut [u8],
+    cpu: &mut CpuState,
+    name: &str,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &str,
+) -> Result<(), LinuxError> {
     if kernel.len() < 0x1000 {
         return Err(LinuxError::Truncated(name.into(), kernel.len()));
     }
@@ -67,7 +94,11 @@ pub fn load(ram: &mut [u8], cpu: &mut CpuState, name: &str, kernel: &[u8], initr
     }
     let version = le16(kernel, 0x206);
     if version < 0x0204 {
-        return Err(LinuxError::OldProtocol(name.into(), (version >> 8) as u8, version as u8));
+        return Err(LinuxError::OldProtocol(
+            name.into(),
+            (version >> 8) as u8,
+            version as u8,
+        ));
     }
     if kernel[0x211] & 1 == 0 {
         return Err(LinuxError::NotHigh(name.into()));
@@ -81,40 +112,65 @@ pub fn load(ram: &mut [u8], cpu: &mut CpuState, name: &str, kernel: &[u8], initr
         return Err(LinuxError::Truncated(name.into(), kernel.len()));
     }
     let pm = &kernel[pm_off..];
-    let cmdline_max = if version >= 0x0206 { le32(kernel, 0x238) as usize } else { 255 };
+    let cmdline_max = if version >= 0x0206 {
+        le32(kernel, 0x238) as usize
+    } else {
+        255
+    };
     if cmdline.len() > cmdline_max.min(CMDLINE_MAX - 1) {
-        return Err(LinuxError::CmdlineTooLong(cmdline.len(), cmdline_max.min(CMDLINE_MAX - 1)));
+        return Err(LinuxError::CmdlineTooLong(
+            cmdline.len(),
+            cmdline_max.min(CMDLINE_MAX - 1),
+        ));
     }
     let ram_size = ram.len() as u32;
     // The kernel decompresses in place: it needs init_size bytes from its load address.
-    let init_size = if version >= 0x020A { le32(kernel, 0x260) as usize } else { pm.len() * 4 };
+    let init_size = if version >= 0x020A {
+        le32(kernel, 0x260) as usize
+    } else {
+        pm.len() * 4
+    };
     let kernel_end = KERNEL_ADDR as usize + init_size.max(pm.len());
     let initrd_len = initrd.map_or(0, |i| i.len());
     if kernel_end + initrd_len + 0x10_0000 > ram.len() {
-        return Err(LinuxError::TooSmall { ram: ram_size >> 20, need: init_size.max(pm.len()), initrd: initrd_len });
+        return Err(LinuxError::TooSmall {
+            ram: ram_size >> 20,
+            need: init_size.max(pm.len()),
+            initrd: initrd_len,
+        });
     }
     ram[KERNEL_ADDR as usize..KERNEL_ADDR as usize + pm.len()].copy_from_slice(pm);
 
     // The zero page: zeroed, with the setup header copied to its offset.
     let zp = ZERO_PAGE as usize;
     ram[zp..zp + 0x1000].fill(0);
-    let hdr_end = (0x202 + kernel[0x201] as usize).min(0x1000).min(kernel.len());
+    let hdr_end = (0x202 + kernel[0x201] as usize)
+        .min(0x1000)
+        .min(kernel.len());
     ram[zp + 0x1F1..zp + hdr_end].copy_from_slice(&kernel[0x1F1..hdr_end]);
     ram[zp + 0x210] = 0xFF; // type_of_loader: undefined
     ram[zp + 0x211] |= 0x80; // CAN_USE_HEAP
     ram[zp + 0x224..zp + 0x226].copy_from_slice(&0xFE00u16.to_le_bytes()); // heap_end_ptr
-    // Command line.
+                                                                           // Command line.
     let c = CMDLINE_ADDR as usize;
     ram[c..c + cmdline.len()].copy_from_slice(cmdline.as_bytes());
     ram[c + cmdline.len()] = 0;
     ram[zp + 0x228..zp + 0x22C].copy_from_slice(&CMDLINE_ADDR.to_le_bytes());
     // Initrd: as high as allowed, page aligned.
     if let Some(rd) = initrd {
-        let max = if version >= 0x0203 { le32(kernel, 0x22C) } else { 0x37FF_FFFF };
+        let max = if version >= 0x0203 {
+            le32(kernel, 0x22C)
+        } else {
+            0x37FF_FFFF
+        };
         let top = (ram_size.min(max.saturating_add(1))) as usize;
         let at = (top - rd.len()) & !0xFFF;
         if at < kernel_end {
-            return Err(LinuxError::TooSmall { ram: ram_size >> 20, need: init_size.max(pm.len()), initrd: rd.len() });
+            return Err(LinuxError::TooSmall {
+                ram: ram_size >> 20,
+                need: init_size.max(pm.len()),
+                initrd: rd.len(),
+            });
         }
         ram[at..at + rd.len()].copy_from_slice(rd);
         ram[zp + 0x218..zp + 0x21C].copy_from_slice(&(at as u32).to_le_bytes());
@@ -131,7 +187,7 @@ pub fn load(ram: &mut [u8], cpu: &mut CpuState, name: &str, kernel: &[u8], initr
     }
     // Screen: no VGA text console described (the kernel uses the serial console or probes).
     ram[zp + 0x0F] = 0; // orig_video_isVGA
-    // ext_mem_k / alt_mem_k for old kernels.
+                        // ext_mem_k / alt_mem_k for old kernels.
     let ext_k = (ram_size - 0x10_0000) / 1024;
     ram[zp + 0x2..zp + 0x4].copy_from_slice(&(ext_k.min(0xFFFF) as u16).to_le_bytes());
     ram[zp + 0x1E0..zp + 0x1E4].copy_from_slice(&ext_k.to_le_bytes());
@@ -159,7 +215,11 @@ pub fn load(ram: &mut [u8], cpu: &mut CpuState, name: &str, kernel: &[u8], initr
     }
     cpu.cpl = 0;
     cpu.eflags = 2;
-    cpu.eip = if code32_start != 0 { code32_start } else { KERNEL_ADDR };
+    cpu.eip = if code32_start != 0 {
+        code32_start
+    } else {
+        KERNEL_ADDR
+    };
     cpu.gpr = [0; 8];
     cpu.gpr[6] = ZERO_PAGE; // ESI
     Ok(())
@@ -192,7 +252,15 @@ mod tests {
         let mut ram = vec![0u8; 16 << 20];
         let mut cpu = CpuState::reset(CpuModel::Pentium2);
         let k = fake_bzimage(0x020F);
-        load(&mut ram, &mut cpu, "k", &k, Some(&[1, 2, 3]), "console=ttyS0").unwrap();
+        load(
+            &mut ram,
+            &mut cpu,
+            "k",
+            &k,
+            Some(&[1, 2, 3]),
+            "console=ttyS0",
+        )
+        .unwrap();
         assert_eq!(ram[0x10_0000], 0xF4);
         assert_eq!(cpu.eip, 0x10_0000);
         assert_eq!(cpu.gpr[6], ZERO_PAGE);
@@ -212,12 +280,27 @@ mod tests {
     fn rejects_bad_images() {
         let mut ram = vec![0u8; 16 << 20];
         let mut cpu = CpuState::reset(CpuModel::Pentium2);
-        assert!(matches!(load(&mut ram, &mut cpu, "x", &[0u8; 100], None, ""), Err(LinuxError::Truncated(..))));
-        assert!(matches!(load(&mut ram, &mut cpu, "x", &vec![0u8; 0x4000], None, ""), Err(LinuxError::NotBzImage(..))));
-        assert!(matches!(load(&mut ram, &mut cpu, "x", &fake_bzimage(0x0202), None, ""), Err(LinuxError::OldProtocol(..))));
+        assert!(matches!(
+            load(&mut ram, &mut cpu, "x", &[0u8; 100], None, ""),
+            Err(LinuxError::Truncated(..))
+        ));
+        assert!(matches!(
+            load(&mut ram, &mut cpu, "x", &vec![0u8; 0x4000], None, ""),
+            Err(LinuxError::NotBzImage(..))
+        ));
+        assert!(matches!(
+            load(&mut ram, &mut cpu, "x", &fake_bzimage(0x0202), None, ""),
+            Err(LinuxError::OldProtocol(..))
+        ));
         let long = "x".repeat(5000);
-        assert!(matches!(load(&mut ram, &mut cpu, "x", &fake_bzimage(0x020F), None, &long), Err(LinuxError::CmdlineTooLong(..))));
+        assert!(matches!(
+            load(&mut ram, &mut cpu, "x", &fake_bzimage(0x020F), None, &long),
+            Err(LinuxError::CmdlineTooLong(..))
+        ));
         let mut small = vec![0u8; 1 << 20];
-        assert!(matches!(load(&mut small, &mut cpu, "x", &fake_bzimage(0x020F), None, ""), Err(LinuxError::TooSmall { .. })));
+        assert!(matches!(
+            load(&mut small, &mut cpu, "x", &fake_bzimage(0x020F), None, ""),
+            Err(LinuxError::TooSmall { .. })
+        ));
     }
 }

@@ -124,9 +124,16 @@ impl Memory {
     pub fn read32(&self, addr: u32) -> u32 {
         if self.plain_ram(addr, 4) {
             let a = addr as usize;
-            u32::from_le_bytes([self.ram[a], self.ram[a + 1], self.ram[a + 2], self.ram[a + 3]])
+            u32::from_le_bytes([
+                self.ram[a],
+                self.ram[a + 1],
+                self.ram[a + 2],
+                self.ram[a + 3],
+            ])
         } else {
-            (0..4).fold(0, |v, i| v | (self.read8(addr.wrapping_add(i)) as u32) << (8 * i))
+            (0..4).fold(0, |v, i| {
+                v | (self.read8(addr.wrapping_add(i)) as u32) << (8 * i)
+            })
         }
     }
 
@@ -163,11 +170,20 @@ mod tests {
     #[test]
     fn rom_sizes() {
         assert!(matches!(Memory::check_rom(&[]), Err(MemoryError::RomEmpty)));
-        assert!(matches!(Memory::check_rom(&[0; 1000]), Err(MemoryError::RomOddSize(1000))));
-        assert!(matches!(Memory::check_rom(&vec![0; 512 * 1024]), Err(MemoryError::RomSize(_))));
+        assert!(matches!(
+            Memory::check_rom(&[0; 1000]),
+            Err(MemoryError::RomOddSize(1000))
+        ));
+        assert!(matches!(
+            Memory::check_rom(&vec![0; 512 * 1024]),
+            Err(MemoryError::RomSize(_))
+        ));
         assert!(Memory::check_rom(&vec![0; 64 * 1024]).is_ok());
         assert!(Memory::check_rom(&vec![0; 256 * 1024]).is_ok());
-        assert!(matches!(Memory::new(0, rom(65536)), Err(MemoryError::RamSize(0))));
+        assert!(matches!(
+            Memory::new(0, rom(65536)),
+            Err(MemoryError::RamSize(0))
+        ));
     }
 
     #[test]
@@ -179,7 +195,7 @@ mod tests {
         assert_eq!(m.read8(0xF_0000), 0);
         assert_eq!(m.read8(0xF_FFFF), 15);
         assert_eq!(m.read32(0xF_FFFE), 0x0000_0F0F); // crosses from the alias into RAM
-        // ROM is read-only in both places.
+                                                     // ROM is read-only in both places.
         m.write8(0xF_1000, 0xAA);
         m.write32(0xFFFF_1000, 0xAAAA_AAAA);
         assert_eq!(m.read8(0xF_1000), 1);

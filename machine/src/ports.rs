@@ -12,7 +12,12 @@ pub trait PortDevice {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PortError {
     #[error("port range {start:#06x}..={end:#06x} for {name} overlaps {other}")]
-    Overlap { start: u16, end: u16, name: String, other: String },
+    Overlap {
+        start: u16,
+        end: u16,
+        name: String,
+        other: String,
+    },
     #[error("empty or wrapping port range at {start:#06x} (len {len}) for {name}")]
     BadRange { start: u16, len: u32, name: String },
 }
@@ -33,7 +38,10 @@ pub struct PortBus {
 
 impl Default for PortBus {
     fn default() -> Self {
-        PortBus { devs: Vec::new(), map: Box::new([0; 65536]) }
+        PortBus {
+            devs: Vec::new(),
+            map: Box::new([0; 65536]),
+        }
     }
 }
 
@@ -51,16 +59,36 @@ impl PortBus {
     }
 
     /// Give ports `start .. start+len` to `dev`.
-    pub fn register(&mut self, start: u16, len: u32, name: &str, dev: Box<dyn PortDevice>) -> Result<(), PortError> {
+    pub fn register(
+        &mut self,
+        start: u16,
+        len: u32,
+        name: &str,
+        dev: Box<dyn PortDevice>,
+    ) -> Result<(), PortError> {
         let end = start as u32 + len;
         if len == 0 || end > 0x1_0000 || self.devs.len() >= 255 {
-            return Err(PortError::BadRange { start, len, name: name.into() });
+            return Err(PortError::BadRange {
+                start,
+                len,
+                name: name.into(),
+            });
         }
         let end = (end - 1) as u16;
         if let Some(e) = self.devs.iter().find(|e| start <= e.end && e.start <= end) {
-            return Err(PortError::Overlap { start, end, name: name.into(), other: e.name.clone() });
+            return Err(PortError::Overlap {
+                start,
+                end,
+                name: name.into(),
+                other: e.name.clone(),
+            });
         }
-        self.devs.push(Entry { start, end, name: name.into(), dev });
+        self.devs.push(Entry {
+            start,
+            end,
+            name: name.into(),
+            dev,
+        });
         let idx = self.devs.len() as u8;
         self.map[start as usize..=end as usize].fill(idx);
         Ok(())

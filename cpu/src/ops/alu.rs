@@ -128,7 +128,12 @@ impl Cpu {
     }
 
     /// Two-operand ALU instruction writing operand 0.
-    pub(crate) fn op_alu<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, op: AluOp) -> Result<(), Fault> {
+    pub(crate) fn op_alu<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        op: AluOp,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let b = self.read_op(bus, i, 1)?;
         let a = self.read_op_rmw(bus, i)?;
@@ -137,7 +142,11 @@ impl Cpu {
     }
 
     /// CMP / TEST: flags only.
-    pub(crate) fn op_cmp_test<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_cmp_test<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let a = self.read_op(bus, i, 0)?;
         let b = self.read_op(bus, i, 1)?;
@@ -150,11 +159,19 @@ impl Cpu {
     }
 
     /// INC / DEC: CF preserved.
-    pub(crate) fn op_incdec<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_incdec<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let a = self.read_op_rmw(bus, i)?;
         let cf = self.s.eflags & CF;
-        let r = if i.mnemonic() == Mnemonic::Inc { self.add_flags(a, 1, 0, size) } else { self.sub_flags(a, 1, 0, size) };
+        let r = if i.mnemonic() == Mnemonic::Inc {
+            self.add_flags(a, 1, 0, size)
+        } else {
+            self.sub_flags(a, 1, 0, size)
+        };
         self.s.eflags = (self.s.eflags & !CF) | cf;
         self.write_op(bus, i, 0, r)
     }

@@ -76,11 +76,24 @@ impl Cpu {
                 if adjust {
                     let ax = self.s.reg16(0);
                     if self.s.model == CpuModel::I8086 {
-                        let nal = if add { al.wrapping_add(6) } else { al.wrapping_sub(6) };
-                        let nah = if add { ah.wrapping_add(1) } else { ah.wrapping_sub(1) };
-                        self.s.set_reg16(0, ((nah as u16) << 8) | (nal & 0x0F) as u16);
+                        let nal = if add {
+                            al.wrapping_add(6)
+                        } else {
+                            al.wrapping_sub(6)
+                        };
+                        let nah = if add {
+                            ah.wrapping_add(1)
+                        } else {
+                            ah.wrapping_sub(1)
+                        };
+                        self.s
+                            .set_reg16(0, ((nah as u16) << 8) | (nal & 0x0F) as u16);
                     } else {
-                        let nax = if add { ax.wrapping_add(0x106) } else { ax.wrapping_sub(6).wrapping_sub(0x100) };
+                        let nax = if add {
+                            ax.wrapping_add(0x106)
+                        } else {
+                            ax.wrapping_sub(6).wrapping_sub(0x100)
+                        };
                         self.s.set_reg16(0, nax & 0xFF0F);
                     }
                     f |= AF | CF;
@@ -88,7 +101,15 @@ impl Cpu {
                     self.s.set_reg8(0, al & 0x0F);
                 }
                 // SF/ZF/PF/OF are undefined; model them from the adjusted AL as the 286+ do.
-                let nal = if adjust { if add { al.wrapping_add(6) } else { al.wrapping_sub(6) } } else { al };
+                let nal = if adjust {
+                    if add {
+                        al.wrapping_add(6)
+                    } else {
+                        al.wrapping_sub(6)
+                    }
+                } else {
+                    al
+                };
                 f = (f & !(SF | ZF | PF | OF)) | szp(nal as u32, 1);
                 self.set_status(f);
             }

@@ -24,7 +24,10 @@ impl Cpu {
 
     /// Far jump in real or V86 mode.
     fn jump_far_real(&mut self, sel: u16, off: u32) -> Result<(), Fault> {
-        if self.s.model != CpuModel::I8086 && off > 0xFFFF && self.s.seg[SegReg::Cs as usize].limit <= 0xFFFF {
+        if self.s.model != CpuModel::I8086
+            && off > 0xFFFF
+            && self.s.seg[SegReg::Cs as usize].limit <= 0xFFFF
+        {
             return Err(Fault::gp0());
         }
         self.load_cs_real(sel);
@@ -33,7 +36,11 @@ impl Cpu {
     }
 
     /// Read a far pointer operand (m16:16 or m16:32): (selector, offset, 32-bit?).
-    fn far_operand<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(u16, u32, bool), Fault> {
+    fn far_operand<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(u16, u32, bool), Fault> {
         match i.op0_kind() {
             OpKind::FarBranch16 => Ok((i.far_branch_selector(), i.far_branch16() as u32, false)),
             OpKind::FarBranch32 => Ok((i.far_branch_selector(), i.far_branch32(), true)),
@@ -56,7 +63,9 @@ impl Cpu {
 
     pub(crate) fn op_jmp<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         match i.op0_kind() {
-            OpKind::NearBranch16 | OpKind::NearBranch32 => self.jump_near(i.near_branch_target() as u32),
+            OpKind::NearBranch16 | OpKind::NearBranch32 => {
+                self.jump_near(i.near_branch_target() as u32)
+            }
             OpKind::Register | OpKind::Memory if !is_far(i) => {
                 let v = self.read_op(bus, i, 0)?;
                 self.jump_near(v)
@@ -118,7 +127,11 @@ impl Cpu {
     pub(crate) fn op_call<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         match i.op0_kind() {
             OpKind::NearBranch16 | OpKind::NearBranch32 => {
-                let size = if i.op0_kind() == OpKind::NearBranch32 { 4 } else { 2 };
+                let size = if i.op0_kind() == OpKind::NearBranch32 {
+                    4
+                } else {
+                    2
+                };
                 let ret = self.s.eip;
                 let target = i.near_branch_target() as u32;
                 self.push(bus, ret, size)?;
@@ -192,7 +205,11 @@ impl Cpu {
         self.jump_far_real(sel, off)?;
         let sp = self.sp().wrapping_add(3 * size);
         self.set_sp(sp);
-        let m = if op32 { STATUS | TF | IF | DF | NT | IOPL | AC | ID | RF } else { 0xFFFF & (STATUS | TF | IF | DF | NT | IOPL) };
+        let m = if op32 {
+            STATUS | TF | IF | DF | NT | IOPL | AC | ID | RF
+        } else {
+            0xFFFF & (STATUS | TF | IF | DF | NT | IOPL)
+        };
         self.write_flags(fl, m);
         Ok(())
     }
@@ -216,7 +233,11 @@ impl Cpu {
         self.interrupt(bus, vector, kind, None)
     }
 
-    pub(crate) fn op_bound<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_bound<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         if i.op1_kind() != OpKind::Memory {
             return Err(Fault::ud());
         }
@@ -227,7 +248,11 @@ impl Cpu {
         let hi = self.read_mem(bus, seg, ea.wrapping_add(size), size)?;
         let v = self.reg(i.op0_register());
         let (v, lo, hi) = if size == 2 {
-            (v as u16 as i16 as i32, lo as u16 as i16 as i32, hi as u16 as i16 as i32)
+            (
+                v as u16 as i16 as i32,
+                lo as u16 as i16 as i32,
+                hi as u16 as i16 as i32,
+            )
         } else {
             (v as i32, lo as i32, hi as i32)
         };
@@ -242,5 +267,8 @@ impl Cpu {
 fn is_far(i: &Instruction) -> bool {
     matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
         || (i.op0_kind() == OpKind::Memory
-            && matches!(i.memory_size(), iced_x86::MemorySize::SegPtr16 | iced_x86::MemorySize::SegPtr32))
+            && matches!(
+                i.memory_size(),
+                iced_x86::MemorySize::SegPtr16 | iced_x86::MemorySize::SegPtr32
+            ))
 }

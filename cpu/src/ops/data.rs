@@ -40,7 +40,12 @@ impl Cpu {
     }
 
     /// Load a segment register other than CS (MOV, POP, LDS...), in any mode.
-    pub(crate) fn load_seg<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, sel: u16) -> Result<(), Fault> {
+    pub(crate) fn load_seg<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        sel: u16,
+    ) -> Result<(), Fault> {
         if seg == SegReg::Ss {
             self.shadow_next = true;
         }
@@ -49,7 +54,12 @@ impl Cpu {
         }
         let sr = &mut self.s.seg[seg as usize];
         if self.s.eflags & VM != 0 {
-            *sr = Segment { selector: sel, attr: attr::REAL_DATA | (3 << attr::DPL_SHIFT), base: (sel as u32) << 4, limit: 0xFFFF };
+            *sr = Segment {
+                selector: sel,
+                attr: attr::REAL_DATA | (3 << attr::DPL_SHIFT),
+                base: (sel as u32) << 4,
+                limit: 0xFFFF,
+            };
         } else {
             sr.selector = sel;
             sr.base = (sel as u32) << 4;
@@ -87,7 +97,10 @@ impl Cpu {
             if r.is_cr() || r.is_dr() || r.is_tr() {
                 return self.op_mov_crdr(bus, i);
             }
-            if r.is_segment_register() && i.op0_kind() == OpKind::Register && i.op0_register().size() == 4 {
+            if r.is_segment_register()
+                && i.op0_kind() == OpKind::Register
+                && i.op0_register().size() == 4
+            {
                 // MOV r32, Sreg zero-extends on the P6.
                 let v = self.reg(r);
                 self.set_reg(i.op0_register(), v);
@@ -155,7 +168,11 @@ impl Cpu {
     pub(crate) fn op_xlat<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let seg = self.mem_seg(i);
         let al = self.s.reg8(0) as u32;
-        let off = if addr32(i) { self.s.gpr[3].wrapping_add(al) } else { (self.s.gpr[3].wrapping_add(al)) & 0xFFFF };
+        let off = if addr32(i) {
+            self.s.gpr[3].wrapping_add(al)
+        } else {
+            (self.s.gpr[3].wrapping_add(al)) & 0xFFFF
+        };
         let v = self.read_mem(bus, seg, off, 1)?;
         self.s.set_reg8(0, v as u8);
         Ok(())
@@ -169,10 +186,20 @@ impl Cpu {
             }
             Mnemonic::Cwde => self.s.gpr[0] = self.s.gpr[0] as u16 as i16 as i32 as u32,
             Mnemonic::Cwd => {
-                let v = if self.s.gpr[0] & 0x8000 != 0 { 0xFFFF } else { 0 };
+                let v = if self.s.gpr[0] & 0x8000 != 0 {
+                    0xFFFF
+                } else {
+                    0
+                };
                 self.s.set_reg16(2, v);
             }
-            _ => self.s.gpr[2] = if self.s.gpr[0] & 0x8000_0000 != 0 { 0xFFFF_FFFF } else { 0 },
+            _ => {
+                self.s.gpr[2] = if self.s.gpr[0] & 0x8000_0000 != 0 {
+                    0xFFFF_FFFF
+                } else {
+                    0
+                }
+            }
         }
     }
 
@@ -186,7 +213,11 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn op_cmovcc<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_cmovcc<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let v = self.read_op(bus, i, 1)?;
         if self.cond(i.condition_code()) {
             self.set_reg(i.op0_register(), v);
@@ -194,12 +225,20 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_setcc<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_setcc<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let v = self.cond(i.condition_code()) as u32;
         self.write_op(bus, i, 0, v)
     }
 
-    pub(crate) fn op_cmpxchg<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_cmpxchg<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let dst = self.read_op_rmw(bus, i)?;
         let src = self.read_op(bus, i, 1)?;
@@ -218,7 +257,11 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn op_cmpxchg8b<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_cmpxchg8b<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         if i.op0_kind() != OpKind::Memory {
             return Err(Fault::ud());
         }
@@ -259,7 +302,11 @@ impl Cpu {
             let seg = self.mem_seg(i);
             let mut ea = self.ea(i);
             let bit = if i.op1_kind() == OpKind::Register {
-                let soff = if size == 2 { off as u16 as i16 as i32 } else { off as i32 };
+                let soff = if size == 2 {
+                    off as u16 as i16 as i32
+                } else {
+                    off as i32
+                };
                 let disp = (soff >> (if size == 2 { 4 } else { 5 })).wrapping_mul(size as i32);
                 ea = ea.wrapping_add(disp as u32);
                 if !addr32(i) {
@@ -269,7 +316,11 @@ impl Cpu {
             } else {
                 off & (bits - 1)
             };
-            let v = if m == Mnemonic::Bt { self.read_mem(bus, seg, ea, size)? } else { self.read_mem_rmw(bus, seg, ea, size)? };
+            let v = if m == Mnemonic::Bt {
+                self.read_mem(bus, seg, ea, size)?
+            } else {
+                self.read_mem_rmw(bus, seg, ea, size)?
+            };
             (v, bit, Some((seg, ea)))
         } else {
             (self.reg(i.op0_register()), off & (bits - 1), None)
@@ -291,14 +342,22 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn op_bsf_bsr<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_bsf_bsr<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let v = self.read_op(bus, i, 1)? & mask(size);
         if v == 0 {
             self.s.eflags |= ZF;
             return Ok(());
         }
-        let idx = if i.mnemonic() == Mnemonic::Bsf { v.trailing_zeros() } else { 31 - v.leading_zeros() };
+        let idx = if i.mnemonic() == Mnemonic::Bsf {
+            v.trailing_zeros()
+        } else {
+            31 - v.leading_zeros()
+        };
         let f = crate::ops::alu::szp(idx, size) & !ZF;
         self.set_status((self.s.eflags & (CF | OF | AF)) | f);
         self.set_reg(i.op0_register(), idx);
@@ -314,7 +373,8 @@ impl Cpu {
             }
             Mnemonic::Sahf => {
                 let ah = self.s.reg8(4) as u32;
-                self.s.eflags = (self.s.eflags & !(SF | ZF | AF | PF | CF)) | (ah & (SF | ZF | AF | PF | CF));
+                self.s.eflags =
+                    (self.s.eflags & !(SF | ZF | AF | PF | CF)) | (ah & (SF | ZF | AF | PF | CF));
             }
             Mnemonic::Clc => self.s.eflags &= !CF,
             Mnemonic::Stc => self.s.eflags |= CF,
@@ -324,4 +384,3 @@ impl Cpu {
         }
     }
 }
-

@@ -39,7 +39,9 @@ impl Cpu {
 
     fn set_acc_wide(&mut self, size: u32, lo: u32, hi: u32) {
         match size {
-            1 => self.s.set_reg16(0, ((hi as u16 & 0xFF) << 8) | (lo as u16 & 0xFF)),
+            1 => self
+                .s
+                .set_reg16(0, ((hi as u16 & 0xFF) << 8) | (lo as u16 & 0xFF)),
             2 => {
                 self.s.set_reg16(0, lo as u16);
                 self.s.set_reg16(2, hi as u16);
@@ -138,7 +140,11 @@ impl Cpu {
         let r = n.wrapping_rem(d);
         let bits = size * 8;
         let max = (1i64 << (bits - 1)) - 1;
-        let min = if self.s.model == CpuModel::I8086 { -max } else { -max - 1 };
+        let min = if self.s.model == CpuModel::I8086 {
+            -max
+        } else {
+            -max - 1
+        };
         if q > max || q < min {
             return self.divide_error(bus);
         }
@@ -146,7 +152,11 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_muldiv<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_muldiv<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         match i.mnemonic() {
             Mnemonic::Mul => self.op_mul(bus, i),
             Mnemonic::Imul => self.op_imul(bus, i),

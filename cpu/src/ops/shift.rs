@@ -12,10 +12,22 @@ use crate::state::CpuModel;
 use crate::Cpu;
 
 impl Cpu {
-    pub(crate) fn op_shift<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_shift<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
-        let raw = if i.op_count() > 1 { self.read_op(bus, i, 1)? & 0xFF } else { 1 };
-        let count = if self.s.model == CpuModel::I8086 { raw } else { raw & 0x1F };
+        let raw = if i.op_count() > 1 {
+            self.read_op(bus, i, 1)? & 0xFF
+        } else {
+            1
+        };
+        let count = if self.s.model == CpuModel::I8086 {
+            raw
+        } else {
+            raw & 0x1F
+        };
         let m = i.mnemonic();
         // Group 2 /6 decodes as SAL on 186+ decoders; the 8086 and 286 execute SETMO there.
         let setmo = m == Mnemonic::Sal && self.s.model == CpuModel::I8086;
@@ -35,7 +47,11 @@ impl Cpu {
                 (r, szp(r, size))
             }
             Mnemonic::Shl | Mnemonic::Sal => {
-                let wide = if count > bits + 1 { 0u64 } else { (a as u64) << count };
+                let wide = if count > bits + 1 {
+                    0u64
+                } else {
+                    (a as u64) << count
+                };
                 let r = wide as u32 & mask(size);
                 let cf = (wide >> bits) & 1 != 0;
                 let mut f = szp(r, size);
@@ -49,7 +65,11 @@ impl Cpu {
             }
             Mnemonic::Shr => {
                 let r = if count >= 32 { 0 } else { a >> count };
-                let cf = if count > bits { false } else { (a >> (count - 1)) & 1 != 0 };
+                let cf = if count > bits {
+                    false
+                } else {
+                    (a >> (count - 1)) & 1 != 0
+                };
                 let mut f = szp(r, size);
                 if cf {
                     f |= CF;
@@ -77,7 +97,11 @@ impl Cpu {
             }
             Mnemonic::Rol => {
                 let c = count % bits;
-                let r = if c == 0 { a } else { ((a << c) | (a >> (bits - c))) & mask(size) };
+                let r = if c == 0 {
+                    a
+                } else {
+                    ((a << c) | (a >> (bits - c))) & mask(size)
+                };
                 let cf = r & 1 != 0;
                 let mut f = old & (SF | ZF | PF | AF);
                 if cf {
@@ -90,7 +114,11 @@ impl Cpu {
             }
             Mnemonic::Ror => {
                 let c = count % bits;
-                let r = if c == 0 { a } else { ((a >> c) | (a << (bits - c))) & mask(size) };
+                let r = if c == 0 {
+                    a
+                } else {
+                    ((a >> c) | (a << (bits - c))) & mask(size)
+                };
                 let cf = r & sb != 0;
                 let mut f = old & (SF | ZF | PF | AF);
                 if cf {
@@ -102,7 +130,11 @@ impl Cpu {
                 (r, f)
             }
             Mnemonic::Rcl => {
-                let c = if self.s.model == CpuModel::I8086 { count } else { count % (bits + 1) };
+                let c = if self.s.model == CpuModel::I8086 {
+                    count
+                } else {
+                    count % (bits + 1)
+                };
                 let mut r = a;
                 let mut cf = cf_in;
                 for _ in 0..c {
@@ -121,7 +153,11 @@ impl Cpu {
             }
             _ => {
                 // RCR
-                let c = if self.s.model == CpuModel::I8086 { count } else { count % (bits + 1) };
+                let c = if self.s.model == CpuModel::I8086 {
+                    count
+                } else {
+                    count % (bits + 1)
+                };
                 let mut r = a;
                 let mut cf = cf_in;
                 for _ in 0..c {
@@ -143,7 +179,11 @@ impl Cpu {
         self.write_op(bus, i, 0, r)
     }
 
-    pub(crate) fn op_shld_shrd<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_shld_shrd<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = op_size(i, 0);
         let bits = size * 8;
         let count = self.read_op(bus, i, 2)? & 0x1F;

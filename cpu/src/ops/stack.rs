@@ -18,7 +18,10 @@ impl Cpu {
 
     pub(crate) fn op_push<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let size = Self::stack_opsize(i);
-        let v = if i.op0_kind() == OpKind::Register && i.op0_register() == iced_x86::Register::SP && self.s.model == CpuModel::I8086 {
+        let v = if i.op0_kind() == OpKind::Register
+            && i.op0_register() == iced_x86::Register::SP
+            && self.s.model == CpuModel::I8086
+        {
             // The 8086 pushes SP after decrementing it.
             self.s.gpr[4].wrapping_sub(2) & 0xFFFF
         } else {
@@ -56,8 +59,16 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_pusha<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
-        let size = if i.mnemonic() == Mnemonic::Pushad { 4 } else { 2 };
+    pub(crate) fn op_pusha<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
+        let size = if i.mnemonic() == Mnemonic::Pushad {
+            4
+        } else {
+            2
+        };
         let sp = self.s.gpr[4];
         for r in 0..8 {
             let v = if r == 4 { sp } else { self.s.gpr[r] };
@@ -67,7 +78,11 @@ impl Cpu {
     }
 
     pub(crate) fn op_popa<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
-        let size = if i.mnemonic() == Mnemonic::Popad { 4 } else { 2 };
+        let size = if i.mnemonic() == Mnemonic::Popad {
+            4
+        } else {
+            2
+        };
         for r in (0..8).rev() {
             let v = self.pop(bus, size)?;
             if r == 4 {
@@ -82,7 +97,11 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_pushf<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_pushf<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         if self.s.v86() && self.s.iopl() < 3 {
             return Err(Fault::gp0());
         }
@@ -113,7 +132,11 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_enter<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_enter<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let size = Self::enter_opsize(i);
         let alloc = i.immediate16() as u32;
         let level = (i.immediate8_2nd() % 32) as u32;
@@ -151,9 +174,21 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn op_leave<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
-        let size = if i.code() == iced_x86::Code::Leaved { 4 } else { 2 };
-        let bp = if self.s.stack32() { self.s.gpr[5] } else { self.s.gpr[5] & 0xFFFF };
+    pub(crate) fn op_leave<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
+        let size = if i.code() == iced_x86::Code::Leaved {
+            4
+        } else {
+            2
+        };
+        let bp = if self.s.stack32() {
+            self.s.gpr[5]
+        } else {
+            self.s.gpr[5] & 0xFFFF
+        };
         let v = self.read_mem(bus, SegReg::Ss, bp, size)?;
         self.set_sp(bp.wrapping_add(size));
         if size == 4 {

@@ -10,7 +10,8 @@ use crate::state::{attr, cr0, cr4, msr, reg, SegReg, Segment};
 use crate::Cpu;
 
 /// CPUID leaf 1 EDX: FPU, PSE, TSC, MSR, CX8, SEP, CMOV, MMX.
-const CPUID_1_EDX: u32 = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15) | (1 << 23);
+const CPUID_1_EDX: u32 =
+    (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15) | (1 << 23);
 
 impl Cpu {
     /// Instructions that need CPL 0 in protected mode (and #GP in V86 mode).
@@ -45,7 +46,12 @@ impl Cpu {
 
     pub(crate) fn op_cpuid(&mut self) {
         let (a, b, c, d) = match self.s.gpr[reg::EAX] {
-            0 => (2, u32::from_le_bytes(*b"Genu"), u32::from_le_bytes(*b"ntel"), u32::from_le_bytes(*b"ineI")),
+            0 => (
+                2,
+                u32::from_le_bytes(*b"Genu"),
+                u32::from_le_bytes(*b"ntel"),
+                u32::from_le_bytes(*b"ineI"),
+            ),
             1 => (0x0633, 0, 0, CPUID_1_EDX),
             2 => (0x0302_0101, 0, 0, 0x0C04_0843),
             _ => (0, 0, 0, 0),
@@ -98,7 +104,18 @@ impl Cpu {
             return Err(Fault::gp0());
         }
         let old = self.s.cr0;
-        self.s.cr0 = v & (cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::ET | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG);
+        self.s.cr0 = v
+            & (cr0::PE
+                | cr0::MP
+                | cr0::EM
+                | cr0::TS
+                | cr0::ET
+                | cr0::NE
+                | cr0::WP
+                | cr0::AM
+                | cr0::NW
+                | cr0::CD
+                | cr0::PG);
         if (old ^ self.s.cr0) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
             self.flush_tlb();
         }
@@ -108,7 +125,11 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn op_mov_crdr<B: CpuBus>(&mut self, _bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_mov_crdr<B: CpuBus>(
+        &mut self,
+        _bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         self.require_cpl0()?;
         let (dst, src) = (i.op0_register(), i.op1_register());
         if (dst.is_dr() || src.is_dr()) && self.s.dr[7] & (1 << 13) != 0 {
@@ -198,13 +219,23 @@ impl Cpu {
     }
 
     /// LGDT, LIDT, SGDT, SIDT.
-    pub(crate) fn op_desc_table<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn op_desc_table<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         if i.op0_kind() != OpKind::Memory {
             return Err(Fault::ud());
         }
         let seg = self.mem_seg(i);
         let ea = self.ea(i);
-        let op32 = matches!(i.code(), iced_x86::Code::Lgdt_m1632 | iced_x86::Code::Lidt_m1632 | iced_x86::Code::Sgdt_m1632 | iced_x86::Code::Sidt_m1632);
+        let op32 = matches!(
+            i.code(),
+            iced_x86::Code::Lgdt_m1632
+                | iced_x86::Code::Lidt_m1632
+                | iced_x86::Code::Sgdt_m1632
+                | iced_x86::Code::Sidt_m1632
+        );
         match i.mnemonic() {
             Mnemonic::Lgdt | Mnemonic::Lidt => {
                 self.require_cpl0()?;
@@ -213,12 +244,20 @@ impl Cpu {
                 if !op32 {
                     base &= 0x00FF_FFFF;
                 }
-                let t = if i.mnemonic() == Mnemonic::Lgdt { &mut self.s.gdtr } else { &mut self.s.idtr };
+                let t = if i.mnemonic() == Mnemonic::Lgdt {
+                    &mut self.s.gdtr
+                } else {
+                    &mut self.s.idtr
+                };
                 t.base = base;
                 t.limit = limit;
             }
             _ => {
-                let t = if i.mnemonic() == Mnemonic::Sgdt { self.s.gdtr } else { self.s.idtr };
+                let t = if i.mnemonic() == Mnemonic::Sgdt {
+                    self.s.gdtr
+                } else {
+                    self.s.idtr
+                };
                 let base = if op32 { t.base } else { t.base & 0x00FF_FFFF };
                 // Check both parts before writing either.
                 self.seg_lin(seg, ea, 6, true)?;
@@ -256,11 +295,16 @@ impl Cpu {
     }
 
     pub(crate) fn op_sysexit(&mut self) -> Result<(), Fault> {
-        if !self.s.protected() || self.s.v86() || self.s.cpl != 0 || self.s.sysenter_cs & 0xFFFC == 0 {
+        if !self.s.protected()
+            || self.s.v86()
+            || self.s.cpl != 0
+            || self.s.sysenter_cs & 0xFFFC == 0
+        {
             return Err(Fault::gp0());
         }
         let cs = self.s.sysenter_cs as u16 & 0xFFFC;
-        self.s.seg[SegReg::Cs as usize] = flat((cs + 16) | 3, attr::CODE | attr::RW | attr::ACCESSED, 3);
+        self.s.seg[SegReg::Cs as usize] =
+            flat((cs + 16) | 3, attr::CODE | attr::RW | attr::ACCESSED, 3);
         self.s.seg[SegReg::Ss as usize] = flat((cs + 24) | 3, attr::RW | attr::ACCESSED, 3);
         self.s.cpl = 3;
         self.s.gpr[reg::ESP] = self.s.gpr[reg::ECX];
@@ -271,6 +315,10 @@ impl Cpu {
 
 /// A flat 4 GiB 32-bit segment as SYSENTER/SYSEXIT load it.
 fn flat(sel: u16, ty: u16, dpl: u16) -> Segment {
-    Segment { selector: sel, attr: ty | attr::S | attr::P | attr::DB | attr::G | (dpl << attr::DPL_SHIFT), base: 0, limit: 0xFFFF_FFFF }
+    Segment {
+        selector: sel,
+        attr: ty | attr::S | attr::P | attr::DB | attr::G | (dpl << attr::DPL_SHIFT),
+        base: 0,
+        limit: 0xFFFF_FFFF,
+    }
 }
-

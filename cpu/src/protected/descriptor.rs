@@ -98,7 +98,12 @@ impl Desc {
         if self.is_seg() {
             a |= attr::ACCESSED;
         }
-        Segment { selector: sel, attr: a, base: self.base(), limit: self.limit() }
+        Segment {
+            selector: sel,
+            attr: a,
+            base: self.base(),
+            limit: self.limit(),
+        }
     }
 
     // ---- gates -----------------------------------------------------------------------------
@@ -129,7 +134,11 @@ impl Desc {
     }
     #[inline]
     pub fn is_tss(&self) -> bool {
-        !self.is_seg() && matches!(self.typ(), sys::TSS16_AVAIL | sys::TSS16_BUSY | sys::TSS32_AVAIL | sys::TSS32_BUSY)
+        !self.is_seg()
+            && matches!(
+                self.typ(),
+                sys::TSS16_AVAIL | sys::TSS16_BUSY | sys::TSS32_AVAIL | sys::TSS32_BUSY
+            )
     }
     #[inline]
     pub fn tss_busy(&self) -> bool {
@@ -156,7 +165,11 @@ pub(crate) fn seg_fits(seg: &Segment, off: u32, size: u32) -> bool {
         return false;
     }
     if seg.attr & (attr::S | attr::CODE | attr::DC) == (attr::S | attr::DC) {
-        let upper = if seg.attr & attr::DB != 0 { 0xFFFF_FFFF } else { 0xFFFF };
+        let upper = if seg.attr & attr::DB != 0 {
+            0xFFFF_FFFF
+        } else {
+            0xFFFF
+        };
         off > seg.limit && last <= upper
     } else {
         last <= seg.limit
@@ -184,14 +197,24 @@ impl Cpu {
     }
 
     /// Read the 8 bytes at a linear address as a descriptor.
-    pub(crate) fn read_desc_at<B: CpuBus>(&mut self, bus: &mut B, addr: u32) -> Result<Desc, Fault> {
+    pub(crate) fn read_desc_at<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        addr: u32,
+    ) -> Result<Desc, Fault> {
         let lo = self.read_sys(bus, addr, 4)?;
         let hi = self.read_sys(bus, addr.wrapping_add(4), 4)?;
         Ok(Desc { lo, hi, addr })
     }
 
     /// Fetch the descriptor of `sel`; outside its table → `vector`(sel | EXT).
-    pub(crate) fn fetch_desc<B: CpuBus>(&mut self, bus: &mut B, sel: u16, vector: u8, ext: u16) -> Result<Desc, Fault> {
+    pub(crate) fn fetch_desc<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        vector: u8,
+        ext: u16,
+    ) -> Result<Desc, Fault> {
         match self.desc_addr(sel) {
             Some(a) => self.read_desc_at(bus, a),
             None => Err(sel_fault(vector, sel, ext)),
@@ -199,7 +222,13 @@ impl Cpu {
     }
 
     /// Fetch a descriptor that must live in the GDT (TSS, LDT): TI set or outside → `vector`.
-    pub(crate) fn fetch_gdt_desc<B: CpuBus>(&mut self, bus: &mut B, sel: u16, vector: u8, ext: u16) -> Result<Desc, Fault> {
+    pub(crate) fn fetch_gdt_desc<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        vector: u8,
+        ext: u16,
+    ) -> Result<Desc, Fault> {
         if sel & 4 != 0 {
             return Err(sel_fault(vector, sel, ext));
         }
@@ -216,14 +245,23 @@ impl Cpu {
     }
 
     /// Set or clear the busy bit of the TSS descriptor for `sel` in the GDT.
-    pub(crate) fn set_tss_busy<B: CpuBus>(&mut self, bus: &mut B, sel: u16, busy: bool) -> Result<(), Fault> {
+    pub(crate) fn set_tss_busy<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        busy: bool,
+    ) -> Result<(), Fault> {
         let off = (sel & 0xFFF8) as u32;
         if is_null(sel) || sel & 4 != 0 || off + 7 > self.s.gdtr.limit {
             return Ok(());
         }
         let a = self.s.gdtr.base.wrapping_add(off + 5);
         let b = self.read_sys(bus, a, 1)?;
-        let nb = if busy { b | sys::BUSY as u32 } else { b & !(sys::BUSY as u32) };
+        let nb = if busy {
+            b | sys::BUSY as u32
+        } else {
+            b & !(sys::BUSY as u32)
+        };
         if nb != b {
             self.write_sys(bus, a, 1, nb)?;
         }

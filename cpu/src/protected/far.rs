@@ -14,7 +14,13 @@ use super::task::TaskSource;
 
 impl Cpu {
     /// JMP FAR in protected mode (code segment, call gate, task gate or TSS).
-    pub(crate) fn pm_far_jump<B: CpuBus>(&mut self, bus: &mut B, sel: u16, off: u32, op32: bool) -> Result<(), Fault> {
+    pub(crate) fn pm_far_jump<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        off: u32,
+        op32: bool,
+    ) -> Result<(), Fault> {
         let cpl = self.s.cpl;
         if is_null(sel) {
             return Err(Fault::gp0());
@@ -53,7 +59,13 @@ impl Cpu {
     }
 
     /// CALL FAR in protected mode (code segment, call gate with privilege change, task gate, TSS).
-    pub(crate) fn pm_far_call<B: CpuBus>(&mut self, bus: &mut B, sel: u16, off: u32, op32: bool) -> Result<(), Fault> {
+    pub(crate) fn pm_far_call<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        off: u32,
+        op32: bool,
+    ) -> Result<(), Fault> {
         let cpl = self.s.cpl;
         if is_null(sel) {
             return Err(Fault::gp0());
@@ -83,7 +95,12 @@ impl Cpu {
     }
 
     /// RETF [imm] in protected mode (same or outer privilege).
-    pub(crate) fn pm_far_ret<B: CpuBus>(&mut self, bus: &mut B, op32: bool, pop: u16) -> Result<(), Fault> {
+    pub(crate) fn pm_far_ret<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        op32: bool,
+        pop: u16,
+    ) -> Result<(), Fault> {
         let size = if op32 { 4 } else { 2 };
         let cpl = self.s.cpl;
         let mut st = self.cur_stack(Fault::ss(0));
@@ -119,7 +136,12 @@ impl Cpu {
     }
 
     /// The checks RETF and IRET make on the code segment they return to (RPL >= CPL).
-    pub(crate) fn check_return_cs<B: CpuBus>(&mut self, bus: &mut B, csel: u16, cpl: u8) -> Result<Desc, Fault> {
+    pub(crate) fn check_return_cs<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        csel: u16,
+        cpl: u8,
+    ) -> Result<Desc, Fault> {
         if is_null(csel) {
             return Err(Fault::gp0());
         }
@@ -128,7 +150,11 @@ impl Cpu {
         if !cd.is_code() || rpl < cpl {
             return Err(sel_fault(fault::GP, csel, 0));
         }
-        if if cd.conforming() { cd.dpl() > rpl } else { cd.dpl() != rpl } {
+        if if cd.conforming() {
+            cd.dpl() > rpl
+        } else {
+            cd.dpl() != rpl
+        } {
             return Err(sel_fault(fault::GP, csel, 0));
         }
         if !cd.present() {
@@ -139,7 +165,14 @@ impl Cpu {
 
     /// Push the return address (CS, EIP of `size` bytes) on the current stack and enter `cd`
     /// at the current privilege level.
-    fn call_same_level<B: CpuBus>(&mut self, bus: &mut B, cd: &Desc, csel: u16, eip: u32, size: u32) -> Result<(), Fault> {
+    fn call_same_level<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        cd: &Desc,
+        csel: u16,
+        eip: u32,
+        size: u32,
+    ) -> Result<(), Fault> {
         if eip > cd.limit() {
             return Err(Fault::gp0());
         }
@@ -157,7 +190,12 @@ impl Cpu {
 
     /// Checks on a call gate (privilege, presence) and the code segment it names; gives the
     /// code segment's descriptor.
-    fn call_gate_target<B: CpuBus>(&mut self, bus: &mut B, g: &Desc, sel: u16) -> Result<Desc, Fault> {
+    fn call_gate_target<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        g: &Desc,
+        sel: u16,
+    ) -> Result<Desc, Fault> {
         let cpl = self.s.cpl;
         let rpl = (sel & 3) as u8;
         if g.dpl() < cpl || g.dpl() < rpl {
@@ -182,7 +220,12 @@ impl Cpu {
 
     /// CALL through a call gate to a more privileged non-conforming segment: switch to the
     /// inner stack from the TSS, copy `count` parameters, push the caller's SS:ESP and CS:EIP.
-    fn call_gate_inner<B: CpuBus>(&mut self, bus: &mut B, g: &Desc, cd: &Desc) -> Result<(), Fault> {
+    fn call_gate_inner<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        g: &Desc,
+        cd: &Desc,
+    ) -> Result<(), Fault> {
         let new_cpl = cd.dpl();
         let csel = g.gate_selector();
         let (ss_sel, esp) = self.tss_stack(bus, new_cpl, 0)?;
@@ -215,7 +258,12 @@ impl Cpu {
 
     /// JMP/CALL to a task gate or TSS descriptor `d` (selector `sel`): privilege and presence
     /// checks; gives the TSS selector and descriptor to switch to.
-    fn task_target<B: CpuBus>(&mut self, bus: &mut B, d: &Desc, sel: u16) -> Result<(u16, Desc), Fault> {
+    fn task_target<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        d: &Desc,
+        sel: u16,
+    ) -> Result<(u16, Desc), Fault> {
         let cpl = self.s.cpl;
         let rpl = (sel & 3) as u8;
         if d.dpl() < cpl || d.dpl() < rpl {
@@ -245,7 +293,11 @@ fn check_code_direct(d: &Desc, sel: u16, cpl: u8) -> Result<(), Fault> {
     if !d.is_code() {
         return Err(sel_fault(fault::GP, sel, 0));
     }
-    let bad = if d.conforming() { d.dpl() > cpl } else { rpl > cpl || d.dpl() != cpl };
+    let bad = if d.conforming() {
+        d.dpl() > cpl
+    } else {
+        rpl > cpl || d.dpl() != cpl
+    };
     if bad {
         return Err(sel_fault(fault::GP, sel, 0));
     }

@@ -17,7 +17,13 @@ use super::task::TaskSource;
 
 impl Cpu {
     /// Deliver an interrupt or exception through the IDT.
-    pub(crate) fn pm_interrupt<B: CpuBus>(&mut self, bus: &mut B, vector: u8, kind: IntKind, error: Option<u32>) -> Result<(), Fault> {
+    pub(crate) fn pm_interrupt<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        kind: IntKind,
+        error: Option<u32>,
+    ) -> Result<(), Fault> {
         let ext: u16 = if kind == IntKind::Software { 0 } else { 1 };
         let idt_err = Fault::with_error(fault::GP, vector as u32 * 8 + 2 + ext as u32);
         let cpl = self.s.cpl;
@@ -28,14 +34,26 @@ impl Cpu {
         }
         let g = self.read_desc_at(bus, self.s.idtr.base.wrapping_add(off))?;
         let typ = g.typ();
-        if g.is_seg() || !matches!(typ, sys::TASK_GATE | sys::INT_GATE16 | sys::TRAP_GATE16 | sys::INT_GATE32 | sys::TRAP_GATE32) {
+        if g.is_seg()
+            || !matches!(
+                typ,
+                sys::TASK_GATE
+                    | sys::INT_GATE16
+                    | sys::TRAP_GATE16
+                    | sys::INT_GATE32
+                    | sys::TRAP_GATE32
+            )
+        {
             return Err(idt_err);
         }
         if kind == IntKind::Software && g.dpl() < cpl {
             return Err(idt_err);
         }
         if !g.present() {
-            return Err(Fault::with_error(fault::NP, vector as u32 * 8 + 2 + ext as u32));
+            return Err(Fault::with_error(
+                fault::NP,
+                vector as u32 * 8 + 2 + ext as u32,
+            ));
         }
         if typ == sys::TASK_GATE {
             return self.interrupt_task_gate(bus, g.gate_selector(), error, ext);
@@ -120,7 +138,13 @@ impl Cpu {
 
     /// Interrupt through a task gate: switch to the task (nested), then push the error code
     /// on the new task's stack.
-    fn interrupt_task_gate<B: CpuBus>(&mut self, bus: &mut B, tsel: u16, error: Option<u32>, ext: u16) -> Result<(), Fault> {
+    fn interrupt_task_gate<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        tsel: u16,
+        error: Option<u32>,
+        ext: u16,
+    ) -> Result<(), Fault> {
         let td = self.fetch_gdt_desc(bus, tsel, fault::GP, ext)?;
         if !td.is_tss() || td.tss_busy() {
             return Err(sel_fault(fault::GP, tsel, ext));

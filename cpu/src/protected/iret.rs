@@ -43,7 +43,11 @@ impl Cpu {
             if eip > 0xFFFF {
                 return Err(Fault::gp0());
             }
-            let mask = if op32 { !(flags::VM | flags::IOPL | flags::VIP | flags::VIF) } else { 0xFFFF & !flags::IOPL };
+            let mask = if op32 {
+                !(flags::VM | flags::IOPL | flags::VIP | flags::VIF)
+            } else {
+                0xFFFF & !flags::IOPL
+            };
             self.commit_sp(&st);
             self.s.seg[SegReg::Cs as usize] = v86_code(cs);
             self.s.eip = eip;
@@ -106,7 +110,14 @@ impl Cpu {
 
     /// IRETD at CPL 0 with VM set in the popped EFLAGS: the rest of the V86 frame (ESP, SS,
     /// ES, DS, FS, GS) follows.
-    fn iret_to_v86<B: CpuBus>(&mut self, bus: &mut B, mut st: Stack, eip: u32, cs: u16, fl: u32) -> Result<(), Fault> {
+    fn iret_to_v86<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        mut st: Stack,
+        eip: u32,
+        cs: u16,
+        fl: u32,
+    ) -> Result<(), Fault> {
         let mut v = [0u32; 6];
         for x in v.iter_mut() {
             *x = self.st_pop(bus, &mut st, 4)?;

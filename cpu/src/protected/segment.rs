@@ -8,25 +8,40 @@ use crate::memory::Access;
 use crate::state::{attr, reg, SegReg, Segment};
 use crate::Cpu;
 
-use super::descriptor::{is_null, sel_fault, seg_fits, Desc};
+use super::descriptor::{is_null, seg_fits, sel_fault, Desc};
 
 /// The descriptor cache of a register loaded with a null selector: not present, so any access
 /// through it raises #GP(0).
 #[inline]
 pub(crate) fn null_seg(sel: u16) -> Segment {
-    Segment { selector: sel, attr: 0, base: 0, limit: 0 }
+    Segment {
+        selector: sel,
+        attr: 0,
+        base: 0,
+        limit: 0,
+    }
 }
 
 /// A data segment as V86 mode gives it: base = selector * 16, 64 KiB, DPL 3.
 #[inline]
 pub(crate) fn v86_seg(sel: u16) -> Segment {
-    Segment { selector: sel, attr: attr::REAL_DATA | (3 << attr::DPL_SHIFT), base: (sel as u32) << 4, limit: 0xFFFF }
+    Segment {
+        selector: sel,
+        attr: attr::REAL_DATA | (3 << attr::DPL_SHIFT),
+        base: (sel as u32) << 4,
+        limit: 0xFFFF,
+    }
 }
 
 /// A V86 code segment.
 #[inline]
 pub(crate) fn v86_code(sel: u16) -> Segment {
-    Segment { selector: sel, attr: attr::REAL_CODE | (3 << attr::DPL_SHIFT), base: (sel as u32) << 4, limit: 0xFFFF }
+    Segment {
+        selector: sel,
+        attr: attr::REAL_CODE | (3 << attr::DPL_SHIFT),
+        base: (sel as u32) << 4,
+        limit: 0xFFFF,
+    }
 }
 
 /// A stack being read or written before it becomes the current one: every access is checked
@@ -46,7 +61,13 @@ impl Stack {
     /// A stack in segment `seg` at `sp` for code running at `cpl`.
     pub fn new(seg: Segment, sp: u32, cpl: u8, fault: Fault) -> Stack {
         let big = seg.attr & attr::DB != 0;
-        Stack { seg, sp: if big { sp } else { sp & 0xFFFF }, big, user: cpl == 3, fault }
+        Stack {
+            seg,
+            sp: if big { sp } else { sp & 0xFFFF },
+            big,
+            user: cpl == 3,
+            fault,
+        }
     }
     /// Release `n` bytes (RETF imm16).
     pub fn skip(&mut self, n: u32) {
@@ -70,7 +91,12 @@ impl Stack {
 
 impl Cpu {
     /// Load a data or stack segment register (not CS) in protected mode, with every check.
-    pub(crate) fn pm_load_seg<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, sel: u16) -> Result<(), Fault> {
+    pub(crate) fn pm_load_seg<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        sel: u16,
+    ) -> Result<(), Fault> {
         if !self.s.protected() {
             // Real mode: only selector and base change (the cached limit survives: "unreal" mode).
             let s = &mut self.s.seg[seg as usize];
@@ -92,7 +118,15 @@ impl Cpu {
     /// descriptor cache to load. Type and privilege violations raise `bad` (#GP, or #TS during
     /// a task switch) with the selector as error code; a not-present segment raises #NP, or #SS
     /// for SS. Sets the accessed bit.
-    pub(crate) fn check_seg<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, sel: u16, cpl: u8, bad: u8, ext: u16) -> Result<Segment, Fault> {
+    pub(crate) fn check_seg<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        sel: u16,
+        cpl: u8,
+        bad: u8,
+        ext: u16,
+    ) -> Result<Segment, Fault> {
         if is_null(sel) {
             if seg == SegReg::Ss {
                 return Err(sel_fault(bad, sel, ext));
@@ -136,7 +170,8 @@ impl Cpu {
         let cpl = self.s.cpl;
         for r in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
             let s = &mut self.s.seg[r as usize];
-            let conforming_code = s.attr & (attr::S | attr::CODE | attr::DC) == (attr::S | attr::CODE | attr::DC);
+            let conforming_code =
+                s.attr & (attr::S | attr::CODE | attr::DC) == (attr::S | attr::CODE | attr::DC);
             if s.dpl() < cpl && (!s.present() || !conforming_code) {
                 *s = null_seg(0);
             }
@@ -150,7 +185,13 @@ impl Cpu {
         let ss = self.s.seg[SegReg::Ss as usize];
         let big = self.s.stack32();
         let sp = self.s.gpr[reg::ESP];
-        Stack { seg: ss, sp: if big { sp } else { sp & 0xFFFF }, big, user: self.s.cpl == 3, fault }
+        Stack {
+            seg: ss,
+            sp: if big { sp } else { sp & 0xFFFF },
+            big,
+            user: self.s.cpl == 3,
+            fault,
+        }
     }
 
     /// Make the cursor's stack pointer the current ESP (SP only for a 16-bit stack).
@@ -162,7 +203,13 @@ impl Cpu {
         }
     }
 
-    pub(crate) fn st_push<B: CpuBus>(&mut self, bus: &mut B, st: &mut Stack, size: u32, v: u32) -> Result<(), Fault> {
+    pub(crate) fn st_push<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        st: &mut Stack,
+        size: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
         let sp = st.wrap(st.sp.wrapping_sub(size));
         let lin = st.lin(sp, size)?;
         self.write_lin_as(bus, lin, size, v, st.user)?;
@@ -170,14 +217,25 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn st_pop<B: CpuBus>(&mut self, bus: &mut B, st: &mut Stack, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn st_pop<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        st: &mut Stack,
+        size: u32,
+    ) -> Result<u32, Fault> {
         let v = self.st_peek(bus, st, 0, size)?;
         st.sp = st.wrap(st.sp.wrapping_add(size));
         Ok(v)
     }
 
     /// Read `size` bytes at SP + `delta` without moving SP.
-    pub(crate) fn st_peek<B: CpuBus>(&mut self, bus: &mut B, st: &Stack, delta: u32, size: u32) -> Result<u32, Fault> {
+    pub(crate) fn st_peek<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        st: &Stack,
+        delta: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
         let off = st.wrap(st.sp.wrapping_add(delta));
         let lin = st.lin(off, size)?;
         self.read_lin_as(bus, lin, size, st.user, Access::Read)

@@ -13,7 +13,11 @@ use super::segment::null_seg;
 
 impl Cpu {
     /// LLDT, LTR, SLDT, STR, LAR, LSL, VERR, VERW, ARPL.
-    pub(crate) fn exec_descriptor_op<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn exec_descriptor_op<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         if !self.s.protected() || self.s.v86() {
             return Err(Fault::ud());
         }
@@ -127,13 +131,22 @@ impl Cpu {
     }
 
     /// LAR (bytes 5-7 of the descriptor, limit bits 16-19 included as Bochs does) or LSL (scaled limit); None clears ZF.
-    fn lar_lsl<B: CpuBus>(&mut self, bus: &mut B, sel: u16, lar: bool) -> Result<Option<u32>, Fault> {
+    fn lar_lsl<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        lar: bool,
+    ) -> Result<Option<u32>, Fault> {
         let Some(d) = self.probe_desc(bus, sel)? else {
             return Ok(None);
         };
         let type_ok = d.is_seg()
             || match d.typ() {
-                sys::TSS16_AVAIL | sys::LDT | sys::TSS16_BUSY | sys::TSS32_AVAIL | sys::TSS32_BUSY => true,
+                sys::TSS16_AVAIL
+                | sys::LDT
+                | sys::TSS16_BUSY
+                | sys::TSS32_AVAIL
+                | sys::TSS32_BUSY => true,
                 sys::CALL_GATE16 | sys::TASK_GATE | sys::CALL_GATE32 => lar,
                 _ => false,
             };
@@ -152,7 +165,11 @@ impl Cpu {
         if !d.is_seg() {
             return Ok(false);
         }
-        let type_ok = if write { d.writable_data() } else { d.readable() };
+        let type_ok = if write {
+            d.writable_data()
+        } else {
+            d.readable()
+        };
         Ok(type_ok && self.visible(&d, sel))
     }
 }

@@ -43,7 +43,12 @@ fn tss32(tr_attr: u16) -> bool {
 
 impl Cpu {
     /// The inner stack (SS, ESP) for privilege `dpl` from the current TSS.
-    pub(crate) fn tss_stack<B: CpuBus>(&mut self, bus: &mut B, dpl: u8, ext: u16) -> Result<(u16, u32), Fault> {
+    pub(crate) fn tss_stack<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        dpl: u8,
+        ext: u16,
+    ) -> Result<(u16, u32), Fault> {
         let tr = self.s.tr;
         let bad = sel_fault(fault::TS, tr.selector, ext);
         if tss32(tr.attr) {
@@ -68,13 +73,21 @@ impl Cpu {
     /// May the current code access `size` bytes at `port`? In protected mode with CPL > IOPL,
     /// and always in V86 mode, the I/O permission bitmap of the (32-bit) TSS decides; #GP(0) if
     /// it denies the access or lies beyond the TSS limit.
-    pub(crate) fn io_allowed<B: CpuBus>(&mut self, bus: &mut B, port: u16, size: u32) -> Result<(), Fault> {
+    pub(crate) fn io_allowed<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        port: u16,
+        size: u32,
+    ) -> Result<(), Fault> {
         if !self.s.protected() || (!self.s.v86() && self.s.cpl <= self.s.iopl()) {
             return Ok(());
         }
         let tr = self.s.tr;
         let typ = (tr.attr & attr::TYPE_MASK) as u8;
-        if tr.attr & attr::S != 0 || !(typ == sys::TSS32_AVAIL || typ == sys::TSS32_BUSY) || tr.limit < 0x67 {
+        if tr.attr & attr::S != 0
+            || !(typ == sys::TSS32_AVAIL || typ == sys::TSS32_BUSY)
+            || tr.limit < 0x67
+        {
             return Err(Fault::gp0());
         }
         let iob = self.read_sys(bus, tr.base.wrapping_add(0x66), 2)?;
@@ -93,7 +106,14 @@ impl Cpu {
     /// Switch to the task whose TSS descriptor is `d` (selector `sel`). The caller has checked
     /// privilege, presence and the busy bit. Faults before the state is saved leave the old task
     /// untouched; faults while loading the new task's segments are raised in the new task.
-    pub(crate) fn task_switch<B: CpuBus>(&mut self, bus: &mut B, sel: u16, d: Desc, src: TaskSource, ext: u16) -> Result<(), Fault> {
+    pub(crate) fn task_switch<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        d: Desc,
+        src: TaskSource,
+        ext: u16,
+    ) -> Result<(), Fault> {
         let new32 = d.gate32();
         if d.limit() < if new32 { 0x67 } else { 0x2B } {
             return Err(sel_fault(fault::TS, sel, ext));
@@ -122,7 +142,8 @@ impl Cpu {
             n.eip = self.read_sys(bus, nb.wrapping_add(0x0E), 2)?;
             n.eflags = self.read_sys(bus, nb.wrapping_add(0x10), 2)?;
             for k in 0..8 {
-                n.gpr[k] = 0xFFFF_0000 | self.read_sys(bus, nb.wrapping_add(0x12 + 2 * k as u32), 2)?;
+                n.gpr[k] =
+                    0xFFFF_0000 | self.read_sys(bus, nb.wrapping_add(0x12 + 2 * k as u32), 2)?;
             }
             for k in 0..4 {
                 n.seg[k] = self.read_sys(bus, nb.wrapping_add(0x22 + 2 * k as u32), 2)? as u16;
@@ -202,7 +223,12 @@ impl Cpu {
 
     /// Load and check the LDT and segment registers of the task just switched to; faults are
     /// #TS (or #NP/#SS) in the new task's context.
-    fn task_load_segments<B: CpuBus>(&mut self, bus: &mut B, n: &TaskImage, ext: u16) -> Result<(), Fault> {
+    fn task_load_segments<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        n: &TaskImage,
+        ext: u16,
+    ) -> Result<(), Fault> {
         if !is_null(n.ldt) {
             let ld = self.fetch_gdt_desc(bus, n.ldt, fault::TS, ext)?;
             if ld.is_seg() || ld.typ() != sys::LDT || !ld.present() {
@@ -223,7 +249,13 @@ impl Cpu {
             }
             let cd = self.fetch_desc(bus, csel, fault::TS, ext)?;
             let rpl = (csel & 3) as u8;
-            if !cd.is_code() || if cd.conforming() { cd.dpl() > rpl } else { cd.dpl() != rpl } {
+            if !cd.is_code()
+                || if cd.conforming() {
+                    cd.dpl() > rpl
+                } else {
+                    cd.dpl() != rpl
+                }
+            {
                 return Err(sel_fault(fault::TS, csel, ext));
             }
             if !cd.present() {
@@ -244,7 +276,12 @@ impl Cpu {
     }
 
     /// Check that the linear bytes `first..=last` of a system structure are writable.
-    fn probe_sys_write<B: CpuBus>(&mut self, bus: &mut B, first: u32, last: u32) -> Result<(), Fault> {
+    fn probe_sys_write<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        first: u32,
+        last: u32,
+    ) -> Result<(), Fault> {
         if !self.s.paging() {
             return Ok(());
         }

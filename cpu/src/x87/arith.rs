@@ -29,7 +29,11 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     }
     match (ca == Class::Zero, cb == Class::Zero) {
         (true, true) => {
-            return F80::zero(if a.sign() == b.sign() { a.sign() } else { zero_sum_sign(ctx) });
+            return F80::zero(if a.sign() == b.sign() {
+                a.sign()
+            } else {
+                zero_sum_sign(ctx)
+            });
         }
         (true, false) => return norm_copy(ctx, b),
         (false, true) => return norm_copy(ctx, a),
@@ -38,7 +42,11 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     let (sa, ea, ma) = a.unpack();
     let (sb, eb, mb) = b.unpack();
     // Larger magnitude first.
-    let (sa, ea, ma, sb, eb, mb) = if (ea, ma) >= (eb, mb) { (sa, ea, ma, sb, eb, mb) } else { (sb, eb, mb, sa, ea, ma) };
+    let (sa, ea, ma, sb, eb, mb) = if (ea, ma) >= (eb, mb) {
+        (sa, ea, ma, sb, eb, mb)
+    } else {
+        (sb, eb, mb, sa, ea, ma)
+    };
     let x = (ma as u128) << 63; // integer bit at 126: one bit of headroom for the carry
     let d = (ea - eb) as u32;
     let y = shr_jam((mb as u128) << 63, d);
@@ -99,7 +107,11 @@ pub fn mul(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
 /// 128-bit quotient of two normalized 64-bit significands: returns (q with integer bit at 127
 /// and a sticky bit in bit 0, exponent adjustment 0 or -1).
 pub fn div_sig(ma: u64, mb: u64) -> (u128, i32) {
-    let (num, adj) = if ma >= mb { ((ma as u128) << 63, 0) } else { ((ma as u128) << 64, -1) };
+    let (num, adj) = if ma >= mb {
+        ((ma as u128) << 63, 0)
+    } else {
+        ((ma as u128) << 64, -1)
+    };
     let q1 = num / mb as u128;
     let r1 = num % mb as u128;
     let n2 = r1 << 64;
@@ -152,10 +164,18 @@ pub fn div(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
 /// Square root of a normalized significand with unbiased exponent `e`: (root with integer bit
 /// at 127 and sticky in bit 0, result exponent).
 pub fn sqrt_sig(m: u64, e: i32) -> (u128, i32) {
-    let rad: u128 = if e & 1 == 0 { (m as u128) << 63 } else { (m as u128) << 64 };
+    let rad: u128 = if e & 1 == 0 {
+        (m as u128) << 63
+    } else {
+        (m as u128) << 64
+    };
     let (mut r, mut rem): (u128, u128) = (0, 0);
     for k in 0..68 {
-        let pair = if k < 64 { (rad >> (126 - 2 * k)) & 3 } else { 0 };
+        let pair = if k < 64 {
+            (rad >> (126 - 2 * k)) & 3
+        } else {
+            0
+        };
         rem = (rem << 2) | pair;
         let t = (r << 2) | 1;
         if rem >= t {
@@ -199,7 +219,11 @@ pub struct Rem {
 
 /// FPREM (`ieee == false`, truncating quotient) and FPREM1 (round-to-nearest quotient).
 pub fn rem(ctx: &mut Ctx, a: F80, b: F80, ieee: bool) -> Rem {
-    let done = |val| Rem { val, q: 0, incomplete: false };
+    let done = |val| Rem {
+        val,
+        q: 0,
+        incomplete: false,
+    };
     if let Some(r) = screen2(ctx, a, b) {
         return done(r);
     }
@@ -229,15 +253,31 @@ pub fn rem(ctx: &mut Ctx, a: F80, b: F80, ieee: bool) -> Rem {
         let num = (ma as u128) << n;
         let r = num % mb as u128;
         let q = (num / mb as u128) as u64;
-        let v = if r == 0 { F80::zero(sa) } else { round_f80(&mut c, sa, eb + (d - n) + 64, r, 64) };
-        Rem { val: v, q, incomplete: true }
+        let v = if r == 0 {
+            F80::zero(sa)
+        } else {
+            round_f80(&mut c, sa, eb + (d - n) + 64, r, 64)
+        };
+        Rem {
+            val: v,
+            q,
+            incomplete: true,
+        }
     } else if d < 0 {
         if ieee && d == -1 && ma > mb {
             // |a| > |b|/2: remainder a - b, quotient 1.
             let r = 2 * mb as u128 - ma as u128;
-            Rem { val: round_f80(&mut c, !sa, ea + 64, r, 64), q: 1, incomplete: false }
+            Rem {
+                val: round_f80(&mut c, !sa, ea + 64, r, 64),
+                q: 1,
+                incomplete: false,
+            }
         } else {
-            Rem { val: norm_copy(&mut c, a), q: 0, incomplete: false }
+            Rem {
+                val: norm_copy(&mut c, a),
+                q: 0,
+                incomplete: false,
+            }
         }
     } else {
         let num = (ma as u128) << d;
@@ -250,8 +290,16 @@ pub fn rem(ctx: &mut Ctx, a: F80, b: F80, ieee: bool) -> Rem {
             q += 1;
             sign = !sa;
         }
-        let v = if r == 0 { F80::zero(sa) } else { round_f80(&mut c, sign, eb + 64, r, 64) };
-        Rem { val: v, q: q as u64, incomplete: false }
+        let v = if r == 0 {
+            F80::zero(sa)
+        } else {
+            round_f80(&mut c, sign, eb + 64, r, 64)
+        };
+        Rem {
+            val: v,
+            q: q as u64,
+            incomplete: false,
+        }
     };
     ctx.exc |= c.exc;
     ctx.up = false;

@@ -32,27 +32,62 @@ fn mul_hi(a: u128, b: u128) -> (u128, u128) {
 }
 
 impl Big {
-    pub const ZERO: Big = Big { neg: false, exp: 0, sig: 0 };
-    pub const ONE: Big = Big { neg: false, exp: 0, sig: 1 << 127 };
-    pub const PI: Big = Big { neg: false, exp: 1, sig: PI_SIG };
-    pub const PI_2: Big = Big { neg: false, exp: 0, sig: PI_SIG };
-    pub const PI_4: Big = Big { neg: false, exp: -1, sig: PI_SIG };
-    pub const LN2: Big = Big { neg: false, exp: -1, sig: LN2_SIG };
+    pub const ZERO: Big = Big {
+        neg: false,
+        exp: 0,
+        sig: 0,
+    };
+    pub const ONE: Big = Big {
+        neg: false,
+        exp: 0,
+        sig: 1 << 127,
+    };
+    pub const PI: Big = Big {
+        neg: false,
+        exp: 1,
+        sig: PI_SIG,
+    };
+    pub const PI_2: Big = Big {
+        neg: false,
+        exp: 0,
+        sig: PI_SIG,
+    };
+    pub const PI_4: Big = Big {
+        neg: false,
+        exp: -1,
+        sig: PI_SIG,
+    };
+    pub const LN2: Big = Big {
+        neg: false,
+        exp: -1,
+        sig: LN2_SIG,
+    };
 
     pub fn new(neg: bool, exp: i32, sig: u128) -> Big {
         if sig == 0 {
             return Big::ZERO;
         }
         let lz = sig.leading_zeros();
-        Big { neg, exp: exp - lz as i32, sig: sig << lz }
+        Big {
+            neg,
+            exp: exp - lz as i32,
+            sig: sig << lz,
+        }
     }
     /// A finite F80 (zero allowed).
     pub fn from_f80(a: F80) -> Big {
         if a.is_zero() {
-            return Big { neg: a.sign(), ..Big::ZERO };
+            return Big {
+                neg: a.sign(),
+                ..Big::ZERO
+            };
         }
         let (s, e, m) = a.unpack();
-        Big { neg: s, exp: e, sig: (m as u128) << 64 }
+        Big {
+            neg: s,
+            exp: e,
+            sig: (m as u128) << 64,
+        }
     }
     pub fn from_int(v: i64) -> Big {
         Big::new(v < 0, 127, v.unsigned_abs() as u128)
@@ -61,7 +96,10 @@ impl Big {
         self.sig == 0
     }
     pub fn neg(self) -> Big {
-        Big { neg: !self.neg, ..self }
+        Big {
+            neg: !self.neg,
+            ..self
+        }
     }
     pub fn abs(self) -> Big {
         Big { neg: false, ..self }
@@ -74,9 +112,17 @@ impl Big {
         // value = hi*2^128+lo / 2^254
         let neg = self.neg ^ b.neg;
         if hi >> 127 != 0 {
-            Big { neg, exp: self.exp + b.exp + 1, sig: hi | (lo != 0) as u128 }
+            Big {
+                neg,
+                exp: self.exp + b.exp + 1,
+                sig: hi | (lo != 0) as u128,
+            }
         } else {
-            Big { neg, exp: self.exp + b.exp, sig: (hi << 1) | (lo >> 127) }
+            Big {
+                neg,
+                exp: self.exp + b.exp,
+                sig: (hi << 1) | (lo >> 127),
+            }
         }
     }
     pub fn add(self, b: Big) -> Big {
@@ -86,7 +132,11 @@ impl Big {
         if b.sig == 0 {
             return self;
         }
-        let (x, y) = if (self.exp, self.sig) >= (b.exp, b.sig) { (self, b) } else { (b, self) };
+        let (x, y) = if (self.exp, self.sig) >= (b.exp, b.sig) {
+            (self, b)
+        } else {
+            (b, self)
+        };
         let d = (x.exp - y.exp) as u32;
         let ys = f80::shr_jam(y.sig, d.min(200)) >> 1;
         let xs = x.sig >> 1;
@@ -104,7 +154,11 @@ impl Big {
         if self.sig == 0 || b.sig == 0 {
             return Big::ZERO;
         }
-        let (mut rem, adj) = if self.sig >= b.sig { (self.sig, 0) } else { (self.sig, -1) };
+        let (mut rem, adj) = if self.sig >= b.sig {
+            (self.sig, 0)
+        } else {
+            (self.sig, -1)
+        };
         let mut q: u128 = 0;
         let mut carry = adj == -1;
         if carry {
@@ -122,7 +176,11 @@ impl Big {
             carry = rem >> 127 != 0;
             rem <<= 1;
         }
-        Big { neg: self.neg ^ b.neg, exp: self.exp - b.exp + adj, sig: q | (rem != 0) as u128 }
+        Big {
+            neg: self.neg ^ b.neg,
+            exp: self.exp - b.exp + adj,
+            sig: q | (rem != 0) as u128,
+        }
     }
     pub fn div_int(self, n: u64) -> Big {
         self.div(Big::from_int(n as i64))
@@ -131,7 +189,10 @@ impl Big {
         if self.sig == 0 {
             self
         } else {
-            Big { exp: self.exp + n, ..self }
+            Big {
+                exp: self.exp + n,
+                ..self
+            }
         }
     }
     /// Round into an 80-bit register (full 64-bit precision), raising PE/UE/OE.
@@ -198,7 +259,11 @@ impl Fix {
         let sig = ((s.0[0] as u128) << 64) | s.0[1] as u128;
         let sticky = (s.0[2] | s.0[3]) != 0;
         // bit 255 of the shifted value has weight 2^(63 - lz)
-        Big { neg, exp: 63 - lz as i32, sig: sig | sticky as u128 }
+        Big {
+            neg,
+            exp: 63 - lz as i32,
+            sig: sig | sticky as u128,
+        }
     }
     fn shl(self, n: u32) -> Fix {
         let mut w = [0u64; 4];
@@ -207,7 +272,11 @@ impl Fix {
             let (i, o) = ((bit / 64) as usize, bit % 64);
             let hi = if i < 4 { self.0[i] } else { 0 };
             let lo = if i + 1 < 4 { self.0[i + 1] } else { 0 };
-            *out = if o == 0 { hi } else { (hi << o) | (lo >> (64 - o)) };
+            *out = if o == 0 {
+                hi
+            } else {
+                (hi << o) | (lo >> (64 - o))
+            };
         }
         Fix(w)
     }
@@ -251,7 +320,7 @@ impl Fix {
 pub fn reduction_pi_2() -> Fix {
     // pi66/2 = (0xC90FDAA22168C234 << 2 | 3) * 2^-65: fraction bits fit in 192.
     let p: u128 = ((0xC90F_DAA2_2168_C234u128) << 2) | 3; // 66 bits, value p * 2^-64 = pi
-    // p * 2^-65 in units of 2^-192: p << 127
+                                                          // p * 2^-65 in units of 2^-192: p << 127
     let mut w = [0u64; 4];
     for k in 0..66 {
         if p >> k & 1 != 0 {

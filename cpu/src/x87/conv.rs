@@ -58,7 +58,11 @@ pub fn to_int(ctx: &mut Ctx, a: F80, bits: u32) -> Option<i64> {
         ctx.raise(PE);
         ctx.up = inc;
     }
-    Some(if s { (v as i128).wrapping_neg() as i64 } else { v as i64 })
+    Some(if s {
+        (v as i128).wrapping_neg() as i64
+    } else {
+        v as i64
+    })
 }
 
 /// Convert a 64-bit real (exact; a denormal sets `ctx.den`; NaNs stay signalling/quiet).
@@ -71,7 +75,7 @@ pub fn from_f64(ctx: &mut Ctx, v: u64) -> F80 {
         0 => {
             ctx.den = true;
             let lz = f.leading_zeros() as i32; // f < 2^52
-            // value = f * 2^(-1074); normalized significand f << lz, exponent 63 - lz - 1074
+                                               // value = f * 2^(-1074); normalized significand f << lz, exponent 63 - lz - 1074
             F80::new(s, (BIAS + 63 - lz - 1074) as u16, f << lz)
         }
         0x7FF if f == 0 => F80::inf(s),

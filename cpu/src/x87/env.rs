@@ -13,7 +13,12 @@ use crate::Cpu;
 
 impl Cpu {
     /// Read `N` bytes at seg:off (in 4-byte parts; nothing is changed if any part faults).
-    pub(super) fn read_bytes<B: CpuBus, const N: usize>(&mut self, bus: &mut B, seg: SegReg, off: u32) -> Result<[u8; N], Fault> {
+    pub(super) fn read_bytes<B: CpuBus, const N: usize>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+    ) -> Result<[u8; N], Fault> {
         let mut out = [0u8; N];
         let mut k = 0;
         while k < N {
@@ -26,12 +31,23 @@ impl Cpu {
         Ok(out)
     }
 
-    pub(super) fn read_u64<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, off: u32) -> Result<u64, Fault> {
+    pub(super) fn read_u64<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+    ) -> Result<u64, Fault> {
         Ok(u64::from_le_bytes(self.read_bytes::<B, 8>(bus, seg, off)?))
     }
 
     /// Write `data` at seg:off after checking that the whole range is writable.
-    pub(super) fn write_bytes<B: CpuBus>(&mut self, bus: &mut B, seg: SegReg, off: u32, data: &[u8]) -> Result<(), Fault> {
+    pub(super) fn write_bytes<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        data: &[u8],
+    ) -> Result<(), Fault> {
         let len = data.len() as u32;
         let lin = self.seg_lin(seg, off, len, true)?;
         self.probe_write(bus, lin, len)?;
@@ -41,7 +57,13 @@ impl Cpu {
             let n = if n == 3 { 2 } else { n };
             let mut w = [0u8; 4];
             w[..n].copy_from_slice(&data[k..k + n]);
-            self.write_mem(bus, seg, off.wrapping_add(k as u32), n as u32, u32::from_le_bytes(w))?;
+            self.write_mem(
+                bus,
+                seg,
+                off.wrapping_add(k as u32),
+                n as u32,
+                u32::from_le_bytes(w),
+            )?;
             k += n;
         }
         Ok(())
@@ -60,9 +82,25 @@ impl Cpu {
         let mut v: Vec<u32> = Vec::with_capacity(7);
         if self.env_protected() {
             if big {
-                v.extend([cw | 0xFFFF_0000, sw | 0xFFFF_0000, tw | 0xFFFF_0000, f.fip, f.fcs as u32 | (fop << 16), f.fdp, f.fds as u32 | 0xFFFF_0000]);
+                v.extend([
+                    cw | 0xFFFF_0000,
+                    sw | 0xFFFF_0000,
+                    tw | 0xFFFF_0000,
+                    f.fip,
+                    f.fcs as u32 | (fop << 16),
+                    f.fdp,
+                    f.fds as u32 | 0xFFFF_0000,
+                ]);
             } else {
-                v.extend([cw, sw, tw, f.fip & 0xFFFF, f.fcs as u32, f.fdp & 0xFFFF, f.fds as u32]);
+                v.extend([
+                    cw,
+                    sw,
+                    tw,
+                    f.fip & 0xFFFF,
+                    f.fcs as u32,
+                    f.fdp & 0xFFFF,
+                    f.fds as u32,
+                ]);
             }
         } else {
             let ip = ((f.fcs as u32) << 4).wrapping_add(f.fip);
@@ -78,7 +116,15 @@ impl Cpu {
                     (dp >> 16) << 12,
                 ]);
             } else {
-                v.extend([cw, sw, tw, ip & 0xFFFF, (((ip >> 16) & 0xF) << 12) | fop, dp & 0xFFFF, ((dp >> 16) & 0xF) << 12]);
+                v.extend([
+                    cw,
+                    sw,
+                    tw,
+                    ip & 0xFFFF,
+                    (((ip >> 16) & 0xF) << 12) | fop,
+                    dp & 0xFFFF,
+                    ((dp >> 16) & 0xF) << 12,
+                ]);
             }
         }
         if big {
@@ -107,11 +153,19 @@ impl Cpu {
         if prot {
             f.fip = if big { word(3) } else { word(3) & 0xFFFF };
             f.fcs = word(4) as u16;
-            f.fop = if big { ((word(4) >> 16) & 0x7FF) as u16 } else { 0 };
+            f.fop = if big {
+                ((word(4) >> 16) & 0x7FF) as u16
+            } else {
+                0
+            };
             f.fdp = if big { word(5) } else { word(5) & 0xFFFF };
             f.fds = word(6) as u16;
         } else {
-            let (ipw, dpw) = if big { (word(4) >> 12, word(6) >> 12) } else { ((word(4) >> 12) & 0xF, (word(6) >> 12) & 0xF) };
+            let (ipw, dpw) = if big {
+                (word(4) >> 12, word(6) >> 12)
+            } else {
+                ((word(4) >> 12) & 0xF, (word(6) >> 12) & 0xF)
+            };
             f.fip = (word(3) & 0xFFFF) | (ipw << 16);
             f.fcs = 0;
             f.fop = (word(4) & 0x7FF) as u16;
@@ -133,7 +187,10 @@ impl Cpu {
     }
 
     fn env_big(i: &Instruction) -> bool {
-        matches!(i.memory_size(), MemorySize::FpuEnv28 | MemorySize::FpuState108)
+        matches!(
+            i.memory_size(),
+            MemorySize::FpuEnv28 | MemorySize::FpuState108
+        )
     }
 
     pub(super) fn f_stenv<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
@@ -192,7 +249,10 @@ impl Cpu {
             let b = &regs[10 * k..10 * k + 10];
             let mut m = [0u8; 8];
             m.copy_from_slice(&b[..8]);
-            let v = F80 { mant: u64::from_le_bytes(m), se: u16::from_le_bytes([b[8], b[9]]) };
+            let v = F80 {
+                mant: u64::from_le_bytes(m),
+                se: u16::from_le_bytes([b[8], b[9]]),
+            };
             let p = self.s.fpu.phys(k);
             self.s.fpu.regs[p] = v;
         }

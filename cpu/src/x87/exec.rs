@@ -73,7 +73,10 @@ impl FpuState {
     /// Set the condition codes C3, C2, C1, C0 (in that order of arguments).
     pub fn set_cc(&mut self, c3: bool, c2: bool, c1: bool, c0: bool) {
         self.sw &= !(C0 | C1 | C2 | C3);
-        self.sw |= if c3 { C3 } else { 0 } | if c2 { C2 } else { 0 } | if c1 { C1 } else { 0 } | if c0 { C0 } else { 0 };
+        self.sw |= if c3 { C3 } else { 0 }
+            | if c2 { C2 } else { 0 }
+            | if c1 { C1 } else { 0 }
+            | if c0 { C0 } else { 0 };
     }
     pub fn set_c1(&mut self, on: bool) {
         self.sw = (self.sw & !C1) | if on { C1 } else { 0 };
@@ -81,13 +84,20 @@ impl FpuState {
     /// FNINIT (registers keep their contents).
     pub fn init(&mut self) {
         let regs = self.regs;
-        *self = FpuState { regs, ..FpuState::default() };
+        *self = FpuState {
+            regs,
+            ..FpuState::default()
+        };
     }
     /// The full tag word with the non-empty tags recomputed from the register contents.
     pub fn tag_word(&self) -> u16 {
         let mut tw = 0;
         for p in 0..8 {
-            let t = if self.tag_phys(p) == 3 { 3 } else { self.regs[p].tag() };
+            let t = if self.tag_phys(p) == 3 {
+                3
+            } else {
+                self.regs[p].tag()
+            };
             tw |= t << (2 * p);
         }
         tw
@@ -161,7 +171,11 @@ impl Cpu {
     }
 
     /// Execute one x87 instruction (any FPU mnemonic: FLD..., FWAIT/WAIT included).
-    pub(crate) fn exec_x87<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn exec_x87<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         use Mnemonic::*;
         let m = i.mnemonic();
         let c0 = self.s.cr0;
@@ -174,14 +188,36 @@ impl Cpu {
         if c0 & (cr0::EM | cr0::TS) != 0 {
             return Err(Fault::nm());
         }
-        let no_wait = matches!(m, Fninit | Fnclex | Fnstsw | Fnstcw | Fnstenv | Fnsave | Fneni | Fndisi | Fnsetpm);
+        let no_wait = matches!(
+            m,
+            Fninit | Fnclex | Fnstsw | Fnstcw | Fnstenv | Fnsave | Fneni | Fndisi | Fnsetpm
+        );
         if !no_wait {
             self.fpu_pending(bus)?;
         }
         let control = matches!(
             m,
-            Fninit | Finit | Fnclex | Fclex | Fldcw | Fnstcw | Fstcw | Fnstsw | Fstsw | Fnstenv | Fstenv | Fldenv
-                | Fnsave | Fsave | Frstor | Fneni | Feni | Fndisi | Fdisi | Fnsetpm | Fsetpm
+            Fninit
+                | Finit
+                | Fnclex
+                | Fclex
+                | Fldcw
+                | Fnstcw
+                | Fstcw
+                | Fnstsw
+                | Fstsw
+                | Fnstenv
+                | Fstenv
+                | Fldenv
+                | Fnsave
+                | Fsave
+                | Frstor
+                | Fneni
+                | Feni
+                | Fndisi
+                | Fdisi
+                | Fnsetpm
+                | Fsetpm
         );
         self.x87_dispatch(bus, i, m)?;
         if !control {
@@ -201,7 +237,12 @@ impl Cpu {
         Ok(())
     }
 
-    fn x87_dispatch<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, m: Mnemonic) -> Result<(), Fault> {
+    fn x87_dispatch<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        m: Mnemonic,
+    ) -> Result<(), Fault> {
         use Mnemonic::*;
         match m {
             Fadd | Faddp | Fiadd => self.f_bin(bus, i, Bin::Add),
@@ -210,8 +251,8 @@ impl Cpu {
             Fmul | Fmulp | Fimul => self.f_bin(bus, i, Bin::Mul),
             Fdiv | Fdivp | Fidiv => self.f_bin(bus, i, Bin::Div),
             Fdivr | Fdivrp | Fidivr => self.f_bin(bus, i, Bin::DivR),
-            Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Ftst | Fcomi | Fcomip | Fucomi
-            | Fucomip => self.f_cmp(bus, i, m),
+            Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Ftst | Fcomi
+            | Fcomip | Fucomi | Fucomip => self.f_cmp(bus, i, m),
             Fld | Fild | Fbld => self.f_load(bus, i),
             Fld1 | Fldl2t | Fldl2e | Fldpi | Fldlg2 | Fldln2 | Fldz => {
                 let c = match m {
@@ -254,7 +295,11 @@ impl Cpu {
             }
             Fcmovb | Fcmovbe | Fcmove | Fcmovnb | Fcmovnbe | Fcmovne | Fcmovnu | Fcmovu => {
                 let fl = self.s.eflags;
-                let (cf, zf, pf) = (fl & flags::CF != 0, fl & flags::ZF != 0, fl & flags::PF != 0);
+                let (cf, zf, pf) = (
+                    fl & flags::CF != 0,
+                    fl & flags::ZF != 0,
+                    fl & flags::PF != 0,
+                );
                 let cond = match m {
                     Fcmovb => cf,
                     Fcmovnb => !cf,
@@ -358,7 +403,11 @@ impl Cpu {
             }
             Fincstp | Fdecstp => {
                 let f = &mut self.s.fpu;
-                f.top = if m == Fincstp { f.top + 1 } else { f.top.wrapping_sub(1) } & 7;
+                f.top = if m == Fincstp {
+                    f.top + 1
+                } else {
+                    f.top.wrapping_sub(1)
+                } & 7;
                 f.set_c1(false);
                 Ok(())
             }
@@ -431,7 +480,12 @@ impl Cpu {
     }
 
     /// Read the memory operand of an arithmetic/load instruction and convert it.
-    fn f_read_operand<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, ctx: &mut Ctx) -> Result<F80, Fault> {
+    fn f_read_operand<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        ctx: &mut Ctx,
+    ) -> Result<F80, Fault> {
         let seg = self.mem_seg(i);
         let off = self.ea(i);
         Ok(match i.memory_size() {
@@ -439,9 +493,14 @@ impl Cpu {
             MemorySize::Float64 => conv::from_f64(ctx, self.read_u64(bus, seg, off)?),
             MemorySize::Float80 => {
                 let b = self.read_bytes::<B, 10>(bus, seg, off)?;
-                F80 { mant: u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])), se: u16::from_le_bytes([b[8], b[9]]) }
+                F80 {
+                    mant: u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+                    se: u16::from_le_bytes([b[8], b[9]]),
+                }
             }
-            MemorySize::Int16 => conv::from_i64(self.read_mem(bus, seg, off, 2)? as u16 as i16 as i64),
+            MemorySize::Int16 => {
+                conv::from_i64(self.read_mem(bus, seg, off, 2)? as u16 as i16 as i64)
+            }
             MemorySize::Int32 => conv::from_i64(self.read_mem(bus, seg, off, 4)? as i32 as i64),
             MemorySize::Int64 => conv::from_i64(self.read_u64(bus, seg, off)? as i64),
             MemorySize::Bcd => conv::from_bcd(&self.read_bytes::<B, 10>(bus, seg, off)?),
@@ -451,13 +510,25 @@ impl Cpu {
 
     fn f_bin<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, op: Bin) -> Result<(), Fault> {
         let mut ctx = self.fctx();
-        let pop = matches!(i.mnemonic(), Mnemonic::Faddp | Mnemonic::Fsubp | Mnemonic::Fsubrp | Mnemonic::Fmulp | Mnemonic::Fdivp | Mnemonic::Fdivrp);
+        let pop = matches!(
+            i.mnemonic(),
+            Mnemonic::Faddp
+                | Mnemonic::Fsubp
+                | Mnemonic::Fsubrp
+                | Mnemonic::Fmulp
+                | Mnemonic::Fdivp
+                | Mnemonic::Fdivrp
+        );
         let (dst, a, b, empty) = if i.op_count() == 1 && i.op0_kind() == OpKind::Memory {
             let b = self.f_read_operand(bus, i, &mut ctx)?;
             let f = &self.s.fpu;
             (0, f.st(0), b, f.empty(0))
         } else {
-            let (d, s) = if i.op_count() >= 2 { (sti(i.op0_register()), sti(i.op1_register())) } else { (1, 0) };
+            let (d, s) = if i.op_count() >= 2 {
+                (sti(i.op0_register()), sti(i.op1_register()))
+            } else {
+                (1, 0)
+            };
             let f = &self.s.fpu;
             (d, f.st(d), f.st(s), f.empty(d) || f.empty(s))
         };
@@ -525,7 +596,9 @@ impl Cpu {
             if ok {
                 let fl = &mut self.s.eflags;
                 *fl &= !(flags::OF | flags::SF | flags::AF | flags::ZF | flags::PF | flags::CF);
-                *fl |= if z { flags::ZF } else { 0 } | if p { flags::PF } else { 0 } | if c { flags::CF } else { 0 };
+                *fl |= if z { flags::ZF } else { 0 }
+                    | if p { flags::PF } else { 0 }
+                    | if c { flags::CF } else { 0 };
             }
         } else {
             let c1 = self.s.fpu.sw & C1 != 0;
@@ -566,7 +639,12 @@ impl Cpu {
         Ok(())
     }
 
-    fn f_store<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, m: Mnemonic) -> Result<(), Fault> {
+    fn f_store<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        m: Mnemonic,
+    ) -> Result<(), Fault> {
         use Mnemonic::*;
         let pop = matches!(m, Fstp | Fistp | Fbstp);
         let mut ctx = self.fctx();
@@ -597,11 +675,19 @@ impl Cpu {
         let ms = i.memory_size();
         let bytes: Vec<u8> = match ms {
             MemorySize::Float32 => {
-                let r = if empty { 0xFFC0_0000 } else { conv::to_f32(&mut ctx, v) };
+                let r = if empty {
+                    0xFFC0_0000
+                } else {
+                    conv::to_f32(&mut ctx, v)
+                };
                 r.to_le_bytes().to_vec()
             }
             MemorySize::Float64 => {
-                let r = if empty { 0xFFF8_0000_0000_0000 } else { conv::to_f64(&mut ctx, v) };
+                let r = if empty {
+                    0xFFF8_0000_0000_0000
+                } else {
+                    conv::to_f64(&mut ctx, v)
+                };
                 r.to_le_bytes().to_vec()
             }
             MemorySize::Float80 => {
@@ -612,13 +698,22 @@ impl Cpu {
             }
             MemorySize::Int16 | MemorySize::Int32 | MemorySize::Int64 => {
                 let bits = ms.size() as u32 * 8;
-                let r = if empty { None } else { conv::to_int(&mut ctx, v, bits) };
+                let r = if empty {
+                    None
+                } else {
+                    conv::to_int(&mut ctx, v, bits)
+                };
                 let r = r.unwrap_or(i64::MIN >> (64 - bits)) as u64;
                 r.to_le_bytes()[..ms.size()].to_vec()
             }
             MemorySize::Bcd => {
-                let r = if empty { None } else { conv::to_bcd(&mut ctx, v) };
-                r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF]).to_vec()
+                let r = if empty {
+                    None
+                } else {
+                    conv::to_bcd(&mut ctx, v)
+                };
+                r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF])
+                    .to_vec()
             }
             _ => return Err(Fault::ud()),
         };
@@ -764,4 +859,3 @@ impl Cpu {
         }
     }
 }
-

@@ -51,7 +51,14 @@ impl Ctx {
             2 => 53,
             _ => 64,
         };
-        Ctx { rc: ((cw >> 10) & 3) as u8, prec, mask: cw & 0x3F, exc: 0, up: false, den: false }
+        Ctx {
+            rc: ((cw >> 10) & 3) as u8,
+            prec,
+            mask: cw & 0x3F,
+            exc: 0,
+            up: false,
+            den: false,
+        }
     }
     /// Same context, full 64-bit precision (for operations not subject to precision control).
     pub fn full(&self) -> Ctx {
@@ -92,14 +99,26 @@ pub const QBIT: u64 = 1 << 62;
 
 impl F80 {
     pub const ZERO: F80 = F80 { mant: 0, se: 0 };
-    pub const ONE: F80 = F80 { mant: J, se: 0x3FFF };
-    pub const INF: F80 = F80 { mant: J, se: 0x7FFF };
+    pub const ONE: F80 = F80 {
+        mant: J,
+        se: 0x3FFF,
+    };
+    pub const INF: F80 = F80 {
+        mant: J,
+        se: 0x7FFF,
+    };
     /// The "real indefinite" QNaN.
-    pub const INDEFINITE: F80 = F80 { mant: 0xC000_0000_0000_0000, se: 0xFFFF };
+    pub const INDEFINITE: F80 = F80 {
+        mant: 0xC000_0000_0000_0000,
+        se: 0xFFFF,
+    };
 
     #[inline]
     pub const fn new(sign: bool, exp: u16, mant: u64) -> F80 {
-        F80 { mant, se: ((sign as u16) << 15) | (exp & 0x7FFF) }
+        F80 {
+            mant,
+            se: ((sign as u16) << 15) | (exp & 0x7FFF),
+        }
     }
     #[inline]
     pub fn sign(self) -> bool {
@@ -111,15 +130,24 @@ impl F80 {
     }
     #[inline]
     pub fn neg(self) -> F80 {
-        F80 { mant: self.mant, se: self.se ^ 0x8000 }
+        F80 {
+            mant: self.mant,
+            se: self.se ^ 0x8000,
+        }
     }
     #[inline]
     pub fn abs(self) -> F80 {
-        F80 { mant: self.mant, se: self.se & 0x7FFF }
+        F80 {
+            mant: self.mant,
+            se: self.se & 0x7FFF,
+        }
     }
     #[inline]
     pub fn with_sign(self, s: bool) -> F80 {
-        F80 { mant: self.mant, se: (self.se & 0x7FFF) | ((s as u16) << 15) }
+        F80 {
+            mant: self.mant,
+            se: (self.se & 0x7FFF) | ((s as u16) << 15),
+        }
     }
     pub fn zero(sign: bool) -> F80 {
         F80::new(sign, 0, 0)
@@ -158,7 +186,10 @@ impl F80 {
     /// The quiet version of a NaN.
     #[inline]
     pub fn quiet(self) -> F80 {
-        F80 { mant: self.mant | QBIT, se: self.se }
+        F80 {
+            mant: self.mant | QBIT,
+            se: self.se,
+        }
     }
     /// Tag of this value for the tag word: 0 valid, 1 zero, 2 special.
     pub fn tag(self) -> u16 {
@@ -208,9 +239,24 @@ pub struct Fmt {
     pub wrap: bool,
 }
 
-pub const EXT: Fmt = Fmt { prec: 64, emin: -16382, emax: 16383, wrap: true };
-pub const DBL: Fmt = Fmt { prec: 53, emin: -1022, emax: 1023, wrap: false };
-pub const SGL: Fmt = Fmt { prec: 24, emin: -126, emax: 127, wrap: false };
+pub const EXT: Fmt = Fmt {
+    prec: 64,
+    emin: -16382,
+    emax: 16383,
+    wrap: true,
+};
+pub const DBL: Fmt = Fmt {
+    prec: 53,
+    emin: -1022,
+    emax: 1023,
+    wrap: false,
+};
+pub const SGL: Fmt = Fmt {
+    prec: 24,
+    emin: -126,
+    emax: 127,
+    wrap: false,
+};
 
 /// A rounded result: `exp` is unbiased (`emin - 1` for denormals and zero, `emax + 1` for
 /// infinity); `mant` holds the significand with the integer bit at bit 63.
@@ -238,7 +284,11 @@ fn round_inc(rc: u8, sign: bool, rem: u128, half: u128, lsb_set: bool) -> bool {
 pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32) -> Rounded {
     ctx.up = false;
     if sig == 0 {
-        return Rounded { sign, exp: fmt.emin - 1, mant: 0 };
+        return Rounded {
+            sign,
+            exp: fmt.emin - 1,
+            mant: 0,
+        };
     }
     let lz = sig.leading_zeros();
     let mut sig = sig << lz;
@@ -250,7 +300,8 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
         || (exp == fmt.emin - 1 && {
             let rem = sig & (lsb - 1);
             let kept = sig & !(lsb - 1);
-            !(round_inc(ctx.rc, sign, rem, lsb >> 1, kept & lsb != 0) && kept.checked_add(lsb).is_none())
+            !(round_inc(ctx.rc, sign, rem, lsb >> 1, kept & lsb != 0)
+                && kept.checked_add(lsb).is_none())
         });
     let mut denorm = false;
     if tiny {
@@ -258,12 +309,20 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
             ctx.raise(UE);
             if !fmt.wrap {
                 // Memory destination: nothing is stored, only UE is reported.
-                return Rounded { sign, exp: fmt.emin - 1, mant: 0 };
+                return Rounded {
+                    sign,
+                    exp: fmt.emin - 1,
+                    mant: 0,
+                };
             }
             if exp + WRAP < fmt.emin {
                 // Even the bias-adjusted result is out of range (FSCALE): signed zero.
                 ctx.raise(PE);
-                return Rounded { sign, exp: fmt.emin - 1, mant: 0 };
+                return Rounded {
+                    sign,
+                    exp: fmt.emin - 1,
+                    mant: 0,
+                };
             }
             exp += WRAP;
         } else if exp < fmt.emin {
@@ -290,18 +349,30 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
         ctx.raise(OE);
         if !ctx.masked(OE) {
             if !fmt.wrap {
-                return Rounded { sign, exp: fmt.emax + 1, mant: J };
+                return Rounded {
+                    sign,
+                    exp: fmt.emax + 1,
+                    mant: J,
+                };
             }
             if exp - WRAP <= fmt.emax {
                 if inexact {
                     ctx.raise(PE);
                     ctx.up = up;
                 }
-                return Rounded { sign, exp: exp - WRAP, mant: (kept >> 64) as u64 };
+                return Rounded {
+                    sign,
+                    exp: exp - WRAP,
+                    mant: (kept >> 64) as u64,
+                };
             }
             ctx.raise(PE);
             ctx.up = true;
-            return Rounded { sign, exp: fmt.emax + 1, mant: J };
+            return Rounded {
+                sign,
+                exp: fmt.emax + 1,
+                mant: J,
+            };
         }
         ctx.raise(PE);
         let to_inf = match ctx.rc {
@@ -312,10 +383,18 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
         };
         ctx.up = to_inf;
         return if to_inf {
-            Rounded { sign, exp: fmt.emax + 1, mant: J }
+            Rounded {
+                sign,
+                exp: fmt.emax + 1,
+                mant: J,
+            }
         } else {
             let m = !0u64 << (64 - prec);
-            Rounded { sign, exp: fmt.emax, mant: m }
+            Rounded {
+                sign,
+                exp: fmt.emax,
+                mant: m,
+            }
         };
     }
     if inexact {
@@ -327,9 +406,17 @@ pub fn round(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, fmt: Fmt, prec: u32
     }
     if denorm && kept >> 127 == 0 {
         // Still denormal (or rounded to zero).
-        return Rounded { sign, exp: fmt.emin - 1, mant: (kept >> 64) as u64 };
+        return Rounded {
+            sign,
+            exp: fmt.emin - 1,
+            mant: (kept >> 64) as u64,
+        };
     }
-    Rounded { sign, exp, mant: (kept >> 64) as u64 }
+    Rounded {
+        sign,
+        exp,
+        mant: (kept >> 64) as u64,
+    }
 }
 
 impl Rounded {
@@ -337,7 +424,11 @@ impl Rounded {
         if self.mant & J == 0 {
             return F80::new(self.sign, 0, self.mant);
         }
-        F80::new(self.sign, (self.exp + BIAS).clamp(0, 0x7FFF) as u16, self.mant)
+        F80::new(
+            self.sign,
+            (self.exp + BIAS).clamp(0, 0x7FFF) as u16,
+            self.mant,
+        )
     }
     pub fn to_f64(self) -> u64 {
         let s = (self.sign as u64) << 63;

@@ -13,14 +13,27 @@ use crate::Cpu;
 
 fn lanes(v: u64, bits: u32) -> impl Iterator<Item = u64> {
     let n = 64 / bits;
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     (0..n).map(move |k| (v >> (k * bits)) & mask)
 }
 
 /// Apply `f` lane-wise to two packed values with `bits`-wide lanes.
 fn map2(a: u64, b: u64, bits: u32, f: impl Fn(u64, u64) -> u64) -> u64 {
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
-    lanes(a, bits).zip(lanes(b, bits)).enumerate().fold(0, |acc, (k, (x, y))| acc | ((f(x, y) & mask) << (k as u32 * bits)))
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    lanes(a, bits)
+        .zip(lanes(b, bits))
+        .enumerate()
+        .fold(0, |acc, (k, (x, y))| {
+            acc | ((f(x, y) & mask) << (k as u32 * bits))
+        })
 }
 
 fn sext(v: u64, bits: u32) -> i64 {
@@ -110,7 +123,11 @@ impl Cpu {
     }
 
     /// Execute one MMX instruction (MOVD/MOVQ/PADD*/.../EMMS).
-    pub(crate) fn exec_mmx<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(crate) fn exec_mmx<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         use Mnemonic::*;
         if self.s.cr0 & cr0::EM != 0 {
             return Err(Fault::ud());
@@ -175,8 +192,18 @@ impl Cpu {
                     Pcmpeqw => map2(a, b, 16, |x, y| if x == y { !0 } else { 0 }),
                     Pcmpeqd => map2(a, b, 32, |x, y| if x == y { !0 } else { 0 }),
                     Pcmpgtb => map2(a, b, 8, |x, y| if sext(x, 8) > sext(y, 8) { !0 } else { 0 }),
-                    Pcmpgtw => map2(a, b, 16, |x, y| if sext(x, 16) > sext(y, 16) { !0 } else { 0 }),
-                    Pcmpgtd => map2(a, b, 32, |x, y| if sext(x, 32) > sext(y, 32) { !0 } else { 0 }),
+                    Pcmpgtw => map2(
+                        a,
+                        b,
+                        16,
+                        |x, y| if sext(x, 16) > sext(y, 16) { !0 } else { 0 },
+                    ),
+                    Pcmpgtd => map2(
+                        a,
+                        b,
+                        32,
+                        |x, y| if sext(x, 32) > sext(y, 32) { !0 } else { 0 },
+                    ),
                     Pmullw => map2(a, b, 16, |x, y| (sext(x, 16) * sext(y, 16)) as u64),
                     Pmulhw => map2(a, b, 16, |x, y| ((sext(x, 16) * sext(y, 16)) >> 16) as u64),
                     Pmaddwd => map2(a, b, 32, |x, y| {

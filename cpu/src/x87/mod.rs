@@ -19,11 +19,11 @@ mod env;
 mod exec;
 pub mod f80;
 mod mmx;
-pub mod trans;
-#[cfg(test)]
-mod tests;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod oracle;
+#[cfg(test)]
+mod tests;
+pub mod trans;
 
 use iced_x86::Mnemonic;
 
@@ -32,16 +32,105 @@ pub fn is_x87(m: Mnemonic) -> bool {
     use Mnemonic::*;
     matches!(
         m,
-        F2xm1 | Fabs | Fadd | Faddp | Fbld | Fbstp | Fchs | Fclex | Fcmovb | Fcmovbe | Fcmove | Fcmovnb
-            | Fcmovnbe | Fcmovne | Fcmovnu | Fcmovu | Fcom | Fcomi | Fcomip | Fcomp | Fcompp | Fcos
-            | Fdecstp | Fdisi | Fdiv | Fdivp | Fdivr | Fdivrp | Feni | Ffree | Ffreep | Fiadd | Ficom
-            | Ficomp | Fidiv | Fidivr | Fild | Fimul | Fincstp | Finit | Fist | Fistp | Fisub | Fisubr
-            | Fld | Fld1 | Fldcw | Fldenv | Fldl2e | Fldl2t | Fldlg2 | Fldln2 | Fldpi | Fldz | Fmul
-            | Fmulp | Fnclex | Fndisi | Fneni | Fninit | Fnop | Fnsave | Fnsetpm | Fnstcw | Fnstenv
-            | Fnstsw | Fpatan | Fprem | Fprem1 | Fptan | Frndint | Frstor | Fsave | Fscale | Fsetpm
-            | Fsin | Fsincos | Fsqrt | Fst | Fstcw | Fstenv | Fstp | Fstsw | Fsub | Fsubp | Fsubr
-            | Fsubrp | Ftst | Fucom | Fucomi | Fucomip | Fucomp | Fucompp | Fxam | Fxch | Fxtract
-            | Fyl2x | Fyl2xp1 | Wait
+        F2xm1
+            | Fabs
+            | Fadd
+            | Faddp
+            | Fbld
+            | Fbstp
+            | Fchs
+            | Fclex
+            | Fcmovb
+            | Fcmovbe
+            | Fcmove
+            | Fcmovnb
+            | Fcmovnbe
+            | Fcmovne
+            | Fcmovnu
+            | Fcmovu
+            | Fcom
+            | Fcomi
+            | Fcomip
+            | Fcomp
+            | Fcompp
+            | Fcos
+            | Fdecstp
+            | Fdisi
+            | Fdiv
+            | Fdivp
+            | Fdivr
+            | Fdivrp
+            | Feni
+            | Ffree
+            | Ffreep
+            | Fiadd
+            | Ficom
+            | Ficomp
+            | Fidiv
+            | Fidivr
+            | Fild
+            | Fimul
+            | Fincstp
+            | Finit
+            | Fist
+            | Fistp
+            | Fisub
+            | Fisubr
+            | Fld
+            | Fld1
+            | Fldcw
+            | Fldenv
+            | Fldl2e
+            | Fldl2t
+            | Fldlg2
+            | Fldln2
+            | Fldpi
+            | Fldz
+            | Fmul
+            | Fmulp
+            | Fnclex
+            | Fndisi
+            | Fneni
+            | Fninit
+            | Fnop
+            | Fnsave
+            | Fnsetpm
+            | Fnstcw
+            | Fnstenv
+            | Fnstsw
+            | Fpatan
+            | Fprem
+            | Fprem1
+            | Fptan
+            | Frndint
+            | Frstor
+            | Fsave
+            | Fscale
+            | Fsetpm
+            | Fsin
+            | Fsincos
+            | Fsqrt
+            | Fst
+            | Fstcw
+            | Fstenv
+            | Fstp
+            | Fstsw
+            | Fsub
+            | Fsubp
+            | Fsubr
+            | Fsubrp
+            | Ftst
+            | Fucom
+            | Fucomi
+            | Fucomip
+            | Fucomp
+            | Fucompp
+            | Fxam
+            | Fxch
+            | Fxtract
+            | Fyl2x
+            | Fyl2xp1
+            | Wait
     )
 }
 
@@ -51,11 +140,52 @@ pub fn is_mmx(m: Mnemonic) -> bool {
     use Mnemonic::*;
     matches!(
         m,
-        Emms | Movd | Movq | Packssdw | Packsswb | Packuswb | Paddb | Paddw | Paddd | Paddsb | Paddsw
-            | Paddusb | Paddusw | Psubb | Psubw | Psubd | Psubsb | Psubsw | Psubusb | Psubusw
-            | Pcmpeqb | Pcmpeqw | Pcmpeqd | Pcmpgtb | Pcmpgtw | Pcmpgtd | Pmullw | Pmulhw | Pmaddwd
-            | Pand | Pandn | Por | Pxor | Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad
-            | Punpcklbw | Punpcklwd | Punpckldq | Punpckhbw | Punpckhwd | Punpckhdq
+        Emms | Movd
+            | Movq
+            | Packssdw
+            | Packsswb
+            | Packuswb
+            | Paddb
+            | Paddw
+            | Paddd
+            | Paddsb
+            | Paddsw
+            | Paddusb
+            | Paddusw
+            | Psubb
+            | Psubw
+            | Psubd
+            | Psubsb
+            | Psubsw
+            | Psubusb
+            | Psubusw
+            | Pcmpeqb
+            | Pcmpeqw
+            | Pcmpeqd
+            | Pcmpgtb
+            | Pcmpgtw
+            | Pcmpgtd
+            | Pmullw
+            | Pmulhw
+            | Pmaddwd
+            | Pand
+            | Pandn
+            | Por
+            | Pxor
+            | Psllw
+            | Pslld
+            | Psllq
+            | Psrlw
+            | Psrld
+            | Psrlq
+            | Psraw
+            | Psrad
+            | Punpcklbw
+            | Punpcklwd
+            | Punpckldq
+            | Punpckhbw
+            | Punpckhwd
+            | Punpckhdq
     )
 }
 
@@ -91,6 +221,17 @@ pub struct FpuState {
 impl Default for FpuState {
     /// The state after FNINIT.
     fn default() -> Self {
-        FpuState { regs: [F80::default(); 8], cw: 0x037F, sw: 0, top: 0, tw: 0xFFFF, fop: 0, fip: 0, fcs: 0, fdp: 0, fds: 0 }
+        FpuState {
+            regs: [F80::default(); 8],
+            cw: 0x037F,
+            sw: 0,
+            top: 0,
+            tw: 0xFFFF,
+            fop: 0,
+            fip: 0,
+            fcs: 0,
+            fdp: 0,
+            fds: 0,
+        }
     }
 }

@@ -149,8 +149,16 @@ pub struct Emu {
 impl Emu {
     pub fn new() -> Emu {
         let mut cpu = Cpu::new(CpuModel::Pentium2);
-        cpu.s.seg[1] = Segment { selector: 0, base: 0, limit: 0xFFFF, attr: attr::REAL_CODE };
-        Emu { cpu, bus: FlatBus::new(1 << 16) }
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            base: 0,
+            limit: 0xFFFF,
+            attr: attr::REAL_CODE,
+        };
+        Emu {
+            cpu,
+            bus: FlatBus::new(1 << 16),
+        }
     }
 
     /// Execute `code` (16-bit) at CODE through `exec_x87`/`exec_mmx`.
@@ -240,19 +248,20 @@ pub fn rand_f80(r: &mut Rng, exp_center: u16, spread: u16) -> [u8; 16] {
         2 => !0u64 << r.below(64),
         _ => (1 << 63) | (r.next() & 0xFFFF_FF00_0000_0000) | (r.below(4) << 38),
     };
-    let exp = (exp_center as i32 + (r.below(2 * spread as u64 + 1) as i32 - spread as i32)).clamp(1, 0x7FFE) as u16;
+    let exp = (exp_center as i32 + (r.below(2 * spread as u64 + 1) as i32 - spread as i32))
+        .clamp(1, 0x7FFE) as u16;
     match k {
         0 => f80b(sign, 0, 0),
         1 => f80b(sign, 0x7FFF, 1 << 63),
         2 => f80b(sign, 0x7FFF, (3 << 62) | (r.next() >> 2 >> r.below(62))), // QNaN
-        3 => f80b(sign, 0x7FFF, (1 << 63) | ((r.next() >> 2) | 1)),           // SNaN
-        4 => f80b(sign, 0, r.next() >> 1 >> r.below(63)),                       // denormal
-        5 => f80b(sign, 0, r.next() | (1 << 63)),                               // pseudo-denormal
-        6 => f80b(sign, exp, r.next() >> 1),                                    // unnormal
-        7 => f80b(sign, 0x7FFF, r.next() >> 1),                                 // pseudo-NaN / pseudo-inf
-        8..=11 => f80b(sign, r.below(0x7FFF) as u16, mant),                     // anywhere
-        12..=15 => f80b(sign, (1 + r.below(70)) as u16, mant),                  // near underflow
-        16..=19 => f80b(sign, (0x7FFE - r.below(70)) as u16, mant),             // near overflow
+        3 => f80b(sign, 0x7FFF, (1 << 63) | ((r.next() >> 2) | 1)),          // SNaN
+        4 => f80b(sign, 0, r.next() >> 1 >> r.below(63)),                    // denormal
+        5 => f80b(sign, 0, r.next() | (1 << 63)),                            // pseudo-denormal
+        6 => f80b(sign, exp, r.next() >> 1),                                 // unnormal
+        7 => f80b(sign, 0x7FFF, r.next() >> 1), // pseudo-NaN / pseudo-inf
+        8..=11 => f80b(sign, r.below(0x7FFF) as u16, mant), // anywhere
+        12..=15 => f80b(sign, (1 + r.below(70)) as u16, mant), // near underflow
+        16..=19 => f80b(sign, (0x7FFE - r.below(70)) as u16, mant), // near overflow
         _ => f80b(sign, exp, mant),
     }
 }
@@ -290,7 +299,11 @@ pub fn ulp_diff(a: &[u8], b: &[u8]) -> Option<u64> {
         let ma = u64::from_le_bytes(a[..8].try_into().unwrap());
         let mb = u64::from_le_bytes(b[..8].try_into().unwrap());
         let (lo, hi) = if ea < eb { (ma, mb) } else { (mb, ma) };
-        return if lo == u64::MAX && hi == 1 << 63 { Some(1) } else { None };
+        return if lo == u64::MAX && hi == 1 << 63 {
+            Some(1)
+        } else {
+            None
+        };
     }
     let ma = u64::from_le_bytes(a[..8].try_into().unwrap());
     let mb = u64::from_le_bytes(b[..8].try_into().unwrap());

@@ -142,10 +142,17 @@ fn oracle_mmx() {
             let e = u64::from_le_bytes(emu.bus.mem[0x210..0x218].try_into().unwrap());
             runs += 1;
             if e != h[2] && bad.len() < 10 {
-                bad.push(format!("{} x={x:016X} y={y:016X}: host {:016X} emu {e:016X}", op.name, h[2]));
+                bad.push(format!(
+                    "{} x={x:016X} y={y:016X}: host {:016X} emu {e:016X}",
+                    op.name, h[2]
+                ));
             }
         }
     }
-    eprintln!("oracle mmx: {} ops, {runs} runs, {} mismatches", MMX_OPS.len(), bad.len());
+    eprintln!(
+        "oracle mmx: {} ops, {runs} runs, {} mismatches",
+        MMX_OPS.len(),
+        bad.len()
+    );
     assert!(bad.is_empty(), "{bad:#?}");
 }

@@ -38,8 +38,19 @@ impl CpuBus for Bus {
 
 fn setup() -> (Cpu, Bus) {
     let mut cpu = Cpu::new(CpuModel::Pentium2);
-    cpu.s.seg[1] = Segment { selector: 0, base: 0, limit: 0xFFFF, attr: attr::REAL_CODE };
-    (cpu, Bus { mem: FlatBus::new(1 << 16), ferr: false })
+    cpu.s.seg[1] = Segment {
+        selector: 0,
+        base: 0,
+        limit: 0xFFFF,
+        attr: attr::REAL_CODE,
+    };
+    (
+        cpu,
+        Bus {
+            mem: FlatBus::new(1 << 16),
+            ferr: false,
+        },
+    )
 }
 
 /// Run 16-bit code at 0x1000; stops at the first fault and returns it.
@@ -71,11 +82,22 @@ fn nm_and_ud() {
     cpu.s.cr0 |= cr0::EM;
     assert_eq!(run(&mut cpu, &mut bus, &FLD1), Err(Fault::new(fault::NM)));
     assert_eq!(run(&mut cpu, &mut bus, &[0x9B]), Ok(()), "WAIT ignores EM");
-    assert_eq!(run(&mut cpu, &mut bus, &[0x0F, 0x77]), Err(Fault::ud()), "EMMS with EM");
+    assert_eq!(
+        run(&mut cpu, &mut bus, &[0x0F, 0x77]),
+        Err(Fault::ud()),
+        "EMMS with EM"
+    );
     cpu.s.cr0 = (cpu.s.cr0 & !cr0::EM) | cr0::TS;
     assert_eq!(run(&mut cpu, &mut bus, &FLD1), Err(Fault::new(fault::NM)));
-    assert_eq!(run(&mut cpu, &mut bus, &[0x0F, 0x77]), Err(Fault::new(fault::NM)));
-    assert_eq!(run(&mut cpu, &mut bus, &[0x9B]), Ok(()), "WAIT needs TS and MP");
+    assert_eq!(
+        run(&mut cpu, &mut bus, &[0x0F, 0x77]),
+        Err(Fault::new(fault::NM))
+    );
+    assert_eq!(
+        run(&mut cpu, &mut bus, &[0x9B]),
+        Ok(()),
+        "WAIT needs TS and MP"
+    );
     cpu.s.cr0 |= cr0::MP;
     assert_eq!(run(&mut cpu, &mut bus, &[0x9B]), Err(Fault::new(fault::NM)));
 }
@@ -95,21 +117,36 @@ fn unmasked_exception_is_deferred() {
         code.extend_from_slice(&[0xDF, 0xE0]); // fnstsw ax (no wait)
         assert_eq!(run(&mut cpu, &mut bus, &code), Ok(()));
         let sw = cpu.s.gpr[0] as u16;
-        assert_eq!(sw & 0x80FF, 0x8000 | 0x80 | ZE, "ZE, ES and B set: {sw:04X}");
+        assert_eq!(
+            sw & 0x80FF,
+            0x8000 | 0x80 | ZE,
+            "ZE, ES and B set: {sw:04X}"
+        );
         assert_eq!(cpu.s.fpu.top, 6, "no pop on an unmasked ZE");
         assert!(!bus.ferr);
         let r = run(&mut cpu, &mut bus, &FLD1);
         if ne {
             assert_eq!(r, Err(Fault::new(fault::MF)));
-            assert_eq!(run(&mut cpu, &mut bus, &[0x9B]), Err(Fault::new(fault::MF)), "FWAIT too");
+            assert_eq!(
+                run(&mut cpu, &mut bus, &[0x9B]),
+                Err(Fault::new(fault::MF)),
+                "FWAIT too"
+            );
         } else {
             assert_eq!(r, Ok(()));
             assert!(bus.ferr, "FERR# asserted");
         }
-        assert_eq!(run(&mut cpu, &mut bus, &[0xDB, 0xE2]), Ok(()), "FNCLEX never waits");
+        assert_eq!(
+            run(&mut cpu, &mut bus, &[0xDB, 0xE2]),
+            Ok(()),
+            "FNCLEX never waits"
+        );
         assert!(!bus.ferr);
         assert_eq!(run(&mut cpu, &mut bus, &FLD1), Ok(()));
-        assert_eq!(cpu.s.fpu.fip, 0x1000, "FIP of the last non-control instruction");
+        assert_eq!(
+            cpu.s.fpu.fip, 0x1000,
+            "FIP of the last non-control instruction"
+        );
     }
 }
 
@@ -152,16 +189,27 @@ fn fsave_frstor_roundtrip_and_fstenv_layout() {
     assert_eq!(&img[14..24], &[0u8; 10]);
     run(&mut cpu, &mut bus, &[0xDD, 0x26, 0x00, 0x04]).unwrap(); // frstor [0x400]
     let after = cpu.s.fpu;
-    assert_eq!((after.regs, after.cw, after.top, after.tw), (before.regs, before.cw, before.top, before.tw));
+    assert_eq!(
+        (after.regs, after.cw, after.top, after.tw),
+        (before.regs, before.cw, before.top, before.tw)
+    );
     assert_eq!(after.status(), before.status());
     assert_eq!(after.fop, before.fop);
     assert_eq!((after.fip, after.fdp), (before.fip, before.fdp));
 
     // FNSTENV masks all exceptions; FLDENV reloads.
     bus.mem.mem[0x300..0x302].copy_from_slice(&0x0360u16.to_le_bytes());
-    run(&mut cpu, &mut bus, &[0xD9, 0x2E, 0x00, 0x03, 0xD9, 0x36, 0x00, 0x05]).unwrap(); // fldcw; fnstenv [0x500]
+    run(
+        &mut cpu,
+        &mut bus,
+        &[0xD9, 0x2E, 0x00, 0x03, 0xD9, 0x36, 0x00, 0x05],
+    )
+    .unwrap(); // fldcw; fnstenv [0x500]
     assert_eq!(cpu.s.fpu.cw, 0x037F);
-    assert_eq!(u16::from_le_bytes([bus.mem.mem[0x500], bus.mem.mem[0x501]]), 0x0360);
+    assert_eq!(
+        u16::from_le_bytes([bus.mem.mem[0x500], bus.mem.mem[0x501]]),
+        0x0360
+    );
     run(&mut cpu, &mut bus, &[0xD9, 0x26, 0x00, 0x05]).unwrap(); // fldenv [0x500]
     assert_eq!(cpu.s.fpu.cw, 0x0360);
 }
@@ -176,9 +224,15 @@ fn fcomi_sets_eflags() {
     run(&mut cpu, &mut bus, &code).unwrap();
     assert_eq!(cpu.s.eflags & (flags::ZF | flags::PF | flags::CF), 0);
     run(&mut cpu, &mut bus, &[0xD9, 0xC9, 0xDB, 0xF1]).unwrap(); // fxch; fcomi: 0 < 1
-    assert_eq!(cpu.s.eflags & (flags::ZF | flags::PF | flags::CF), flags::CF);
+    assert_eq!(
+        cpu.s.eflags & (flags::ZF | flags::PF | flags::CF),
+        flags::CF
+    );
     run(&mut cpu, &mut bus, &[0xDF, 0xE9]).unwrap(); // fucomip st0, st1
-    assert_eq!(cpu.s.eflags & (flags::ZF | flags::PF | flags::CF), flags::CF);
+    assert_eq!(
+        cpu.s.eflags & (flags::ZF | flags::PF | flags::CF),
+        flags::CF
+    );
     assert_eq!(cpu.s.fpu.top, 7);
 }
 
@@ -205,11 +259,20 @@ fn mmx_aliasing_and_emms() {
     run(&mut cpu, &mut bus, &[0x0F, 0x6F, 0x0E, 0x00, 0x03]).unwrap(); // movq mm1, [0x300]
     let f = &cpu.s.fpu;
     assert_eq!((f.top, f.tw), (0, 0));
-    assert_eq!(f.regs[1], F80 { mant: 0x0102_0304_0506_0708, se: 0xFFFF });
+    assert_eq!(
+        f.regs[1],
+        F80 {
+            mant: 0x0102_0304_0506_0708,
+            se: 0xFFFF
+        }
+    );
     run(&mut cpu, &mut bus, &[0x0F, 0xFC, 0xC9, 0x0F, 0x7E, 0xC8]).unwrap(); // paddb mm1, mm1; movd eax, mm1
     assert_eq!(cpu.s.gpr[0], 0x0A0C_0E10);
     run(&mut cpu, &mut bus, &[0x0F, 0x77]).unwrap(); // emms
     assert_eq!(cpu.s.fpu.tw, 0xFFFF);
     // XMM forms (SSE2) are #UD on a Pentium II.
-    assert_eq!(run(&mut cpu, &mut bus, &[0x66, 0x0F, 0xFC, 0xC9]), Err(Fault::ud()));
+    assert_eq!(
+        run(&mut cpu, &mut bus, &[0x66, 0x0F, 0xFC, 0xC9]),
+        Err(Fault::ud())
+    );
 }

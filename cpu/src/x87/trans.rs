@@ -53,7 +53,12 @@ fn reduce(x: Big) -> (u64, Big) {
         k = k.wrapping_add(1);
     }
     // Move to [-pi/4, pi/4]: if r > c/2, use r - c and the next quadrant.
-    let half = Fix([c.0[0] >> 1, (c.0[1] >> 1) | (c.0[0] << 63), (c.0[2] >> 1) | (c.0[1] << 63), (c.0[3] >> 1) | (c.0[2] << 63)]);
+    let half = Fix([
+        c.0[0] >> 1,
+        (c.0[1] >> 1) | (c.0[0] << 63),
+        (c.0[2] >> 1) | (c.0[1] << 63),
+        (c.0[3] >> 1) | (c.0[2] << 63),
+    ]);
     if r > half {
         let d = c.sub(r);
         (k.wrapping_add(1), d.to_big(true))
@@ -178,7 +183,11 @@ pub fn fptan(ctx: &mut Ctx, a: F80) -> Trig {
 /// atan(t) for 0 <= t <= 1.
 fn atan_unit(t: Big) -> Big {
     // tan(pi/8) = 0.41421356...
-    let tan_pi_8 = Big { neg: false, exp: -2, sig: 0xD413_CCCF_E779_9211_65F6_26CD_D52A_FA7C };
+    let tan_pi_8 = Big {
+        neg: false,
+        exp: -2,
+        sig: 0xD413_CCCF_E779_9211_65F6_26CD_D52A_FA7C,
+    };
     let (base, u) = if t.sig != 0 && (t.exp, t.sig) > (tan_pi_8.exp, tan_pi_8.sig) {
         (Big::PI_4, t.sub(Big::ONE).div(t.add(Big::ONE)))
     } else {
@@ -216,14 +225,22 @@ pub fn fpatan(ctx: &mut Ctx, y: F80, x: F80) -> F80 {
     }
     if cx == Class::Inf {
         check_denormal(ctx, &[y]);
-        return if x.sign() { res(Big::PI, ctx) } else { F80::zero(sy) };
+        return if x.sign() {
+            res(Big::PI, ctx)
+        } else {
+            F80::zero(sy)
+        };
     }
     check_denormal(ctx, &[x, y]);
     if ctx.blocked() {
         return F80::INDEFINITE;
     }
     if cy == Class::Zero {
-        return if x.sign() { res(Big::PI, ctx) } else { F80::zero(sy) };
+        return if x.sign() {
+            res(Big::PI, ctx)
+        } else {
+            F80::zero(sy)
+        };
     }
     if cx == Class::Zero {
         return res(Big::PI_2, ctx);
@@ -300,7 +317,11 @@ fn ln_ratio(num: Big, den: Big) -> Big {
 /// log2 of a positive value held in a `Big`.
 fn log2_big(t: Big) -> Big {
     let mut e = t.exp;
-    let mut m = Big { neg: false, exp: 0, sig: t.sig };
+    let mut m = Big {
+        neg: false,
+        exp: 0,
+        sig: t.sig,
+    };
     // Keep m in [sqrt(1/2), sqrt(2)).
     if t.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
         m = m.scale(-1);
@@ -380,7 +401,11 @@ pub fn fyl2xp1(ctx: &mut Ctx, y: F80, x: F80) -> F80 {
         (Class::Zero, _) => return F80::zero(x.sign() ^ y.sign()),
         (_, Class::Zero) => return F80::zero(x.sign() ^ y.sign()),
         (Class::Inf, _) => {
-            return if x.sign() { invalid(ctx) } else { F80::inf(y.sign()) };
+            return if x.sign() {
+                invalid(ctx)
+            } else {
+                F80::inf(y.sign())
+            };
         }
         (_, Class::Inf) => return F80::inf(x.sign() ^ y.sign()),
         _ => {}
@@ -390,7 +415,11 @@ pub fn fyl2xp1(ctx: &mut Ctx, y: F80, x: F80) -> F80 {
     }
     let bx = Big::from_f80(x);
     // 1 - sqrt(2)/2
-    let lim = Big { neg: false, exp: -2, sig: 0x95F6_1998_0C43_36F7_4D04_EC99_156A_82C1 };
+    let lim = Big {
+        neg: false,
+        exp: -2,
+        sig: 0x95F6_1998_0C43_36F7_4D04_EC99_156A_82C1,
+    };
     if x.sign() && bx.exp >= 0 {
         if bx.exp == 0 && bx.sig == 1 << 127 {
             // log2(0)

@@ -64,7 +64,10 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
     }
     let filters: Vec<String> = a.filter.iter().map(|f| f.to_ascii_uppercase()).collect();
     files.retain(|f| {
-        let name = f.file_name().map(|n| n.to_string_lossy().to_ascii_uppercase()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_uppercase())
+            .unwrap_or_default();
         filters.is_empty() || filters.iter().any(|x| name.starts_with(x.as_str()))
     });
     if files.is_empty() {
@@ -76,7 +79,11 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
     for f in &files {
         let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
         suites.entry(dir.clone()).or_insert_with(|| {
-            let s = Suite::load(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir });
+            let s = Suite::load(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &dir
+            });
             s.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
             Arc::new(s)
         });
@@ -98,7 +105,10 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(f) = &r.first_failure {
             let ran = r.passed + r.failed;
-            println!("{}: {} of {ran} failed, first #{} {:?} ({})", r.name, r.failed, f.ordinal, f.name, f.summary);
+            println!(
+                "{}: {} of {ran} failed, first #{} {:?} ({})",
+                r.name, r.failed, f.ordinal, f.name, f.summary
+            );
             if a.verbose {
                 print!("{}", f.detail);
             }
@@ -109,14 +119,26 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
         let parts: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
         println!("skipped: {}", parts.join(", "));
     }
-    let rate = if passed + failed == 0 { 100.0 } else { passed as f64 * 100.0 / (passed + failed) as f64 };
-    eprintln!("{} files in {:.1} s", files.len(), started.elapsed().as_secs_f64());
+    let rate = if passed + failed == 0 {
+        100.0
+    } else {
+        passed as f64 * 100.0 / (passed + failed) as f64
+    };
+    eprintln!(
+        "{} files in {:.1} s",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
     if let Some(min) = a.min_pass_rate {
         println!("pass rate {rate:.2}% (required {min}%)");
     }
     println!("{passed} passed, {failed} failed, {n_skipped} skipped");
     let ok = failed == 0 || a.min_pass_rate.is_some_and(|min| rate >= min);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Files given directly are taken as they are; folders are searched recursively, sorted by name.
@@ -126,10 +148,15 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         out.push(p.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for e in entries {
-        let name = e.file_name().map(|n| n.to_string_lossy().to_ascii_uppercase()).unwrap_or_default();
+        let name = e
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_uppercase())
+            .unwrap_or_default();
         if e.is_dir() {
             collect(&e, out)?;
         } else if name.ends_with(".MOO.GZ") || name.ends_with(".MOO") {
@@ -140,7 +167,12 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Run every file on `jobs` threads; reports come back in file order.
-fn run_all(files: &[PathBuf], suites: &HashMap<PathBuf, Arc<Suite>>, opts: RunOpts, jobs: usize) -> Vec<FileReport> {
+fn run_all(
+    files: &[PathBuf],
+    suites: &HashMap<PathBuf, Arc<Suite>>,
+    opts: RunOpts,
+    jobs: usize,
+) -> Vec<FileReport> {
     // Interpreter panics are caught per test and reported; keep them off stderr.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
@@ -148,7 +180,8 @@ fn run_all(files: &[PathBuf], suites: &HashMap<PathBuf, Arc<Suite>>, opts: RunOp
         runner::LAST_PANIC.with(|l| *l.borrow_mut() = Some(msg));
     }));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<FileReport>>> = Mutex::new((0..files.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<FileReport>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..jobs.min(files.len()) {
             s.spawn(|| {
@@ -185,7 +218,10 @@ fn run_all(files: &[PathBuf], suites: &HashMap<PathBuf, Arc<Suite>>, opts: RunOp
 
 /// `folder/file` (the folder tells the suites apart).
 fn display_name(p: &Path) -> String {
-    let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match p.parent().and_then(|d| d.file_name()) {
         Some(d) => format!("{}/{file}", d.to_string_lossy()),
         None => file,

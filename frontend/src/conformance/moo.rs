@@ -11,7 +11,9 @@ use std::io::Read;
 use std::path::Path;
 
 /// Register order of a `REGS` chunk bitmask (bit 0 = ax … bit 13 = flags).
-pub const REG_NAMES: [&str; 14] = ["ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags"];
+pub const REG_NAMES: [&str; 14] = [
+    "ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags",
+];
 pub const R_CS: usize = 4;
 pub const R_SS: usize = 5;
 pub const R_SP: usize = 8;
@@ -89,7 +91,9 @@ pub struct Test {
 
 impl Test {
     pub fn hash_hex(&self) -> String {
-        self.hash.map(|h| h.iter().map(|b| format!("{b:02x}")).collect()).unwrap_or_default()
+        self.hash
+            .map(|h| h.iter().map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -110,7 +114,9 @@ pub fn load(path: &Path) -> MooFile {
         Ok(r) => r,
         Err(e) => return failed(None, format!("cannot read: {e}")),
     };
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if !gz {
         return parse(&raw);
     }
@@ -121,26 +127,49 @@ pub fn load(path: &Path) -> MooFile {
             // Keep the tests that decompressed intact; the broken stream is the error.
             let mut f = parse(&data);
             let at = f.tests.len();
-            f.error = Some(ParseError { test: Some(at), offset: data.len(), msg: format!("gzip stream broken: {e}") });
+            f.error = Some(ParseError {
+                test: Some(at),
+                offset: data.len(),
+                msg: format!("gzip stream broken: {e}"),
+            });
             f
         }
     }
 }
 
 fn failed(test: Option<usize>, msg: String) -> MooFile {
-    MooFile { error: Some(ParseError { test, offset: 0, msg }), ..MooFile::default() }
+    MooFile {
+        error: Some(ParseError {
+            test,
+            offset: 0,
+            msg,
+        }),
+        ..MooFile::default()
+    }
 }
 
 /// Parse decompressed MOO data.
 pub fn parse(data: &[u8]) -> MooFile {
     let mut file = MooFile::default();
-    let mut r = Reader { buf: data, pos: 0, base: 0 };
-    let err = |r: &Reader, test, msg: String| Some(ParseError { test, offset: r.base + r.pos, msg });
+    let mut r = Reader {
+        buf: data,
+        pos: 0,
+        base: 0,
+    };
+    let err = |r: &Reader, test, msg: String| {
+        Some(ParseError {
+            test,
+            offset: r.base + r.pos,
+            msg,
+        })
+    };
 
     // Header chunk.
     match r.chunk() {
         Ok((tag, mut h)) if &tag == b"MOO " => {
-            let hdr = (|| -> Result<_, String> { Ok((h.u8()?, h.u8()?, h.u16()?, h.u32()?, h.bytes(4)?)) })();
+            let hdr = (|| -> Result<_, String> {
+                Ok((h.u8()?, h.u8()?, h.u16()?, h.u32()?, h.bytes(4)?))
+            })();
             match hdr {
                 Ok((major, minor, _, count, id)) => {
                     file.version = (major, minor);
@@ -154,7 +183,14 @@ pub fn parse(data: &[u8]) -> MooFile {
             }
         }
         Ok((tag, _)) => {
-            file.error = err(&r, None, format!("not a MOO file (first chunk {:?})", String::from_utf8_lossy(&tag)));
+            file.error = err(
+                &r,
+                None,
+                format!(
+                    "not a MOO file (first chunk {:?})",
+                    String::from_utf8_lossy(&tag)
+                ),
+            );
             return file;
         }
         Err(e) => {
@@ -186,13 +222,23 @@ pub fn parse(data: &[u8]) -> MooFile {
     }
     if (file.tests.len() as u64) < file.declared as u64 {
         let n = file.tests.len();
-        file.error = err(&r, Some(n), format!("truncated: header declares {} tests, file holds {n}", file.declared));
+        file.error = err(
+            &r,
+            Some(n),
+            format!(
+                "truncated: header declares {} tests, file holds {n}",
+                file.declared
+            ),
+        );
     }
     file
 }
 
 fn parse_test(r: &mut Reader) -> Result<Test, String> {
-    let mut t = Test { index: r.u32()?, ..Test::default() };
+    let mut t = Test {
+        index: r.u32()?,
+        ..Test::default()
+    };
     let (mut init, mut fina) = (false, false);
     while !r.at_end() {
         let (tag, mut c) = r.chunk()?;
@@ -215,7 +261,12 @@ fn parse_test(r: &mut Reader) -> Result<Test, String> {
                     t.fina = parse_state(&mut c)?;
                     fina = true;
                 }
-                b"EXCP" => t.excp = Some(Excp { vector: c.u8()?, flags_addr: c.u32()? }),
+                b"EXCP" => {
+                    t.excp = Some(Excp {
+                        vector: c.u8()?,
+                        flags_addr: c.u32()?,
+                    })
+                }
                 b"HASH" => {
                     let mut h = [0u8; 20];
                     h.copy_from_slice(c.bytes(20)?);
@@ -231,7 +282,11 @@ fn parse_test(r: &mut Reader) -> Result<Test, String> {
         }
     }
     if !init || !fina {
-        return Err(format!("test {} lacks {}", t.index, if init { "FINA" } else { "INIT" }));
+        return Err(format!(
+            "test {} lacks {}",
+            t.index,
+            if init { "FINA" } else { "INIT" }
+        ));
     }
     Ok(t)
 }
@@ -258,14 +313,22 @@ fn parse_state(r: &mut Reader) -> Result<State, String> {
             b"RAM " => {
                 let n = c.u32()? as usize;
                 if c.buf.len() - c.pos != n.saturating_mul(5) {
-                    return Err(format!("RAM : count {n} does not match length {}", c.buf.len()));
+                    return Err(format!(
+                        "RAM : count {n} does not match length {}",
+                        c.buf.len()
+                    ));
                 }
                 s.ram.reserve(n);
                 for _ in 0..n {
                     s.ram.push((c.u32()?, c.u8()?));
                 }
             }
-            b"RG32" | b"RM32" => return Err(format!("{} (32-bit registers) not supported", tag_str(&tag))),
+            b"RG32" | b"RM32" => {
+                return Err(format!(
+                    "{} (32-bit registers) not supported",
+                    tag_str(&tag)
+                ))
+            }
             _ => {} // QUEU, RMSK, …
         }
     }
@@ -302,10 +365,14 @@ impl<'a> Reader<'a> {
         Ok(self.bytes(1)?[0])
     }
     fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.bytes(2)?.try_into().unwrap_or_default()))
+        Ok(u16::from_le_bytes(
+            self.bytes(2)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().unwrap_or_default()))
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().unwrap_or_default(),
+        ))
     }
     /// The next chunk: its tag and a reader over its payload.
     fn chunk(&mut self) -> Result<([u8; 4], Reader<'a>), String> {
@@ -322,9 +389,20 @@ impl<'a> Reader<'a> {
         let len = self.u32()? as usize;
         let base = self.base + self.pos;
         let body = self.bytes(len).map_err(|_| {
-            format!("chunk {:?} length {len} overruns its container ({} bytes left)", tag_str(&tag), left - 8)
+            format!(
+                "chunk {:?} length {len} overruns its container ({} bytes left)",
+                tag_str(&tag),
+                left - 8
+            )
         })?;
-        Ok((tag, Reader { buf: body, pos: 0, base }))
+        Ok((
+            tag,
+            Reader {
+                buf: body,
+                pos: 0,
+                base,
+            },
+        ))
     }
 }
 
@@ -341,7 +419,8 @@ pub(crate) mod tests {
 
     pub(crate) fn regs(mask: u16, vals: &[u16]) -> Vec<u8> {
         let mut p = mask.to_le_bytes().to_vec();
-        vals.iter().for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
+        vals.iter()
+            .for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
         chunk(b"REGS", &p)
     }
 
@@ -358,11 +437,19 @@ pub(crate) mod tests {
         let mut p = index.to_le_bytes().to_vec();
         p.extend(chunk(b"NAME", &[3, 0, 0, 0, b'n', b'o', b'p']));
         p.extend(chunk(b"BYTS", &[2, 0, 0, 0, 0x90, 0xF4]));
-        let mut init = regs(0x3FFF, &[1, 2, 3, 4, 0x100, 0x200, 0x300, 0x400, 0xFFFE, 6, 7, 8, 0x10, 0xF002]);
+        let mut init = regs(
+            0x3FFF,
+            &[
+                1, 2, 3, 4, 0x100, 0x200, 0x300, 0x400, 0xFFFE, 6, 7, 8, 0x10, 0xF002,
+            ],
+        );
         init.extend(ram(&[(0x1010, 0x90), (0x1011, 0xF4)]));
         init.extend(chunk(b"QUEU", &[0, 0, 0, 0]));
         p.extend(chunk(b"INIT", &init));
-        p.extend(chunk(b"FINA", &[regs(1 << R_IP, &[0x12]), ram(&[])].concat()));
+        p.extend(chunk(
+            b"FINA",
+            &[regs(1 << R_IP, &[0x12]), ram(&[])].concat(),
+        ));
         p.extend(chunk(b"CYCL", &[0; 8]));
         p.extend(chunk(b"EXCP", &[6, 0x34, 0x12, 0, 0]));
         p.extend(chunk(b"HASH", &[0xAB; 20]));
@@ -382,16 +469,28 @@ pub(crate) mod tests {
     fn parses_a_well_formed_file() {
         let f = parse(&sample_file());
         assert_eq!(f.error, None);
-        assert_eq!((f.version, f.declared, f.cpu_id.as_str()), ((1, 0), 2, "C286"));
+        assert_eq!(
+            (f.version, f.declared, f.cpu_id.as_str()),
+            ((1, 0), 2, "C286")
+        );
         assert_eq!(f.tests.len(), 2);
         let t = &f.tests[1];
-        assert_eq!((t.index, t.name.as_str(), &t.bytes[..]), (1, "nop", &[0x90, 0xF4][..]));
+        assert_eq!(
+            (t.index, t.name.as_str(), &t.bytes[..]),
+            (1, "nop", &[0x90, 0xF4][..])
+        );
         assert_eq!(t.init.regs.get(R_SP), Some(0xFFFE));
         assert_eq!(t.init.regs.get(R_FLAGS), Some(0xF002));
         assert_eq!(t.init.ram, vec![(0x1010, 0x90), (0x1011, 0xF4)]);
         assert_eq!(t.fina.regs.get(R_IP), Some(0x12));
         assert_eq!(t.fina.regs.get(0), None);
-        assert_eq!(t.excp, Some(Excp { vector: 6, flags_addr: 0x1234 }));
+        assert_eq!(
+            t.excp,
+            Some(Excp {
+                vector: 6,
+                flags_addr: 0x1234
+            })
+        );
         assert_eq!(t.hash_hex(), "ab".repeat(20));
     }
 
@@ -401,7 +500,9 @@ pub(crate) mod tests {
         let second_test = full.len() - test_chunk(1).len();
         for len in 0..full.len() {
             let f = parse(&full[..len]);
-            let e = f.error.unwrap_or_else(|| panic!("truncation at {len} not reported"));
+            let e = f
+                .error
+                .unwrap_or_else(|| panic!("truncation at {len} not reported"));
             if len >= second_test {
                 assert_eq!(f.tests.len(), 1, "at {len}");
                 assert_eq!(e.test, Some(1), "at {len}: {e}");
@@ -441,7 +542,10 @@ pub(crate) mod tests {
 
         // RAM count larger than the chunk.
         let mut p = 0u32.to_le_bytes().to_vec();
-        p.extend(chunk(b"INIT", &chunk(b"RAM ", &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5])));
+        p.extend(chunk(
+            b"INIT",
+            &chunk(b"RAM ", &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5]),
+        ));
         let mut buf = chunk(b"MOO ", &[1, 0, 0, 0, 1, 0, 0, 0, b'8', b'0', b'8', b'6']);
         buf.extend(chunk(b"TEST", &p));
         assert!(parse(&buf).error.expect("error").msg.contains("RAM"));

@@ -84,9 +84,15 @@ impl Suite {
         match std::fs::read_to_string(&meta) {
             Ok(text) => match parse_metadata(&text) {
                 Ok(ops) => s.ops = ops,
-                Err(e) => s.warnings.push(format!("{}: {e}; running without flag masks", meta.display())),
+                Err(e) => s.warnings.push(format!(
+                    "{}: {e}; running without flag masks",
+                    meta.display()
+                )),
             },
-            Err(e) => s.warnings.push(format!("{}: {e}; running all opcodes without flag masks", meta.display())),
+            Err(e) => s.warnings.push(format!(
+                "{}: {e}; running all opcodes without flag masks",
+                meta.display()
+            )),
         }
         if let Ok(text) = std::fs::read_to_string(dir.join("revocation_list.txt")) {
             s.revoked = text
@@ -102,10 +108,16 @@ impl Suite {
 
 fn parse_metadata(text: &str) -> anyhow::Result<HashMap<String, OpMeta>> {
     let v: serde_json::Value = serde_json::from_str(text)?;
-    let ops = v.get("opcodes").and_then(|o| o.as_object()).ok_or_else(|| anyhow::anyhow!("no \"opcodes\" object"))?;
+    let ops = v
+        .get("opcodes")
+        .and_then(|o| o.as_object())
+        .ok_or_else(|| anyhow::anyhow!("no \"opcodes\" object"))?;
     let info = |v: &serde_json::Value| OpInfo {
         status: v.get("status").and_then(|s| s.as_str()).map(str::to_string),
-        flags_mask: v.get("flags-mask").and_then(|m| m.as_u64()).map(|m| m as u16),
+        flags_mask: v
+            .get("flags-mask")
+            .and_then(|m| m.as_u64())
+            .map(|m| m as u16),
     };
     let mut out = HashMap::new();
     for (k, v) in ops {
@@ -133,14 +145,22 @@ impl FileRule {
     fn new(suite: &Suite, file_name: &str) -> FileRule {
         let mut parts = file_name.split('.');
         let key = parts.next().unwrap_or("").to_ascii_uppercase();
-        let reg = parts.next().and_then(|p| p.parse::<usize>().ok()).filter(|&r| r < 8);
-        FileRule { op: suite.ops.get(&key).cloned(), reg }
+        let reg = parts
+            .next()
+            .and_then(|p| p.parse::<usize>().ok())
+            .filter(|&r| r < 8);
+        FileRule {
+            op: suite.ops.get(&key).cloned(),
+            reg,
+        }
     }
 
     /// Status and flag mask for one test (group opcodes without a reg digit in the file name
     /// are resolved from the test's ModRM byte).
     fn for_test(&self, bytes: &[u8]) -> OpInfo {
-        let Some(op) = &self.op else { return OpInfo::default() };
+        let Some(op) = &self.op else {
+            return OpInfo::default();
+        };
         match (&op.reg, self.reg.or_else(|| modrm_reg(bytes))) {
             (Some(regs), Some(r)) => regs[r].clone(),
             _ => op.info.clone(),
@@ -182,7 +202,12 @@ struct TestBus {
 
 impl TestBus {
     fn new(size: usize) -> TestBus {
-        TestBus { mem: vec![0; size], mask: size as u32 - 1, dirty: Vec::new(), ivt_read: None }
+        TestBus {
+            mem: vec![0; size],
+            mask: size as u32 - 1,
+            dirty: Vec::new(),
+            ivt_read: None,
+        }
     }
     #[inline]
     fn byte(&self, addr: u32) -> u8 {
@@ -288,8 +313,17 @@ pub struct RunOpts {
 }
 
 impl Worker {
-    pub fn run_file(&mut self, path: &Path, display: String, suite: &Suite, opts: RunOpts) -> FileReport {
-        let mut rep = FileReport { name: display, ..FileReport::default() };
+    pub fn run_file(
+        &mut self,
+        path: &Path,
+        display: String,
+        suite: &Suite,
+        opts: RunOpts,
+    ) -> FileReport {
+        let mut rep = FileReport {
+            name: display,
+            ..FileReport::default()
+        };
         let file = moo::load(path);
         let limit = opts.limit.unwrap_or(usize::MAX);
         let wanted = (file.declared as usize).min(limit);
@@ -301,18 +335,26 @@ impl Worker {
         let Some(model) = model else {
             let msg = match &file.error {
                 Some(e) if file.cpu_id.is_empty() => format!("corrupt: {e}"),
-                _ => format!("unknown CPU id {:?} in MOO header (known: 8086, 8088, C286)", file.cpu_id),
+                _ => format!(
+                    "unknown CPU id {:?} in MOO header (known: 8086, 8088, C286)",
+                    file.cpu_id
+                ),
             };
             fail_file(&mut rep, 0, msg);
             return rep;
         };
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let rule = FileRule::new(suite, &file_name);
         let tests = &file.tests[..file.tests.len().min(limit)];
         for (ordinal, t) in tests.iter().enumerate() {
             let info = rule.for_test(&t.bytes);
             if !info.runnable() {
-                *rep.skipped.entry(info.status.clone().unwrap_or_default()).or_default() += 1;
+                *rep.skipped
+                    .entry(info.status.clone().unwrap_or_default())
+                    .or_default() += 1;
                 continue;
             }
             if !suite.revoked.is_empty() && suite.revoked.contains(&t.hash_hex()) {
@@ -328,7 +370,10 @@ impl Worker {
                     rep.first_failure = Some(self.describe(ordinal, t, model, flags_mask));
                 }
             }
-            let panicked = self.mismatches.iter().any(|m| matches!(m, Mismatch::Stop(Stop::Panic(_))));
+            let panicked = self
+                .mismatches
+                .iter()
+                .any(|m| matches!(m, Mismatch::Stop(Stop::Panic(_))));
             self.clean(model, t, panicked);
         }
         if let Some(e) = &file.error {
@@ -384,7 +429,8 @@ impl Worker {
                 if ev == StepEvent::Shutdown {
                     return Stop::Shutdown;
                 }
-                if cpu.s.halted || (single && !(rep && (cpu.s.seg[1].selector, cpu.s.eip) == start)) {
+                if cpu.s.halted || (single && !(rep && (cpu.s.seg[1].selector, cpu.s.eip) == start))
+                {
                     return Stop::Done;
                 }
             }
@@ -408,7 +454,10 @@ impl Worker {
         for i in 0..14 {
             let Some(w) = want.get(i) else { continue };
             let (w, g) = match i {
-                R_FLAGS => ((w & flags_mask) as u32, (cpu.s.eflags as u16 & flags_mask) as u32),
+                R_FLAGS => (
+                    (w & flags_mask) as u32,
+                    (cpu.s.eflags as u16 & flags_mask) as u32,
+                ),
                 R_IP => (w as u32, cpu.s.eip),
                 _ => (w as u32, get_reg(cpu, i) as u32),
             };
@@ -432,7 +481,11 @@ impl Worker {
         let flags_at = want_exc.map(|_| {
             let ss = (want.get(R_SS).unwrap_or(0) as u32) << 4;
             let sp = want.get(R_SP).unwrap_or(0);
-            [ss + sp.wrapping_add(4) as u32, ss + sp.wrapping_add(5) as u32].map(|a| a & bus.mask)
+            [
+                ss + sp.wrapping_add(4) as u32,
+                ss + sp.wrapping_add(5) as u32,
+            ]
+            .map(|a| a & bus.mask)
         });
         if want_exc != taken {
             mm.push(Mismatch::Exception(want_exc, taken));
@@ -440,7 +493,13 @@ impl Worker {
         // Memory: INIT overlaid by FINA, plus writes to unlisted addresses.
         let exp = &mut self.expected_mem;
         exp.clear();
-        exp.extend(t.init.ram.iter().chain(&t.fina.ram).map(|&(a, v)| (a & bus.mask, v)));
+        exp.extend(
+            t.init
+                .ram
+                .iter()
+                .chain(&t.fina.ram)
+                .map(|&(a, v)| (a & bus.mask, v)),
+        );
         exp.sort_by_key(|e| e.0);
         exp.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
@@ -464,7 +523,12 @@ impl Worker {
         bus.dirty.dedup();
         for &a in &bus.dirty {
             if exp.binary_search_by_key(&a, |e| e.0).is_err() && bus.byte(a) != 0 {
-                mm.push(Mismatch::Mem(a, 0, bus.byte(a), "written, but not listed by the test"));
+                mm.push(Mismatch::Mem(
+                    a,
+                    0,
+                    bus.byte(a),
+                    "written, but not listed by the test",
+                ));
             }
         }
         mm.is_empty()
@@ -473,7 +537,13 @@ impl Worker {
     /// Zero the RAM a test used.
     fn clean(&mut self, model: CpuModel, t: &Test, panicked: bool) {
         let m = self.machine(model);
-        for a in t.init.ram.iter().map(|r| r.0 & m.bus.mask).chain(m.bus.dirty.drain(..)) {
+        for a in t
+            .init
+            .ram
+            .iter()
+            .map(|r| r.0 & m.bus.mask)
+            .chain(m.bus.dirty.drain(..))
+        {
             m.bus.mem[a as usize] = 0;
             m.cpu.invalidate_phys(a, 1);
         }
@@ -504,12 +574,26 @@ impl Worker {
 
         let mut d = String::new();
         let bytes: Vec<String> = t.bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let index = if t.index as usize != ordinal { format!(" (index {})", t.index) } else { String::new() };
-        let hash = if t.hash.is_some() { format!("  hash {}", t.hash_hex()) } else { String::new() };
-        let _ = writeln!(d, "    test #{ordinal}{index} {:?}  bytes {}{hash}", t.name, bytes.join(" "));
+        let index = if t.index as usize != ordinal {
+            format!(" (index {})", t.index)
+        } else {
+            String::new()
+        };
+        let hash = if t.hash.is_some() {
+            format!("  hash {}", t.hash_hex())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            d,
+            "    test #{ordinal}{index} {:?}  bytes {}{hash}",
+            t.name,
+            bytes.join(" ")
+        );
         let init = initial_regs(t, model);
-        let regs: Vec<String> =
-            (0..14).filter_map(|i| init.get(i).map(|v| format!("{}={v:04x}", REG_NAMES[i]))).collect();
+        let regs: Vec<String> = (0..14)
+            .filter_map(|i| init.get(i).map(|v| format!("{}={v:04x}", REG_NAMES[i])))
+            .collect();
         let _ = writeln!(d, "      initial  {}", regs[..regs.len().min(8)].join(" "));
         if regs.len() > 8 {
             let _ = writeln!(d, "               {}", regs[8..].join(" "));
@@ -535,37 +619,74 @@ impl Worker {
         let mems: Vec<(u32, u8, u8, &str)> = self
             .mismatches
             .iter()
-            .filter_map(|m| if let Mismatch::Mem(a, w, g, n) = m { Some((*a, *w, *g, *n)) } else { None })
+            .filter_map(|m| {
+                if let Mismatch::Mem(a, w, g, n) = m {
+                    Some((*a, *w, *g, *n))
+                } else {
+                    None
+                }
+            })
             .collect();
         let mut lines = 0;
         let mut i = 0;
         while i < mems.len() {
             let mut j = i + 1;
-            while j < mems.len() && j - i < 8 && mems[j].0 == mems[j - 1].0 + 1 && mems[j].3 == mems[i].3 {
+            while j < mems.len()
+                && j - i < 8
+                && mems[j].0 == mems[j - 1].0 + 1
+                && mems[j].3 == mems[i].3
+            {
                 j += 1;
             }
             lines += 1;
             if lines <= 10 {
                 let run = &mems[i..j];
-                let hex = |f: fn(&(u32, u8, u8, &str)) -> u8| run.iter().map(|m| format!("{:02x}", f(m))).collect::<Vec<_>>().join(" ");
-                let note = if run[0].3.is_empty() { String::new() } else { format!("  ({})", run[0].3) };
-                let _ = writeln!(d, "      [{:06x}] expected {}  got {}{note}", run[0].0, hex(|m| m.1), hex(|m| m.2));
+                let hex = |f: fn(&(u32, u8, u8, &str)) -> u8| {
+                    run.iter()
+                        .map(|m| format!("{:02x}", f(m)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let note = if run[0].3.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", run[0].3)
+                };
+                let _ = writeln!(
+                    d,
+                    "      [{:06x}] expected {}  got {}{note}",
+                    run[0].0,
+                    hex(|m| m.1),
+                    hex(|m| m.2)
+                );
             }
             i = j;
         }
         if lines > 10 {
             let _ = writeln!(d, "      … and {} more memory lines", lines - 10);
         }
-        Failure { ordinal, name: t.name.clone(), summary, detail: d }
+        Failure {
+            ordinal,
+            name: t.name.clone(),
+            summary,
+            detail: d,
+        }
     }
 }
 
-fn machine<'a>(m8086: &'a mut Option<Machine>, m286: &'a mut Option<Machine>, model: CpuModel) -> &'a mut Machine {
+fn machine<'a>(
+    m8086: &'a mut Option<Machine>,
+    m286: &'a mut Option<Machine>,
+    model: CpuModel,
+) -> &'a mut Machine {
     let (slot, size) = match model {
         CpuModel::I8086 => (m8086, 1 << 20),
         _ => (m286, 16 << 20),
     };
-    slot.get_or_insert_with(|| Machine { cpu: Cpu::new(model), bus: TestBus::new(size) })
+    slot.get_or_insert_with(|| Machine {
+        cpu: Cpu::new(model),
+        bus: TestBus::new(size),
+    })
 }
 
 /// REG_NAMES index → CpuState segment index (ES CS SS DS order).
@@ -617,10 +738,14 @@ fn inferred_vector(t: &Test, init: &moo::Regs, want: &moo::Regs) -> Option<u8> {
         return None;
     }
     let byte = |a: u32| t.init.ram.iter().find(|r| r.0 == a).map(|r| r.1);
-    t.init.ram.iter().filter(|r| r.0 < 0x400 && r.0 % 4 == 0).find_map(|&(a, _)| {
-        let w = |o: u32| Some(u16::from_le_bytes([byte(a + o)?, byte(a + o + 1)?]));
-        (w(0)? == ip && w(2)? == cs).then_some((a / 4) as u8)
-    })
+    t.init
+        .ram
+        .iter()
+        .filter(|r| r.0 < 0x400 && r.0 % 4 == 0)
+        .find_map(|&(a, _)| {
+            let w = |o: u32| Some(u16::from_le_bytes([byte(a + o)?, byte(a + o + 1)?]));
+            (w(0)? == ip && w(2)? == cs).then_some((a / 4) as u8)
+        })
 }
 
 fn stop_word(s: &Stop) -> &'static str {
@@ -638,7 +763,9 @@ fn stop_text(s: &Stop) -> String {
         Stop::Done => "normally".into(),
         Stop::StepCap => format!("no HLT reached within {STEP_CAP} steps"),
         Stop::Shutdown => "shutdown (triple fault)".into(),
-        Stop::UnlistedVector(v) => format!("took interrupt #{v} (int {v:02x}h), whose IVT entry the test does not provide"),
+        Stop::UnlistedVector(v) => {
+            format!("took interrupt #{v} (int {v:02x}h), whose IVT entry the test does not provide")
+        }
         Stop::Panic(m) => format!("interpreter panicked: {m}"),
     }
 }
@@ -679,9 +806,14 @@ thread_local! {
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    LAST_PANIC.with(|l| l.borrow_mut().take()).unwrap_or_else(|| {
-        p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
-    })
+    LAST_PANIC
+        .with(|l| l.borrow_mut().take())
+        .unwrap_or_else(|| {
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        })
 }
 
 #[cfg(test)]
@@ -704,9 +836,16 @@ mod tests {
     fn metadata_lookup() {
         let json = r#"{"opcodes": {"90": {"status": "normal"}, "D8": {"status": "fpu"},
             "F6": {"reg": {"6": {"status": "normal", "flags-mask": 63274}, "1": {"status": "undefined"}}}}}"#;
-        let suite = Suite { ops: parse_metadata(json).unwrap(), ..Suite::default() };
-        assert!(FileRule::new(&suite, "90.MOO.gz").for_test(&[0x90]).runnable());
-        assert!(!FileRule::new(&suite, "D8.MOO.gz").for_test(&[0xD8, 0]).runnable());
+        let suite = Suite {
+            ops: parse_metadata(json).unwrap(),
+            ..Suite::default()
+        };
+        assert!(FileRule::new(&suite, "90.MOO.gz")
+            .for_test(&[0x90])
+            .runnable());
+        assert!(!FileRule::new(&suite, "D8.MOO.gz")
+            .for_test(&[0xD8, 0])
+            .runnable());
         let f6 = FileRule::new(&suite, "F6.6.MOO.gz").for_test(&[0xF6, 0x00]);
         assert_eq!(f6.flags_mask, Some(63274));
         // No digit in the name: the ModRM reg of the test decides.
@@ -714,7 +853,9 @@ mod tests {
         assert!(!f6.for_test(&[0xF6, 0x08]).runnable());
         assert_eq!(f6.for_test(&[0xF6, 0x30]).flags_mask, Some(63274));
         // Unknown opcodes run unmasked.
-        assert!(FileRule::new(&suite, "0FA2.MOO").for_test(&[0x0F, 0xA2]).runnable());
+        assert!(FileRule::new(&suite, "0FA2.MOO")
+            .for_test(&[0x0F, 0xA2])
+            .runnable());
     }
 
     #[test]
@@ -725,19 +866,48 @@ mod tests {
 
     /// A MOO file of 286 tests: (name, bytes at CS:IP, INIT regs, extra INIT RAM, FINA regs
     /// as (index, value), FINA RAM, EXCP vector).
-    type Spec<'a> = (&'a str, &'a [u8], [u16; 14], &'a [(u32, u8)], &'a [(usize, u16)], &'a [(u32, u8)], Option<u8>);
+    type Spec<'a> = (
+        &'a str,
+        &'a [u8],
+        [u16; 14],
+        &'a [(u32, u8)],
+        &'a [(usize, u16)],
+        &'a [(u32, u8)],
+        Option<u8>,
+    );
 
     fn moo_286(tests: &[Spec]) -> Vec<u8> {
         use crate::conformance::moo::tests::{chunk, ram, regs};
-        let mut f = chunk(b"MOO ", &[&[1, 0, 0, 0][..], &(tests.len() as u32).to_le_bytes(), b"C286"].concat());
+        let mut f = chunk(
+            b"MOO ",
+            &[
+                &[1, 0, 0, 0][..],
+                &(tests.len() as u32).to_le_bytes(),
+                b"C286",
+            ]
+            .concat(),
+        );
         for (i, (name, bytes, init, extra, fina, fina_ram, excp)) in tests.iter().enumerate() {
             let mut p = (i as u32).to_le_bytes().to_vec();
-            p.extend(chunk(b"NAME", &[&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat()));
-            p.extend(chunk(b"BYTS", &[&(bytes.len() as u32).to_le_bytes()[..], bytes].concat()));
+            p.extend(chunk(
+                b"NAME",
+                &[&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat(),
+            ));
+            p.extend(chunk(
+                b"BYTS",
+                &[&(bytes.len() as u32).to_le_bytes()[..], bytes].concat(),
+            ));
             let code = ((init[R_CS] as u32) << 4) + init[R_IP] as u32;
-            let mut init_ram: Vec<(u32, u8)> = bytes.iter().enumerate().map(|(k, b)| (code + k as u32, *b)).collect();
+            let mut init_ram: Vec<(u32, u8)> = bytes
+                .iter()
+                .enumerate()
+                .map(|(k, b)| (code + k as u32, *b))
+                .collect();
             init_ram.extend_from_slice(extra);
-            p.extend(chunk(b"INIT", &[regs(0x3FFF, init), ram(&init_ram)].concat()));
+            p.extend(chunk(
+                b"INIT",
+                &[regs(0x3FFF, init), ram(&init_ram)].concat(),
+            ));
             let mask = fina.iter().fold(0u16, |m, (r, _)| m | 1 << r);
             let mut sorted = fina.to_vec();
             sorted.sort();
@@ -755,16 +925,66 @@ mod tests {
     fn runs_and_compares_286_tests() {
         // ax bx cx dx cs ss ds es sp bp si di ip flags
         let init = [1, 2, 3, 4, 0x100, 0x300, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF0C7];
-        let ivt3: &[(u32, u8)] = &[(12, 0x00), (13, 0x00), (14, 0x00), (15, 0x02), (0x2000, 0xF4)];
+        let ivt3: &[(u32, u8)] = &[
+            (12, 0x00),
+            (13, 0x00),
+            (14, 0x00),
+            (15, 0x02),
+            (0x2000, 0xF4),
+        ];
         // INT 3 from 0100:0010: pushes FLAGS (0x00C7, 12-15 cleared), CS, IP 0x11 at 0300:00FA.
-        let stack: &[(u32, u8)] = &[(0x30FA, 0x11), (0x30FB, 0), (0x30FC, 0x00), (0x30FD, 0x01), (0x30FE, 0xC7), (0x30FF, 0x00)];
-        let int3_fina: &[(usize, u16)] = &[(R_CS, 0x200), (R_SP, 0xFA), (R_IP, 1), (R_FLAGS, 0x00C7 & !0x300)];
+        let stack: &[(u32, u8)] = &[
+            (0x30FA, 0x11),
+            (0x30FB, 0),
+            (0x30FC, 0x00),
+            (0x30FD, 0x01),
+            (0x30FE, 0xC7),
+            (0x30FF, 0x00),
+        ];
+        let int3_fina: &[(usize, u16)] = &[
+            (R_CS, 0x200),
+            (R_SP, 0xFA),
+            (R_IP, 1),
+            (R_FLAGS, 0x00C7 & !0x300),
+        ];
         let file = moo_286(&[
-            ("nop", &[0x90, 0xF4], init, &[], &[(R_IP, 0x12), (R_FLAGS, 0x00C7)], &[], None),
-            ("nop (wrong ax)", &[0x90, 0xF4], init, &[], &[(0, 5), (R_IP, 0x12)], &[], None),
+            (
+                "nop",
+                &[0x90, 0xF4],
+                init,
+                &[],
+                &[(R_IP, 0x12), (R_FLAGS, 0x00C7)],
+                &[],
+                None,
+            ),
+            (
+                "nop (wrong ax)",
+                &[0x90, 0xF4],
+                init,
+                &[],
+                &[(0, 5), (R_IP, 0x12)],
+                &[],
+                None,
+            ),
             ("int3", &[0xCC, 0xF4], init, ivt3, int3_fina, stack, Some(3)),
-            ("int3 (no EXCP)", &[0xCC, 0xF4], init, ivt3, int3_fina, stack, None),
-            ("int3 (no IVT entry)", &[0xCC, 0xF4], init, &[], int3_fina, stack, Some(3)),
+            (
+                "int3 (no EXCP)",
+                &[0xCC, 0xF4],
+                init,
+                ivt3,
+                int3_fina,
+                stack,
+                None,
+            ),
+            (
+                "int3 (no IVT entry)",
+                &[0xCC, 0xF4],
+                init,
+                &[],
+                int3_fina,
+                stack,
+                Some(3),
+            ),
         ]);
         let dir = std::env::temp_dir().join(format!("ironbox-runner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -774,7 +994,12 @@ mod tests {
         let suite = Suite::default();
         let mut fails = Vec::new();
         for limit in 1..=5 {
-            let r = w.run_file(&path, "t/90.MOO".into(), &suite, RunOpts { limit: Some(limit) });
+            let r = w.run_file(
+                &path,
+                "t/90.MOO".into(),
+                &suite,
+                RunOpts { limit: Some(limit) },
+            );
             assert!(r.error.is_none(), "{:?}", r.error);
             fails.push((r.passed, r.failed, r.first_failure.map(|f| f.summary)));
         }
@@ -794,16 +1019,25 @@ mod tests {
                 stack,
                 if n == 4 { None } else { Some(3) },
             )]);
-            let path = std::env::temp_dir().join(format!("ironbox-runner-{}-{n}.MOO", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("ironbox-runner-{}-{n}.MOO", std::process::id()));
             std::fs::write(&path, &file).unwrap();
             let r = w.run_file(&path, "t".into(), &suite, RunOpts { limit: None });
             let _ = std::fs::remove_file(&path);
             let f = r.first_failure.expect("fails");
-            assert!(f.summary.contains("exception"), "{}: {}", f.summary, f.detail);
+            assert!(
+                f.summary.contains("exception"),
+                "{}: {}",
+                f.summary,
+                f.detail
+            );
             if n == 5 {
-                assert!(f.detail.contains("IVT entry the test does not provide"), "{}", f.detail);
+                assert!(
+                    f.detail.contains("IVT entry the test does not provide"),
+                    "{}",
+                    f.detail
+                );
             }
         }
     }
 }
-

@@ -4,7 +4,7 @@
 //! 4 GiB, and A20 gating; ports go to the `Chipset`.
 
 use ironbox_cpu::CpuBus;
-use ironbox_devices::Nanos;
+use ironbox_devices::{DmaMemory, Nanos};
 use memmap2::MmapMut;
 
 use super::chipset::Chipset;
@@ -12,8 +12,32 @@ use super::chipset::Chipset;
 /// How much of the BIOS image appears below 1 MiB (ending at 0xFFFFF).
 const BIOS_LOW_MAX: usize = 128 * 1024;
 
-pub struct PcBus {
+/// Guest RAM as bus-master and ISA DMA see it; DMA writes are remembered so the CPU can drop
+/// stale decoded code.
+pub struct DmaRam {
     pub ram: MmapMut,
+    pub dirty: Vec<(u32, u32)>,
+}
+
+impl DmaMemory for DmaRam {
+    fn dma_read(&mut self, addr: u32, buf: &mut [u8]) {
+        for (k, b) in buf.iter_mut().enumerate() {
+            *b = self.ram.get(addr as usize + k).copied().unwrap_or(0xFF);
+        }
+    }
+    fn dma_write(&mut self, addr: u32, buf: &[u8]) {
+        let len = self.ram.len();
+        let start = (addr as usize).min(len);
+        let end = (addr as usize).saturating_add(buf.len()).min(len);
+        if end > start {
+            self.ram[start..end].copy_from_slice(&buf[..end - start]);
+            self.dirty.push((start as u32, (end - start) as u32));
+        }
+    }
+}
+
+pub struct PcBus {
+    pub mem: DmaRam,
     /// RAM below the PCI hole (bytes).
     pub ram_size: u32,
     pub bios: Box<[u8]>,
@@ -69,13 +93,40 @@ impl PcBus {
             0xA_0000..=0xB_FFFF => self.chip.vga.mem_read(addr, 1) as u8,
             0xC_0000..=0xF_FFFF => {
                 if pam_rw(&self.pam, addr).0 {
-                    self.ram[addr as usize]
+                    self.mem.ram[addr as usize]
                 } else {
                     self.bios_byte(addr).unwrap_or(0xFF)
                 }
             }
-            _ if addr < self.ram_size => self.ram[addr as usize],
-            _ => self.bios_byte(addr).unwrap_or(0xFF),
+            _ if addr < self.ram_size => self.mem.ram[addr as usize],
+            _ => self
+                .pci_read8(addr)
+                .or_else(|| self.bios_byte(addr))
+                .unwrap_or(0xFF),
+        }
+    }
+
+    /// Memory BARs in the PCI hole: the VGA framebuffer and its expansion ROM.
+    fn pci_read8(&mut self, addr: u32) -> Option<u8> {
+        let vga = &self.chip.pci.vga;
+        if let Some((base, len)) = vga.lfb() {
+            if addr >= base && addr - base < len {
+                return Some(self.chip.vga.lfb_read(addr - base, 1) as u8);
+            }
+        }
+        if let Some((base, len)) = vga.rom_window() {
+            if addr >= base && addr - base < len {
+                return Some(vga.rom.get((addr - base) as usize).copied().unwrap_or(0xFF));
+            }
+        }
+        None
+    }
+
+    fn pci_write8(&mut self, addr: u32, v: u8) {
+        if let Some((base, len)) = self.chip.pci.vga.lfb() {
+            if addr >= base && addr - base < len {
+                self.chip.vga.lfb_write(addr - base, 1, v as u32);
+            }
         }
     }
 
@@ -84,11 +135,11 @@ impl PcBus {
             0xA_0000..=0xB_FFFF => self.chip.vga.mem_write(addr, 1, v as u32),
             0xC_0000..=0xF_FFFF => {
                 if pam_rw(&self.pam, addr).1 {
-                    self.ram[addr as usize] = v;
+                    self.mem.ram[addr as usize] = v;
                 }
             }
-            _ if addr < self.ram_size => self.ram[addr as usize] = v,
-            _ => {}
+            _ if addr < self.ram_size => self.mem.ram[addr as usize] = v,
+            _ => self.pci_write8(addr, v),
         }
     }
 
@@ -105,7 +156,7 @@ impl CpuBus for PcBus {
     fn read8(&mut self, addr: u32) -> u8 {
         let a = self.a20(addr);
         if self.plain(a, 1) {
-            self.ram[a as usize]
+            self.mem.ram[a as usize]
         } else {
             self.slow_read8(a)
         }
@@ -114,7 +165,7 @@ impl CpuBus for PcBus {
     fn write8(&mut self, addr: u32, v: u8) {
         let a = self.a20(addr);
         if self.plain(a, 1) {
-            self.ram[a as usize] = v
+            self.mem.ram[a as usize] = v
         } else {
             self.slow_write8(a, v)
         }
@@ -123,7 +174,7 @@ impl CpuBus for PcBus {
     fn read16(&mut self, addr: u32) -> u16 {
         let a = self.a20(addr);
         if self.plain(a, 2) {
-            u16::from_le_bytes([self.ram[a as usize], self.ram[a as usize + 1]])
+            u16::from_le_bytes([self.mem.ram[a as usize], self.mem.ram[a as usize + 1]])
         } else {
             u16::from_le_bytes([self.read8(addr), self.read8(addr.wrapping_add(1))])
         }
@@ -133,16 +184,23 @@ impl CpuBus for PcBus {
         let a = self.a20(addr);
         if self.plain(a, 4) {
             let i = a as usize;
-            u32::from_le_bytes([self.ram[i], self.ram[i + 1], self.ram[i + 2], self.ram[i + 3]])
+            u32::from_le_bytes([
+                self.mem.ram[i],
+                self.mem.ram[i + 1],
+                self.mem.ram[i + 2],
+                self.mem.ram[i + 3],
+            ])
         } else {
-            (0..4).fold(0, |v, k| v | (self.read8(addr.wrapping_add(k)) as u32) << (8 * k))
+            (0..4).fold(0, |v, k| {
+                v | (self.read8(addr.wrapping_add(k)) as u32) << (8 * k)
+            })
         }
     }
     #[inline]
     fn write16(&mut self, addr: u32, v: u16) {
         let a = self.a20(addr);
         if self.plain(a, 2) {
-            self.ram[a as usize..a as usize + 2].copy_from_slice(&v.to_le_bytes());
+            self.mem.ram[a as usize..a as usize + 2].copy_from_slice(&v.to_le_bytes());
         } else {
             self.write8(addr, v as u8);
             self.write8(addr.wrapping_add(1), (v >> 8) as u8);
@@ -152,7 +210,7 @@ impl CpuBus for PcBus {
     fn write32(&mut self, addr: u32, v: u32) {
         let a = self.a20(addr);
         if self.plain(a, 4) {
-            self.ram[a as usize..a as usize + 4].copy_from_slice(&v.to_le_bytes());
+            self.mem.ram[a as usize..a as usize + 4].copy_from_slice(&v.to_le_bytes());
         } else {
             for k in 0..4 {
                 self.write8(addr.wrapping_add(k), (v >> (8 * k)) as u8);
@@ -163,7 +221,17 @@ impl CpuBus for PcBus {
         self.chip.io_read(port, size, self.now)
     }
     fn io_out(&mut self, port: u16, size: u8, value: u32) {
-        self.chip.io_write(port, size, value, self.now)
+        self.chip
+            .io_write(port, size, value, self.now, &mut self.mem);
+        if port >= 0xCF8 && port <= 0xCFF && self.chip.pci.host.take_memory_map_changed() {
+            self.pam = self.chip.pci.host.pam_attributes();
+        }
+        if (port & 0xFFF0 == 0x00 || port & 0xFFF0 == 0xC0 || port & 0xFFF0 == 0xD0)
+            && port != 0xCF9
+        {
+            // An 8237 register changed: a waiting floppy transfer may now run.
+            self.chip.service_dma(self.now, &mut self.mem);
+        }
     }
     #[inline]
     fn intr_pending(&mut self) -> bool {

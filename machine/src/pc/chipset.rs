@@ -5,15 +5,22 @@
 use std::io::Write;
 
 use ironbox_devices::dma::Dma8237;
+use ironbox_devices::floppy::{DmaTransfer, Floppy, IsaDma};
 use ironbox_devices::fw_cfg::FwCfg;
 use ironbox_devices::i8042::I8042;
+use ironbox_devices::ide::IdeController;
+use ironbox_devices::pci::host_bridge::I440fx;
+use ironbox_devices::pci::piix3::Piix3Isa;
+use ironbox_devices::pci::PciHost;
 use ironbox_devices::pic::Pic;
 use ironbox_devices::pit::Pit;
 use ironbox_devices::rtc::Rtc;
 use ironbox_devices::sysctl::SysCtl;
 use ironbox_devices::uart::Uart16550;
 use ironbox_devices::vga::Vga;
-use ironbox_devices::{all_ones, Ctx, IoDevice, IrqLines, Nanos, Timed};
+use ironbox_devices::{all_ones, Ctx, DmaMemory, IoDevice, IrqLines, Nanos, Timed};
+
+use super::pci::{PciDevices, VgaPci};
 
 /// Which device owns a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +41,9 @@ enum Dev {
     Vga,
     DebugCon,
     DebugExit,
+    Pci,
+    Ide,
+    Floppy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +65,9 @@ pub struct Chipset {
     pub uarts: Vec<Uart16550>,
     pub fw_cfg: FwCfg,
     pub vga: Vga,
+    pub pci_host: PciHost,
+    pub pci: PciDevices,
+    pub floppy: Floppy,
     pub debugcon: Option<Box<dyn Write>>,
     pub debug_exit_enabled: bool,
     /// Status the guest asked for through isa-debug-exit.
@@ -69,8 +82,25 @@ pub struct Chipset {
 }
 
 impl Chipset {
-    pub fn new(rtc: Rtc, fw_cfg: FwCfg, uarts: Vec<Uart16550>, debugcon: Option<Box<dyn Write>>, debug_exit: bool) -> Result<Chipset, PortClash> {
+    pub fn new(
+        rtc: Rtc,
+        fw_cfg: FwCfg,
+        uarts: Vec<Uart16550>,
+        ide: IdeController,
+        floppy: Floppy,
+        vga_bios: Vec<u8>,
+        debugcon: Option<Box<dyn Write>>,
+        debug_exit: bool,
+    ) -> Result<Chipset, PortClash> {
         let mut c = Chipset {
+            pci_host: PciHost::new(),
+            pci: PciDevices {
+                host: I440fx::new(),
+                isa: Piix3Isa::new(),
+                ide,
+                vga: VgaPci::new(vga_bios),
+            },
+            floppy,
             pic: Pic::new(),
             pit: Pit::new(),
             rtc,
@@ -110,6 +140,12 @@ impl Chipset {
         for (a, b) in ironbox_devices::vga::IO_PORT_RANGES {
             c.claim(a, b, Dev::Vga)?;
         }
+        c.claim(0xCF8, 0xCFF, Dev::Pci)?;
+        for (a, b) in IdeController::legacy_ports() {
+            c.claim(a, b, Dev::Ide)?;
+        }
+        c.claim(0x3F0, 0x3F5, Dev::Floppy)?;
+        c.claim(0x3F7, 0x3F7, Dev::Floppy)?;
         if c.debugcon.is_some() {
             c.claim(0xE9, 0xE9, Dev::DebugCon)?;
             c.claim(0x402, 0x402, Dev::DebugCon)?;
@@ -123,7 +159,11 @@ impl Chipset {
     fn claim(&mut self, first: u16, last: u16, dev: Dev) -> Result<(), PortClash> {
         for p in first..=last {
             if self.map[p as usize] != Dev::None {
-                return Err(PortClash { port: p, a: format!("{:?}", self.map[p as usize]), b: format!("{dev:?}") });
+                return Err(PortClash {
+                    port: p,
+                    a: format!("{:?}", self.map[p as usize]),
+                    b: format!("{dev:?}"),
+                });
             }
             self.map[p as usize] = dev;
         }
@@ -152,15 +192,36 @@ impl Chipset {
         }
         self.fw_cfg.reset();
         self.vga.reset();
+        self.pci_host = PciHost::new();
+        self.pci.host = I440fx::new();
+        self.pci.isa = Piix3Isa::new();
+        self.pci.vga = VgaPci::new(std::mem::take(&mut self.pci.vga.rom));
+        let mut ctx = Ctx {
+            now: 0,
+            irq: &mut self.irq,
+        };
+        self.pci.ide.reset(&mut ctx);
         self.irq = IrqLines::default();
         self.deadlines = [None; 2];
         self.reset_requested = false;
         self.a20 = true;
     }
 
+    /// The device owning a port (fixed map, then ranges the guest programmed: IDE bus master).
+    #[inline]
+    fn owner(&self, port: u16) -> Dev {
+        match self.map[port as usize] {
+            Dev::None if self.pci.ide.claims_port(port) => Dev::Ide,
+            d => d,
+        }
+    }
+
     pub fn io_read(&mut self, port: u16, size: u8, now: Nanos) -> u32 {
-        let dev = self.map[port as usize];
-        let mut ctx = Ctx { now, irq: &mut self.irq };
+        let dev = self.owner(port);
+        let mut ctx = Ctx {
+            now,
+            irq: &mut self.irq,
+        };
         let v = match dev {
             Dev::None => all_ones(size),
             Dev::Pic => self.pic.io_read(port, size, &mut ctx),
@@ -180,21 +241,43 @@ impl Chipset {
             }
             Dev::DebugCon => 0xE9,
             Dev::DebugExit => 0,
+            Dev::Pci => self.pci_host.io_read(port, size, &mut self.pci),
+            Dev::Ide => self.pci.ide.io_read(port, size, &mut ctx),
+            Dev::Floppy => self.floppy.io_read(port, size, &mut ctx),
         };
         self.after_access(dev, now);
+        if std::env::var_os("IRONBOX_IO_TRACE").is_some() {
+            eprintln!("in  {port:04x} -> {v:x} ({size}) {dev:?}");
+        }
         v
     }
 
-    pub fn io_write(&mut self, port: u16, size: u8, value: u32, now: Nanos) {
+    pub fn io_write(
+        &mut self,
+        port: u16,
+        size: u8,
+        value: u32,
+        now: Nanos,
+        mem: &mut dyn DmaMemory,
+    ) {
         // 0xCF9 (PIIX reset control) sits inside the PCI configuration window.
         if port == 0xCF9 && size == 1 {
-            let mut ctx = Ctx { now, irq: &mut self.irq };
+            let mut ctx = Ctx {
+                now,
+                irq: &mut self.irq,
+            };
             self.sysctl.io_write(port, size, value, &mut ctx);
             self.after_access(Dev::SysCtl, now);
             return;
         }
-        let dev = self.map[port as usize];
-        let mut ctx = Ctx { now, irq: &mut self.irq };
+        let dev = self.owner(port);
+        if std::env::var_os("IRONBOX_IO_TRACE").is_some() {
+            eprintln!("out {port:04x} {value:x} ({size}) {dev:?}");
+        }
+        let mut ctx = Ctx {
+            now,
+            irq: &mut self.irq,
+        };
         match dev {
             Dev::None => {}
             Dev::Pic => self.pic.io_write(port, size, value, &mut ctx),
@@ -217,6 +300,21 @@ impl Chipset {
                 }
             }
             Dev::DebugExit => self.exit_status = Some((value << 1) | 1),
+            Dev::Pci => {
+                self.pci_host.io_write(port, size, value, &mut self.pci);
+                if self.pci_host.take_reset_request() {
+                    self.reset_requested = true;
+                }
+            }
+            Dev::Ide => self.pci.ide.io_write_dma(port, size, value, &mut ctx, mem),
+            Dev::Floppy => {
+                let mut isa = IsaDmaPort {
+                    dma: &mut self.dma,
+                    mem,
+                };
+                self.floppy
+                    .io_write_dma(port, size, value, &mut ctx, &mut isa)
+            }
         }
         self.after_access(dev, now);
     }
@@ -238,12 +336,35 @@ impl Chipset {
         self.pic.update_lines(&mut self.irq);
     }
 
+    /// Run DMA that became possible after a port access elsewhere (an unmasked 8237 channel).
+    pub fn service_dma(&mut self, now: Nanos, mem: &mut dyn DmaMemory) {
+        let mut ctx = Ctx {
+            now,
+            irq: &mut self.irq,
+        };
+        if self.pci.ide.dma_pending() {
+            self.pci.ide.service_dma(&mut ctx, mem);
+        }
+        let mut isa = IsaDmaPort {
+            dma: &mut self.dma,
+            mem,
+        };
+        self.floppy.service_dma(&mut ctx, &mut isa);
+        self.pic.update_lines(&mut self.irq);
+    }
+
     /// Bring the timed devices up to `now`; returns the earliest next deadline.
     pub fn advance_timers(&mut self, now: Nanos) -> Option<Nanos> {
-        let mut ctx = Ctx { now, irq: &mut self.irq };
+        let mut ctx = Ctx {
+            now,
+            irq: &mut self.irq,
+        };
         self.deadlines[0] = self.pit.advance_to(&mut ctx);
         self.deadlines[1] = self.rtc.advance_to(&mut ctx);
-        let mut ctx = Ctx { now, irq: &mut self.irq };
+        let mut ctx = Ctx {
+            now,
+            irq: &mut self.irq,
+        };
         // Host input queued since the last look (serial, keyboard) raises its interrupts here.
         for u in &mut self.uarts {
             u.advance_to(&mut ctx);
@@ -255,5 +376,22 @@ impl Chipset {
 
     pub fn next_deadline(&self) -> Option<Nanos> {
         self.deadlines.iter().flatten().copied().min()
+    }
+}
+
+/// The floppy controller's view of the 8237 and guest memory.
+struct IsaDmaPort<'a> {
+    dma: &'a mut Dma8237,
+    mem: &'a mut dyn DmaMemory,
+}
+
+impl IsaDma for IsaDmaPort<'_> {
+    fn dma_transfer(&mut self, channel: u8, buf: &mut [u8], _to_memory: bool) -> DmaTransfer {
+        // The 8237's mode register decides the direction.
+        let t = self.dma.transfer(channel as usize, self.mem, buf);
+        DmaTransfer {
+            moved: t.bytes,
+            terminal_count: t.tc,
+        }
     }
 }

@@ -19,7 +19,9 @@ impl Clock {
         if deterministic {
             Clock::Deterministic { skipped: 0 }
         } else {
-            Clock::Host { start: Instant::now() }
+            Clock::Host {
+                start: Instant::now(),
+            }
         }
     }
 
@@ -43,7 +45,9 @@ impl Clock {
         }
         match self {
             Clock::Deterministic { skipped } => *skipped += until - now,
-            Clock::Host { .. } => std::thread::sleep(std::time::Duration::from_nanos((until - now).min(10_000_000))),
+            Clock::Host { .. } => std::thread::sleep(std::time::Duration::from_nanos(
+                (until - now).min(10_000_000),
+            )),
         }
     }
 
@@ -51,7 +55,9 @@ impl Clock {
     pub fn budget(&self, now: Nanos, deadline: Option<Nanos>) -> u64 {
         const SLICE: u64 = 1 << 16;
         match (self, deadline) {
-            (Clock::Deterministic { .. }, Some(d)) => (d.saturating_sub(now) / NS_PER_INSTR).clamp(1, SLICE),
+            (Clock::Deterministic { .. }, Some(d)) => {
+                (d.saturating_sub(now) / NS_PER_INSTR).clamp(1, SLICE)
+            }
             _ => SLICE,
         }
     }

@@ -6,19 +6,23 @@
 pub mod bus;
 pub mod chipset;
 pub mod clock;
+pub mod pci;
 
 use std::io::Write;
 use std::sync::mpsc::Receiver;
 
 use ironbox_cpu::state::flags;
 use ironbox_cpu::{Cpu, CpuModel, RunExit, SegReg};
+use ironbox_devices::block::BlockBackend;
+use ironbox_devices::floppy::Floppy;
 use ironbox_devices::fw_cfg::{e820_bytes, E820Entry, FwCfg};
-use ironbox_devices::rtc::{BootDevice, FloppyType, Rtc};
+use ironbox_devices::ide::IdeController;
+use ironbox_devices::rtc::{BootDevice, DiskGeometry, FloppyType, Rtc};
 use ironbox_devices::uart::Uart16550;
 use memmap2::MmapMut;
 
 use crate::linux::{self, LinuxError};
-use bus::PcBus;
+use bus::{DmaRam, PcBus};
 use chipset::{Chipset, PortClash};
 use clock::Clock;
 
@@ -36,8 +40,16 @@ pub struct PcConfig {
     pub memory_mib: u32,
     /// The BIOS image (mapped at the top of 4 GiB, its last 128 KiB below 1 MiB).
     pub bios: Option<Vec<u8>>,
+    /// The VGA BIOS image (the std VGA's expansion ROM).
+    pub vga_bios: Option<Vec<u8>>,
     /// Direct kernel boot instead of running the BIOS.
     pub kernel: Option<KernelBoot>,
+    /// IDE primary master and slave (hard disks), secondary master (CD-ROM).
+    pub hda: Option<Box<dyn BlockBackend>>,
+    pub hdb: Option<Box<dyn BlockBackend>>,
+    pub cdrom: Option<Box<dyn BlockBackend>>,
+    /// Floppy drive A.
+    pub fda: Option<Box<dyn BlockBackend>>,
     /// COM1 output.
     pub serial: Option<Box<dyn Write + Send>>,
     /// COM1 input (bytes from the host).
@@ -67,6 +79,8 @@ pub enum PcError {
     Ports(#[from] PortClash),
     #[error("nothing to run: no BIOS image and no kernel")]
     NothingToRun,
+    #[error("floppy image: {0}")]
+    Floppy(String),
 }
 
 /// How a run ended.
@@ -111,26 +125,93 @@ impl Pc {
         }
         let ram_size = cfg.memory_mib << 20;
         let ram = MmapMut::map_anon(ram_size as usize)?;
+        let mut ide = IdeController::new();
+        let hd_geometry = |b: &dyn BlockBackend| {
+            let sectors = b.len() / 512;
+            let cyl = (sectors / (16 * 63)).clamp(1, 16383) as u16;
+            DiskGeometry {
+                cylinders: cyl,
+                heads: 16,
+                sectors: 63,
+            }
+        };
+        let geo0 = cfg.hda.as_deref().map(hd_geometry);
+        let geo1 = cfg.hdb.as_deref().map(hd_geometry);
+        if let Some(d) = cfg.hda {
+            ide.attach_disk(0, 0, d);
+        }
+        if let Some(d) = cfg.hdb {
+            ide.attach_disk(0, 1, d);
+        }
+        ide.attach_cdrom(1, 0, cfg.cdrom);
+        let mut floppy = Floppy::new();
+        if let Some(f) = cfg.fda {
+            floppy
+                .insert(0, f)
+                .map_err(|e| PcError::Floppy(e.to_string()))?;
+        }
 
-        let mut rtc = Rtc::new(if cfg.deterministic { DETERMINISTIC_DATE } else { cfg.host_time });
+        let mut rtc = Rtc::new(if cfg.deterministic {
+            DETERMINISTIC_DATE
+        } else {
+            cfg.host_time
+        });
         rtc.set_memory(ram_size as u64, 0);
         rtc.set_equipment(true, true);
-        rtc.set_floppies(FloppyType::None, FloppyType::None);
+        let ft = floppy.cmos_drive_types();
+        let kind = |code: u8| match code {
+            1 => FloppyType::Kb360,
+            2 => FloppyType::Mb1_2,
+            3 => FloppyType::Kb720,
+            4 => FloppyType::Mb1_44,
+            5 => FloppyType::Mb2_88,
+            _ => FloppyType::None,
+        };
+        rtc.set_floppies(kind(ft >> 4), kind(ft & 0xF));
+        rtc.set_hard_disk(0, geo0);
+        rtc.set_hard_disk(1, geo1);
         rtc.set_boot_order(&cfg.boot_order, false);
         rtc.set_cpu_count(1);
         let mut fw = FwCfg::new();
         fw.set_ram_size(ram_size as u64);
         fw.set_cpus(1, 1);
-        let e820: Vec<E820Entry> = linux::e820_map(ram_size).iter().map(|e| E820Entry { addr: e.addr, len: e.size, kind: e.kind }).collect();
+        let e820: Vec<E820Entry> = linux::e820_map(ram_size)
+            .iter()
+            .map(|e| E820Entry {
+                addr: e.addr,
+                len: e.size,
+                kind: e.kind,
+            })
+            .collect();
         fw.add_file("etc/e820", e820_bytes(&e820[3..]));
         let mut uarts = Vec::new();
-        let com1_out: Box<dyn Write + Send> = cfg.serial.unwrap_or_else(|| Box::new(std::io::sink()));
+        let com1_out: Box<dyn Write + Send> =
+            cfg.serial.unwrap_or_else(|| Box::new(std::io::sink()));
         uarts.push(Uart16550::com(1, com1_out));
         for n in 2..=4 {
             uarts.push(Uart16550::com(n, Box::new(std::io::sink())));
         }
-        let chip = Chipset::new(rtc, fw, uarts, cfg.debugcon, cfg.debug_exit)?;
-        let bus = PcBus { ram, ram_size, bios: bios.into_boxed_slice(), pam: [0; 7], chip, now: 0 };
+        let chip = Chipset::new(
+            rtc,
+            fw,
+            uarts,
+            ide,
+            floppy,
+            cfg.vga_bios.unwrap_or_default(),
+            cfg.debugcon,
+            cfg.debug_exit,
+        )?;
+        let bus = PcBus {
+            mem: DmaRam {
+                ram,
+                dirty: Vec::new(),
+            },
+            ram_size,
+            bios: bios.into_boxed_slice(),
+            pam: [0; 7],
+            chip,
+            now: 0,
+        };
         let mut pc = Pc {
             cpu: Cpu::new(cfg.model),
             bus,
@@ -150,7 +231,14 @@ impl Pc {
         self.bus.chip.reset();
         self.bus.pam = [0; 7];
         if let Some(k) = &self.kernel {
-            linux::load(&mut self.bus.ram, &mut self.cpu.s, &k.name, &k.kernel, k.initrd.as_deref(), &k.cmdline)?;
+            linux::load(
+                &mut self.bus.mem.ram,
+                &mut self.cpu.s,
+                &k.name,
+                &k.kernel,
+                k.initrd.as_deref(),
+                &k.cmdline,
+            )?;
             self.cpu.flush_tlb();
             self.cpu.invalidate_phys(0, self.bus.ram_size);
         }
@@ -180,6 +268,11 @@ impl Pc {
     pub fn run(&mut self, max_instructions: Option<u64>) -> Result<PcOutcome, PcError> {
         let limit = max_instructions.unwrap_or(u64::MAX);
         let start = self.cpu.instret;
+        // Debugging aid: IRONBOX_TRACE_FROM=N prints CS:EIP of every instruction after N.
+        let trace_from: u64 = std::env::var("IRONBOX_TRACE_FROM")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
         let mut last_pump = 0u64;
         loop {
             let done = self.cpu.instret - start;
@@ -189,7 +282,9 @@ impl Pc {
             }
             let now = self.clock.now(self.cpu.instret);
             self.bus.now = now;
-            if self.cpu.instret.wrapping_sub(last_pump) > 1 << 18 || self.serial_input.is_some() && done == 0 {
+            if self.cpu.instret.wrapping_sub(last_pump) > 1 << 18
+                || self.serial_input.is_some() && done == 0
+            {
                 last_pump = self.cpu.instret;
                 if self.pump_input() {
                     self.next_deadline = self.bus.chip.advance_timers(now);
@@ -198,8 +293,17 @@ impl Pc {
             if self.next_deadline.is_some_and(|d| now >= d) {
                 self.next_deadline = self.bus.chip.advance_timers(now);
             }
-            let budget = self.clock.budget(now, self.next_deadline).min(limit - done);
+            let mut budget = self.clock.budget(now, self.next_deadline).min(limit - done);
+            if self.cpu.instret >= trace_from {
+                budget = 1;
+                let (cs, eip) = self.where_();
+                eprintln!("trace {} {cs:04x}:{eip:08x} eax={:08x} ebx={:08x} ecx={:08x} edx={:08x} esp={:08x}", self.cpu.instret, self.cpu.s.gpr[0], self.cpu.s.gpr[3], self.cpu.s.gpr[1], self.cpu.s.gpr[2], self.cpu.s.gpr[4]);
+            }
             let (exit, _) = self.cpu.run(&mut self.bus, budget);
+            // DMA may have written over decoded code.
+            for (addr, len) in self.bus.mem.dirty.drain(..) {
+                self.cpu.invalidate_phys(addr, len);
+            }
             // Device accesses in the slice may have moved the deadlines.
             self.next_deadline = self.bus.chip.next_deadline();
             if let Some(status) = self.bus.chip.exit_status {

@@ -26,9 +26,15 @@ fn syscall_by_int_and_iret() {
     load(&mut bus, 0x7200, &[0xB8, 0x42, 0, 0, 0, 0xCF]); // mov eax,0x42; iretd
     cpu.s.eip = USER_CODE;
     steps(&mut cpu, &mut bus, 1);
-    assert_eq!((cpu.s.cpl, cpu.s.eip, cpu.s.gpr[reg::ESP]), (0, 0x7200, ESP0 - 20));
+    assert_eq!(
+        (cpu.s.cpl, cpu.s.eip, cpu.s.gpr[reg::ESP]),
+        (0, 0x7200, ESP0 - 20)
+    );
     steps(&mut cpu, &mut bus, 3);
-    assert_eq!((cpu.s.cpl, cpu.s.eip, cpu.s.gpr[reg::EBX]), (3, USER_CODE + 4, 0x42));
+    assert_eq!(
+        (cpu.s.cpl, cpu.s.eip, cpu.s.gpr[reg::EBX]),
+        (3, USER_CODE + 4, 0x42)
+    );
     assert_eq!((sel(&cpu, SegReg::Ss), cpu.s.gpr[reg::ESP]), (DATA3, ESP3));
 }
 
@@ -43,7 +49,17 @@ fn protection_fault_reaches_ring0_handler_with_error_code() {
     let sp = ESP0 - 24;
     assert_eq!(cpu.s.gpr[reg::ESP], sp);
     let frame: Vec<u32> = (0..6).map(|k| bus.read32(sp + 4 * k)).collect();
-    assert_eq!(frame, vec![DATA0 as u32, USER_CODE + 4, CODE3 as u32, 0x202, ESP3, DATA3 as u32]);
+    assert_eq!(
+        frame,
+        vec![
+            DATA0 as u32,
+            USER_CODE + 4,
+            CODE3 as u32,
+            0x202,
+            ESP3,
+            DATA3 as u32
+        ]
+    );
     assert_eq!(sel(&cpu, SegReg::Ds), DATA3);
 }
 
@@ -51,7 +67,7 @@ fn protection_fault_reaches_ring0_handler_with_error_code() {
 fn io_bitmap_denial_faults() {
     let (mut cpu, mut bus) = setup(3);
     bus.write8(TSS_A + 0x68 + 0x0C, 0x02); // port 0x61
-    // in al,0x60; in al,0x61
+                                           // in al,0x60; in al,0x61
     load(&mut bus, USER_CODE, &[0xE4, 0x60, 0xE4, 0x61]);
     cpu.s.eip = USER_CODE;
     steps(&mut cpu, &mut bus, 1);
@@ -64,17 +80,36 @@ fn io_bitmap_denial_faults() {
 #[test]
 fn task_call_and_return_by_iret() {
     let (mut cpu, mut bus) = setup(0);
-    write_tss32(&mut bus, TSS_B, 0x4444, 2, [0x77, 0, 0, 0, 0x6000, 0, 0, 0], [DATA0, CODE0, DATA0, DATA0, DATA0, DATA0], 0, 0);
+    write_tss32(
+        &mut bus,
+        TSS_B,
+        0x4444,
+        2,
+        [0x77, 0, 0, 0, 0x6000, 0, 0, 0],
+        [DATA0, CODE0, DATA0, DATA0, DATA0, DATA0],
+        0,
+        0,
+    );
     // call far 0x30:0; mov ebx,eax
-    load(&mut bus, USER_CODE, &[0x9A, 0, 0, 0, 0, 0x30, 0x00, 0x89, 0xC3]);
+    load(
+        &mut bus,
+        USER_CODE,
+        &[0x9A, 0, 0, 0, 0, 0x30, 0x00, 0x89, 0xC3],
+    );
     load(&mut bus, 0x4444, &[0xB8, 0x99, 0, 0, 0, 0xCF]); // mov eax,0x99; iretd
     cpu.s.eip = USER_CODE;
     cpu.s.gpr[reg::EAX] = 0x11;
     steps(&mut cpu, &mut bus, 1);
-    assert_eq!((cpu.s.tr.selector, cpu.s.eip, cpu.s.gpr[reg::EAX]), (TSSB_SEL, 0x4444, 0x77));
+    assert_eq!(
+        (cpu.s.tr.selector, cpu.s.eip, cpu.s.gpr[reg::EAX]),
+        (TSSB_SEL, 0x4444, 0x77)
+    );
     assert!(cpu.s.flag(flags::NT));
     steps(&mut cpu, &mut bus, 2);
-    assert_eq!((cpu.s.tr.selector, cpu.s.eip, cpu.s.gpr[reg::EAX]), (TSSA_SEL, USER_CODE + 7, 0x11));
+    assert_eq!(
+        (cpu.s.tr.selector, cpu.s.eip, cpu.s.gpr[reg::EAX]),
+        (TSSA_SEL, USER_CODE + 7, 0x11)
+    );
     steps(&mut cpu, &mut bus, 1);
     assert_eq!(cpu.s.gpr[reg::EBX], 0x11);
     // Task B's saved EAX.
@@ -86,7 +121,17 @@ fn v86_int_with_iopl0_goes_to_monitor() {
     let (mut cpu, mut bus) = setup(0);
     // V86 code at 0x2000:0x0100: int 0x21.
     load(&mut bus, 0x20100, &[0xCD, 0x21]);
-    let frame = [0x0100, 0x2000, flags::VM | flags::IF | 2, 0xFFF0, 0x3000, 0, 0, 0, 0];
+    let frame = [
+        0x0100,
+        0x2000,
+        flags::VM | flags::IF | 2,
+        0xFFF0,
+        0x3000,
+        0,
+        0,
+        0,
+        0,
+    ];
     let sp = 0x8000 - 36;
     for (k, v) in frame.iter().enumerate() {
         bus.write32(sp + 4 * k as u32, *v);

@@ -50,7 +50,11 @@ pub const GDT_ENTRIES: u32 = 19;
 /// AVL nibble.
 pub fn seg_desc(base: u32, limit: u32, access: u8, fl: u8) -> u64 {
     let lo = (limit & 0xFFFF) | (base << 16);
-    let hi = ((base >> 16) & 0xFF) | ((access as u32) << 8) | (limit & 0xF_0000) | ((fl as u32 & 0xF) << 20) | (base & 0xFF00_0000);
+    let hi = ((base >> 16) & 0xFF)
+        | ((access as u32) << 8)
+        | (limit & 0xF_0000)
+        | ((fl as u32 & 0xF) << 20)
+        | (base & 0xFF00_0000);
     ((hi as u64) << 32) | lo as u64
 }
 
@@ -83,13 +87,27 @@ pub fn gdt_access(bus: &mut FlatBus, sel: u16) -> u8 {
 pub fn cache(bus: &mut FlatBus, sel: u16) -> Segment {
     let base = if sel & 4 != 0 { LDT } else { GDT };
     let a = base + (sel as u32 & !7);
-    Desc { lo: bus.read32(a), hi: bus.read32(a + 4), addr: a }.to_segment(sel)
+    Desc {
+        lo: bus.read32(a),
+        hi: bus.read32(a + 4),
+        addr: a,
+    }
+    .to_segment(sel)
 }
 
 /// Write a 32-bit TSS: EIP, EFLAGS, GPRs, ES..GS selectors, LDT, CR3, ring-0 stack, I/O map
 /// base (0x68).
 #[allow(clippy::too_many_arguments)]
-pub fn write_tss32(bus: &mut FlatBus, base: u32, eip: u32, eflags: u32, gpr: [u32; 8], segs: [u16; 6], ldt: u16, cr3: u32) {
+pub fn write_tss32(
+    bus: &mut FlatBus,
+    base: u32,
+    eip: u32,
+    eflags: u32,
+    gpr: [u32; 8],
+    segs: [u16; 6],
+    ldt: u16,
+    cr3: u32,
+) {
     bus.write32(base + 0x1C, cr3);
     bus.write32(base + 0x20, eip);
     bus.write32(base + 0x24, eflags);
@@ -150,11 +168,21 @@ pub fn setup(cpl: u8) -> (Cpu, FlatBus) {
     bus.write8(TSS_A + 0x68 + 0x2000, 0xFF);
 
     cpu.s.cr0 |= 1;
-    cpu.s.gdtr = DescTable { base: GDT, limit: GDT_ENTRIES * 8 - 1 };
-    cpu.s.idtr = DescTable { base: IDT, limit: 0x7FF };
+    cpu.s.gdtr = DescTable {
+        base: GDT,
+        limit: GDT_ENTRIES * 8 - 1,
+    };
+    cpu.s.idtr = DescTable {
+        base: IDT,
+        limit: 0x7FF,
+    };
     cpu.s.ldtr = cache(&mut bus, LDT_SEL);
     cpu.s.tr = cache(&mut bus, TSSA_SEL);
-    let (cs, ds, esp) = if cpl == 3 { (CODE3, DATA3, ESP3) } else { (CODE0, DATA0, 0x8000) };
+    let (cs, ds, esp) = if cpl == 3 {
+        (CODE3, DATA3, ESP3)
+    } else {
+        (CODE0, DATA0, 0x8000)
+    };
     cpu.s.seg[SegReg::Cs as usize] = cache(&mut bus, cs);
     for r in [SegReg::Ss, SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs] {
         cpu.s.seg[r as usize] = cache(&mut bus, ds);

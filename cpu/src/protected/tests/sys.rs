@@ -116,13 +116,19 @@ fn lldt_ltr_sldt_str() {
     cpu.s.gpr[reg::EAX] = DATA0 as u32;
     assert_eq!(run(&mut cpu, &mut bus, LLDT_AX), Err(gp(DATA0 as u32)));
     cpu.s.gpr[reg::EAX] = LDT_SEL as u32 | 4;
-    assert_eq!(run(&mut cpu, &mut bus, LLDT_AX), Err(gp(LDT_SEL as u32 | 4)));
+    assert_eq!(
+        run(&mut cpu, &mut bus, LLDT_AX),
+        Err(gp(LDT_SEL as u32 | 4))
+    );
 
     // LTR marks the TSS busy; a busy TSS cannot be loaded again.
     cpu.s.gpr[reg::EAX] = TSSB_SEL as u32;
     run(&mut cpu, &mut bus, LTR_AX).unwrap();
     assert_eq!(gdt_access(&mut bus, TSSB_SEL), 0x8B);
-    assert_eq!((cpu.s.tr.selector, cpu.s.tr.base, cpu.s.tr.limit), (TSSB_SEL, TSS_B, 0x67));
+    assert_eq!(
+        (cpu.s.tr.selector, cpu.s.tr.base, cpu.s.tr.limit),
+        (TSSB_SEL, TSS_B, 0x67)
+    );
     assert_eq!(run(&mut cpu, &mut bus, LTR_AX), Err(gp(TSSB_SEL as u32)));
     cpu.s.gpr[reg::EAX] = 0;
     assert_eq!(run(&mut cpu, &mut bus, LTR_AX), Err(gp(0)));

@@ -1,0 +1,153 @@
+//! The PC board end to end with real firmware: Debian's SeaBIOS and SeaVGABIOS POST on it,
+//! find the devices, and with nothing bootable print SeaBIOS's own "No bootable device" and
+//! reboot (which `--no-reboot` turns into the end of the run).
+
+use std::process::Command;
+
+fn need_seabios() {
+    assert!(
+        std::path::Path::new("/usr/share/seabios/bios.bin").exists(),
+        "Debian's `seabios` package is not installed (scripts/setup-deps.sh installs it)"
+    );
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+#[test]
+fn seabios_posts_and_reports_no_bootable_device() {
+    need_seabios();
+    let log = tmp("seabios-nodisk.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .args([
+            "run",
+            "--deterministic",
+            "--no-reboot",
+            "--serial",
+            "none",
+            "--max-instructions",
+            "400000000",
+        ])
+        .arg("--debugcon")
+        .arg(format!("file:{}", log.display()))
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr: {}\nlog:\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "SeaBIOS (version 1.16",
+        "Found QEMU fw_cfg",
+        "PCI: init bdf=00:00.0 id=8086:1237",
+        "PCI: init bdf=00:01.1 id=8086:7010",
+        "PCI: Using 00:02.0 for primary VGA",
+        "Start SeaVGABIOS",
+        "VBE DISPI: lfb_addr=fd000000, size 16 MB",
+        "PS2 keyboard initialized",
+        "DVD/CD [ata1-0",
+        "No bootable device.",
+        "Rebooting.",
+    ] {
+        assert!(
+            text.contains(want),
+            "missing {want:?} in the POST log:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn deterministic_post_log_is_identical_twice() {
+    need_seabios();
+    let run = |name: &str| {
+        let log = tmp(name);
+        let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+            .args([
+                "run",
+                "--deterministic",
+                "--serial",
+                "none",
+                "--max-instructions",
+                "30000000",
+                "--stats",
+            ])
+            .arg("--debugcon")
+            .arg(format!("file:{}", log.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let state = stderr
+            .lines()
+            .find(|l| l.contains("cs:eip="))
+            .unwrap_or("")
+            .to_string();
+        (std::fs::read(&log).unwrap(), state)
+    };
+    let (a, sa) = run("det-a.log");
+    let (b, sb) = run("det-b.log");
+    assert!(!a.is_empty());
+    assert_eq!(
+        a, b,
+        "the debug console output differs between two deterministic runs"
+    );
+    assert_eq!(
+        sa, sb,
+        "the final CPU state differs between two deterministic runs"
+    );
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let bin = env!("CARGO_BIN_EXE_ironbox");
+    let empty = tmp("empty.img");
+    std::fs::write(&empty, b"").unwrap();
+    let odd = tmp("odd.img");
+    std::fs::write(&odd, vec![0u8; 1000]).unwrap();
+    let notiso = tmp("notiso.iso");
+    std::fs::write(&notiso, vec![0u8; 64 * 1024]).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--hda".into(), "/nonexistent/disk.img".into()],
+            "/nonexistent/disk.img",
+        ),
+        (
+            vec!["--hda".into(), empty.display().to_string()],
+            "is empty",
+        ),
+        (
+            vec!["--hda".into(), odd.display().to_string()],
+            "512-byte sectors",
+        ),
+        (
+            vec!["--cdrom".into(), notiso.display().to_string()],
+            "not an ISO 9660 image",
+        ),
+        (
+            vec!["--kernel".into(), odd.display().to_string()],
+            "truncated",
+        ),
+        (vec!["--cpu".into(), "z80".into()], "unknown CPU model"),
+        (vec!["--memory".into(), "1".into()], "out of range"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(bin)
+            .arg("run")
+            .args(&args)
+            .args(["--serial", "none"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let out = Command::new(bin)
+        .args(["run", "--frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
