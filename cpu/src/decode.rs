@@ -32,6 +32,10 @@ struct Entry {
     tag: u32,
     /// Decode key (code size) | `VALID`.
     key: u32,
+    /// EIP the instruction was decoded at: IP-relative fields (next IP, branch targets) depend
+    /// on it, and the same physical bytes may run at another address (before and after paging
+    /// is enabled, or under another CS base).
+    eip: u32,
     gen: u32,
     instr: Instruction,
 }
@@ -46,6 +50,7 @@ impl Default for DecodeCache {
                 Entry {
                     tag: 0,
                     key: 0,
+                    eip: 0,
                     gen: 0,
                     instr: Instruction::default()
                 };
@@ -79,10 +84,11 @@ impl DecodeCache {
     }
 
     #[inline]
-    fn lookup(&self, phys: u32, key: u32) -> Option<&Instruction> {
+    fn lookup(&self, phys: u32, key: u32, eip: u32) -> Option<&Instruction> {
         let e = &self.entries[slot(phys, key)];
         if e.tag == phys
             && e.key == key | VALID
+            && e.eip == eip
             && self.page_gen.get((phys >> 12) as usize) == Some(&e.gen)
         {
             Some(&e.instr)
@@ -109,7 +115,7 @@ impl DecodeCache {
         self.page_gen.get(page as usize).copied()
     }
 
-    fn insert(&mut self, phys: u32, key: u32, instr: Instruction) {
+    fn insert(&mut self, phys: u32, key: u32, eip: u32, instr: Instruction) {
         let page = phys >> 12;
         let w = (page >> 6) as usize;
         if self.code_pages.len() <= w {
@@ -123,6 +129,7 @@ impl DecodeCache {
         self.entries[slot(phys, key)] = Entry {
             tag: phys,
             key: key | VALID,
+            eip,
             gen,
             instr,
         };
@@ -219,7 +226,7 @@ impl Cpu {
         } else {
             self.translate(bus, lin0, Access::Exec, user)?
         };
-        if let Some(instr) = self.icache.lookup(phys0, key) {
+        if let Some(instr) = self.icache.lookup(phys0, key, eip) {
             let instr = *instr;
             let last = eip.wrapping_add(instr.len() as u32 - 1);
             if model == CpuModel::I8086
@@ -293,7 +300,7 @@ impl Cpu {
         let len = instr.len() as u32;
         let page_end = 0x1000 - (lin0 & 0xFFF);
         if len <= page_end && (code32 || eip.wrapping_add(len) <= 0x10000) {
-            self.icache.insert(phys0, key, instr);
+            self.icache.insert(phys0, key, eip, instr);
         }
         Ok(instr)
     }

@@ -25,6 +25,11 @@ pub(crate) fn supported(model: CpuModel, i: &Instruction) -> bool {
     {
         return false;
     }
+    // Encodings that a P6 executes as older instructions: REP BSF/BSR (TZCNT/LZCNT on BMI
+    // CPUs, which Linux's __ffs uses deliberately) and the 0F 1E hint NOPs (ENDBR, RDSSP...).
+    if model == CpuModel::Pentium2 && (is_rep_bit_scan(i.mnemonic()) || is_hint_nop(i)) {
+        return true;
+    }
     i.cpuid_features().iter().all(|f| match model {
         CpuModel::I80286 => matches!(
             f,
@@ -132,7 +137,8 @@ impl Cpu {
             M::Cmpxchg8b => self.op_cmpxchg8b(bus, i),
             M::Xadd => self.op_xadd(bus, i),
             M::Bt | M::Bts | M::Btr | M::Btc => self.op_bt(bus, i),
-            M::Bsf | M::Bsr => self.op_bsf_bsr(bus, i),
+            M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt => self.op_bsf_bsr(bus, i),
+            M::Endbr32 | M::Endbr64 | M::Rdsspd | M::Rdsspq => Ok(()),
             M::Lahf | M::Sahf | M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => {
                 self.op_flagops(i);
                 Ok(())
@@ -234,6 +240,16 @@ impl Cpu {
             _ => Err(Fault::ud()),
         }
     }
+}
+
+/// TZCNT and LZCNT: REP BSF and REP BSR to a CPU without BMI1/LZCNT.
+fn is_rep_bit_scan(m: Mnemonic) -> bool {
+    matches!(m, Mnemonic::Tzcnt | Mnemonic::Lzcnt)
+}
+
+/// CET instructions in the 0F 1E reserved-NOP space (ENDBR32/64, RDSSP): NOPs before CET.
+fn is_hint_nop(i: &Instruction) -> bool {
+    matches!(i.mnemonic(), Mnemonic::Endbr32 | Mnemonic::Endbr64 | Mnemonic::Rdsspd | Mnemonic::Rdsspq)
 }
 
 /// An x87 instruction (ESC opcode D8-DF).

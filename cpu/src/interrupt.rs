@@ -40,6 +40,10 @@ impl Cpu {
     /// faulting instruction for faults, past it for traps), escalating to #DF and shutdown.
     pub(crate) fn deliver_exception<B: CpuBus>(&mut self, bus: &mut B, f: Fault) -> StepEvent {
         let mut cur = f;
+        if self.trace_exceptions {
+            let cs = self.s.seg[SegReg::Cs as usize].selector;
+            eprintln!("exception {} err={:?} at {cs:04x}:{:08x} cr2={:08x} instret={}", f.vector, f.error, self.s.eip, self.s.cr2, self.instret);
+        }
         for _ in 0..3 {
             let err = if self.s.protected() { cur.error } else { None };
             match self.interrupt(bus, cur.vector, IntKind::Exception, err) {

@@ -52,6 +52,8 @@ pub struct Cpu {
     pub(crate) data_breakpoints: bool,
     /// Data breakpoints hit by the current instruction (DR6 B0-B3), reported after it.
     pub(crate) dbg_hits: u32,
+    /// Diagnostics: print every exception delivered (vector, error code, CS:EIP) on stderr.
+    pub trace_exceptions: bool,
 }
 
 impl Cpu {
@@ -69,6 +71,7 @@ impl Cpu {
             leave_block: false,
             data_breakpoints: false,
             dbg_hits: 0,
+            trace_exceptions: false,
         }
     }
 

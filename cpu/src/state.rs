@@ -200,6 +200,17 @@ pub struct DescTable {
 /// MSR numbers that exist on this CPU.
 pub mod msr {
     pub const TSC: u32 = 0x10;
+    pub const PLATFORM_ID: u32 = 0x17;
+    pub const EBL_CR_POWERON: u32 = 0x2A;
+    pub const BIOS_UPDT_TRIG: u32 = 0x79;
+    pub const BIOS_SIGN_ID: u32 = 0x8B;
+    pub const PERFCTR0: u32 = 0xC1;
+    pub const PERFCTR1: u32 = 0xC2;
+    pub const EVNTSEL0: u32 = 0x186;
+    pub const EVNTSEL1: u32 = 0x187;
+    pub const DEBUGCTL: u32 = 0x1D9;
+    pub const LASTBRANCH_FIRST: u32 = 0x1DB;
+    pub const LASTBRANCH_LAST: u32 = 0x1DE;
     pub const SYSENTER_CS: u32 = 0x174;
     pub const SYSENTER_ESP: u32 = 0x175;
     pub const SYSENTER_EIP: u32 = 0x176;
@@ -228,6 +239,12 @@ pub struct CpuState {
     pub sysenter_cs: u32,
     pub sysenter_esp: u32,
     pub sysenter_eip: u32,
+    /// Performance counters and event selects (PERFCTR0/1, EVNTSEL0/1): stored, not counting.
+    pub perfctr: [u64; 2],
+    pub evntsel: [u32; 2],
+    /// BIOS_SIGN_ID (microcode revision in the high half; the BIOS writes 0 before CPUID).
+    pub bios_sign_id: u64,
+    pub debugctl: u32,
     /// Current privilege level (CS.RPL in protected mode, 3 in V86, 0 in real mode).
     pub cpl: u8,
     pub model: CpuModel,
@@ -277,6 +294,10 @@ impl CpuState {
             sysenter_cs: 0,
             sysenter_esp: 0,
             sysenter_eip: 0,
+            perfctr: [0; 2],
+            evntsel: [0; 2],
+            bios_sign_id: 0,
+            debugctl: 0,
             cpl: 0,
             model,
             halted: false,

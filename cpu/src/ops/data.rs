@@ -353,7 +353,8 @@ impl Cpu {
             self.s.eflags |= ZF;
             return Ok(());
         }
-        let idx = if i.mnemonic() == Mnemonic::Bsf {
+        // TZCNT/LZCNT encodings run as BSF/BSR (REP ignored) on this CPU.
+        let idx = if matches!(i.mnemonic(), Mnemonic::Bsf | Mnemonic::Tzcnt) {
             v.trailing_zeros()
         } else {
             31 - v.leading_zeros()

@@ -213,7 +213,11 @@ impl Pc {
             now: 0,
         };
         let mut pc = Pc {
-            cpu: Cpu::new(cfg.model),
+            cpu: {
+                let mut c = Cpu::new(cfg.model);
+                c.trace_exceptions = std::env::var_os("IRONBOX_TRACE_EXCEPTIONS").is_some();
+                c
+            },
             bus,
             clock: Clock::new(cfg.deterministic),
             kernel: cfg.kernel,
@@ -294,7 +298,9 @@ impl Pc {
                 self.next_deadline = self.bus.chip.advance_timers(now);
             }
             let mut budget = self.clock.budget(now, self.next_deadline).min(limit - done);
-            if self.cpu.instret >= trace_from {
+            if self.cpu.instret < trace_from {
+                budget = budget.min(trace_from - self.cpu.instret);
+            } else {
                 budget = 1;
                 let (cs, eip) = self.where_();
                 eprintln!("trace {} {cs:04x}:{eip:08x} eax={:08x} ebx={:08x} ecx={:08x} edx={:08x} esp={:08x}", self.cpu.instret, self.cpu.s.gpr[0], self.cpu.s.gpr[3], self.cpu.s.gpr[1], self.cpu.s.gpr[2], self.cpu.s.gpr[4]);
