@@ -151,3 +151,81 @@ fn bad_input_gives_one_clear_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 3's "must show": SeaBIOS boots a disk image from IDE into 32-bit code that computes
+/// the same checksum as the same code run natively (benches/workloads/intmix.inc).
+#[test]
+fn seabios_boots_ide_disk_into_32bit_code_with_native_checksum() {
+    need_seabios();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wl = root.join("benches/workloads/");
+    let nasm = |args: &[&str]| {
+        let st = Command::new("nasm")
+            .args(args)
+            .status()
+            .expect("nasm missing: install Debian's `nasm`");
+        assert!(st.success(), "nasm {args:?} failed");
+    };
+    let disk = tmp("bootdisk.img");
+    nasm(&[
+        "-f",
+        "bin",
+        "-I",
+        wl.to_str().unwrap(),
+        "-o",
+        disk.to_str().unwrap(),
+        root.join("tests/guest/bootdisk.asm").to_str().unwrap(),
+    ]);
+    // Native: the same workload as a static 32-bit Linux program.
+    let obj = tmp("intmix.o");
+    let exe = tmp("intmix");
+    nasm(&[
+        "-f",
+        "elf32",
+        "-I",
+        wl.to_str().unwrap(),
+        "-o",
+        obj.to_str().unwrap(),
+        wl.join("intmix_native.asm").to_str().unwrap(),
+    ]);
+    let st = Command::new("ld")
+        .args(["-m", "elf_i386", "-o"])
+        .arg(&exe)
+        .arg(&obj)
+        .status()
+        .expect("ld (binutils) missing");
+    assert!(st.success());
+    let native = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
+    let native = native.trim();
+    assert_eq!(native.len(), 8, "native output {native:?}");
+
+    let log = tmp("bootdisk.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .args([
+            "run",
+            "--deterministic",
+            "--debug-exit",
+            "--serial",
+            "none",
+            "--max-instructions",
+            "2000000000",
+        ])
+        .arg("--hda")
+        .arg(&disk)
+        .arg("--debugcon")
+        .arg(format!("file:{}", log.display()))
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("Booting from Hard Disk..."), "{text}");
+    assert!(
+        text.contains(&format!("intmix sum={native}")),
+        "expected the native checksum {native}:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the guest exits through isa-debug-exit with 0 -> status 1"
+    );
+}
