@@ -2,4 +2,5 @@
 //! (`pc`), and the direct Linux boot loader (`linux`).
 
 pub mod linux;
+pub mod multiboot;
 pub mod pc;
