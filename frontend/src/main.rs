@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod conformance;
+mod display;
 mod run;
 
 #[derive(Parser)]
@@ -15,6 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a guest.
+    #[command(after_help = display::HOTKEYS_HELP)]
     Run(run::RunArgs),
     /// Run CPU conformance test vectors.
     #[command(subcommand)]
