@@ -309,6 +309,7 @@ mod tests {
         ));
         assert!(input);
         pc.host_input_changed();
+        assert!(pc.bus.chip.irq.level(1), "IRQ 1 raised");
         let status = pc.bus.chip.io_read(0x64, 1, 0);
         assert_eq!(status & 1, 1, "output buffer full");
         // Translation is on after reset: set 2 0x1C arrives as set 1 0x1E.

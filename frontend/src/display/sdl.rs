@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -79,7 +79,17 @@ impl Sdl {
             swallowed: HashSet::new(),
             buttons: 0,
             quit: false,
+            test_press: None,
         };
+        // Tests: press and release this key (an SDL scancode name) every 200 ms, through SDL's
+        // own event queue, so the whole path from SDL event to guest is exercised.
+        if let Some(name) = std::env::var_os("IRONBOX_TEST_PRESS") {
+            let name = name.to_string_lossy();
+            let sc = Scancode::from_name(&name)
+                .ok_or_else(|| anyhow!("IRONBOX_TEST_PRESS: no scancode {name:?}"))?;
+            let ev = self.ctx.event().map_err(|e| anyhow!(e))?;
+            w.test_press = Some((sc, ev, Instant::now()));
+        }
         w.update_title();
         w.event_loop(events, &rx);
         // Tests: save what the window shows, through the hotkey's screenshot path and as read
@@ -124,11 +134,13 @@ struct Window<'t> {
     swallowed: HashSet<Scancode>,
     buttons: u8,
     quit: bool,
+    test_press: Option<(Scancode, sdl2::EventSubsystem, Instant)>,
 }
 
 impl Window<'_> {
     fn event_loop(&mut self, mut events: sdl2::EventPump, rx: &Receiver<ToWindow>) {
         loop {
+            self.test_press();
             let (mut dx, mut dy, mut dz) = (0, 0, 0);
             for ev in events.poll_iter() {
                 self.event(ev, &mut dx, &mut dy, &mut dz);
@@ -174,6 +186,41 @@ impl Window<'_> {
             if finished {
                 return;
             }
+        }
+    }
+
+    fn test_press(&mut self) {
+        let id = self.canvas.window().id();
+        let Some((sc, ev, last)) = &mut self.test_press else {
+            return;
+        };
+        if last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        *last = Instant::now();
+        for down in [true, false] {
+            let (timestamp, window_id, keycode, scancode) = (0, id, None, Some(*sc));
+            let (keymod, repeat) = (Mod::NOMOD, false);
+            let e = if down {
+                Event::KeyDown {
+                    timestamp,
+                    window_id,
+                    keycode,
+                    scancode,
+                    keymod,
+                    repeat,
+                }
+            } else {
+                Event::KeyUp {
+                    timestamp,
+                    window_id,
+                    keycode,
+                    scancode,
+                    keymod,
+                    repeat,
+                }
+            };
+            let _ = ev.push_event(e);
         }
     }
 
