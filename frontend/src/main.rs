@@ -17,7 +17,7 @@ struct Cli {
 enum Command {
     /// Run a guest.
     #[command(after_help = display::HOTKEYS_HELP)]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Run CPU conformance test vectors.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCmd),
@@ -26,7 +26,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Command::Run(a) => run::main(a),
+        Command::Run(a) => run::main(*a),
         Command::Conformance(c) => conformance::main(c),
     };
     match r {

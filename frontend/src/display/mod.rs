@@ -60,7 +60,9 @@ pub struct Frame {
 /// Machine → window.
 pub enum ToWindow {
     Frame(Frame),
-    Stats { mips: f64, paused: bool },
+    Stats {
+        mips: f64,
+    },
     /// The machine thread is done (the guest ended the run, or a quit was asked for).
     Finished,
 }
@@ -253,7 +255,7 @@ fn machine_loop(
         if now - stats_at >= STATS_INTERVAL || paused != stats_paused {
             let secs = (now - stats_at).as_secs_f64().max(1e-6);
             let mips = (pc.cpu.instret - stats_instret) as f64 / secs / 1e6;
-            if tx.try_send(ToWindow::Stats { mips, paused }).is_ok() {
+            if tx.try_send(ToWindow::Stats { mips }).is_ok() {
                 stats_at = now;
                 stats_instret = pc.cpu.instret;
                 stats_paused = paused;
@@ -320,9 +322,19 @@ mod tests {
     fn pause_and_quit_messages() {
         let mut pc = tiny_pc();
         let (mut paused, mut input) = (false, false);
-        assert!(apply(&mut pc, ToMachine::Pause(true), &mut paused, &mut input));
+        assert!(apply(
+            &mut pc,
+            ToMachine::Pause(true),
+            &mut paused,
+            &mut input
+        ));
         assert!(paused);
-        assert!(apply(&mut pc, ToMachine::Pause(false), &mut paused, &mut input));
+        assert!(apply(
+            &mut pc,
+            ToMachine::Pause(false),
+            &mut paused,
+            &mut input
+        ));
         assert!(!paused);
         assert!(!apply(&mut pc, ToMachine::Quit, &mut paused, &mut input));
         assert!(!input);
@@ -335,7 +347,10 @@ mod tests {
         let (tx, from_m) = crossbeam_channel::bounded(64);
         let (_rtx, rrx) = crossbeam_channel::unbounded();
         let end = machine_loop(&mut pc, Some(3_000_000), &rx, &tx, &rrx).unwrap();
-        assert!(matches!(end, RunEnd::Guest(PcOutcome::InstructionLimit { .. })));
+        assert!(matches!(
+            end,
+            RunEnd::Guest(PcOutcome::InstructionLimit { .. })
+        ));
         assert_eq!(pc.cpu.instret, 3_000_000);
         let frames = from_m
             .try_iter()

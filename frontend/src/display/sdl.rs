@@ -172,9 +172,9 @@ impl Window<'_> {
                             let _ = self.recycle.send(old.pixels);
                         }
                     }
-                    ToWindow::Stats { mips, paused } => {
+                    // The window decides pausing; the machine's view may lag behind it.
+                    ToWindow::Stats { mips } => {
                         self.mips = mips;
-                        self.paused = paused;
                         self.update_title();
                     }
                     ToWindow::Finished => finished = true,
@@ -238,7 +238,8 @@ impl Window<'_> {
                 }
                 WindowEvent::Close => self.quit = true,
                 WindowEvent::Exposed | WindowEvent::SizeChanged(..) => {
-                    if let (Some((aw, ah)), (cw, ch)) = (self.auto_size, self.canvas.window().size())
+                    if let (Some((aw, ah)), (cw, ch)) =
+                        (self.auto_size, self.canvas.window().size())
                     {
                         if (aw, ah) != (cw, ch) {
                             self.auto_size = None;
@@ -458,7 +459,9 @@ impl Window<'_> {
                 .create_texture_streaming(PixelFormatEnum::RGB888, f.w, f.h)
                 .ok()
                 .map(|t| (t, f.w, f.h));
-            if self.auto_size.is_some() {
+            // Follow the guest's resolution unless the user sized the window (or the mode is
+            // too small to be a real one).
+            if self.auto_size.is_some() && f.w >= 160 && f.h >= 100 {
                 let size = self.fit(f.w, f.h);
                 let _ = self.canvas.window_mut().set_size(size.0, size.1);
                 self.auto_size = Some(self.canvas.window().size());
@@ -480,9 +483,9 @@ impl Window<'_> {
 
     /// A window size for a guest picture: small modes doubled, big ones kept within the desktop.
     fn fit(&self, w: u32, h: u32) -> (u32, u32) {
-        let (dw, dh) = self
-            .desktop
-            .map_or((1920, 1080), |(a, b)| (a.max(640) as u32, b.max(480) as u32));
+        let (dw, dh) = self.desktop.map_or((1920, 1080), |(a, b)| {
+            (a.max(640) as u32, b.max(480) as u32)
+        });
         let (maxw, maxh) = (dw * 9 / 10, dh * 9 / 10);
         let mut s = if h <= 300 { 2.0 } else { 1.0 };
         s = f64::min(s, f64::min(maxw as f64 / w as f64, maxh as f64 / h as f64));
@@ -513,12 +516,7 @@ fn letterbox(w: u32, h: u32, ow: u32, oh: u32) -> Rect {
         ((w as f64 * s).round() as u32).clamp(1, ow.max(1)),
         ((h as f64 * s).round() as u32).clamp(1, oh.max(1)),
     );
-    Rect::new(
-        ((ow - dw) / 2) as i32,
-        ((oh - dh) / 2) as i32,
-        dw,
-        dh,
-    )
+    Rect::new(((ow - dw) / 2) as i32, ((oh - dh) / 2) as i32, dw, dh)
 }
 
 /// PS/2 button bits: 0 left, 1 right, 2 middle, 3 side, 4 extra.
