@@ -1,8 +1,9 @@
 //! The display end to end: SeaBIOS (no disks, deterministic) prints its banner on the VGA text
 //! screen; `--dump-screen-text` must show it, and the PNG from `--screenshot` must have ink in
 //! exactly the character cells of the banner's text row. Once headless (no X at all), once in
-//! a real SDL window under Xvfb, where the window's own screenshot path (the Ctrl+Alt+S code)
-//! and a read-back of the window's pixels must agree with it.
+//! a real SDL window on a private X server (Xvfb), where the window's own screenshot path (the
+//! Ctrl+Alt+S code) and a read-back of the window's pixels must agree with it. Also: keys
+//! pressed in the window reach a guest, and graphics modes (VBE, 13h) are letterboxed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -133,22 +134,71 @@ fn headless_screenshot_and_screen_text() {
     check_banner(&text, &img, (0, 0, 720, 400));
 }
 
-/// `ironbox` in a window on a private X server (Xvfb). SDL's software renderer: Mesa's GL
-/// emulation would only burn the CPU the guest needs.
-/// `xvfb-run -a` picks a free display number racily: one X server at a time.
+/// A private X server (Xvfb) on a display number it picks itself (`-displayfd`), killed when
+/// dropped. (Started directly rather than through `xvfb-run -a`, whose display-number guessing
+/// and temporary-directory clean-up can fail when several run at once.)
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x1024x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start Xvfb ({e}): install Debian's `xvfb` package \
+                     (scripts/setup-deps.sh does)"
+                )
+            });
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let n = line.trim();
+        assert!(
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+            "Xvfb did not report a display number (got {line:?})"
+        );
+        Xvfb {
+            display: format!(":{n}"),
+            child,
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One X server at a time: the guests need the CPU more than the tests need parallelism.
 static XVFB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// `ironbox` in a window on a private X server. SDL's software renderer: Mesa's GL emulation
+/// would only burn the CPU the guest needs.
 fn under_xvfb(args: &[String], envs: &[(&str, &Path)]) -> Output {
     let _one = XVFB.lock().unwrap_or_else(|e| e.into_inner());
-    let have_xvfb = Command::new("xvfb-run").arg("--help").output().is_ok();
-    assert!(
-        have_xvfb,
-        "xvfb-run is missing: install Debian's `xvfb` and `xauth` packages (scripts/setup-deps.sh)"
-    );
-    let mut c = Command::new("xvfb-run");
-    c.args(["-a", "-s", "-screen 0 1280x1024x24"])
-        .arg(env!("CARGO_BIN_EXE_ironbox"))
-        .args(args)
+    let x = Xvfb::start();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ironbox"));
+    c.args(args)
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("XAUTHORITY")
         .env("SDL_VIDEODRIVER", "x11")
         .env("SDL_RENDER_DRIVER", "software");
     for (k, v) in envs {
@@ -230,6 +280,116 @@ fn keys_in_the_window_reach_the_guest() {
         echoed.len() >= 3 && echoed.chars().all(|c| c == 'a'),
         "expected the guest to echo a few `a`s:\n{text}"
     );
+}
+
+/// A boot sector: the 8086 code `mode_set` (sets a video mode), then fill `words` words at
+/// A000:0000 with colour 4 (red in the BIOS palettes), then spin.
+fn fill_floppy(path: &Path, mode_set: &[u8], words: u16) {
+    let mut code = vec![0xFC]; // cld
+    code.extend_from_slice(mode_set);
+    #[rustfmt::skip]
+    code.extend_from_slice(&[
+        0xB8, 0x00, 0xA0,                                   // mov ax, 0A000h
+        0x8E, 0xC0,                                         // mov es, ax
+        0x31, 0xFF,                                         // xor di, di
+        0xB9, words as u8, (words >> 8) as u8,              // mov cx, words
+        0xB8, 0x04, 0x04,                                   // mov ax, 0404h
+        0xF3, 0xAB,                                         // rep stosw
+        0xEB, 0xFE,                                         // jmp $
+    ]);
+    let mut img = vec![0u8; 1_474_560];
+    img[..code.len()].copy_from_slice(&code);
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    std::fs::write(path, img).unwrap();
+}
+
+/// Graphics modes through the window: a VBE mode (640x480, 256 colours, banked) and mode 13h,
+/// the window's own pixels letterboxed into a fixed window of another shape.
+#[test]
+fn graphics_modes_letterboxed_in_the_window() {
+    need_seabios();
+    // (name, mode-set code, words filled, picture size, rows of red in the picture)
+    let cases: [(&str, &[u8], u16, (u32, u32), f64); 2] = [
+        // mov ax, 4F02h; mov bx, 0101h; int 10h. 64 KiB = 102.4 rows of 640.
+        (
+            "vbe",
+            &[0xB8, 0x02, 0x4F, 0xBB, 0x01, 0x01, 0xCD, 0x10],
+            0x8000,
+            (640, 480),
+            102.4,
+        ),
+        // mov ax, 0013h; int 10h. 16000 bytes = 50 rows of 320, shown doubled.
+        (
+            "13h",
+            &[0xB8, 0x13, 0x00, 0xCD, 0x10],
+            8000,
+            (640, 400),
+            100.0,
+        ),
+    ];
+    for (name, mode_set, words, (pw, ph), red_rows) in cases {
+        let dir = tmp_dir(&format!("display-{name}"));
+        let img = dir.join("fill.img");
+        fill_floppy(&img, mode_set, words);
+        let mut args = run_args(&dir, "sdl");
+        args.extend(["--fda", img.to_str().unwrap(), "--boot", "a"].map(String::from));
+        let n = args.iter().position(|a| a == INSTRUCTIONS).unwrap();
+        args[n] = "90000000".into();
+        let out = under_xvfb(
+            &args,
+            &[
+                ("IRONBOX_TEST_WINDOW_SHOTS", &dir),
+                ("IRONBOX_TEST_WINDOW_SIZE", Path::new("1000x600")),
+            ],
+        );
+        check_exit(&out);
+        let shot = Image::load(&dir.join("shot.png"));
+        assert_eq!((shot.w, shot.h), (pw, ph), "{name}");
+        let red = |p: [u8; 3]| p[0] > 0x80 && p[1] < 0x40 && p[2] < 0x40;
+        assert!(
+            red(shot.px(pw / 2, 10)),
+            "{name}: {:?}",
+            shot.px(pw / 2, 10)
+        );
+        assert_eq!(shot.px(pw / 2, ph - 10), [0, 0, 0], "{name}");
+        let hot = Image::load(&dir.join("ironbox-1.png"));
+        assert!(
+            hot.rgb == shot.rgb,
+            "{name}: window frame differs from the VGA"
+        );
+        // The window: 1000x600, the picture scaled to fit and centred, black bars.
+        let win = Image::load(&dir.join("window.png"));
+        assert_eq!((win.w, win.h), (1000, 600), "{name}");
+        let s = f64::min(1000.0 / pw as f64, 600.0 / ph as f64);
+        let (dw, dh) = (pw as f64 * s, ph as f64 * s);
+        let (x0, y0) = ((1000.0 - dw) / 2.0, (600.0 - dh) / 2.0);
+        let mid = (x0 + dw / 2.0) as u32;
+        let band = y0 + red_rows.floor() * s;
+        assert!(
+            red(win.px(mid, (y0 + 2.0) as u32)),
+            "{name}: top of the band"
+        );
+        assert!(
+            red(win.px(mid, (band - 2.0) as u32)),
+            "{name}: bottom of the band"
+        );
+        assert_eq!(win.px(mid, (band + 4.0) as u32), [0, 0, 0], "{name}: below");
+        if x0 >= 2.0 {
+            assert_eq!(
+                win.px((x0 - 2.0) as u32, 10 + y0 as u32),
+                [0, 0, 0],
+                "{name}: bar"
+            );
+            assert!(
+                red(win.px((x0 + 2.0) as u32, (y0 + 2.0) as u32)),
+                "{name}: left edge"
+            );
+        }
+        if y0 >= 2.0 {
+            assert_eq!(win.px(mid, (y0 - 2.0) as u32), [0, 0, 0], "{name}: top bar");
+        }
+    }
 }
 
 #[test]

@@ -48,9 +48,17 @@ impl Sdl {
         recycle: Sender<Vec<u32>>,
     ) -> anyhow::Result<()> {
         sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "nearest");
+        // Tests: a fixed window size ("WxH") that the guest's mode changes do not alter.
+        let fixed = std::env::var("IRONBOX_TEST_WINDOW_SIZE")
+            .ok()
+            .and_then(|v| {
+                let (w, h) = v.split_once('x')?;
+                Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?))
+            });
+        let (w0, h0) = fixed.unwrap_or((720, 400));
         let window = self
             .video
-            .window("ironbox", 720, 400)
+            .window("ironbox", w0, h0)
             .position_centered()
             .resizable()
             .allow_highdpi()
@@ -69,7 +77,7 @@ impl Sdl {
             creator: &creator,
             texture: None,
             frame: None,
-            auto_size: Some((720, 400)),
+            auto_size: fixed.is_none().then_some((w0, h0)),
             tx,
             recycle,
             paused: false,
