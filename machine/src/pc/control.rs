@@ -73,3 +73,67 @@ const _: () = {
     const fn send<T: Send>() {}
     send::<Pc>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pc::PcConfig;
+    use ironbox_cpu::CpuModel;
+    use std::time::Duration;
+
+    fn spinning_pc(deterministic: bool) -> Pc {
+        let mut bios = vec![0x90u8; 0x10000];
+        bios[0xFFF0..0xFFF2].copy_from_slice(&[0xEB, 0xFE]); // jmp $
+        Pc::new(PcConfig {
+            model: CpuModel::parse("pentium2").unwrap(),
+            memory_mib: 4,
+            bios: Some(bios),
+            vga_bios: None,
+            kernel: None,
+            hda: None,
+            hdb: None,
+            cdrom: None,
+            fda: None,
+            serial: None,
+            serial_input: None,
+            debugcon: None,
+            debug_exit: false,
+            no_reboot: true,
+            deterministic,
+            host_time: 0,
+            boot_order: vec![],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn run_until_gives_control_back_and_keeps_the_limit() {
+        let mut pc = spinning_pc(true);
+        let t = Instant::now() + Duration::from_millis(20);
+        assert_eq!(pc.run_until(t, None).unwrap(), None);
+        assert!(Instant::now() >= t && pc.cpu.instret > 0);
+        let far = Instant::now() + Duration::from_secs(60);
+        let at = pc.cpu.instret;
+        assert!(matches!(
+            pc.run_until(far, Some(1000)).unwrap(),
+            Some(PcOutcome::InstructionLimit { .. })
+        ));
+        assert_eq!(pc.cpu.instret, at + 1000);
+        // The slice deadline does not outlive the call.
+        assert!(matches!(
+            pc.run(Some(10)).unwrap(),
+            PcOutcome::InstructionLimit { .. }
+        ));
+    }
+
+    #[test]
+    fn paused_time_is_not_guest_time() {
+        let mut pc = spinning_pc(false);
+        let before = pc.clock.now(pc.cpu.instret);
+        pc.pause_clock();
+        std::thread::sleep(Duration::from_millis(200));
+        pc.resume_clock();
+        let after = pc.clock.now(pc.cpu.instret);
+        assert!(after - before < 150_000_000, "{} ns passed", after - before);
+    }
+}
