@@ -152,6 +152,22 @@ fn disk(what: &str, path: &Path, read_only: bool) -> anyhow::Result<Box<dyn Bloc
     Ok(Box::new(b))
 }
 
+/// QEMU's Multiboot module list: "file [args],file [args]" (",," is a literal comma).
+fn multiboot_modules(spec: &str) -> anyhow::Result<Vec<ironbox_machine::multiboot::Module>> {
+    let spec = spec.replace(",,", "\u{0}");
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|m| {
+            let m = m.replace('\u{0}', ",");
+            let path = m.split_whitespace().next().unwrap_or_default();
+            Ok(ironbox_machine::multiboot::Module {
+                data: read_file("module", Path::new(path))?,
+                cmdline: m.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
 fn boot_order(spec: &str) -> anyhow::Result<Vec<BootDevice>> {
     spec.chars()
         .map(|c| match c {
@@ -258,16 +274,23 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let screen = display::choose(&a.display)?;
     let kernel = match &a.kernel {
-        Some(k) => Some(KernelBoot {
-            name: k.display().to_string(),
-            kernel: read_file("kernel", k)?,
-            initrd: a
-                .initrd
-                .as_deref()
-                .map(|p| read_file("initrd", p))
-                .transpose()?,
-            cmdline: a.append.clone(),
-        }),
+        Some(k) => {
+            let image = read_file("kernel", k)?;
+            let multiboot = !ironbox_machine::linux::is_bzimage(&image)
+                && ironbox_machine::multiboot::find_header(&image).is_some();
+            let (initrd, modules) = match (&a.initrd, multiboot) {
+                (Some(spec), true) => (None, multiboot_modules(&spec.to_string_lossy())?),
+                (Some(p), false) => (Some(read_file("initrd", p)?), Vec::new()),
+                (None, _) => (None, Vec::new()),
+            };
+            Some(KernelBoot {
+                name: k.display().to_string(),
+                kernel: image,
+                initrd,
+                modules,
+                cmdline: a.append.clone(),
+            })
+        }
         None => None,
     };
     let bios = match (&a.bios, &kernel) {

@@ -31,7 +31,10 @@ use clock::Clock;
 pub struct KernelBoot {
     pub name: String,
     pub kernel: Vec<u8>,
+    /// Linux initrd.
     pub initrd: Option<Vec<u8>>,
+    /// Multiboot modules (QEMU's `-initrd "file args,file2"` for Multiboot kernels).
+    pub modules: Vec<crate::multiboot::Module>,
     pub cmdline: String,
 }
 
@@ -76,6 +79,8 @@ pub enum PcError {
     BiosSize(usize),
     #[error(transparent)]
     Linux(#[from] LinuxError),
+    #[error(transparent)]
+    Multiboot(#[from] crate::multiboot::MultibootError),
     #[error(transparent)]
     Ports(#[from] PortClash),
     #[error("nothing to run: no BIOS image and no kernel")]
@@ -244,14 +249,26 @@ impl Pc {
         self.bus.chip.reset();
         self.bus.pam = [0; 7];
         if let Some(k) = &self.kernel {
-            linux::load(
-                &mut self.bus.mem.ram,
-                &mut self.cpu.s,
-                &k.name,
-                &k.kernel,
-                k.initrd.as_deref(),
-                &k.cmdline,
-            )?;
+            let ram = &mut self.bus.mem.ram;
+            let multiboot = !linux::is_bzimage(&k.kernel)
+                && crate::multiboot::load(
+                    ram,
+                    &mut self.cpu.s,
+                    &k.name,
+                    &k.kernel,
+                    &k.modules,
+                    &k.cmdline,
+                )?;
+            if !multiboot {
+                linux::load(
+                    ram,
+                    &mut self.cpu.s,
+                    &k.name,
+                    &k.kernel,
+                    k.initrd.as_deref(),
+                    &k.cmdline,
+                )?;
+            }
             self.cpu.flush_tlb();
             self.cpu.invalidate_phys(0, self.bus.ram_size);
         }
