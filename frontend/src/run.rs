@@ -1,4 +1,4 @@
-//! `ironbox run`: boot a guest on the PC board (headless).
+//! `ironbox run`: boot a guest on the PC board, in a window (`--display sdl`) or headless.
 //!
 //! Firmware: real SeaBIOS from Debian's `seabios` package by default, `--bios` to choose an
 //! image, or none with `--kernel` (direct Linux boot). Exit status: the isa-debug-exit status
@@ -15,6 +15,8 @@ use ironbox_cpu::CpuModel;
 use ironbox_devices::block::{BlockBackend, FileBackend};
 use ironbox_devices::rtc::BootDevice;
 use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
+
+use crate::display::{self, RunEnd};
 
 /// Where Debian's `seabios` package puts the BIOS and the std VGA's BIOS.
 const SEABIOS: &str = "/usr/share/seabios/bios.bin";
@@ -64,9 +66,6 @@ pub struct RunArgs {
     /// Derive time from retired instructions: same input, same output, same instruction count.
     #[arg(long)]
     deterministic: bool,
-    /// Display: only `none` (headless) for now.
-    #[arg(long, default_value = "none")]
-    display: String,
     /// Boot order: `c` (hard disk), `d` (CD-ROM), `a` (floppy), in order of preference.
     #[arg(long, default_value = "cda")]
     boot: String,
@@ -82,6 +81,19 @@ pub struct RunArgs {
     /// Print the instruction count and run time at the end (on stderr).
     #[arg(long)]
     stats: bool,
+
+    // --- Display (issue 5: the SDL window; issue 3: screenshots) ---
+    /// Display: `sdl` (a window), `none` (headless), or `auto`: a window when $DISPLAY or
+    /// $WAYLAND_DISPLAY is set and SDL starts, else headless. Hotkeys: see below.
+    #[arg(long, default_value = "auto", value_name = "sdl|none|auto")]
+    display: String,
+    /// Write a PNG of the screen (the guest's resolution) when the run ends; works headless.
+    #[arg(long, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Write the VGA text screen's rows (one a line) when the run ends.
+    #[arg(long, value_name = "PATH")]
+    dump_screen_text: Option<PathBuf>,
+    // --- end display ---
 }
 
 fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
@@ -260,12 +272,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             a.cpu
         );
     };
-    if a.display != "none" {
-        bail!(
-            "--display {:?}: only `none` exists so far (the SDL window is issue 5)",
-            a.display
-        );
-    }
+    let screen = display::choose(&a.display)?;
     let kernel = match &a.kernel {
         Some(k) => {
             let image = read_file("kernel", k)?;
@@ -315,7 +322,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let serial = sink_or_file("serial", &a.serial)?;
     let serial_input = (a.serial == "stdio").then(stdin_reader);
-    let debugcon = sink_or_file("debugcon", &a.debugcon)?.map(|w| w as Box<dyn Write>);
+    let debugcon = sink_or_file("debugcon", &a.debugcon)?;
     let cfg = PcConfig {
         model,
         memory_mib: a.memory,
@@ -339,8 +346,24 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut pc = Pc::new(cfg)?;
     let t0 = std::time::Instant::now();
-    let outcome = pc.run(a.max_instructions)?;
+    let (mut pc, end) = match screen {
+        display::Choice::Headless => {
+            let outcome = pc.run(a.max_instructions)?;
+            (pc, RunEnd::Guest(outcome))
+        }
+        display::Choice::Window(sdl) => display::run_windowed(pc, sdl, a.max_instructions)?,
+    };
     pc.bus.chip.flush_output();
+    if let Some(path) = &a.screenshot {
+        let now = pc.bus.now;
+        let (w, h) = display::screenshot::save_vga_png(&mut pc.bus.chip.vga, now, path)?;
+        if a.stats {
+            eprintln!("ironbox: screenshot {w}x{h} saved to {}", path.display());
+        }
+    }
+    if let Some(path) = &a.dump_screen_text {
+        display::screenshot::save_text(&pc.bus.chip.vga, path)?;
+    }
     if a.stats {
         let secs = t0.elapsed().as_secs_f64();
         eprintln!(
@@ -373,6 +396,10 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!("ironbox: return addresses: {chain:08x?}");
     }
+    let outcome = match end {
+        RunEnd::Guest(o) => o,
+        RunEnd::Quit => return Ok(ExitCode::SUCCESS),
+    };
     Ok(match outcome {
         PcOutcome::DebugExit(status) => ExitCode::from(status as u8),
         PcOutcome::Reset => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod chipset;
 pub mod clock;
+pub mod control;
 pub mod pci;
 
 use std::io::Write;
@@ -58,7 +59,7 @@ pub struct PcConfig {
     /// COM1 input (bytes from the host).
     pub serial_input: Option<Receiver<Vec<u8>>>,
     /// Port 0xE9/0x402 debug console output.
-    pub debugcon: Option<Box<dyn Write>>,
+    pub debugcon: Option<Box<dyn Write + Send>>,
     pub debug_exit: bool,
     /// A guest reset ends the run (status 0) instead of rebooting.
     pub no_reboot: bool,
@@ -114,6 +115,11 @@ pub struct Pc {
     serial_input: Option<Receiver<Vec<u8>>>,
     no_reboot: bool,
     next_deadline: Option<u64>,
+    /// `control::run_until`: host time at which `run` gives control back, and whether it did.
+    slice_end: Option<std::time::Instant>,
+    slice_expired: bool,
+    /// `control::pause_clock`: when the pause began.
+    paused_at: Option<std::time::Instant>,
 }
 
 impl Pc {
@@ -229,6 +235,9 @@ impl Pc {
             serial_input: cfg.serial_input,
             no_reboot: cfg.no_reboot,
             next_deadline: None,
+            slice_end: None,
+            slice_expired: false,
+            paused_at: None,
         };
         pc.power_on()?;
         Ok(pc)
@@ -297,7 +306,7 @@ impl Pc {
         let mut last_pump = 0u64;
         loop {
             let done = self.cpu.instret - start;
-            if done >= limit {
+            if done >= limit || self.slice_over() {
                 let (cs, eip) = self.where_();
                 return Ok(PcOutcome::InstructionLimit { cs, eip });
             }
