@@ -140,7 +140,7 @@ impl Machine {
                 break RunOutcome::DebugExit(status);
             }
             match exit {
-                RunExit::Budget | RunExit::Io => {}
+                RunExit::Budget | RunExit::Io | RunExit::Debug => {}
                 RunExit::Halted => {
                     // No device on this board raises interrupts: a halt is forever.
                     let (cs, eip) = self.where_();
