@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod conformance;
+mod gdb;
 mod run;
 
 #[derive(Parser)]

@@ -82,6 +82,8 @@ pub struct RunArgs {
     /// Print the instruction count and run time at the end (on stderr).
     #[arg(long)]
     stats: bool,
+    #[command(flatten)]
+    debug: DebugArgs,
 }
 
 fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
@@ -246,7 +248,11 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut pc = Pc::new(cfg)?;
     let t0 = std::time::Instant::now();
-    let outcome = pc.run(a.max_instructions)?;
+    let outcome = match run_debugged(&a, &mut pc)? {
+        Debugged::No => pc.run(a.max_instructions)?,
+        Debugged::Ended(o) => o,
+        Debugged::Killed => return Ok(ExitCode::SUCCESS),
+    };
     pc.bus.chip.flush_output();
     if a.stats {
         let secs = t0.elapsed().as_secs_f64();
@@ -295,5 +301,42 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("ironbox: instruction limit reached at {cs:04x}:{eip:08x}");
             ExitCode::from(3)
         }
+    })
+}
+
+// ---- Debugging: the GDB stub (`--gdb`, `--paused`) ------------------------------------------
+
+#[derive(clap::Args)]
+pub struct DebugArgs {
+    /// GDB remote stub: `tcp:HOST:PORT` (`tcp::1234` listens on 127.0.0.1:1234). In gdb:
+    /// `set architecture i386`, `target remote :1234`; addresses are linear (CS*16+IP in real
+    /// mode); `monitor help` lists the extra commands.
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    gdb: Option<String>,
+    /// Stay stopped at the reset vector, before the first instruction, until gdb attaches (and
+    /// whenever it goes away).
+    #[arg(long, requires = "gdb")]
+    paused: bool,
+}
+
+enum Debugged {
+    /// No debugger asked for: run as usual.
+    No,
+    Ended(PcOutcome),
+    /// The debugger killed the guest.
+    Killed,
+}
+
+fn run_debugged(a: &RunArgs, pc: &mut Pc) -> anyhow::Result<Debugged> {
+    let Some(spec) = &a.debug.gdb else {
+        return Ok(Debugged::No);
+    };
+    if a.max_instructions.is_some() {
+        bail!("--max-instructions cannot be combined with --gdb");
+    }
+    let addr = crate::gdb::parse_addr(spec)?;
+    Ok(match crate::gdb::serve(pc, addr, a.debug.paused)? {
+        crate::gdb::GdbEnd::Exited(o) => Debugged::Ended(o),
+        crate::gdb::GdbEnd::Killed => Debugged::Killed,
     })
 }
