@@ -196,6 +196,8 @@ fn gdb_debugs_a_boot_sector_from_the_reset_vector() {
     need_tools();
     let img = disk("gdb-store.img", STORE_AND_EXIT);
     let mut emu = Emu::start(&img, &["--paused"], 1);
+    // Garbage and hang-ups first: ironbox stays paused at the reset vector, waiting.
+    garbage(&mut emu);
     let out = gdb(
         emu.port,
         &[
@@ -300,6 +302,39 @@ fn read_packet(s: &mut TcpStream) -> String {
     }
 }
 
+/// Feed garbage to the stub over several connections.
+fn garbage(emu: &mut Emu) {
+    let addr = format!("127.0.0.1:{}", emu.port);
+    let mut payloads: Vec<Vec<u8>> = vec![
+        b"hello\xff\xfe\x00+-+".to_vec(),
+        b"$qSupported:bogus#00".to_vec(),
+        b"$Zq,zz,zz#00".to_vec(),
+        [b"$".as_slice(), &[b'A'; 70_000], b"#00"].concat(),
+    ];
+    for body in [
+        "Z0,notahex,1",
+        "m,,,,",
+        "mffffffff,ffffffff",
+        "Mffffffff,ffffffff:00",
+        "Z2,fffffffe,ffffffff",
+        "qRcmd,zz",
+        "qRcmd,fffe",
+        "pffff",
+        "vCont;x",
+    ] {
+        let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        payloads.push(format!("${body}#{sum:02x}").into_bytes());
+    }
+    for p in payloads {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(&p);
+        std::thread::sleep(Duration::from_millis(100));
+        drop(s);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(emu.alive(), "ironbox died:\n{}", emu.log.join("\n"));
+    }
+}
+
 /// Undo the protocol's run-length encoding (`X*N`: N - 29 more copies of X).
 fn unrle(p: &str) -> String {
     let mut out: Vec<u8> = Vec::new();
@@ -328,24 +363,9 @@ fn garbage_and_dropped_connections_do_not_stop_the_emulator() {
     let mut emu = Emu::start(&img, &[], 2);
     let addr = format!("127.0.0.1:{}", emu.port);
 
-    // Garbage: stray bytes, a bad checksum, unknown and malformed packets, an oversized
-    // packet, then a hang-up.
-    {
-        let mut s = TcpStream::connect(&addr).unwrap();
-        assert!(emu.wait_for("gdb connected", Duration::from_secs(10)));
-        let _ = s.write_all(b"hello\xff\xfe\x00+-+");
-        let _ = s.write_all(b"$qSupported:bogus#00");
-        let _ = s.write_all(b"$Zq,zz,zz#00");
-        send_packet(&mut s, "Z0,notahex,1");
-        send_packet(&mut s, "m,,,,");
-        send_packet(&mut s, "M7c00,ffffffff:00");
-        send_packet(&mut s, "qRcmd,zz");
-        send_packet(&mut s, "vMustReplyEmpty");
-        let _ = s.write_all(b"$");
-        let _ = s.write_all(&vec![b'A'; 70_000]);
-        let _ = s.write_all(b"#00");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    // Garbage, one connection each: stray bytes, a bad checksum, malformed packets, packets
+    // that overflow gdbstub's arithmetic, an oversized packet; then hang-ups.
+    garbage(&mut emu);
     std::thread::sleep(Duration::from_millis(300));
     assert!(emu.alive(), "ironbox died:\n{}", emu.log.join("\n"));
 

@@ -134,7 +134,15 @@ fn session(pc: &mut Pc, stream: TcpStream) -> anyhow::Result<Option<GdbEnd>> {
             return Ok(None);
         }
     };
-    let r = stub.run_blocking::<EventLoop<'_>>(&mut target);
+    // gdbstub can panic on hostile packets (e.g. an address + length that overflows, as
+    // `m ffffffff,ffffffff`): the machine is between instructions whenever gdbstub code runs,
+    // so such a panic only ends this connection.
+    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stub.run_blocking::<EventLoop<'_>>(&mut target)
+    })) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the stub panicked on a packet".to_string()),
+    };
     let exited = target.exited;
     let fatal = target.fatal.take();
     // The debugger's breakpoints go away with it.
