@@ -249,7 +249,10 @@ fn is_rep_bit_scan(m: Mnemonic) -> bool {
 
 /// CET instructions in the 0F 1E reserved-NOP space (ENDBR32/64, RDSSP): NOPs before CET.
 fn is_hint_nop(i: &Instruction) -> bool {
-    matches!(i.mnemonic(), Mnemonic::Endbr32 | Mnemonic::Endbr64 | Mnemonic::Rdsspd | Mnemonic::Rdsspq)
+    matches!(
+        i.mnemonic(),
+        Mnemonic::Endbr32 | Mnemonic::Endbr64 | Mnemonic::Rdsspd | Mnemonic::Rdsspq
+    )
 }
 
 /// An x87 instruction (ESC opcode D8-DF).

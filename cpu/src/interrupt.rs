@@ -42,7 +42,10 @@ impl Cpu {
         let mut cur = f;
         if self.trace_exceptions {
             let cs = self.s.seg[SegReg::Cs as usize].selector;
-            eprintln!("exception {} err={:?} at {cs:04x}:{:08x} cr2={:08x} instret={}", f.vector, f.error, self.s.eip, self.s.cr2, self.instret);
+            eprintln!(
+                "exception {} err={:?} at {cs:04x}:{:08x} cr2={:08x} instret={}",
+                f.vector, f.error, self.s.eip, self.s.cr2, self.instret
+            );
         }
         for _ in 0..3 {
             let err = if self.s.protected() { cur.error } else { None };

@@ -154,19 +154,89 @@ fn boot_order(spec: &str) -> anyhow::Result<Vec<BootDevice>> {
         .collect()
 }
 
-/// Bytes typed on stdin, for the guest's serial port.
+/// Bytes typed on stdin, for the guest's serial port. On a terminal, stdin is put in raw mode
+/// (keys go to the guest as typed, Ctrl-C included; restored at exit) and Ctrl-A X quits.
 fn stdin_reader() -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let raw = RawTerminal::enable();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 256];
         let mut stdin = std::io::stdin();
+        let mut ctrl_a = false;
         while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+            if n == 0 {
+                break;
+            }
+            let mut out = Vec::with_capacity(n);
+            for &b in &buf[..n] {
+                match (ctrl_a, b) {
+                    (true, b'x' | b'X') => {
+                        restore_terminal();
+                        eprintln!("\r\nironbox: quit (Ctrl-A X)");
+                        std::process::exit(0);
+                    }
+                    (true, 0x01) => out.push(0x01), // Ctrl-A Ctrl-A sends one Ctrl-A
+                    (true, _) => out.push(b),
+                    (false, 0x01) if raw.active() => {}
+                    (false, _) => out.push(b),
+                }
+                ctrl_a = !ctrl_a && b == 0x01 && raw.active();
+            }
+            if !out.is_empty() && tx.send(out).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// The terminal's settings while stdin is in raw mode; restored when dropped or at exit.
+struct RawTerminal(Option<libc::termios>);
+
+static SAVED_TERMIOS: std::sync::Mutex<Option<libc::termios>> = std::sync::Mutex::new(None);
+
+extern "C" fn restore_terminal() {
+    if let Ok(saved) = SAVED_TERMIOS.lock() {
+        if let Some(t) = *saved {
+            // SAFETY: restoring settings read from the same descriptor.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        }
+    }
+}
+
+impl RawTerminal {
+    fn enable() -> RawTerminal {
+        // SAFETY: plain termios calls on stdin; failure (not a terminal) leaves it untouched.
+        unsafe {
+            if libc::isatty(0) != 1 {
+                return RawTerminal(None);
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return RawTerminal(None);
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            t.c_oflag |= libc::OPOST | libc::ONLCR; // keep "\n" -> "\r\n" for our own messages
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return RawTerminal(None);
+            }
+            *SAVED_TERMIOS.lock().unwrap() = Some(saved);
+            libc::atexit(restore_terminal);
+            RawTerminal(Some(saved))
+        }
+    }
+    fn active(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            restore_terminal();
+        }
+    }
 }
 
 pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {

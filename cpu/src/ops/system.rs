@@ -80,7 +80,9 @@ impl Cpu {
                 msr::PLATFORM_ID | msr::EBL_CR_POWERON => 0,
                 msr::BIOS_SIGN_ID => self.s.bios_sign_id,
                 msr::PERFCTR0 | msr::PERFCTR1 => self.s.perfctr[(ecx - msr::PERFCTR0) as usize],
-                msr::EVNTSEL0 | msr::EVNTSEL1 => self.s.evntsel[(ecx - msr::EVNTSEL0) as usize] as u64,
+                msr::EVNTSEL0 | msr::EVNTSEL1 => {
+                    self.s.evntsel[(ecx - msr::EVNTSEL0) as usize] as u64
+                }
                 msr::DEBUGCTL => self.s.debugctl as u64,
                 msr::LASTBRANCH_FIRST..=msr::LASTBRANCH_LAST => 0,
                 msr::SYSENTER_CS => self.s.sysenter_cs as u64,
@@ -94,10 +96,14 @@ impl Cpu {
             let v = (self.s.gpr[reg::EDX] as u64) << 32 | self.s.gpr[reg::EAX] as u64;
             match ecx {
                 msr::TSC => self.s.tsc = v & 0xFFFF_FFFF, // the P6 zero-extends EAX
-                msr::BIOS_UPDT_TRIG => {} // no microcode update to apply
+                msr::BIOS_UPDT_TRIG => {}                 // no microcode update to apply
                 msr::BIOS_SIGN_ID => self.s.bios_sign_id = v,
-                msr::PERFCTR0 | msr::PERFCTR1 => self.s.perfctr[(ecx - msr::PERFCTR0) as usize] = v & 0xFF_FFFF_FFFF,
-                msr::EVNTSEL0 | msr::EVNTSEL1 => self.s.evntsel[(ecx - msr::EVNTSEL0) as usize] = v as u32,
+                msr::PERFCTR0 | msr::PERFCTR1 => {
+                    self.s.perfctr[(ecx - msr::PERFCTR0) as usize] = v & 0xFF_FFFF_FFFF
+                }
+                msr::EVNTSEL0 | msr::EVNTSEL1 => {
+                    self.s.evntsel[(ecx - msr::EVNTSEL0) as usize] = v as u32
+                }
                 msr::DEBUGCTL => self.s.debugctl = v as u32 & 0x7F,
                 msr::SYSENTER_CS => self.s.sysenter_cs = v as u32 & 0xFFFF,
                 msr::SYSENTER_ESP => self.s.sysenter_esp = v as u32,
