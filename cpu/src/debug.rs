@@ -183,10 +183,9 @@ impl Cpu {
                 WatchKind::Access => true,
             };
             let end = addr as u64 + l as u64;
-            if hit && (lin as u64) < end && addr as u64 <= lin as u64 + size as u64 - 1 {
-                if self.emu.watch_hit.is_none() {
-                    self.emu.watch_hit = Some(DebugStop::Watchpoint { addr, kind });
-                }
+            let overlaps = (lin as u64) < end && (addr as u64) < lin as u64 + size as u64;
+            if hit && overlaps && self.emu.watch_hit.is_none() {
+                self.emu.watch_hit = Some(DebugStop::Watchpoint { addr, kind });
             }
         }
         let dr7 = self.s.dr[7];

@@ -224,3 +224,99 @@ pub struct PageWalk {
     /// (address, value) of the page-table entry (none for a 4 MiB page).
     pub pte: Option<(u32, u32)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pc::PcConfig;
+    use ironbox_cpu::CpuModel;
+
+    /// A board whose 64 KiB "BIOS" runs, from the reset vector (linear 0xFFFFFFF0):
+    /// mov ax,0x1234; mov [0x500],ax; mov bx,[0x500]; jmp $.
+    fn board() -> Pc {
+        let mut rom = vec![0xF4u8; 0x1_0000];
+        let code = [
+            0xB8, 0x34, 0x12, // fff0
+            0xA3, 0x00, 0x05, // fff3
+            0x8B, 0x1E, 0x00, 0x05, // fff6
+            0xEB, 0xFE, // fffa
+        ];
+        rom[0xFFF0..0xFFF0 + code.len()].copy_from_slice(&code);
+        Pc::new(PcConfig {
+            model: CpuModel::Pentium2,
+            memory_mib: 4,
+            bios: Some(rom),
+            vga_bios: None,
+            kernel: None,
+            hda: None,
+            hdb: None,
+            cdrom: None,
+            fda: None,
+            serial: None,
+            serial_input: None,
+            debugcon: None,
+            debug_exit: true,
+            no_reboot: true,
+            deterministic: true,
+            host_time: 0,
+            boot_order: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn breakpoints_watchpoints_steps_and_pause() {
+        let mut pc = board();
+        assert_eq!(pc.pc_linear(), 0xFFFF_FFF0);
+        // A breakpoint at the next instruction stops before it; resuming runs it.
+        pc.add_breakpoint(0xFFFF_FFF0);
+        pc.add_breakpoint(0xFFFF_FFF3);
+        assert_eq!(pc.run_for(1000).unwrap(), Stop::Breakpoint(0xFFFF_FFF0));
+        assert_eq!(pc.cpu.instret, 0);
+        assert_eq!(pc.run_for(1000).unwrap(), Stop::Breakpoint(0xFFFF_FFF3));
+        assert_eq!(pc.cpu.s.gpr[0] & 0xFFFF, 0x1234);
+        assert_eq!(pc.read_linear_debug(0x500, 2), [0, 0]);
+        // Resuming executes the instruction at the breakpoint; the write watchpoint stops
+        // right after the store.
+        pc.add_watchpoint(0x501, 1, WatchKind::Write);
+        assert_eq!(
+            pc.run_for(1000).unwrap(),
+            Stop::Watchpoint {
+                addr: 0x501,
+                kind: WatchKind::Write
+            }
+        );
+        assert_eq!(pc.cpu.s.eip, 0xFFF6);
+        assert_eq!(pc.read_linear_debug(0x500, 2), [0x34, 0x12]);
+        // A write watchpoint ignores the read; a read watchpoint sees it.
+        pc.add_watchpoint(0x500, 2, WatchKind::Read);
+        assert_eq!(
+            pc.run_for(1000).unwrap(),
+            Stop::Watchpoint {
+                addr: 0x500,
+                kind: WatchKind::Read
+            }
+        );
+        assert_eq!(pc.cpu.s.eip, 0xFFFA);
+        assert_eq!(pc.step_instruction().unwrap(), Stop::SliceDone);
+        assert_eq!(pc.cpu.s.eip, 0xFFFA);
+        // Pause from a handle.
+        let h = pc.pause_handle();
+        h.pause();
+        assert_eq!(pc.run_for(1_000_000).unwrap(), Stop::Paused);
+        assert!(!h.is_requested());
+        // Debugger writes go through and drop decoded code.
+        assert_eq!(pc.write_linear_debug(0x600, &[1, 2, 3]), 3);
+        assert_eq!(pc.read_linear_debug(0x600, 3), [1, 2, 3]);
+        pc.clear_debug();
+        let before = pc.cpu.instret;
+        assert_eq!(pc.run_for(500).unwrap(), Stop::SliceDone);
+        assert_eq!(pc.cpu.instret - before, 500);
+        // `run` ignores breakpoints.
+        pc.add_breakpoint(0xFFFF_FFFA);
+        assert!(matches!(
+            pc.run(Some(100)).unwrap(),
+            PcOutcome::InstructionLimit { .. }
+        ));
+    }
+}
