@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v nasm >/dev/null || need+=(nasm)
+command -v gdb >/dev/null || need+=(gdb)
 command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
 [ -f /usr/share/seabios/bios.bin ] || need+=(seabios)
 # The SDL2 window (linked against the system library) and its tests under a virtual X server.

@@ -65,6 +65,8 @@ pub enum RunExit {
     Halted,
     /// Triple fault.
     Shutdown,
+    /// An emulator breakpoint or watchpoint stopped the run (see `Cpu::take_debug_stop`).
+    Debug,
 }
 
 impl Cpu {
@@ -85,6 +87,14 @@ impl Cpu {
                 done += 1;
                 match self.step(bus) {
                     StepEvent::Executed => {
+                        if self.debug_stop_pending() {
+                            // A breakpoint stop executed nothing.
+                            if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
+                                done -= 1;
+                            }
+                            self.io_done = false;
+                            return (RunExit::Debug, done);
+                        }
                         if self.io_done {
                             self.io_done = false;
                             return (RunExit::Io, done);

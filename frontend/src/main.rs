@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod conformance;
 mod display;
+mod gdb;
 mod run;
 
 #[derive(Parser)]

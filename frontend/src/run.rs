@@ -94,6 +94,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     dump_screen_text: Option<PathBuf>,
     // --- end display ---
+    #[command(flatten)]
+    debug: DebugArgs,
 }
 
 fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
@@ -346,12 +348,16 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut pc = Pc::new(cfg)?;
     let t0 = std::time::Instant::now();
-    let (mut pc, end) = match screen {
-        display::Choice::Headless => {
-            let outcome = pc.run(a.max_instructions)?;
-            (pc, RunEnd::Guest(outcome))
-        }
-        display::Choice::Window(sdl) => display::run_windowed(pc, sdl, a.max_instructions)?,
+    let (mut pc, end) = match run_debugged(&a, &mut pc)? {
+        Debugged::Ended(o) => (pc, RunEnd::Guest(o)),
+        Debugged::Killed => return Ok(ExitCode::SUCCESS),
+        Debugged::No => match screen {
+            display::Choice::Headless => {
+                let outcome = pc.run(a.max_instructions)?;
+                (pc, RunEnd::Guest(outcome))
+            }
+            display::Choice::Window(sdl) => display::run_windowed(pc, sdl, a.max_instructions)?,
+        },
     };
     pc.bus.chip.flush_output();
     if let Some(path) = &a.screenshot {
@@ -415,5 +421,42 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("ironbox: instruction limit reached at {cs:04x}:{eip:08x}");
             ExitCode::from(3)
         }
+    })
+}
+
+// ---- Debugging: the GDB stub (`--gdb`, `--paused`) ------------------------------------------
+
+#[derive(clap::Args)]
+pub struct DebugArgs {
+    /// GDB remote stub: `tcp:HOST:PORT` (`tcp::1234` listens on 127.0.0.1:1234). In gdb:
+    /// `set architecture i386`, `target remote :1234`; addresses are linear (CS*16+IP in real
+    /// mode); `monitor help` lists the extra commands.
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    gdb: Option<String>,
+    /// Stay stopped at the reset vector, before the first instruction, until gdb attaches (and
+    /// whenever it goes away).
+    #[arg(long, requires = "gdb")]
+    paused: bool,
+}
+
+enum Debugged {
+    /// No debugger asked for: run as usual.
+    No,
+    Ended(PcOutcome),
+    /// The debugger killed the guest.
+    Killed,
+}
+
+fn run_debugged(a: &RunArgs, pc: &mut Pc) -> anyhow::Result<Debugged> {
+    let Some(spec) = &a.debug.gdb else {
+        return Ok(Debugged::No);
+    };
+    if a.max_instructions.is_some() {
+        bail!("--max-instructions cannot be combined with --gdb");
+    }
+    let addr = crate::gdb::parse_addr(spec)?;
+    Ok(match crate::gdb::serve(pc, addr, a.debug.paused)? {
+        crate::gdb::GdbEnd::Exited(o) => Debugged::Ended(o),
+        crate::gdb::GdbEnd::Killed => Debugged::Killed,
     })
 }
