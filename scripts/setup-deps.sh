@@ -3,8 +3,13 @@
 set -euo pipefail
 need=()
 command -v nasm >/dev/null || need+=(nasm)
+command -v gdb >/dev/null || need+=(gdb)
 command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
 [ -f /usr/share/seabios/bios.bin ] || need+=(seabios)
+# The SDL2 window (linked against the system library) and its tests under a virtual X server.
+pkg-config --exists sdl2 2>/dev/null || need+=(libsdl2-dev pkg-config)
+command -v xvfb-run >/dev/null || need+=(xvfb)
+command -v xauth >/dev/null || need+=(xauth)
 if [ ${#need[@]} -gt 0 ]; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

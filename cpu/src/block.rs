@@ -65,6 +65,8 @@ pub enum RunExit {
     Halted,
     /// Triple fault.
     Shutdown,
+    /// An emulator breakpoint or watchpoint stopped the run (see `Cpu::take_debug_stop`).
+    Debug,
 }
 
 impl Cpu {
@@ -85,6 +87,14 @@ impl Cpu {
                 done += 1;
                 match self.step(bus) {
                     StepEvent::Executed => {
+                        if self.debug_stop_pending() {
+                            // A breakpoint stop executed nothing.
+                            if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
+                                done -= 1;
+                            }
+                            self.io_done = false;
+                            return (RunExit::Debug, done);
+                        }
                         if self.io_done {
                             self.io_done = false;
                             return (RunExit::Io, done);
@@ -157,6 +167,7 @@ impl Cpu {
         self.leave_block = false;
         let n = len.min(budget as usize);
         let mut executed = 0u64;
+        let mut unsynced = 0u64;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
         // the block table (only `run_block`'s lookup does), and invalidation only bumps a
         // page generation.
@@ -167,29 +178,38 @@ impl Cpu {
             // SAFETY: k < len of the live block's vector (see above).
             let (instr, fast) = unsafe { &*instrs.add(k) };
             let (instr, fast) = (instr, *fast);
-            let expected_next = self.s.eip.wrapping_add(instr.len() as u32);
-            self.start_eip = self.s.eip;
-            if matches!(fast, Fast::Generic) {
-                // Fast forms change no register before they can fault.
+            let generic = matches!(fast, Fast::Generic);
+            let here = self.s.eip;
+            if generic {
+                // Retired-instruction and TSC counts are kept up to date before anything that
+                // may read them (RDTSC, RDMSR, exception delivery).
+                self.instret += unsynced;
+                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
+                unsynced = 0;
+                // Fast forms change no register or flag before they can fault, and never
+                // branch except as the last instruction of a block.
+                self.start_eip = here;
                 self.saved_gpr = self.s.gpr;
+                self.saved_flags = self.s.eflags;
             }
-            self.saved_flags = self.s.eflags;
             let next = instr.next_ip32();
             self.s.eip = if key == 1 { next } else { next & 0xFFFF };
             match self.execute_fast(bus, instr, fast) {
                 Ok(()) => {
                     executed += 1;
-                    self.instret += 1;
-                    self.s.tsc = self.s.tsc.wrapping_add(1);
+                    unsynced += 1;
                 }
                 Err(f) => {
-                    if matches!(fast, Fast::Generic) {
+                    if generic {
                         self.s.gpr = self.saved_gpr;
+                        self.s.eflags = self.saved_flags;
                     }
-                    self.s.eflags = self.saved_flags;
-                    self.s.eip = self.start_eip;
+                    self.start_eip = here;
+                    self.s.eip = here;
                     self.shadow_next = false;
                     executed += 1;
+                    self.instret += unsynced;
+                    self.s.tsc = self.s.tsc.wrapping_add(unsynced);
                     return Ok((
                         executed,
                         match self.deliver_exception(bus, f) {
@@ -199,6 +219,11 @@ impl Cpu {
                     ));
                 }
             }
+            if !generic {
+                continue;
+            }
+            // Only generic instructions can branch mid-block, halt, do I/O, open an interrupt
+            // shadow, write code or change translations and flags that matter here.
             if self.shadow_next {
                 self.shadow_next = false;
                 self.s.int_shadow = true;
@@ -206,13 +231,11 @@ impl Cpu {
             }
             if self.io_done {
                 self.io_done = false;
+                self.instret += unsynced;
+                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
                 return Ok((executed, Some(RunExit::Io)));
             }
-            let next_ok = if key == 1 {
-                self.s.eip == expected_next
-            } else {
-                self.s.eip == expected_next & 0xFFFF
-            };
+            let next_ok = self.s.eip == if key == 1 { next } else { next & 0xFFFF };
             if !next_ok
                 || self.s.halted
                 || self.icache.code_written
@@ -222,6 +245,8 @@ impl Cpu {
                 break;
             }
         }
+        self.instret += unsynced;
+        self.s.tsc = self.s.tsc.wrapping_add(unsynced);
         Ok((executed, None))
     }
 

@@ -23,6 +23,7 @@ mod ops;
 
 pub use block::RunExit;
 pub use bus::{CpuBus, FlatBus};
+pub use debug::{DebugStop, EmuDebug, WatchKind};
 pub use fault::{Fault, StepEvent};
 pub use state::{CpuModel, CpuState, SegReg, Segment};
 
@@ -52,6 +53,10 @@ pub struct Cpu {
     pub(crate) data_breakpoints: bool,
     /// Data breakpoints hit by the current instruction (DR6 B0-B3), reported after it.
     pub(crate) dbg_hits: u32,
+    /// Emulator-owned breakpoints and watchpoints (a debugger's; never in guest memory).
+    pub(crate) emu: debug::EmuDebug,
+    /// Some emulator breakpoint or watchpoint is set (forces the single-step path).
+    pub(crate) emu_armed: bool,
     /// Diagnostics: print every exception delivered (vector, error code, CS:EIP) on stderr.
     pub trace_exceptions: bool,
 }
@@ -71,6 +76,8 @@ impl Cpu {
             leave_block: false,
             data_breakpoints: false,
             dbg_hits: 0,
+            emu: debug::EmuDebug::default(),
+            emu_armed: false,
             trace_exceptions: false,
         }
     }
@@ -133,6 +140,15 @@ impl Cpu {
         self.saved_gpr = self.s.gpr;
         self.saved_flags = self.s.eflags;
         let trap = self.s.flag(state::flags::TF);
+        if self.emu_armed {
+            let lin = self.s.seg[SegReg::Cs as usize]
+                .base
+                .wrapping_add(self.s.eip);
+            if self.emu_code_breakpoint(lin) {
+                // Stop before the instruction: nothing of it ran (see `take_debug_stop`).
+                return StepEvent::Executed;
+            }
+        }
         if self.breakpoints_armed() && !self.s.flag(state::flags::RF) {
             let lin = self.s.seg[SegReg::Cs as usize]
                 .base
@@ -145,6 +161,7 @@ impl Cpu {
             }
         }
         self.dbg_hits = 0;
+        self.emu.watch_hit = None;
         let result = match self.fetch_decode(bus) {
             Ok(instr) => self.execute(bus, &instr),
             Err(f) => Err(f),
@@ -159,6 +176,7 @@ impl Cpu {
                     self.shadow_next = false;
                     self.s.int_shadow = true;
                 }
+                self.emu_watch_done(true);
                 let hits = std::mem::take(&mut self.dbg_hits);
                 if trap || hits != 0 {
                     let bs = if trap { 0x4000 } else { 0 };
@@ -168,6 +186,7 @@ impl Cpu {
                 StepEvent::Executed
             }
             Err(f) => {
+                self.emu_watch_done(false);
                 // Faults restart the instruction: undo register side effects.
                 self.s.gpr = self.saved_gpr;
                 self.s.eflags = self.saved_flags;

@@ -186,7 +186,29 @@ impl Cpu {
     }
 
     /// Read with an explicit privilege (`user == false` for descriptor tables and the TSS).
+    #[inline(always)]
     pub(crate) fn read_lin_as<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        user: bool,
+        acc: Access,
+    ) -> Result<u32, Fault> {
+        // Fast path: no data breakpoints armed, the access stays inside one page.
+        if !self.data_breakpoints && (lin & 0xFFF) + size <= 0x1000 {
+            let p = self.translate(bus, lin, acc, user)?;
+            return Ok(match size {
+                1 => bus.read8(p) as u32,
+                2 => bus.read16(p) as u32,
+                _ => bus.read32(p),
+            });
+        }
+        self.read_lin_slow(bus, lin, size, user, acc)
+    }
+
+    #[inline(never)]
+    fn read_lin_slow<B: CpuBus>(
         &mut self,
         bus: &mut B,
         lin: u32,
@@ -230,7 +252,30 @@ impl Cpu {
         self.write_lin_as(bus, lin, size, v, user)
     }
 
+    #[inline(always)]
     pub(crate) fn write_lin_as<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        v: u32,
+        user: bool,
+    ) -> Result<(), Fault> {
+        if !self.data_breakpoints && (lin & 0xFFF) + size <= 0x1000 {
+            let p = self.translate(bus, lin, Access::Write, user)?;
+            self.note_write(p, size);
+            match size {
+                1 => bus.write8(p, v as u8),
+                2 => bus.write16(p, v as u16),
+                _ => bus.write32(p, v),
+            }
+            return Ok(());
+        }
+        self.write_lin_slow(bus, lin, size, v, user)
+    }
+
+    #[inline(never)]
+    fn write_lin_slow<B: CpuBus>(
         &mut self,
         bus: &mut B,
         lin: u32,

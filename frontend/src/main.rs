@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 
 mod conformance;
+mod display;
+mod gdb;
 mod run;
 
 #[derive(Parser)]
@@ -15,7 +17,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a guest.
-    Run(run::RunArgs),
+    #[command(after_help = display::HOTKEYS_HELP)]
+    Run(Box<run::RunArgs>),
     /// Run CPU conformance test vectors.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCmd),
@@ -24,7 +27,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Command::Run(a) => run::main(a),
+        Command::Run(a) => run::main(*a),
         Command::Conformance(c) => conformance::main(c),
     };
     match r {

@@ -1,4 +1,4 @@
-//! `ironbox run`: boot a guest on the PC board (headless).
+//! `ironbox run`: boot a guest on the PC board, in a window (`--display sdl`) or headless.
 //!
 //! Firmware: real SeaBIOS from Debian's `seabios` package by default, `--bios` to choose an
 //! image, or none with `--kernel` (direct Linux boot). Exit status: the isa-debug-exit status
@@ -15,6 +15,8 @@ use ironbox_cpu::CpuModel;
 use ironbox_devices::block::{BlockBackend, FileBackend};
 use ironbox_devices::rtc::BootDevice;
 use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
+
+use crate::display::{self, RunEnd};
 
 /// Where Debian's `seabios` package puts the BIOS and the std VGA's BIOS.
 const SEABIOS: &str = "/usr/share/seabios/bios.bin";
@@ -64,9 +66,6 @@ pub struct RunArgs {
     /// Derive time from retired instructions: same input, same output, same instruction count.
     #[arg(long)]
     deterministic: bool,
-    /// Display: only `none` (headless) for now.
-    #[arg(long, default_value = "none")]
-    display: String,
     /// Boot order: `c` (hard disk), `d` (CD-ROM), `a` (floppy), in order of preference.
     #[arg(long, default_value = "cda")]
     boot: String,
@@ -82,6 +81,21 @@ pub struct RunArgs {
     /// Print the instruction count and run time at the end (on stderr).
     #[arg(long)]
     stats: bool,
+
+    // --- Display (issue 5: the SDL window; issue 3: screenshots) ---
+    /// Display: `sdl` (a window), `none` (headless), or `auto`: a window when $DISPLAY or
+    /// $WAYLAND_DISPLAY is set and SDL starts, else headless. Hotkeys: see below.
+    #[arg(long, default_value = "auto", value_name = "sdl|none|auto")]
+    display: String,
+    /// Write a PNG of the screen (the guest's resolution) when the run ends; works headless.
+    #[arg(long, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Write the VGA text screen's rows (one a line) when the run ends.
+    #[arg(long, value_name = "PATH")]
+    dump_screen_text: Option<PathBuf>,
+    // --- end display ---
+    #[command(flatten)]
+    debug: DebugArgs,
 }
 
 fn sink_or_file(what: &str, spec: &str) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
@@ -138,6 +152,22 @@ fn disk(what: &str, path: &Path, read_only: bool) -> anyhow::Result<Box<dyn Bloc
     let b = FileBackend::open(path, read_only)
         .with_context(|| format!("cannot open {what} image {shown}"))?;
     Ok(Box::new(b))
+}
+
+/// QEMU's Multiboot module list: "file [args],file [args]" (",," is a literal comma).
+fn multiboot_modules(spec: &str) -> anyhow::Result<Vec<ironbox_machine::multiboot::Module>> {
+    let spec = spec.replace(",,", "\u{0}");
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|m| {
+            let m = m.replace('\u{0}', ",");
+            let path = m.split_whitespace().next().unwrap_or_default();
+            Ok(ironbox_machine::multiboot::Module {
+                data: read_file("module", Path::new(path))?,
+                cmdline: m.trim().to_string(),
+            })
+        })
+        .collect()
 }
 
 fn boot_order(spec: &str) -> anyhow::Result<Vec<BootDevice>> {
@@ -244,23 +274,25 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             a.cpu
         );
     };
-    if a.display != "none" {
-        bail!(
-            "--display {:?}: only `none` exists so far (the SDL window is issue 5)",
-            a.display
-        );
-    }
+    let screen = display::choose(&a.display)?;
     let kernel = match &a.kernel {
-        Some(k) => Some(KernelBoot {
-            name: k.display().to_string(),
-            kernel: read_file("kernel", k)?,
-            initrd: a
-                .initrd
-                .as_deref()
-                .map(|p| read_file("initrd", p))
-                .transpose()?,
-            cmdline: a.append.clone(),
-        }),
+        Some(k) => {
+            let image = read_file("kernel", k)?;
+            let multiboot = !ironbox_machine::linux::is_bzimage(&image)
+                && ironbox_machine::multiboot::find_header(&image).is_some();
+            let (initrd, modules) = match (&a.initrd, multiboot) {
+                (Some(spec), true) => (None, multiboot_modules(&spec.to_string_lossy())?),
+                (Some(p), false) => (Some(read_file("initrd", p)?), Vec::new()),
+                (None, _) => (None, Vec::new()),
+            };
+            Some(KernelBoot {
+                name: k.display().to_string(),
+                kernel: image,
+                initrd,
+                modules,
+                cmdline: a.append.clone(),
+            })
+        }
         None => None,
     };
     let bios = match (&a.bios, &kernel) {
@@ -292,7 +324,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let serial = sink_or_file("serial", &a.serial)?;
     let serial_input = (a.serial == "stdio").then(stdin_reader);
-    let debugcon = sink_or_file("debugcon", &a.debugcon)?.map(|w| w as Box<dyn Write>);
+    let debugcon = sink_or_file("debugcon", &a.debugcon)?;
     let cfg = PcConfig {
         model,
         memory_mib: a.memory,
@@ -316,8 +348,28 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut pc = Pc::new(cfg)?;
     let t0 = std::time::Instant::now();
-    let outcome = pc.run(a.max_instructions)?;
+    let (mut pc, end) = match run_debugged(&a, &mut pc)? {
+        Debugged::Ended(o) => (pc, RunEnd::Guest(o)),
+        Debugged::Killed => return Ok(ExitCode::SUCCESS),
+        Debugged::No => match screen {
+            display::Choice::Headless => {
+                let outcome = pc.run(a.max_instructions)?;
+                (pc, RunEnd::Guest(outcome))
+            }
+            display::Choice::Window(sdl) => display::run_windowed(pc, sdl, a.max_instructions)?,
+        },
+    };
     pc.bus.chip.flush_output();
+    if let Some(path) = &a.screenshot {
+        let now = pc.bus.now;
+        let (w, h) = display::screenshot::save_vga_png(&mut pc.bus.chip.vga, now, path)?;
+        if a.stats {
+            eprintln!("ironbox: screenshot {w}x{h} saved to {}", path.display());
+        }
+    }
+    if let Some(path) = &a.dump_screen_text {
+        display::screenshot::save_text(&pc.bus.chip.vga, path)?;
+    }
     if a.stats {
         let secs = t0.elapsed().as_secs_f64();
         eprintln!(
@@ -350,6 +402,10 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!("ironbox: return addresses: {chain:08x?}");
     }
+    let outcome = match end {
+        RunEnd::Guest(o) => o,
+        RunEnd::Quit => return Ok(ExitCode::SUCCESS),
+    };
     Ok(match outcome {
         PcOutcome::DebugExit(status) => ExitCode::from(status as u8),
         PcOutcome::Reset => ExitCode::SUCCESS,
@@ -365,5 +421,42 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("ironbox: instruction limit reached at {cs:04x}:{eip:08x}");
             ExitCode::from(3)
         }
+    })
+}
+
+// ---- Debugging: the GDB stub (`--gdb`, `--paused`) ------------------------------------------
+
+#[derive(clap::Args)]
+pub struct DebugArgs {
+    /// GDB remote stub: `tcp:HOST:PORT` (`tcp::1234` listens on 127.0.0.1:1234). In gdb:
+    /// `set architecture i386`, `target remote :1234`; addresses are linear (CS*16+IP in real
+    /// mode); `monitor help` lists the extra commands.
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    gdb: Option<String>,
+    /// Stay stopped at the reset vector, before the first instruction, until gdb attaches (and
+    /// whenever it goes away).
+    #[arg(long, requires = "gdb")]
+    paused: bool,
+}
+
+enum Debugged {
+    /// No debugger asked for: run as usual.
+    No,
+    Ended(PcOutcome),
+    /// The debugger killed the guest.
+    Killed,
+}
+
+fn run_debugged(a: &RunArgs, pc: &mut Pc) -> anyhow::Result<Debugged> {
+    let Some(spec) = &a.debug.gdb else {
+        return Ok(Debugged::No);
+    };
+    if a.max_instructions.is_some() {
+        bail!("--max-instructions cannot be combined with --gdb");
+    }
+    let addr = crate::gdb::parse_addr(spec)?;
+    Ok(match crate::gdb::serve(pc, addr, a.debug.paused)? {
+        crate::gdb::GdbEnd::Exited(o) => Debugged::Ended(o),
+        crate::gdb::GdbEnd::Killed => Debugged::Killed,
     })
 }

@@ -151,3 +151,175 @@ fn bad_input_gives_one_clear_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 3's "must show": SeaBIOS boots a disk image from IDE into 32-bit code that computes
+/// the same checksum as the same code run natively (benches/workloads/intmix.inc).
+#[test]
+fn seabios_boots_ide_disk_into_32bit_code_with_native_checksum() {
+    need_seabios();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wl = root.join("benches/workloads/");
+    let nasm = |args: &[&str]| {
+        let st = Command::new("nasm")
+            .args(args)
+            .status()
+            .expect("nasm missing: install Debian's `nasm`");
+        assert!(st.success(), "nasm {args:?} failed");
+    };
+    let disk = tmp("bootdisk.img");
+    nasm(&[
+        "-f",
+        "bin",
+        "-I",
+        wl.to_str().unwrap(),
+        "-o",
+        disk.to_str().unwrap(),
+        root.join("tests/guest/bootdisk.asm").to_str().unwrap(),
+    ]);
+    // Native: the same workload as a static 32-bit Linux program.
+    let obj = tmp("intmix.o");
+    let exe = tmp("intmix");
+    nasm(&[
+        "-f",
+        "elf32",
+        "-I",
+        wl.to_str().unwrap(),
+        "-o",
+        obj.to_str().unwrap(),
+        wl.join("intmix_native.asm").to_str().unwrap(),
+    ]);
+    let st = Command::new("ld")
+        .args(["-m", "elf_i386", "-o"])
+        .arg(&exe)
+        .arg(&obj)
+        .status()
+        .expect("ld (binutils) missing");
+    assert!(st.success());
+    let native = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
+    let native = native.trim();
+    assert_eq!(native.len(), 8, "native output {native:?}");
+
+    let log = tmp("bootdisk.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .args([
+            "run",
+            "--deterministic",
+            "--debug-exit",
+            "--serial",
+            "none",
+            "--max-instructions",
+            "2000000000",
+        ])
+        .arg("--hda")
+        .arg(&disk)
+        .arg("--debugcon")
+        .arg(format!("file:{}", log.display()))
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("Booting from Hard Disk..."), "{text}");
+    assert!(
+        text.contains(&format!("intmix sum={native}")),
+        "expected the native checksum {native}:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the guest exits through isa-debug-exit with 0 -> status 1"
+    );
+}
+
+/// Multiboot (v1) kernels boot directly, ELF and a.out kludge alike, with modules and a
+/// command line, and see the same Multiboot information as under qemu-system-i386.
+#[test]
+fn multiboot_kernels_see_what_qemu_gives_them() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let src = root.join("tests/guest/multiboot.asm");
+    let aout = tmp("mb-aout.bin");
+    let obj = tmp("mb.o");
+    let elf = tmp("mb.elf");
+    let run = |cmd: &mut Command| {
+        assert!(cmd
+            .status()
+            .expect("nasm/ld missing (Debian `nasm`, `binutils`)")
+            .success())
+    };
+    run(Command::new("nasm")
+        .args(["-f", "bin", "-DAOUT", "-o"])
+        .arg(&aout)
+        .arg(&src));
+    run(Command::new("nasm")
+        .args(["-f", "elf32", "-o"])
+        .arg(&obj)
+        .arg(&src));
+    run(Command::new("ld")
+        .args(["-m", "elf_i386", "-Ttext", "0x100000", "-o"])
+        .arg(&elf)
+        .arg(&obj));
+    let m1 = tmp("mod1.bin");
+    let m2 = tmp("mod2.bin");
+    std::fs::write(&m1, b"ABCDmodule-one-data").unwrap();
+    std::fs::write(&m2, b"WXYZ2").unwrap();
+    let modules = format!("{} first arg,{}", m1.display(), m2.display());
+    for kernel in [&aout, &elf] {
+        let ours = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+            .args([
+                "run",
+                "--debugcon",
+                "stdio",
+                "--debug-exit",
+                "--serial",
+                "none",
+                "--append",
+                "hello multiboot",
+            ])
+            .arg("--kernel")
+            .arg(kernel)
+            .arg("--initrd")
+            .arg(&modules)
+            .output()
+            .unwrap();
+        let theirs = Command::new("timeout")
+            .args([
+                "60",
+                "qemu-system-i386",
+                "-cpu",
+                "pentium2",
+                "-display",
+                "none",
+                "-nodefaults",
+                "-debugcon",
+                "stdio",
+            ])
+            .args([
+                "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=4",
+                "-append",
+                "hello multiboot",
+                "-kernel",
+            ])
+            .arg(kernel)
+            .arg("-initrd")
+            .arg(&modules)
+            .output()
+            .expect("qemu-system-i386 missing: install Debian's `qemu-system-x86`");
+        let ours_text = String::from_utf8_lossy(&ours.stdout);
+        assert!(
+            ours_text.contains("magic=2BADB002"),
+            "{ours_text}\n{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        assert!(
+            ours_text.contains("module: ") && ours_text.contains("first=44434241 len=00000013"),
+            "{ours_text}"
+        );
+        assert_eq!(
+            ours_text,
+            String::from_utf8_lossy(&theirs.stdout),
+            "{} differs from qemu",
+            kernel.display()
+        );
+        assert_eq!(ours.status.code(), Some(1));
+    }
+}

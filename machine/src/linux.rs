@@ -69,6 +69,11 @@ pub fn e820_map(ram: u32) -> Vec<E820> {
     ]
 }
 
+/// Does the image carry the Linux boot protocol header?
+pub fn is_bzimage(kernel: &[u8]) -> bool {
+    kernel.len() >= 0x206 && &kernel[0x202..0x206] == b"HdrS"
+}
+
 fn le16(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }

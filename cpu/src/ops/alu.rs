@@ -27,13 +27,24 @@ pub(crate) fn sign(size: u32) -> u32 {
     }
 }
 
-#[inline]
+/// PF for each low byte (no POPCNT in the baseline x86-64 target).
+const PARITY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).count_ones() % 2 == 0;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
 pub(crate) fn parity(v: u32) -> bool {
-    (v as u8).count_ones() % 2 == 0
+    PARITY[(v & 0xFF) as usize]
 }
 
 /// Flags SF, ZF, PF from a result.
-#[inline]
+#[inline(always)]
 pub(crate) fn szp(r: u32, size: u32) -> u32 {
     let r = r & mask(size);
     let mut f = 0;
@@ -67,7 +78,7 @@ impl Cpu {
     }
 
     /// a + b + carry, setting all status flags.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add_flags(&mut self, a: u32, b: u32, carry: u32, size: u32) -> u32 {
         let m = mask(size);
         let full = (a & m) as u64 + (b & m) as u64 + carry as u64;
@@ -87,7 +98,7 @@ impl Cpu {
     }
 
     /// a - b - borrow, setting all status flags.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sub_flags(&mut self, a: u32, b: u32, borrow: u32, size: u32) -> u32 {
         let m = mask(size);
         let (a, b) = (a & m, b & m);
@@ -106,7 +117,7 @@ impl Cpu {
         r
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn logic_flags(&mut self, r: u32, size: u32) -> u32 {
         let r = r & mask(size);
         self.set_status(szp(r, size));

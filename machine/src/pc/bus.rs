@@ -66,7 +66,7 @@ fn pam_rw(pam: &[u8; 7], addr: u32) -> (bool, bool) {
 }
 
 impl PcBus {
-    #[inline]
+    #[inline(always)]
     fn a20(&self, addr: u32) -> u32 {
         if self.chip.a20 {
             addr
@@ -144,7 +144,7 @@ impl PcBus {
     }
 
     /// Plain RAM that a multi-byte access may touch directly.
-    #[inline]
+    #[inline(always)]
     fn plain(&self, addr: u32, len: u32) -> bool {
         let end = addr.wrapping_add(len - 1);
         end < self.ram_size && end >= addr && (end < 0xA_0000 || addr >= 0x10_0000)
@@ -152,7 +152,7 @@ impl PcBus {
 }
 
 impl CpuBus for PcBus {
-    #[inline]
+    #[inline(always)]
     fn read8(&mut self, addr: u32) -> u8 {
         let a = self.a20(addr);
         if self.plain(a, 1) {
@@ -161,7 +161,7 @@ impl CpuBus for PcBus {
             self.slow_read8(a)
         }
     }
-    #[inline]
+    #[inline(always)]
     fn write8(&mut self, addr: u32, v: u8) {
         let a = self.a20(addr);
         if self.plain(a, 1) {
@@ -170,7 +170,7 @@ impl CpuBus for PcBus {
             self.slow_write8(a, v)
         }
     }
-    #[inline]
+    #[inline(always)]
     fn read16(&mut self, addr: u32) -> u16 {
         let a = self.a20(addr);
         if self.plain(a, 2) {
@@ -179,7 +179,7 @@ impl CpuBus for PcBus {
             u16::from_le_bytes([self.read8(addr), self.read8(addr.wrapping_add(1))])
         }
     }
-    #[inline]
+    #[inline(always)]
     fn read32(&mut self, addr: u32) -> u32 {
         let a = self.a20(addr);
         if self.plain(a, 4) {
@@ -196,7 +196,7 @@ impl CpuBus for PcBus {
             })
         }
     }
-    #[inline]
+    #[inline(always)]
     fn write16(&mut self, addr: u32, v: u16) {
         let a = self.a20(addr);
         if self.plain(a, 2) {
@@ -206,7 +206,7 @@ impl CpuBus for PcBus {
             self.write8(addr.wrapping_add(1), (v >> 8) as u8);
         }
     }
-    #[inline]
+    #[inline(always)]
     fn write32(&mut self, addr: u32, v: u32) {
         let a = self.a20(addr);
         if self.plain(a, 4) {

@@ -68,7 +68,7 @@ pub struct Chipset {
     pub pci_host: PciHost,
     pub pci: PciDevices,
     pub floppy: Floppy,
-    pub debugcon: Option<Box<dyn Write>>,
+    pub debugcon: Option<Box<dyn Write + Send>>,
     pub debug_exit_enabled: bool,
     /// Status the guest asked for through isa-debug-exit.
     pub exit_status: Option<u32>,
@@ -89,7 +89,7 @@ impl Chipset {
         ide: IdeController,
         floppy: Floppy,
         vga_bios: Vec<u8>,
-        debugcon: Option<Box<dyn Write>>,
+        debugcon: Option<Box<dyn Write + Send>>,
         debug_exit: bool,
     ) -> Result<Chipset, PortClash> {
         let mut c = Chipset {

@@ -6,7 +6,9 @@
 pub mod bus;
 pub mod chipset;
 pub mod clock;
+pub mod control;
 pub mod pci;
+pub mod slice;
 
 use std::io::Write;
 use std::sync::mpsc::Receiver;
@@ -25,12 +27,16 @@ use crate::linux::{self, LinuxError};
 use bus::{DmaRam, PcBus};
 use chipset::{Chipset, PortClash};
 use clock::Clock;
+use control::{Control, Stop};
 
 /// A kernel to boot directly (no firmware), as QEMU's `-kernel/-initrd/-append`.
 pub struct KernelBoot {
     pub name: String,
     pub kernel: Vec<u8>,
+    /// Linux initrd.
     pub initrd: Option<Vec<u8>>,
+    /// Multiboot modules (QEMU's `-initrd "file args,file2"` for Multiboot kernels).
+    pub modules: Vec<crate::multiboot::Module>,
     pub cmdline: String,
 }
 
@@ -55,7 +61,7 @@ pub struct PcConfig {
     /// COM1 input (bytes from the host).
     pub serial_input: Option<Receiver<Vec<u8>>>,
     /// Port 0xE9/0x402 debug console output.
-    pub debugcon: Option<Box<dyn Write>>,
+    pub debugcon: Option<Box<dyn Write + Send>>,
     pub debug_exit: bool,
     /// A guest reset ends the run (status 0) instead of rebooting.
     pub no_reboot: bool,
@@ -75,6 +81,8 @@ pub enum PcError {
     BiosSize(usize),
     #[error(transparent)]
     Linux(#[from] LinuxError),
+    #[error(transparent)]
+    Multiboot(#[from] crate::multiboot::MultibootError),
     #[error(transparent)]
     Ports(#[from] PortClash),
     #[error("nothing to run: no BIOS image and no kernel")]
@@ -109,6 +117,13 @@ pub struct Pc {
     serial_input: Option<Receiver<Vec<u8>>>,
     no_reboot: bool,
     next_deadline: Option<u64>,
+    /// Pause requests and debugger state (see `control`).
+    control: Control,
+    /// `slice::run_until`: host time at which `run` gives control back, and whether it did.
+    slice_end: Option<std::time::Instant>,
+    slice_expired: bool,
+    /// `slice::pause_clock`: when the pause began.
+    paused_at: Option<std::time::Instant>,
 }
 
 impl Pc {
@@ -224,6 +239,10 @@ impl Pc {
             serial_input: cfg.serial_input,
             no_reboot: cfg.no_reboot,
             next_deadline: None,
+            control: Control::default(),
+            slice_end: None,
+            slice_expired: false,
+            paused_at: None,
         };
         pc.power_on()?;
         Ok(pc)
@@ -235,14 +254,26 @@ impl Pc {
         self.bus.chip.reset();
         self.bus.pam = [0; 7];
         if let Some(k) = &self.kernel {
-            linux::load(
-                &mut self.bus.mem.ram,
-                &mut self.cpu.s,
-                &k.name,
-                &k.kernel,
-                k.initrd.as_deref(),
-                &k.cmdline,
-            )?;
+            let ram = &mut self.bus.mem.ram;
+            let multiboot = !linux::is_bzimage(&k.kernel)
+                && crate::multiboot::load(
+                    ram,
+                    &mut self.cpu.s,
+                    &k.name,
+                    &k.kernel,
+                    &k.modules,
+                    &k.cmdline,
+                )?;
+            if !multiboot {
+                linux::load(
+                    ram,
+                    &mut self.cpu.s,
+                    &k.name,
+                    &k.kernel,
+                    k.initrd.as_deref(),
+                    &k.cmdline,
+                )?;
+            }
             self.cpu.flush_tlb();
             self.cpu.invalidate_phys(0, self.bus.ram_size);
         }
@@ -268,9 +299,27 @@ impl Pc {
     }
 
     /// Run until the guest ends the run (debug exit, reset with `no_reboot`, halt with
-    /// interrupts off) or `max_instructions` retire.
+    /// interrupts off) or `max_instructions` retire. Pause requests, breakpoints and
+    /// watchpoints are not looked at: `run_for` (in `control`) is the run that stops for them.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Result<PcOutcome, PcError> {
         let limit = max_instructions.unwrap_or(u64::MAX);
+        let start = self.cpu.instret;
+        loop {
+            let done = self.cpu.instret - start;
+            if done >= limit {
+                let (cs, eip) = self.where_();
+                return Ok(PcOutcome::InstructionLimit { cs, eip });
+            }
+            if let Stop::Exited(outcome) = self.run_inner(limit - done, false)? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// The run loop: at most `limit` instructions; returns early when the guest ends the run,
+    /// when the CPU idled (halted, waiting for an interrupt), and, if `stoppable`, on a pause
+    /// request or an emulator breakpoint or watchpoint.
+    fn run_inner(&mut self, limit: u64, stoppable: bool) -> Result<Stop, PcError> {
         let start = self.cpu.instret;
         // Debugging aid: IRONBOX_TRACE_FROM=N prints CS:EIP of every instruction after N.
         let trace_from: u64 = std::env::var("IRONBOX_TRACE_FROM")
@@ -280,9 +329,11 @@ impl Pc {
         let mut last_pump = 0u64;
         loop {
             let done = self.cpu.instret - start;
-            if done >= limit {
-                let (cs, eip) = self.where_();
-                return Ok(PcOutcome::InstructionLimit { cs, eip });
+            if done >= limit || self.slice_over() {
+                return Ok(Stop::SliceDone);
+            }
+            if stoppable && self.control.pause.take() {
+                return Ok(Stop::Paused);
             }
             let now = self.clock.now(self.cpu.instret);
             self.bus.now = now;
@@ -313,14 +364,14 @@ impl Pc {
             // Device accesses in the slice may have moved the deadlines.
             self.next_deadline = self.bus.chip.next_deadline();
             if let Some(status) = self.bus.chip.exit_status {
-                return Ok(PcOutcome::DebugExit(status));
+                return Ok(Stop::Exited(PcOutcome::DebugExit(status)));
             }
             let reset = std::mem::take(&mut self.bus.chip.reset_requested);
             match exit {
                 RunExit::Shutdown => {
                     if self.no_reboot {
                         let (cs, eip) = self.where_();
-                        return Ok(PcOutcome::Shutdown { cs, eip });
+                        return Ok(Stop::Exited(PcOutcome::Shutdown { cs, eip }));
                     }
                     self.power_on()?;
                     continue;
@@ -329,13 +380,13 @@ impl Pc {
                     let can_wake = self.cpu.s.eflags & flags::IF != 0;
                     if !can_wake && self.serial_input.is_none() {
                         let (cs, eip) = self.where_();
-                        return Ok(PcOutcome::Halted { cs, eip });
+                        return Ok(Stop::Exited(PcOutcome::Halted { cs, eip }));
                     }
                     match self.next_deadline {
                         Some(d) => self.clock.wait_until(self.cpu.instret, d),
                         None if self.clock.deterministic() && self.serial_input.is_none() => {
                             let (cs, eip) = self.where_();
-                            return Ok(PcOutcome::Halted { cs, eip });
+                            return Ok(Stop::Exited(PcOutcome::Halted { cs, eip }));
                         }
                         None => std::thread::sleep(std::time::Duration::from_millis(5)),
                     }
@@ -343,14 +394,26 @@ impl Pc {
                         let now = self.clock.now(self.cpu.instret);
                         self.next_deadline = self.bus.chip.advance_timers(now);
                     }
+                    // Time passed without instructions: let the caller look around.
+                    if !reset {
+                        return Ok(Stop::SliceDone);
+                    }
                 }
-                RunExit::Io | RunExit::Budget => {}
+                RunExit::Io | RunExit::Budget | RunExit::Debug => {}
             }
             if reset {
                 if self.no_reboot {
-                    return Ok(PcOutcome::Reset);
+                    return Ok(Stop::Exited(PcOutcome::Reset));
                 }
                 self.power_on()?;
+            }
+            if let Some(stop) = self.cpu.take_debug_stop() {
+                if stoppable {
+                    return Ok(self.debug_stopped(stop));
+                }
+                if let ironbox_cpu::DebugStop::Breakpoint(lin) = stop {
+                    self.cpu.skip_breakpoint_once(lin);
+                }
             }
         }
     }
