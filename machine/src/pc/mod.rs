@@ -198,7 +198,14 @@ impl Pc {
                 kind: e.kind,
             })
             .collect();
-        fw.add_file("etc/e820", e820_bytes(&e820[3..]));
+        // As QEMU: one RAM entry from 0; SeaBIOS carves out the EBDA and BIOS areas itself.
+        let _ = e820;
+        let ram_entry = E820Entry {
+            addr: 0,
+            len: ram_size as u64,
+            kind: 1,
+        };
+        fw.add_file("etc/e820", e820_bytes(&[ram_entry]));
         let mut uarts = Vec::new();
         let com1_out: Box<dyn Write + Send> =
             cfg.serial.unwrap_or_else(|| Box::new(std::io::sink()));
