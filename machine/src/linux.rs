@@ -197,37 +197,44 @@ pub fn load(
     ram[zp + 0x2..zp + 0x4].copy_from_slice(&(ext_k.min(0xFFFF) as u16).to_le_bytes());
     ram[zp + 0x1E0..zp + 0x1E4].copy_from_slice(&ext_k.to_le_bytes());
 
-    // A GDT with the boot protocol's selectors: 0x10 flat code, 0x18 flat data.
-    let g = GDT_ADDR as usize;
-    ram[g..g + 32].fill(0);
-    ram[g + 0x10..g + 0x18].copy_from_slice(&0x00CF_9A00_0000_FFFFu64.to_le_bytes());
-    ram[g + 0x18..g + 0x20].copy_from_slice(&0x00CF_9200_0000_FFFFu64.to_le_bytes());
-
-    // CPU: flat 32-bit protected mode, interrupts off, ESI = zero page.
+    // CPU: flat 32-bit protected mode with the boot protocol's selectors (0x10 code, 0x18
+    // data), interrupts off, ESI = zero page.
     let code32_start = le32(kernel, 0x214);
+    flat_protected_mode(ram, cpu, GDT_ADDR, 0x10);
+    cpu.eip = if code32_start != 0 {
+        code32_start
+    } else {
+        KERNEL_ADDR
+    };
+    cpu.gpr[6] = ZERO_PAGE; // ESI
+    Ok(())
+}
+
+/// Put the CPU in flat 32-bit protected mode, paging and interrupts off, with a GDT at
+/// `gdt` holding a flat code descriptor at selector `code` and flat data at `code + 8`; all
+/// general registers zero. Used by the direct kernel loaders.
+pub(crate) fn flat_protected_mode(ram: &mut [u8], cpu: &mut CpuState, gdt: u32, code: u16) {
+    let g = gdt as usize;
+    let c = g + code as usize;
+    ram[g..c + 16].fill(0);
+    ram[c..c + 8].copy_from_slice(&0x00CF_9A00_0000_FFFFu64.to_le_bytes());
+    ram[c + 8..c + 16].copy_from_slice(&0x00CF_9200_0000_FFFFu64.to_le_bytes());
+    cpu.gdtr.base = gdt;
+    cpu.gdtr.limit = code as u32 + 15;
     cpu.cr0 |= cr0::PE;
-    cpu.gdtr.base = GDT_ADDR;
-    cpu.gdtr.limit = 0x1F;
     let flat = |sel: u16, ty: u16| Segment {
         selector: sel,
         attr: ty | attr::S | attr::P | attr::DB | attr::G | attr::ACCESSED,
         base: 0,
         limit: 0xFFFF_FFFF,
     };
-    cpu.seg[SegReg::Cs as usize] = flat(0x10, attr::CODE | attr::RW);
+    cpu.seg[SegReg::Cs as usize] = flat(code, attr::CODE | attr::RW);
     for s in [SegReg::Ds, SegReg::Es, SegReg::Ss, SegReg::Fs, SegReg::Gs] {
-        cpu.seg[s as usize] = flat(0x18, attr::RW);
+        cpu.seg[s as usize] = flat(code + 8, attr::RW);
     }
     cpu.cpl = 0;
     cpu.eflags = 2;
-    cpu.eip = if code32_start != 0 {
-        code32_start
-    } else {
-        KERNEL_ADDR
-    };
     cpu.gpr = [0; 8];
-    cpu.gpr[6] = ZERO_PAGE; // ESI
-    Ok(())
 }
 
 #[cfg(test)]

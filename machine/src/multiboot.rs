@@ -5,7 +5,6 @@
 //! goes below 640 KiB. The CPU starts in flat 32-bit protected mode with EAX = 0x2BADB002 and
 //! EBX = the information structure.
 
-use ironbox_cpu::state::{attr, cr0, SegReg, Segment};
 use ironbox_cpu::CpuState;
 
 use crate::linux::e820_map;
@@ -199,26 +198,7 @@ pub fn load(
     put(ram, name, INFO_ADDR, &bytes)?;
 
     // Flat 32-bit protected mode, paging off, interrupts off.
-    let g = GDT_ADDR as usize;
-    ram[g..g + 8].fill(0);
-    ram[g + 8..g + 16].copy_from_slice(&0x00CF_9A00_0000_FFFFu64.to_le_bytes());
-    ram[g + 16..g + 24].copy_from_slice(&0x00CF_9200_0000_FFFFu64.to_le_bytes());
-    cpu.gdtr.base = GDT_ADDR;
-    cpu.gdtr.limit = 23;
-    cpu.cr0 |= cr0::PE;
-    let flat = |sel: u16, ty: u16| Segment {
-        selector: sel,
-        attr: ty | attr::S | attr::P | attr::DB | attr::G | attr::ACCESSED,
-        base: 0,
-        limit: 0xFFFF_FFFF,
-    };
-    cpu.seg[SegReg::Cs as usize] = flat(0x08, attr::CODE | attr::RW);
-    for s in [SegReg::Ds, SegReg::Es, SegReg::Ss, SegReg::Fs, SegReg::Gs] {
-        cpu.seg[s as usize] = flat(0x10, attr::RW);
-    }
-    cpu.cpl = 0;
-    cpu.eflags = 2;
-    cpu.gpr = [0; 8];
+    crate::linux::flat_protected_mode(ram, cpu, GDT_ADDR, 0x08);
     cpu.gpr[0] = BOOT_MAGIC;
     cpu.gpr[3] = INFO_ADDR;
     cpu.eip = entry;
