@@ -197,14 +197,27 @@ impl Cpu {
     ) -> Result<u32, Fault> {
         // Fast path: no data breakpoints armed, the access stays inside one page.
         if !self.data_breakpoints && (lin & 0xFFF) + size <= 0x1000 {
-            let p = self.translate(bus, lin, acc, user)?;
-            return Ok(match size {
-                1 => bus.read8(p) as u32,
-                2 => bus.read16(p) as u32,
-                _ => bus.read32(p),
-            });
+            return self.read_one_page(bus, lin, size, user, acc);
         }
         self.read_lin_slow(bus, lin, size, user, acc)
+    }
+
+    /// A read that stays inside one page.
+    #[inline(always)]
+    fn read_one_page<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        user: bool,
+        acc: Access,
+    ) -> Result<u32, Fault> {
+        let p = self.translate(bus, lin, acc, user)?;
+        Ok(match size {
+            1 => bus.read8(p) as u32,
+            2 => bus.read16(p) as u32,
+            _ => bus.read32(p),
+        })
     }
 
     #[inline(never)]
@@ -220,12 +233,7 @@ impl Cpu {
             self.note_data_access(lin, size, false);
         }
         if (lin & 0xFFF) + size <= 0x1000 {
-            let p = self.translate(bus, lin, acc, user)?;
-            Ok(match size {
-                1 => bus.read8(p) as u32,
-                2 => bus.read16(p) as u32,
-                _ => bus.read32(p),
-            })
+            self.read_one_page(bus, lin, size, user, acc)
         } else {
             let mut v = 0u32;
             // Translate every byte first so a fault leaves nothing half done.
@@ -262,16 +270,29 @@ impl Cpu {
         user: bool,
     ) -> Result<(), Fault> {
         if !self.data_breakpoints && (lin & 0xFFF) + size <= 0x1000 {
-            let p = self.translate(bus, lin, Access::Write, user)?;
-            self.note_write(p, size);
-            match size {
-                1 => bus.write8(p, v as u8),
-                2 => bus.write16(p, v as u16),
-                _ => bus.write32(p, v),
-            }
-            return Ok(());
+            return self.write_one_page(bus, lin, size, v, user);
         }
         self.write_lin_slow(bus, lin, size, v, user)
+    }
+
+    /// A write that stays inside one page.
+    #[inline(always)]
+    fn write_one_page<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        v: u32,
+        user: bool,
+    ) -> Result<(), Fault> {
+        let p = self.translate(bus, lin, Access::Write, user)?;
+        self.note_write(p, size);
+        match size {
+            1 => bus.write8(p, v as u8),
+            2 => bus.write16(p, v as u16),
+            _ => bus.write32(p, v),
+        }
+        Ok(())
     }
 
     #[inline(never)]
@@ -285,13 +306,7 @@ impl Cpu {
     ) -> Result<(), Fault> {
         self.note_data_access(lin, size, true);
         if (lin & 0xFFF) + size <= 0x1000 {
-            let p = self.translate(bus, lin, Access::Write, user)?;
-            self.note_write(p, size);
-            match size {
-                1 => bus.write8(p, v as u8),
-                2 => bus.write16(p, v as u16),
-                _ => bus.write32(p, v),
-            }
+            self.write_one_page(bus, lin, size, v, user)?;
         } else {
             let mut phys = [0u32; 4];
             for k in 0..size {

@@ -276,26 +276,7 @@ mod tests {
         // F000:FFF0: jmp $ (EB FE)
         bios[0xFFF0] = 0xEB;
         bios[0xFFF1] = 0xFE;
-        Pc::new(PcConfig {
-            model: CpuModel::parse("pentium2").unwrap(),
-            memory_mib: 4,
-            bios: Some(bios),
-            vga_bios: None,
-            kernel: None,
-            hda: None,
-            hdb: None,
-            cdrom: None,
-            fda: None,
-            serial: None,
-            serial_input: None,
-            debugcon: None,
-            debug_exit: false,
-            no_reboot: true,
-            deterministic: true,
-            host_time: 0,
-            boot_order: vec![],
-        })
-        .unwrap()
+        Pc::new(PcConfig::with_bios(CpuModel::Pentium2, 4, bios)).unwrap()
     }
 
     #[test]

@@ -71,6 +71,32 @@ pub struct PcConfig {
     pub boot_order: Vec<BootDevice>,
 }
 
+impl PcConfig {
+    /// A board with just a BIOS image: no disks, no serial or debug output, deterministic
+    /// time, `--no-reboot`. The starting point for tests and embedders.
+    pub fn with_bios(model: CpuModel, memory_mib: u32, bios: Vec<u8>) -> PcConfig {
+        PcConfig {
+            model,
+            memory_mib,
+            bios: Some(bios),
+            vga_bios: None,
+            kernel: None,
+            hda: None,
+            hdb: None,
+            cdrom: None,
+            fda: None,
+            serial: None,
+            serial_input: None,
+            debugcon: None,
+            debug_exit: false,
+            no_reboot: true,
+            deterministic: true,
+            host_time: 0,
+            boot_order: vec![],
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PcError {
     #[error("memory size {0} MiB is out of range (2..=3072 MiB)")]

@@ -96,23 +96,8 @@ mod tests {
         let mut bios = vec![0x90u8; 0x10000];
         bios[0xFFF0..0xFFF2].copy_from_slice(&[0xEB, 0xFE]); // jmp $
         Pc::new(PcConfig {
-            model: CpuModel::parse("pentium2").unwrap(),
-            memory_mib: 4,
-            bios: Some(bios),
-            vga_bios: None,
-            kernel: None,
-            hda: None,
-            hdb: None,
-            cdrom: None,
-            fda: None,
-            serial: None,
-            serial_input: None,
-            debugcon: None,
-            debug_exit: false,
-            no_reboot: true,
             deterministic,
-            host_time: 0,
-            boot_order: vec![],
+            ..PcConfig::with_bios(CpuModel::Pentium2, 4, bios)
         })
         .unwrap()
     }
