@@ -67,6 +67,9 @@ pub enum RunExit {
     Shutdown,
     /// An emulator breakpoint or watchpoint stopped the run (see `Cpu::take_debug_stop`).
     Debug,
+    /// The lockstep checker found translated code and the interpreter disagreeing (never
+    /// returned by the interpreter itself; see the `jit` crate).
+    Diverged,
 }
 
 impl Cpu {
@@ -75,55 +78,63 @@ impl Cpu {
     pub fn run<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (RunExit, u64) {
         let mut done = 0u64;
         while done < budget {
-            // Anything needing single-instruction semantics goes through `step`.
-            if self.s.int_shadow
-                || self.s.halted
-                || self.s.eflags & (flags::TF | flags::RF) != 0
-                || self.breakpoints_armed()
-                || self.s.model == CpuModel::I8086
-                || (self.s.eflags & flags::IF != 0 && bus.intr_pending())
-                || bus.nmi_pending()
-            {
-                done += 1;
-                match self.step(bus) {
-                    StepEvent::Executed => {
-                        if self.debug_stop_pending() {
-                            // A breakpoint stop executed nothing.
-                            if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
-                                done -= 1;
-                            }
-                            self.io_done = false;
-                            return (RunExit::Debug, done);
-                        }
-                        if self.io_done {
-                            self.io_done = false;
-                            return (RunExit::Io, done);
-                        }
-                        continue;
-                    }
-                    StepEvent::Halted => return (RunExit::Halted, done),
-                    StepEvent::Shutdown => return (RunExit::Shutdown, done),
-                }
-            }
-            match self.run_block(bus, budget - done) {
-                Ok((n, exit)) => {
-                    done += n;
-                    if let Some(e) = exit {
-                        return (e, done);
-                    }
-                }
-                Err(()) => {
-                    // No block here (fetch fault, unsupported opcode...): let `step` raise it.
-                    done += 1;
-                    match self.step(bus) {
-                        StepEvent::Executed => {}
-                        StepEvent::Halted => return (RunExit::Halted, done),
-                        StepEvent::Shutdown => return (RunExit::Shutdown, done),
-                    }
-                }
+            let (n, exit) = self.run_once(bus, budget - done);
+            done += n;
+            if let Some(e) = exit {
+                return (e, done);
             }
         }
         (RunExit::Budget, done)
+    }
+
+    /// Would `run` execute the next instruction alone through `step` (interrupt shadow,
+    /// halt, TF/RF, armed breakpoints, the 8086, a pending interrupt or NMI)? Blocks — and
+    /// translated regions — run only when this is false.
+    #[inline]
+    pub fn needs_step<B: CpuBus>(&mut self, bus: &mut B) -> bool {
+        self.s.int_shadow
+            || self.s.halted
+            || self.s.eflags & (flags::TF | flags::RF) != 0
+            || self.breakpoints_armed()
+            || self.s.model == CpuModel::I8086
+            || (self.s.eflags & flags::IF != 0 && bus.intr_pending())
+            || bus.nmi_pending()
+    }
+
+    /// One round of `run`: one instruction through `step`, or one block (`budget` > 0).
+    /// Returns how many instructions ran and, if `run` should return, why.
+    pub fn run_once<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (u64, Option<RunExit>) {
+        if self.needs_step(bus) {
+            let mut done = 1;
+            return match self.step(bus) {
+                StepEvent::Executed => {
+                    if self.debug_stop_pending() {
+                        // A breakpoint stop executed nothing.
+                        if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
+                            done -= 1;
+                        }
+                        self.io_done = false;
+                        return (done, Some(RunExit::Debug));
+                    }
+                    if self.io_done {
+                        self.io_done = false;
+                        return (done, Some(RunExit::Io));
+                    }
+                    (done, None)
+                }
+                StepEvent::Halted => (done, Some(RunExit::Halted)),
+                StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
+            };
+        }
+        match self.run_block(bus, budget) {
+            Ok((n, exit)) => (n, exit),
+            // No block here (fetch fault, unsupported opcode...): let `step` raise it.
+            Err(()) => match self.step(bus) {
+                StepEvent::Executed => (1, None),
+                StepEvent::Halted => (1, Some(RunExit::Halted)),
+                StepEvent::Shutdown => (1, Some(RunExit::Shutdown)),
+            },
+        }
     }
 
     /// Find or build the block at CS:EIP and run it. `Err` when no block can start here.

@@ -74,7 +74,15 @@ impl DecodeCache {
     pub fn clear(&mut self) {
         self.blocks.clear();
         self.entries.iter_mut().for_each(|e| e.key = 0);
-        self.code_pages.iter_mut().for_each(|w| *w = 0);
+        // Everything keyed on a page generation (blocks here, translations in the JIT) goes.
+        for (w, bits) in self.code_pages.iter_mut().enumerate() {
+            let mut b = std::mem::take(bits);
+            while b != 0 {
+                let page = w * 64 + b.trailing_zeros() as usize;
+                self.page_gen[page] = self.page_gen[page].wrapping_add(1);
+                b &= b - 1;
+            }
+        }
     }
 
     #[inline]

@@ -17,6 +17,7 @@ pub mod memory;
 mod operand;
 mod protected;
 pub mod state;
+pub mod translator;
 pub mod x87;
 
 mod ops;

@@ -1,0 +1,204 @@
+//! What a binary translator (the `jit` crate) needs from the interpreter: the mode bits a
+//! translation is keyed on, side-effect-free decoding of guest code, code-page generations,
+//! data accesses with every check, one instruction executed exactly as `run`'s blocks execute
+//! it (the fallback for anything without a hand-written lowering), and exception delivery.
+//!
+//! Everything here keeps the interpreter's bookkeeping (retired count, TSC, interrupt shadow,
+//! "leave the block" conditions) identical, so that translated code and the interpreter agree
+//! instruction for instruction.
+
+use iced_x86::Instruction;
+
+use crate::bus::CpuBus;
+use crate::fault::{Fault, StepEvent};
+use crate::memory::Access;
+use crate::state::{cr0, flags, CpuModel, SegReg};
+use crate::Cpu;
+
+/// Bits returned by [`Cpu::exec_one`].
+pub mod exec_result {
+    /// Leave the translated region after this instruction (state already in `CpuState`).
+    pub const LEAVE: u32 = 1;
+    /// The instruction changed EIP to something other than the next instruction.
+    pub const BRANCHED: u32 = 2;
+    /// Port I/O ran: the board must look at its devices (`RunExit::Io`).
+    pub const IO: u32 = 4;
+    /// A triple fault (`RunExit::Shutdown`).
+    pub const SHUTDOWN: u32 = 8;
+    /// The instruction faulted (delivered); it does not count as retired.
+    pub const FAULTED: u32 = 16;
+}
+
+/// Mode bits that change how code decodes and runs: CS.D, SS.B, CPL, PE, VM, PG.
+/// A translation is only valid under the key it was made for.
+pub fn mode_key(cpu: &Cpu) -> u32 {
+    let s = &cpu.s;
+    (s.code32() as u32)
+        | (s.stack32() as u32) << 1
+        | (s.cpl as u32 & 3) << 2
+        | (s.protected() as u32) << 4
+        | (s.v86() as u32) << 5
+        | (s.paging() as u32) << 6
+}
+
+impl Cpu {
+    /// Physical address of CS:`eip` for instruction fetch, without raising anything (CR2 is
+    /// left as it was).
+    pub fn code_phys<B: CpuBus>(&mut self, bus: &mut B, eip: u32) -> Option<u32> {
+        let lin = self.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
+        let cr2 = self.s.cr2;
+        let user = self.s.cpl == 3;
+        let p = self.translate(bus, lin, Access::Exec, user).ok();
+        self.s.cr2 = cr2;
+        p
+    }
+
+    /// Decode the instruction at CS:`eip` for translation: `None` if it cannot be fetched
+    /// without a fault or does not lie wholly inside one page. The page is marked as holding
+    /// code, so writes to it bump its generation.
+    pub fn decode_for_translation<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        eip: u32,
+    ) -> Option<(Instruction, u32)> {
+        let phys = self.code_phys(bus, eip)?;
+        let cr2 = self.s.cr2;
+        let r = self.decode_at(bus, eip);
+        self.s.cr2 = cr2;
+        let i = r.ok()?;
+        if (phys & 0xFFF) + i.len() as u32 > 0x1000 {
+            return None;
+        }
+        self.icache.claim_page(phys >> 12);
+        Some((i, phys))
+    }
+
+    /// Current generation of a physical page that holds code (`None` if never claimed).
+    pub fn code_page_gen(&self, page: u32) -> Option<u32> {
+        self.icache.page_gen(page)
+    }
+
+    /// Mark a physical page as holding code and return its generation.
+    pub fn claim_code_page(&mut self, page: u32) -> u32 {
+        self.icache.claim_page(page)
+    }
+
+    /// Count `n` instructions as retired (the retired count and the TSC).
+    #[inline]
+    pub fn retire(&mut self, n: u64) {
+        self.instret += n;
+        self.s.tsc = self.s.tsc.wrapping_add(n);
+    }
+
+    /// Read `size` bytes of data at seg:off with every check (segmentation, alignment,
+    /// paging); `rmw` also checks that the operand is writable (read-modify-write).
+    #[inline]
+    pub fn data_read<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+        rmw: bool,
+    ) -> Result<u32, Fault> {
+        if rmw {
+            self.read_mem_rmw(bus, seg, off, size)
+        } else {
+            self.read_mem(bus, seg, off, size)
+        }
+    }
+
+    /// Write `size` bytes of data at seg:off with every check. Returns whether the write
+    /// hit cached code (the running translation may be stale: leave it).
+    #[inline]
+    pub fn data_write<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+        v: u32,
+    ) -> Result<bool, Fault> {
+        self.icache.code_written = false;
+        self.write_mem(bus, seg, off, size, v)?;
+        Ok(std::mem::take(&mut self.icache.code_written))
+    }
+
+    /// Deliver `f` raised by the instruction at `eip` (registers must hold their values at
+    /// that instruction's start). Returns true on a triple fault.
+    pub fn raise_at<B: CpuBus>(&mut self, bus: &mut B, f: Fault, eip: u32) -> bool {
+        self.start_eip = eip;
+        self.s.eip = eip;
+        self.shadow_next = false;
+        matches!(self.deliver_exception(bus, f), StepEvent::Shutdown)
+    }
+
+    /// Execute the decoded instruction `i` (at `i.ip32()`) exactly as a block of `run` does,
+    /// including fault delivery. `entry_flags` are EFLAGS.IF|TF when the region was entered:
+    /// a change asks to leave. Returns [`exec_result`] bits.
+    pub fn exec_one<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, entry_flags: u32) -> u32 {
+        use exec_result::*;
+        let here = i.ip32();
+        let code32 = self.s.code32();
+        self.s.eip = here;
+        self.start_eip = here;
+        self.saved_gpr = self.s.gpr;
+        self.saved_flags = self.s.eflags;
+        self.icache.code_written = false;
+        self.leave_block = false;
+        let next = if code32 {
+            i.next_ip32()
+        } else {
+            i.next_ip32() & 0xFFFF
+        };
+        self.s.eip = next;
+        if let Err(f) = self.execute(bus, i) {
+            self.s.gpr = self.saved_gpr;
+            self.s.eflags = self.saved_flags;
+            let shutdown = self.raise_at(bus, f, here);
+            return LEAVE | FAULTED | if shutdown { SHUTDOWN } else { 0 };
+        }
+        self.retire(1);
+        let mut r = 0;
+        if self.s.eip != next {
+            r |= BRANCHED;
+        }
+        if self.shadow_next {
+            self.shadow_next = false;
+            self.s.int_shadow = true;
+            return r | LEAVE;
+        }
+        if self.io_done {
+            self.io_done = false;
+            return r | LEAVE | IO;
+        }
+        if self.s.halted
+            || self.icache.code_written
+            || self.leave_block
+            || self.s.eflags & (flags::IF | flags::TF | flags::RF) != entry_flags
+        {
+            r |= LEAVE;
+        }
+        r
+    }
+
+    /// Can translated code assume that alignment checks are off (CR0.AM or EFLAGS.AC clear,
+    /// or CPL < 3)?
+    pub fn alignment_checks_off(&self) -> bool {
+        self.s.cpl != 3 || self.s.cr0 & cr0::AM == 0 || self.s.eflags & flags::AC == 0
+    }
+
+    /// Make this CPU a copy of `other`'s architectural state, retired count and TLB (the
+    /// lockstep checker's shadow interpreter starts each comparison this way).
+    pub fn copy_state_from(&mut self, other: &Cpu) {
+        self.s = other.s.clone();
+        self.instret = other.instret;
+        self.tlb = other.tlb.clone();
+        self.data_breakpoints = other.data_breakpoints;
+    }
+
+    /// Is this the 8086 model (which always single-steps)?
+    pub fn is_8086(&self) -> bool {
+        self.s.model == CpuModel::I8086
+    }
+}

@@ -1,0 +1,247 @@
+//! The translation cache: hotness counters and compiled regions keyed by (physical address,
+//! EIP, mode bits), the Cranelift module that owns their code, and the dispatcher step that
+//! runs one region. Code memory is bounded: when the module holds more than `CODE_LIMIT`
+//! bytes, every translation is dropped and the module's memory freed (a new generation).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{isa::CallConv, Context};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Module};
+use ironbox_cpu::state::flags;
+use ironbox_cpu::translator::mode_key;
+use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
+
+use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
+use crate::region::{discover, Region};
+use crate::runtime::{Ctx, Helpers};
+
+/// Code memory kept before a generation flush.
+const CODE_LIMIT: usize = 48 << 20;
+
+type RegionFn = unsafe extern "C" fn(*mut Cpu, *mut Ctx) -> i32;
+
+struct Compiled {
+    f: RegionFn,
+    page: u32,
+    gen: u32,
+    max_last: u32,
+    /// Owns the instructions the code points at (interpreter fallbacks).
+    region: Region,
+}
+
+#[derive(Default)]
+struct Entry {
+    hits: u32,
+    /// Times its translation went stale (its page was written).
+    stale: u32,
+    /// Discovery or compilation failed here: stay interpreted.
+    failed: bool,
+    compiled: Option<Compiled>,
+}
+
+/// Counters for `--stats` and the benchmarks.
+#[derive(Clone, Debug, Default)]
+pub struct JitStats {
+    pub regions_compiled: u64,
+    pub guest_instrs_compiled: u64,
+    pub code_bytes: u64,
+    pub compile_time: Duration,
+    pub region_runs: u64,
+    pub instrs_in_regions: u64,
+    pub stale_drops: u64,
+    pub flushes: u64,
+}
+
+/// Translations for one bus type (helpers are monomorphised per bus).
+pub struct Jit<B: CpuBus> {
+    module: Option<JITModule>,
+    cl_ctx: Context,
+    fbc: FunctionBuilderContext,
+    call_conv: CallConv,
+    entries: HashMap<(u32, u32, u32), Entry>,
+    helpers: Helpers,
+    /// Block entries seen this many times are compiled.
+    pub threshold: u32,
+    pub opts: LowerOptions,
+    pub stats: JitStats,
+    code_in_module: usize,
+    _bus: PhantomData<fn(&mut B)>,
+}
+
+fn new_module() -> JITModule {
+    let mut fb = settings::builder();
+    fb.set("opt_level", "speed").expect("known setting");
+    fb.set("preserve_frame_pointers", "true").expect("known setting");
+    fb.set("is_pic", "false").expect("known setting");
+    let isa = cranelift_native::builder()
+        .expect("the host is supported by Cranelift")
+        .finish(settings::Flags::new(fb))
+        .expect("host ISA flags");
+    JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()))
+}
+
+impl<B: CpuBus> Jit<B> {
+    pub fn new(threshold: u32) -> Jit<B> {
+        let module = new_module();
+        let call_conv = module.isa().default_call_conv();
+        Jit {
+            cl_ctx: module.make_context(),
+            module: Some(module),
+            fbc: FunctionBuilderContext::new(),
+            call_conv,
+            entries: HashMap::new(),
+            helpers: Helpers::for_bus::<B>(),
+            threshold,
+            opts: LowerOptions::default(),
+            stats: JitStats::default(),
+            code_in_module: 0,
+            _bus: PhantomData,
+        }
+    }
+
+    /// Drop every translation and free their code.
+    pub fn flush(&mut self) {
+        self.entries.clear();
+        if let Some(m) = self.module.take() {
+            // SAFETY: no translation runs now (we are in the dispatcher) and every pointer
+            // into this module went with `entries`.
+            unsafe { m.free_memory() };
+        }
+        let m = new_module();
+        self.cl_ctx = m.make_context();
+        self.module = Some(m);
+        self.code_in_module = 0;
+        self.stats.flushes += 1;
+    }
+
+    /// Run the translation at CS:EIP if there is one (compiling it once it is hot).
+    /// `None`: nothing ran, interpret. The caller checked `Cpu::needs_step` first.
+    pub fn try_region(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        budget: u64,
+    ) -> Option<(u64, Option<RunExit>)> {
+        let eip = cpu.s.eip;
+        let phys = cpu.code_phys(bus, eip)?;
+        let key = (phys, eip, mode_key(cpu));
+        let threshold = self.threshold;
+        let entry = self.entries.entry(key).or_default();
+        if let Some(c) = &entry.compiled {
+            if cpu.code_page_gen(c.page) != Some(c.gen) {
+                entry.compiled = None;
+                entry.hits = threshold / 2;
+                entry.stale += 1;
+                // Code that keeps rewriting itself stays interpreted.
+                entry.failed = entry.stale > 8;
+                self.stats.stale_drops += 1;
+            }
+        }
+        if entry.compiled.is_none() {
+            if entry.failed {
+                return None;
+            }
+            entry.hits += 1;
+            if entry.hits < threshold {
+                return None;
+            }
+            // (Compiling may flush the cache, so look the entry up again.)
+            let c = self.compile(cpu, bus, eip, phys);
+            let entry = self.entries.entry(key).or_default();
+            match c {
+                Some(c) => entry.compiled = Some(c),
+                None => {
+                    entry.failed = true;
+                    return None;
+                }
+            }
+        }
+        let c = self.entries[&key].compiled.as_ref().expect("compiled above");
+        if c.max_last > cpu.s.seg[SegReg::Cs as usize].limit {
+            return None; // the limit check is the interpreter's business
+        }
+        let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
+        let mut ctx = Ctx::new(cpu, bus as *mut B as *mut (), budget.min(i64::MAX as u64) as i64, entry_flags);
+        // SAFETY: the code was compiled for this bus type's helpers; `cpu` and `bus` are
+        // exclusively ours for the call; the region's instruction list outlives the call.
+        let code = unsafe { (c.f)(cpu, &mut ctx) };
+        cpu.retire(ctx.retired as u64);
+        let n = budget - ctx.budget as u64;
+        let exit = match code {
+            EXIT_IO => Some(RunExit::Io),
+            EXIT_SHUTDOWN => Some(RunExit::Shutdown),
+            _ => None,
+        };
+        if n == 0 && exit.is_none() {
+            return None; // the first block did not fit in the budget
+        }
+        self.stats.region_runs += 1;
+        self.stats.instrs_in_regions += n;
+        Some((n, exit))
+    }
+
+    fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> Option<Compiled> {
+        let t0 = Instant::now();
+        let region = discover(cpu, bus, eip, phys)?;
+        let gen = cpu.code_page_gen(phys >> 12)?;
+        if self.code_in_module > CODE_LIMIT {
+            self.flush();
+        }
+        let module = self.module.as_mut().expect("a module is always there");
+        self.cl_ctx.func.signature = lower::region_signature(self.call_conv);
+        {
+            let mut b = FunctionBuilder::new(&mut self.cl_ctx.func, &mut self.fbc);
+            lower::lower_region(
+                &mut b,
+                &region,
+                self.helpers,
+                self.call_conv,
+                cpu.s.stack32(),
+                self.opts,
+            );
+            b.finalize(module.isa().frontend_config());
+        }
+        let id = module
+            .declare_anonymous_function(&self.cl_ctx.func.signature)
+            .ok()?;
+        if let Err(e) = module.define_function(id, &mut self.cl_ctx) {
+            tracing::warn!("jit: region at {eip:#x} did not compile: {e:?}");
+            module.clear_context(&mut self.cl_ctx);
+            return None;
+        }
+        let size = self
+            .cl_ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
+        module.clear_context(&mut self.cl_ctx);
+        module.finalize_definitions().ok()?;
+        let ptr = module.get_finalized_function(id);
+        self.code_in_module += size;
+        self.stats.regions_compiled += 1;
+        self.stats.guest_instrs_compiled += region.instr_count() as u64;
+        self.stats.code_bytes += size as u64;
+        self.stats.compile_time += t0.elapsed();
+        // SAFETY: the function was built with `region_signature`, i.e. this ABI.
+        let f: RegionFn = unsafe { std::mem::transmute::<*const u8, RegionFn>(ptr) };
+        Some(Compiled {
+            f,
+            page: phys >> 12,
+            gen,
+            max_last: region.max_last,
+            region,
+        })
+    }
+
+    /// The region compiled at CS:EIP, if any (for the lockstep report).
+    pub(crate) fn region_at(&self, phys: u32, eip: u32, mode: u32) -> Option<&Region> {
+        self.entries
+            .get(&(phys, eip, mode))
+            .and_then(|e| e.compiled.as_ref())
+            .map(|c| &c.region)
+    }
+}

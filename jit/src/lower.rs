@@ -1,0 +1,1103 @@
+//! Lowering a region to Cranelift IR: one function `fn(cpu, ctx) -> exit code`.
+//!
+//! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
+//! back at exits and around interpreter calls. Register/immediate moves and ALU operations,
+//! LEA, MOVZX/MOVSX, PUSH/POP, INC/DEC/NEG/NOT, and direct jumps inside the region are
+//! lowered by hand (memory operands through the `h_read`/`h_write` helpers, which do every
+//! check the interpreter does); everything else calls the interpreter for that one
+//! instruction. A status flag is computed only if a later instruction may observe it: a
+//! reader, the end of the block, or an instruction that can fault or calls the interpreter.
+//! Every block entry checks the instruction budget, so a region never runs past it.
+
+use std::collections::HashMap;
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use iced_x86::{ConditionCode, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use ironbox_cpu::state::flags as fl;
+use ironbox_cpu::translator::exec_result as xr;
+use ironbox_cpu::{Cpu, CpuState};
+
+use crate::region::{has_near_target, Region};
+use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+
+/// Exit codes returned by translated code.
+pub const EXIT_NONE: i32 = 0;
+pub const EXIT_IO: i32 = 1;
+pub const EXIT_SHUTDOWN: i32 = 2;
+
+const S: usize = offset_of!(Cpu, s);
+const GPR: i32 = (S + offset_of!(CpuState, gpr)) as i32;
+const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
+const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
+const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
+const CTX_RETIRED: i32 = offset_of!(Ctx, retired) as i32;
+
+const STATUS: u32 = fl::STATUS;
+
+/// How an instruction is lowered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Call the interpreter.
+    Interp,
+    Mov,
+    Alu,
+    /// CMP / TEST (flags only).
+    Cmp,
+    IncDec,
+    Neg,
+    Not,
+    Lea,
+    Movx,
+    Push,
+    Pop,
+    Xchg,
+    Nop,
+    /// Jcc / JMP rel to a block of the region.
+    Branch,
+}
+
+fn is_gpr(r: Register) -> bool {
+    matches!(r.size(), 1 | 2 | 4) && r.is_gpr() && gpr_index(r).is_some()
+}
+
+/// (index, is the high byte) of an 8/16/32-bit general register.
+fn gpr_index(r: Register) -> Option<(usize, bool)> {
+    use Register::*;
+    Some(match r {
+        AL | AX | EAX => (0, false),
+        CL | CX | ECX => (1, false),
+        DL | DX | EDX => (2, false),
+        BL | BX | EBX => (3, false),
+        SP | ESP => (4, false),
+        BP | EBP => (5, false),
+        SI | ESI => (6, false),
+        DI | EDI => (7, false),
+        AH => (0, true),
+        CH => (1, true),
+        DH => (2, true),
+        BH => (3, true),
+        _ => return Option::None,
+    })
+}
+
+fn simple_operand(i: &Instruction, n: u32) -> bool {
+    match i.op_kind(n) {
+        OpKind::Register => is_gpr(i.op_register(n)),
+        OpKind::Immediate8
+        | OpKind::Immediate16
+        | OpKind::Immediate32
+        | OpKind::Immediate8to16
+        | OpKind::Immediate8to32 => true,
+        OpKind::Memory => {
+            let b = i.memory_base();
+            let x = i.memory_index();
+            (b == Register::None || gpr_index(b).is_some())
+                && (x == Register::None || gpr_index(x).is_some())
+                && i.memory_size().size() <= 4
+        }
+        _ => false,
+    }
+}
+
+fn classify(i: &Instruction, region: &Region) -> Kind {
+    if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
+        return Kind::Interp;
+    }
+    let ops = |n: u32| (0..n).all(|k| simple_operand(i, k)) && i.op_count() == n;
+    let mem0 = i.op_count() > 0 && i.op0_kind() == OpKind::Memory;
+    let mem1 = i.op_count() > 1 && i.op1_kind() == OpKind::Memory;
+    match i.mnemonic() {
+        Mnemonic::Mov if ops(2) && !(mem0 && mem1) => Kind::Mov,
+        Mnemonic::Add
+        | Mnemonic::Or
+        | Mnemonic::Adc
+        | Mnemonic::Sbb
+        | Mnemonic::And
+        | Mnemonic::Sub
+        | Mnemonic::Xor
+            if ops(2) =>
+        {
+            Kind::Alu
+        }
+        Mnemonic::Cmp | Mnemonic::Test if ops(2) => Kind::Cmp,
+        Mnemonic::Inc | Mnemonic::Dec if ops(1) => Kind::IncDec,
+        Mnemonic::Neg if ops(1) => Kind::Neg,
+        Mnemonic::Not if ops(1) => Kind::Not,
+        Mnemonic::Lea if ops(2) && i.op0_register().size() >= 2 => Kind::Lea,
+        Mnemonic::Movzx | Mnemonic::Movsx if ops(2) => Kind::Movx,
+        Mnemonic::Push
+            if i.op_count() == 1
+                && simple_operand(i, 0)
+                && !mem0
+                && !(i.op0_kind() == OpKind::Register && i.op0_register().size() == 1) =>
+        {
+            Kind::Push
+        }
+        Mnemonic::Pop
+            if i.op_count() == 1
+                && i.op0_kind() == OpKind::Register
+                && is_gpr(i.op0_register())
+                && i.op0_register().size() >= 2 =>
+        {
+            Kind::Pop
+        }
+        Mnemonic::Xchg
+            if ops(2) && i.op0_kind() == OpKind::Register && i.op1_kind() == OpKind::Register =>
+        {
+            Kind::Xchg
+        }
+        Mnemonic::Nop if !mem0 => Kind::Nop,
+        _ if matches!(
+            i.flow_control(),
+            FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
+        ) && has_near_target(i)
+            && matches!(i.mnemonic(), Mnemonic::Jmp)
+            || (i.flow_control() == FlowControl::ConditionalBranch
+                && i.condition_code() != ConditionCode::None
+                && has_near_target(i)) =>
+        {
+            if region.contains(i.near_branch_target() as u32) {
+                Kind::Branch
+            } else {
+                Kind::Interp
+            }
+        }
+        _ => Kind::Interp,
+    }
+}
+
+fn can_fault(i: &Instruction, k: Kind) -> bool {
+    match k {
+        Kind::Interp | Kind::Push | Kind::Pop => true,
+        Kind::Lea | Kind::Nop | Kind::Branch => false,
+        _ => (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory),
+    }
+}
+
+/// Status flags (EFLAGS bits) an instruction of kind `k` writes / reads.
+fn flags_written(i: &Instruction, k: Kind) -> u32 {
+    match k {
+        Kind::Alu | Kind::Cmp | Kind::Neg => STATUS,
+        Kind::IncDec => STATUS & !fl::CF,
+        Kind::Interp => {
+            let _ = i;
+            STATUS
+        }
+        _ => 0,
+    }
+}
+
+fn flags_read(i: &Instruction, k: Kind) -> u32 {
+    match k {
+        Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => fl::CF,
+        Kind::Branch => cc_reads(i.condition_code()),
+        Kind::Interp => STATUS,
+        _ => 0,
+    }
+}
+
+fn cc_reads(cc: ConditionCode) -> u32 {
+    use ConditionCode::*;
+    match cc {
+        None => 0,
+        o | no => fl::OF,
+        b | ae => fl::CF,
+        e | ne => fl::ZF,
+        be | a => fl::CF | fl::ZF,
+        s | ns => fl::SF,
+        p | np => fl::PF,
+        l | ge => fl::SF | fl::OF,
+        le | g => fl::ZF | fl::SF | fl::OF,
+    }
+}
+
+/// Function signature of a translation: `(cpu, ctx) -> exit code`.
+pub fn region_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I32));
+    sig
+}
+
+fn helper_sig(call_conv: CallConv, params: &[types::Type], ret: types::Type) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    for &p in params {
+        sig.params.push(AbiParam::new(p));
+    }
+    sig.returns.push(AbiParam::new(ret));
+    sig
+}
+
+struct Sigs {
+    read: SigRef,
+    write: SigRef,
+    exec: SigRef,
+    raise: SigRef,
+}
+
+/// Options that change the code generated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LowerOptions {
+    /// Call the interpreter for every instruction (coverage baseline, debugging).
+    pub interp_only: bool,
+}
+
+struct Lower<'a, 'b> {
+    b: &'a mut FunctionBuilder<'b>,
+    cpu: Value,
+    ctx: Value,
+    gpr: [Variable; 8],
+    flags: Variable,
+    budget: Variable,
+    retired: Variable,
+    sigs: Sigs,
+    h: Helpers,
+    region: &'a Region,
+    heads: HashMap<u32, Block>,
+    code32: bool,
+    stack32: bool,
+    /// Lowered instructions retired in the current block since `retired` was last updated.
+    pend: i64,
+    mf: MemFlagsData,
+}
+
+/// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
+pub fn lower_region(
+    b: &mut FunctionBuilder,
+    region: &Region,
+    h: Helpers,
+    call_conv: CallConv,
+    stack32: bool,
+    opts: LowerOptions,
+) {
+    let i64t = types::I64;
+    let i32t = types::I32;
+    let sigs = Sigs {
+        read: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t], i64t)),
+        write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
+        exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
+        raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
+    };
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let cpu = b.block_params(entry)[0];
+    let ctx = b.block_params(entry)[1];
+    let gpr = std::array::from_fn(|_| b.declare_var(i32t));
+    let flags = b.declare_var(i32t);
+    let budget = b.declare_var(i64t);
+    let retired = b.declare_var(i64t);
+    let heads = region
+        .blocks
+        .iter()
+        .map(|g| (g.eip, b.create_block()))
+        .collect::<HashMap<_, _>>();
+    let mut l = Lower {
+        b,
+        cpu,
+        ctx,
+        gpr,
+        flags,
+        budget,
+        retired,
+        sigs,
+        h,
+        region,
+        heads,
+        code32: region.code32,
+        stack32,
+        pend: 0,
+        mf: MemFlagsData::trusted(),
+    };
+    l.reload();
+    let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
+    l.b.def_var(budget, bud);
+    let zero = l.b.ins().iconst(i64t, 0);
+    l.b.def_var(retired, zero);
+    let first = l.heads[&region.entry_eip];
+    l.b.ins().jump(first, &[]);
+    for gi in 0..region.blocks.len() {
+        l.block(gi, opts);
+    }
+    l.b.seal_all_blocks();
+}
+
+impl Lower<'_, '_> {
+    fn reload(&mut self) {
+        for r in 0..8 {
+            let v = self.b.ins().load(types::I32, self.mf, self.cpu, GPR + 4 * r as i32);
+            self.b.def_var(self.gpr[r], v);
+        }
+        let f = self.b.ins().load(types::I32, self.mf, self.cpu, EFLAGS);
+        self.b.def_var(self.flags, f);
+    }
+
+    fn writeback(&mut self) {
+        for r in 0..8 {
+            let v = self.b.use_var(self.gpr[r]);
+            self.b.ins().store(self.mf, v, self.cpu, GPR + 4 * r as i32);
+        }
+        let f = self.b.use_var(self.flags);
+        self.b.ins().store(self.mf, f, self.cpu, EFLAGS);
+    }
+
+    /// `retired` plus the pending count, as a value; the pending count is folded in.
+    fn retired_now(&mut self) -> Value {
+        let r = self.b.use_var(self.retired);
+        let r = self.b.ins().iadd_imm_s(r, self.pend);
+        self.pend = 0;
+        r
+    }
+
+    /// Leave the region: registers back, EIP (if given), budget (+refund) and the retired
+    /// count into the context, return `code`.
+    fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
+        if regs {
+            self.writeback();
+        }
+        if let Some(e) = eip {
+            let v = self.b.ins().iconst(types::I32, e as i64);
+            self.b.ins().store(self.mf, v, self.cpu, EIP);
+        }
+        let bud = self.b.use_var(self.budget);
+        let bud = self.b.ins().iadd_imm_s(bud, refund);
+        self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
+        let r = self.retired_now();
+        self.b.ins().store(self.mf, r, self.ctx, CTX_RETIRED);
+        self.b.ins().return_(&[code]);
+    }
+
+    fn exit_const(&mut self, eip: Option<u32>, code: i32, refund: i64) {
+        let c = self.b.ins().iconst(types::I32, code as i64);
+        self.exit(eip, c, refund, true);
+    }
+
+    /// Continue at guest `eip`: a jump to its block if the region has it, else an exit.
+    fn goto(&mut self, eip: u32) {
+        if let Some(&h) = self.heads.get(&eip) {
+            let r = self.retired_now();
+            self.b.def_var(self.retired, r);
+            self.b.ins().jump(h, &[]);
+        } else {
+            self.exit_const(Some(eip), EXIT_NONE, 0);
+        }
+    }
+
+    fn mask_next(&self, e: u32) -> u32 {
+        if self.code32 {
+            e
+        } else {
+            e & 0xFFFF
+        }
+    }
+
+    fn block(&mut self, gi: usize, opts: LowerOptions) {
+        let region = self.region;
+        let g = &region.blocks[gi];
+        let head = self.heads[&g.eip];
+        self.b.switch_to_block(head);
+        self.pend = 0;
+        let n = g.instrs.len();
+        // Budget: the whole block must fit, else leave before it.
+        let bud = self.b.use_var(self.budget);
+        let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, bud, n as i64);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(short, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        self.exit_const(Some(g.eip), EXIT_NONE, 0);
+        self.b.switch_to_block(cont);
+        let bud = self.b.ins().iadd_imm_s(bud, -(n as i64));
+        self.b.def_var(self.budget, bud);
+
+        let kinds: Vec<Kind> = g
+            .instrs
+            .iter()
+            .map(|i| {
+                if opts.interp_only {
+                    Kind::Interp
+                } else {
+                    classify(i, region)
+                }
+            })
+            .collect();
+        // Flag liveness, backwards from the block end (where every flag is live).
+        let mut live = vec![0u32; n];
+        let mut l = STATUS;
+        for k in (0..n).rev() {
+            live[k] = l;
+            let i = &g.instrs[k];
+            if can_fault(i, kinds[k]) {
+                l = STATUS;
+            } else {
+                l = (l & !flags_written(i, kinds[k])) | flags_read(i, kinds[k]);
+            }
+        }
+        for k in 0..n {
+            let i = &g.instrs[k];
+            let refund = (n - k - 1) as i64;
+            let last = k + 1 == n;
+            match kinds[k] {
+                Kind::Interp => {
+                    self.interp(i, refund, last);
+                    if last {
+                        return;
+                    }
+                }
+                Kind::Branch => {
+                    self.pend += 1;
+                    let target = i.near_branch_target() as u32;
+                    if i.mnemonic() == Mnemonic::Jmp {
+                        self.goto(target);
+                    } else {
+                        let c = self.cond(i.condition_code());
+                        let taken = self.b.create_block();
+                        let not = self.b.create_block();
+                        self.b.ins().brif(c, taken, &[], not, &[]);
+                        let pend = self.pend;
+                        self.b.switch_to_block(taken);
+                        self.goto(target);
+                        self.pend = pend;
+                        self.b.switch_to_block(not);
+                        let nx = self.mask_next(i.next_ip32());
+                        self.goto(nx);
+                    }
+                    return;
+                }
+                kind => {
+                    self.lowered(i, kind, live[k], refund);
+                    self.pend += 1;
+                }
+            }
+        }
+        let nx = g.next_eip(self.code32);
+        self.goto(nx);
+    }
+
+    /// Call the interpreter for `i`.
+    fn interp(&mut self, i: &Instruction, refund: i64, last: bool) {
+        self.writeback();
+        let r = self.retired_now();
+        let ip = self.b.ins().iconst(types::I64, i as *const Instruction as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+        let res = self.b.inst_results(call)[0];
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.retired, zero);
+        self.reload();
+        let leave = self.b.ins().band_imm_s(res, xr::LEAVE as i64);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(leave, out, &[], cont, &[]);
+        // Leave: the interpreter set EIP and everything else.
+        self.b.switch_to_block(out);
+        let io = self.b.ins().band_imm_s(res, xr::IO as i64);
+        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        let c_io = self.b.ins().iconst(types::I32, EXIT_IO as i64);
+        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+        let c = self.b.ins().select(io, c_io, c_none);
+        let c = self.b.ins().select(sd, c_sd, c);
+        self.exit(None, c, refund, false);
+        self.b.switch_to_block(cont);
+        if !last {
+            return;
+        }
+        // The last instruction of a block: follow it inside the region if it can.
+        let nx = self.mask_next(i.next_ip32());
+        if i.flow_control() == FlowControl::Next {
+            self.goto(nx);
+            return;
+        }
+        let target = has_near_target(i).then(|| i.near_branch_target() as u32);
+        let branched = self.b.ins().band_imm_s(res, xr::BRANCHED as i64);
+        let yes = self.b.create_block();
+        let no = self.b.create_block();
+        self.b.ins().brif(branched, yes, &[], no, &[]);
+        self.b.switch_to_block(yes);
+        match target {
+            Some(t) if self.heads.contains_key(&t) => self.goto(t),
+            _ => self.exit_const(None, EXIT_NONE, 0),
+        }
+        self.b.switch_to_block(no);
+        if matches!(
+            i.flow_control(),
+            FlowControl::ConditionalBranch | FlowControl::Call | FlowControl::UnconditionalBranch
+        ) && target.is_some()
+        {
+            self.goto(nx);
+        } else {
+            self.exit_const(None, EXIT_NONE, 0);
+        }
+    }
+
+    // ---- registers -------------------------------------------------------------------------
+
+    fn get_reg(&mut self, r: Register) -> Value {
+        let (n, hi) = gpr_index(r).expect("lowered registers are GPRs");
+        let v = self.b.use_var(self.gpr[n]);
+        match (r.size(), hi) {
+            (4, _) => v,
+            (2, _) => self.b.ins().band_imm_s(v, 0xFFFF),
+            (_, false) => self.b.ins().band_imm_s(v, 0xFF),
+            (_, true) => {
+                let s = self.b.ins().ushr_imm_s(v, 8);
+                self.b.ins().band_imm_s(s, 0xFF)
+            }
+        }
+    }
+
+    fn set_reg(&mut self, r: Register, v: Value) {
+        let (n, hi) = gpr_index(r).expect("lowered registers are GPRs");
+        let new = match (r.size(), hi) {
+            (4, _) => v,
+            (2, _) => {
+                let old = self.b.use_var(self.gpr[n]);
+                let old = self.b.ins().band_imm_s(old, 0xFFFF_0000u32 as i32 as i64);
+                let v = self.b.ins().band_imm_s(v, 0xFFFF);
+                self.b.ins().bor(old, v)
+            }
+            (_, false) => {
+                let old = self.b.use_var(self.gpr[n]);
+                let old = self.b.ins().band_imm_s(old, !0xFFi64);
+                let v = self.b.ins().band_imm_s(v, 0xFF);
+                self.b.ins().bor(old, v)
+            }
+            (_, true) => {
+                let old = self.b.use_var(self.gpr[n]);
+                let old = self.b.ins().band_imm_s(old, !0xFF00i64);
+                let v = self.b.ins().band_imm_s(v, 0xFF);
+                let v = self.b.ins().ishl_imm_s(v, 8);
+                self.b.ins().bor(old, v)
+            }
+        };
+        self.b.def_var(self.gpr[n], new);
+    }
+
+    // ---- memory ----------------------------------------------------------------------------
+
+    /// Effective address (offset in the segment) of the memory operand.
+    fn ea(&mut self, i: &Instruction) -> Value {
+        let mut a = self
+            .b
+            .ins()
+            .iconst(types::I32, i.memory_displacement32() as i32 as i64);
+        let base = i.memory_base();
+        if base != Register::None {
+            let (n, _) = gpr_index(base).unwrap();
+            let v = self.b.use_var(self.gpr[n]);
+            a = self.b.ins().iadd(a, v);
+        }
+        let idx = i.memory_index();
+        if idx != Register::None {
+            let (n, _) = gpr_index(idx).unwrap();
+            let v = self.b.use_var(self.gpr[n]);
+            let sh = i.memory_index_scale().trailing_zeros() as i64;
+            let v = if sh > 0 { self.b.ins().ishl_imm_s(v, sh) } else { v };
+            a = self.b.ins().iadd(a, v);
+        }
+        if !addr32(i) {
+            a = self.b.ins().band_imm_s(a, 0xFFFF);
+        }
+        a
+    }
+
+    /// The fault path of instruction `i`: registers as at its start, deliver, leave.
+    fn fault_exit(&mut self, i: &Instruction, refund: i64) {
+        self.writeback();
+        let r = self.retired_now();
+        let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.raise, f, &[self.ctx, eip, r]);
+        let res = self.b.inst_results(call)[0];
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.retired, zero);
+        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+        let c = self.b.ins().select(sd, c_sd, c_none);
+        self.exit(None, c, refund, false);
+    }
+
+    fn read_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, rmw: bool, refund: i64) -> Value {
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self
+            .b
+            .ins()
+            .iconst(types::I32, (size | if rmw { 0x100 } else { 0 }) as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.read as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.read, f, &[self.ctx, segv, off, sz]);
+        let r = self.b.inst_results(call)[0];
+        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, r, READ_FAULT as i64);
+        let fault = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(bad, fault, &[], cont, &[]);
+        let pend = self.pend;
+        self.b.switch_to_block(fault);
+        self.fault_exit(i, refund);
+        self.pend = pend;
+        self.b.switch_to_block(cont);
+        self.b.ins().ireduce(types::I32, r)
+    }
+
+    /// Write; on a fault leave through the fault path. Returns after the write; if it hit
+    /// code, the caller's instruction must be the last one run (`leave_after_write`).
+    fn write_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self.b.ins().iconst(types::I32, size as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.write as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.write, f, &[self.ctx, segv, off, sz, v]);
+        let r = self.b.inst_results(call)[0];
+        let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
+        let fault = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(bad, fault, &[], cont, &[]);
+        let pend = self.pend;
+        self.b.switch_to_block(fault);
+        self.fault_exit(i, refund);
+        self.pend = pend;
+        self.b.switch_to_block(cont);
+        r
+    }
+
+    /// After an instruction whose write returned `r`: if it hit translated code, leave with
+    /// EIP at the next instruction.
+    fn leave_if_code_hit(&mut self, i: &Instruction, r: Value, refund: i64) {
+        let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(hit, out, &[], cont, &[]);
+        let pend = self.pend;
+        self.b.switch_to_block(out);
+        self.pend += 1;
+        let nx = self.mask_next(i.next_ip32());
+        self.exit_const(Some(nx), EXIT_NONE, refund);
+        self.pend = pend;
+        self.b.switch_to_block(cont);
+    }
+
+    // ---- operands --------------------------------------------------------------------------
+
+    fn imm(&mut self, i: &Instruction, n: u32, size: u32) -> Value {
+        let v = i.immediate(n) as u32 & mask(size);
+        self.b.ins().iconst(types::I32, v as i64)
+    }
+
+    /// Read operand `n` (register, immediate or memory) of `size` bytes, zero-extended.
+    fn read_op(&mut self, i: &Instruction, n: u32, size: u32, rmw: bool, refund: i64) -> Value {
+        match i.op_kind(n) {
+            OpKind::Register => self.get_reg(i.op_register(n)),
+            OpKind::Memory => {
+                let off = self.ea(i);
+                let seg = seg_index(i.memory_segment());
+                self.read_mem(i, seg, off, size, rmw, refund)
+            }
+            _ => self.imm(i, n, size),
+        }
+    }
+
+    // ---- flags -----------------------------------------------------------------------------
+
+    fn bit(&mut self, v: Value, shift: u32) -> Value {
+        let s = if shift > 0 { self.b.ins().ushr_imm_s(v, shift as i64) } else { v };
+        self.b.ins().band_imm_s(s, 1)
+    }
+
+    /// New status flags from the computed bits; only the `want` ones replace the old.
+    fn set_flags(&mut self, want: u32, bits: [(u32, Option<Value>); 6]) {
+        if want == 0 {
+            return;
+        }
+        let old = self.b.use_var(self.flags);
+        let mut acc = self.b.ins().band_imm_s(old, !(want as i64));
+        for (flag, v) in bits {
+            if want & flag == 0 {
+                continue;
+            }
+            if let Some(v) = v {
+                let sh = flag.trailing_zeros() as i64;
+                let v = if sh > 0 { self.b.ins().ishl_imm_s(v, sh) } else { v };
+                acc = self.b.ins().bor(acc, v);
+            }
+        }
+        self.b.def_var(self.flags, acc);
+    }
+
+    fn szp(&mut self, r: Value, size: u32, want: u32) -> (Option<Value>, Option<Value>, Option<Value>) {
+        let zf = (want & fl::ZF != 0).then(|| {
+            let z = self.b.ins().icmp_imm_s(IntCC::Equal, r, 0);
+            self.b.ins().uextend(types::I32, z)
+        });
+        let sf = (want & fl::SF != 0).then(|| self.bit(r, size * 8 - 1));
+        let pf = (want & fl::PF != 0).then(|| {
+            let lo = self.b.ins().band_imm_s(r, 0xFF);
+            let c = self.b.ins().popcnt(lo);
+            let odd = self.b.ins().band_imm_s(c, 1);
+            self.b.ins().bxor_imm_s(odd, 1)
+        });
+        (zf, sf, pf)
+    }
+
+    /// a + b + c (c is 0 or 1) with flags; operands already masked to `size`.
+    fn add(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, want: u32) -> Value {
+        let m = mask(size) as i32 as i64;
+        let (full, r);
+        if size == 4 {
+            let a64 = self.b.ins().uextend(types::I64, a);
+            let b64 = self.b.ins().uextend(types::I64, b);
+            let mut f = self.b.ins().iadd(a64, b64);
+            if let Some(c) = c {
+                let c64 = self.b.ins().uextend(types::I64, c);
+                f = self.b.ins().iadd(f, c64);
+            }
+            full = f;
+            r = self.b.ins().ireduce(types::I32, f);
+        } else {
+            let mut f = self.b.ins().iadd(a, b);
+            if let Some(c) = c {
+                f = self.b.ins().iadd(f, c);
+            }
+            full = f;
+            r = self.b.ins().band_imm_s(f, m);
+        }
+        if want != 0 {
+            let cf = (want & fl::CF != 0).then(|| {
+                let s = self.b.ins().ushr_imm_s(full, size as i64 * 8);
+                let s = if size == 4 { self.b.ins().ireduce(types::I32, s) } else { s };
+                self.b.ins().band_imm_s(s, 1)
+            });
+            let of = (want & fl::OF != 0).then(|| {
+                let x = self.b.ins().bxor(a, r);
+                let y = self.b.ins().bxor(b, r);
+                let z = self.b.ins().band(x, y);
+                self.bit(z, size * 8 - 1)
+            });
+            let af = (want & fl::AF != 0).then(|| {
+                let x = self.b.ins().bxor(a, b);
+                let x = self.b.ins().bxor(x, r);
+                self.bit(x, 4)
+            });
+            let (zf, sf, pf) = self.szp(r, size, want);
+            self.set_flags(
+                want,
+                [(fl::CF, cf), (fl::PF, pf), (fl::AF, af), (fl::ZF, zf), (fl::SF, sf), (fl::OF, of)],
+            );
+        }
+        r
+    }
+
+    /// a - b - c with flags; operands already masked to `size`.
+    fn sub(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, want: u32) -> Value {
+        let mut d = self.b.ins().isub(a, b);
+        if let Some(c) = c {
+            d = self.b.ins().isub(d, c);
+        }
+        let r = if size == 4 { d } else { self.b.ins().band_imm_s(d, mask(size) as i32 as i64) };
+        if want != 0 {
+            let cf = (want & fl::CF != 0).then(|| {
+                let a64 = self.b.ins().uextend(types::I64, a);
+                let b64 = self.b.ins().uextend(types::I64, b);
+                let bb = match c {
+                    Some(c) => {
+                        let c64 = self.b.ins().uextend(types::I64, c);
+                        self.b.ins().iadd(b64, c64)
+                    }
+                    None => b64,
+                };
+                let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, a64, bb);
+                self.b.ins().uextend(types::I32, lt)
+            });
+            let of = (want & fl::OF != 0).then(|| {
+                let x = self.b.ins().bxor(a, b);
+                let y = self.b.ins().bxor(a, r);
+                let z = self.b.ins().band(x, y);
+                self.bit(z, size * 8 - 1)
+            });
+            let af = (want & fl::AF != 0).then(|| {
+                let x = self.b.ins().bxor(a, b);
+                let x = self.b.ins().bxor(x, r);
+                self.bit(x, 4)
+            });
+            let (zf, sf, pf) = self.szp(r, size, want);
+            self.set_flags(
+                want,
+                [(fl::CF, cf), (fl::PF, pf), (fl::AF, af), (fl::ZF, zf), (fl::SF, sf), (fl::OF, of)],
+            );
+        }
+        r
+    }
+
+    fn logic_flags(&mut self, r: Value, size: u32, want: u32) {
+        if want == 0 {
+            return;
+        }
+        let zero = self.b.ins().iconst(types::I32, 0);
+        let (zf, sf, pf) = self.szp(r, size, want);
+        self.set_flags(
+            want,
+            [
+                (fl::CF, Some(zero)),
+                (fl::PF, pf),
+                (fl::AF, Some(zero)),
+                (fl::ZF, zf),
+                (fl::SF, sf),
+                (fl::OF, Some(zero)),
+            ],
+        );
+    }
+
+    fn carry_in(&mut self) -> Value {
+        let f = self.b.use_var(self.flags);
+        self.b.ins().band_imm_s(f, fl::CF as i64)
+    }
+
+    fn alu_op(&mut self, m: Mnemonic, a: Value, b: Value, size: u32, want: u32) -> Value {
+        match m {
+            Mnemonic::Add => self.add(a, b, None, size, want),
+            Mnemonic::Adc => {
+                let c = self.carry_in();
+                self.add(a, b, Some(c), size, want)
+            }
+            Mnemonic::Sub | Mnemonic::Cmp => self.sub(a, b, None, size, want),
+            Mnemonic::Sbb => {
+                let c = self.carry_in();
+                self.sub(a, b, Some(c), size, want)
+            }
+            Mnemonic::And | Mnemonic::Test => {
+                let r = self.b.ins().band(a, b);
+                self.logic_flags(r, size, want);
+                r
+            }
+            Mnemonic::Or => {
+                let r = self.b.ins().bor(a, b);
+                self.logic_flags(r, size, want);
+                r
+            }
+            Mnemonic::Xor => {
+                let r = self.b.ins().bxor(a, b);
+                self.logic_flags(r, size, want);
+                r
+            }
+            _ => unreachable!("not an ALU mnemonic"),
+        }
+    }
+
+    fn cond(&mut self, cc: ConditionCode) -> Value {
+        use ConditionCode::{a, ae, b, be, e, g, ge, l, le, ne, no, np, ns, o, p, s};
+        let f = self.b.use_var(self.flags);
+        let bit = |me: &mut Self, flag: u32| me.b.ins().band_imm_s(f, flag as i64);
+        let sf_ne_of = |me: &mut Self| {
+            let sf = me.bit(f, 7);
+            let of = me.bit(f, 11);
+            me.b.ins().bxor(sf, of)
+        };
+        let (v, negate) = match cc {
+            o | no => (bit(self, fl::OF), cc == no),
+            b | ae => (bit(self, fl::CF), cc == ae),
+            e | ne => (bit(self, fl::ZF), cc == ne),
+            be | a => (bit(self, fl::CF | fl::ZF), cc == a),
+            s | ns => (bit(self, fl::SF), cc == ns),
+            p | np => (bit(self, fl::PF), cc == np),
+            l | ge => (sf_ne_of(self), cc == ge),
+            le | g => {
+                let x = sf_ne_of(self);
+                let z = self.bit(f, 6);
+                (self.b.ins().bor(x, z), cc == g)
+            }
+            ConditionCode::None => unreachable!("Jcc has a condition"),
+        };
+        if negate {
+            self.b.ins().icmp_imm_s(IntCC::Equal, v, 0)
+        } else {
+            self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0)
+        }
+    }
+
+    // ---- instructions ----------------------------------------------------------------------
+
+    fn lowered(&mut self, i: &Instruction, kind: Kind, live: u32, refund: i64) {
+        let m = i.mnemonic();
+        let want = flags_written(i, kind) & live;
+        match kind {
+            Kind::Nop => {}
+            Kind::Mov => {
+                let size = op_size(i, 0);
+                let v = self.read_op(i, 1, size, false, refund);
+                self.write_op0(i, v, size, refund);
+            }
+            Kind::Alu => {
+                let size = op_size(i, 0);
+                let b = self.read_op(i, 1, size, false, refund);
+                let a = self.read_op(i, 0, size, true, refund);
+                let r = self.alu_op(m, a, b, size, want);
+                self.write_op0(i, r, size, refund);
+            }
+            Kind::Cmp => {
+                let size = op_size(i, 0);
+                let a = self.read_op(i, 0, size, false, refund);
+                let b = self.read_op(i, 1, size, false, refund);
+                self.alu_op(m, a, b, size, want);
+            }
+            Kind::IncDec => {
+                let size = op_size(i, 0);
+                let a = self.read_op(i, 0, size, true, refund);
+                let one = self.b.ins().iconst(types::I32, 1);
+                let r = if m == Mnemonic::Inc {
+                    self.add(a, one, None, size, want)
+                } else {
+                    self.sub(a, one, None, size, want)
+                };
+                self.write_op0(i, r, size, refund);
+            }
+            Kind::Neg => {
+                let size = op_size(i, 0);
+                let a = self.read_op(i, 0, size, true, refund);
+                let zero = self.b.ins().iconst(types::I32, 0);
+                let r = self.sub(zero, a, None, size, want);
+                self.write_op0(i, r, size, refund);
+            }
+            Kind::Not => {
+                let size = op_size(i, 0);
+                let a = self.read_op(i, 0, size, true, refund);
+                let r = self.b.ins().bnot(a);
+                let r = self.b.ins().band_imm_s(r, mask(size) as i32 as i64);
+                self.write_op0(i, r, size, refund);
+            }
+            Kind::Lea => {
+                let a = self.ea(i);
+                self.set_reg(i.op0_register(), a);
+            }
+            Kind::Movx => {
+                let ssize = op_size(i, 1);
+                let v = self.read_op(i, 1, ssize, false, refund);
+                let v = if m == Mnemonic::Movsx {
+                    let t = if ssize == 1 { types::I8 } else { types::I16 };
+                    let n = self.b.ins().ireduce(t, v);
+                    self.b.ins().sextend(types::I32, n)
+                } else {
+                    v
+                };
+                self.set_reg(i.op0_register(), v);
+            }
+            Kind::Xchg => {
+                let (r0, r1) = (i.op0_register(), i.op1_register());
+                let a = self.get_reg(r0);
+                let b = self.get_reg(r1);
+                self.set_reg(r0, b);
+                self.set_reg(r1, a);
+            }
+            Kind::Push => {
+                let size = i.stack_pointer_increment().unsigned_abs();
+                let v = self.read_op(i, 0, size, false, refund);
+                let sp = self.sp();
+                let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+                let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+                let r = self.write_mem(i, SS, nsp, size, v, refund);
+                self.set_sp(nsp);
+                self.leave_if_code_hit(i, r, refund);
+            }
+            Kind::Pop => {
+                let size = i.stack_pointer_increment().unsigned_abs();
+                let sp = self.sp();
+                let v = self.read_mem(i, SS, sp, size, false, refund);
+                let nsp = self.b.ins().iadd_imm_s(sp, size as i64);
+                self.set_sp(nsp);
+                self.set_reg(i.op0_register(), v);
+            }
+            Kind::Interp | Kind::Branch => unreachable!("handled by the block"),
+        }
+    }
+
+    fn sp(&mut self) -> Value {
+        let v = self.b.use_var(self.gpr[4]);
+        if self.stack32 {
+            v
+        } else {
+            self.b.ins().band_imm_s(v, 0xFFFF)
+        }
+    }
+
+    fn set_sp(&mut self, v: Value) {
+        if self.stack32 {
+            self.b.def_var(self.gpr[4], v);
+        } else {
+            self.set_reg(Register::SP, v);
+        }
+    }
+
+    fn write_op0(&mut self, i: &Instruction, v: Value, size: u32, refund: i64) {
+        match i.op0_kind() {
+            OpKind::Register => self.set_reg(i.op0_register(), v),
+            _ => {
+                let off = self.ea(i);
+                let seg = seg_index(i.memory_segment());
+                let r = self.write_mem(i, seg, off, size, v, refund);
+                self.leave_if_code_hit(i, r, refund);
+            }
+        }
+    }
+}
+
+const SS: u32 = 2;
+
+fn seg_index(r: Register) -> u32 {
+    match r {
+        Register::ES => 0,
+        Register::CS => 1,
+        Register::SS => 2,
+        Register::DS => 3,
+        Register::FS => 4,
+        Register::GS => 5,
+        _ => 3,
+    }
+}
+
+fn mask(size: u32) -> u32 {
+    match size {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        _ => 0xFFFF_FFFF,
+    }
+}
+
+fn op_size(i: &Instruction, n: u32) -> u32 {
+    match i.op_kind(n) {
+        OpKind::Register => i.op_register(n).size() as u32,
+        OpKind::Memory => i.memory_size().size() as u32,
+        _ => op_size(i, 0),
+    }
+}
+
+fn addr32(i: &Instruction) -> bool {
+    let b = i.memory_base();
+    if b != Register::None {
+        return b.size() == 4;
+    }
+    let x = i.memory_index();
+    if x != Register::None {
+        return x.size() == 4;
+    }
+    i.memory_displ_size() == 4
+}

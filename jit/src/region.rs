@@ -1,0 +1,148 @@
+//! Region discovery: starting at a hot entry, decode the straight-line blocks reachable through
+//! direct branches that stay on the entry's physical page (at the same EIP-to-physical offset,
+//! so the region is valid whatever CS base maps it there). Loops inside a page therefore run
+//! inside one compiled function.
+
+use std::collections::HashMap;
+
+use iced_x86::{FlowControl, Instruction};
+use ironbox_cpu::{Cpu, CpuBus};
+
+/// Most instructions in one guest block, and most blocks in one region.
+const MAX_BLOCK: usize = 64;
+const MAX_BLOCKS: usize = 48;
+
+/// A straight-line run of guest instructions.
+pub struct GuestBlock {
+    pub eip: u32,
+    pub instrs: Vec<Instruction>,
+}
+
+impl GuestBlock {
+    /// EIP after the last instruction (masked to 16 bits for 16-bit code).
+    pub fn next_eip(&self, code32: bool) -> u32 {
+        let n = self.instrs.last().map_or(self.eip, |i| i.next_ip32());
+        if code32 {
+            n
+        } else {
+            n & 0xFFFF
+        }
+    }
+}
+
+/// The blocks of one region; `blocks[0]` starts at the entry.
+pub struct Region {
+    pub entry_eip: u32,
+    /// Physical address of the entry.
+    #[allow(dead_code)]
+    pub phys: u32,
+    pub code32: bool,
+    pub blocks: Vec<GuestBlock>,
+    /// Highest EIP of any byte of the region (checked against the CS limit at entry).
+    pub max_last: u32,
+    pub index: HashMap<u32, usize>,
+}
+
+impl Region {
+    pub fn contains(&self, eip: u32) -> bool {
+        self.index.contains_key(&eip)
+    }
+    pub fn instr_count(&self) -> usize {
+        self.blocks.iter().map(|b| b.instrs.len()).sum()
+    }
+}
+
+/// Decode the region at CS:`eip` (physical `phys`). `None` if not even one instruction can
+/// be decoded there.
+pub fn discover<B: CpuBus>(cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> Option<Region> {
+    let code32 = cpu.s.code32();
+    let page = phys >> 12;
+    let mut region = Region {
+        entry_eip: eip,
+        phys,
+        code32,
+        blocks: Vec::new(),
+        max_last: eip,
+        index: HashMap::new(),
+    };
+    let mut work = vec![eip];
+    while let Some(start) = work.pop() {
+        if region.index.contains_key(&start) || region.blocks.len() >= MAX_BLOCKS {
+            continue;
+        }
+        let mut instrs = Vec::new();
+        let mut at = start;
+        let mut succ = Vec::new();
+        loop {
+            // Same page, same offset from the entry.
+            let want = phys.wrapping_add(at.wrapping_sub(eip));
+            if want >> 12 != page {
+                break;
+            }
+            let Some((i, p)) = cpu.decode_for_translation(bus, at) else {
+                break;
+            };
+            if p != want {
+                break;
+            }
+            let len = i.len() as u32;
+            let last = at.wrapping_add(len - 1);
+            if last < at || (!code32 && last > 0xFFFF) {
+                break; // wraps
+            }
+            region.max_last = region.max_last.max(last);
+            let flow = i.flow_control();
+            instrs.push(i);
+            if flow != FlowControl::Next {
+                if matches!(
+                    flow,
+                    FlowControl::ConditionalBranch
+                        | FlowControl::UnconditionalBranch
+                        | FlowControl::Call
+                ) && has_near_target(&i)
+                {
+                    succ.push(i.near_branch_target() as u32);
+                }
+                if matches!(flow, FlowControl::ConditionalBranch | FlowControl::Call) {
+                    succ.push(next(at, len, code32));
+                }
+                break;
+            }
+            at = next(at, len, code32);
+            if instrs.len() >= MAX_BLOCK {
+                succ.push(at);
+                break;
+            }
+        }
+        if instrs.is_empty() {
+            if start == eip {
+                return None;
+            }
+            continue;
+        }
+        region.index.insert(start, region.blocks.len());
+        region.blocks.push(GuestBlock { eip: start, instrs });
+        for s in succ.into_iter().rev() {
+            work.push(s);
+        }
+    }
+    Some(region)
+}
+
+fn next(at: u32, len: u32, code32: bool) -> u32 {
+    let n = at.wrapping_add(len);
+    if code32 {
+        n
+    } else {
+        n & 0xFFFF
+    }
+}
+
+/// A direct near branch (Jcc, JMP rel, CALL rel, LOOP, JCXZ): it has an immediate target.
+pub fn has_near_target(i: &Instruction) -> bool {
+    use iced_x86::OpKind;
+    matches!(
+        i.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32
+    )
+}

@@ -1,0 +1,143 @@
+//! The `extern "C"` helpers translated code calls, and the context block it shares with them.
+//!
+//! Translated code keeps guest registers in Cranelift variables; it calls these helpers for
+//! data accesses (every segmentation, paging and alignment check of the interpreter), for
+//! instructions without a hand-written lowering (the interpreter executes them), and to
+//! deliver an exception. Helpers are generic over the bus and monomorphised per bus type;
+//! their addresses are baked into the code as constants.
+
+use iced_x86::Instruction;
+use ironbox_cpu::translator::exec_result;
+use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg};
+
+/// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
+/// fields by offset.
+#[repr(C)]
+pub struct Ctx {
+    pub cpu: *mut Cpu,
+    pub bus: *mut (),
+    /// Instructions the region may still execute (decremented per block, refunded on early
+    /// exits so that the dispatcher sees exactly what the interpreter would have counted).
+    pub budget: i64,
+    /// Instructions retired but not yet added to the retired count / TSC.
+    pub retired: i64,
+    /// EFLAGS.IF|TF|RF at region entry (a change makes the region leave).
+    pub entry_flags: u32,
+    /// The fault of the last failed data access.
+    pub fault_vector: u32,
+    pub fault_error: u32,
+    pub fault_has_error: u32,
+}
+
+impl Ctx {
+    pub fn new(cpu: &mut Cpu, bus: *mut (), budget: i64, entry_flags: u32) -> Ctx {
+        Ctx {
+            cpu,
+            bus,
+            budget,
+            retired: 0,
+            entry_flags,
+            fault_vector: 0,
+            fault_error: 0,
+            fault_has_error: 0,
+        }
+    }
+
+    fn set_fault(&mut self, f: Fault) {
+        self.fault_vector = f.vector as u32;
+        self.fault_error = f.error.unwrap_or(0);
+        self.fault_has_error = f.error.is_some() as u32;
+    }
+
+    fn fault(&self) -> Fault {
+        Fault {
+            vector: self.fault_vector as u8,
+            error: (self.fault_has_error != 0).then_some(self.fault_error),
+        }
+    }
+}
+
+/// `h_read` result bit: the access faulted (the fault is in the context).
+pub const READ_FAULT: u64 = 1 << 32;
+/// `h_write` result bits.
+pub const WRITE_FAULT: u32 = 1;
+pub const WRITE_HIT_CODE: u32 = 2;
+
+/// # Safety
+/// `ctx` points to a live `Ctx` whose `cpu` and `bus` (of type `B`) are live and unaliased.
+unsafe fn parts<'a, B>(ctx: *mut Ctx) -> (&'a mut Ctx, &'a mut Cpu, &'a mut B) {
+    let c = &mut *ctx;
+    let cpu = &mut *c.cpu;
+    let bus = &mut *(c.bus as *mut B);
+    (c, cpu, bus)
+}
+
+/// Data read: `size_rmw` = size (1, 2, 4) | 0x100 for a read-modify-write operand.
+pub extern "C" fn h_read<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size_rmw: u32) -> u64 {
+    // SAFETY: translated code passes the context it was given (see `Ctx`).
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    let seg = SegReg::from_index(seg as usize);
+    match cpu.data_read(bus, seg, off, size_rmw & 0xFF, size_rmw & 0x100 != 0) {
+        Ok(v) => v as u64,
+        Err(f) => {
+            c.set_fault(f);
+            READ_FAULT
+        }
+    }
+}
+
+/// Data write.
+pub extern "C" fn h_write<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size: u32, v: u32) -> u32 {
+    // SAFETY: as for `h_read`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    let seg = SegReg::from_index(seg as usize);
+    match cpu.data_write(bus, seg, off, size, v) {
+        Ok(true) => WRITE_HIT_CODE,
+        Ok(false) => 0,
+        Err(f) => {
+            c.set_fault(f);
+            WRITE_FAULT
+        }
+    }
+}
+
+/// Execute one instruction with the interpreter after retiring `retired` translated ones.
+pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, retired: i64) -> u32 {
+    // SAFETY: as for `h_read`; `i` points into the region's instruction list, alive while
+    // the region's code runs.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    cpu.retire(retired as u64);
+    let i = unsafe { &*i };
+    cpu.exec_one(bus, i, c.entry_flags)
+}
+
+/// Deliver the fault of the last failed access, raised by the instruction at `eip`, after
+/// retiring `retired` translated instructions. Returns `exec_result` bits.
+pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, retired: i64) -> u32 {
+    // SAFETY: as for `h_read`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    cpu.retire(retired as u64);
+    let f = c.fault();
+    let shutdown = cpu.raise_at(bus, f, eip);
+    exec_result::LEAVE | exec_result::FAULTED | if shutdown { exec_result::SHUTDOWN } else { 0 }
+}
+
+/// Addresses of the helpers for one bus type.
+#[derive(Clone, Copy)]
+pub struct Helpers {
+    pub read: usize,
+    pub write: usize,
+    pub exec: usize,
+    pub raise: usize,
+}
+
+impl Helpers {
+    pub fn for_bus<B: CpuBus>() -> Helpers {
+        Helpers {
+            read: h_read::<B> as *const () as usize,
+            write: h_write::<B> as *const () as usize,
+            exec: h_exec::<B> as *const () as usize,
+            raise: h_raise::<B> as *const () as usize,
+        }
+    }
+}

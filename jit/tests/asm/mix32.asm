@@ -1,0 +1,97 @@
+; Integer mix for the engine tests: 32-bit flat code at 0x1000, data at 0x8000.
+; Loops, ALU with every flag reader, memory operands, 8/16-bit registers, push/pop,
+; calls, string instructions, self-modifying code. Ends with HLT (IF=0).
+bits 32
+org 0x1000
+start:
+    mov esp, 0x9000
+    xor eax, eax
+    mov ebx, 0x12345678
+    mov ecx, 3000
+    mov edi, 0x8000
+.loop:
+    add eax, ecx
+    adc ebx, eax
+    sbb edx, ebx
+    rol ebx, 3
+    xor edx, eax
+    mov [edi], eax
+    add [edi+4], ebx
+    sub dword [edi+8], 7
+    inc dword [edi+12]
+    movzx esi, byte [edi+1]
+    movsx ebp, word [edi+2]
+    add esi, ebp
+    mov [edi+16], si
+    mov [edi+18], dh
+    mov al, [edi+5]
+    mov ah, bl
+    neg dh
+    not cx
+    not cx
+    lea esi, [eax+ebx*4+0x10]
+    test esi, 3
+    jz .skip
+    or edx, 1
+.skip:
+    cmp eax, ebx
+    jl .less
+    jg .greater
+    jmp .next
+.less:
+    inc dword [edi+20]
+    jmp .next
+.greater:
+    dec dword [edi+24]
+.next:
+    push eax
+    push ebx
+    call func
+    pop ebx
+    pop eax
+    jo .over
+    jp .par
+    jmp .cont
+.over:
+    inc dword [edi+28]
+.par:
+    add dword [edi+32], 1
+.cont:
+    call smcfunc
+    dec ecx
+    jnz .loop
+    ; strings
+    mov esi, 0x8000
+    mov edi, 0x8100
+    mov ecx, 16
+    cld
+    rep movsd
+    mov al, 0x5a
+    mov ecx, 64
+    rep stosb
+    ; 16-bit operand forms
+    mov cx, 500
+.l16:
+    add ax, cx
+    sub bx, ax
+    xchg ax, bx
+    shl ax, 1
+    loop .l16
+    mov [0x8200], eax
+    mov [0x8204], ebx
+    hlt
+
+; Self-modifying, on a page of its own: bumps its own immediate on every call.
+align 4096
+smcfunc:
+    inc dword [.smc+1]
+.smc:
+    mov esi, 0
+    add [edi+36], esi
+    ret
+
+func:
+    mov eax, [esp+8]
+    imul eax, eax, 3
+    add [0x8040], eax
+    ret

@@ -1,0 +1,114 @@
+//! The JIT and lockstep engines against the interpreter on small guest programs (assembled
+//! with nasm): the same final state, memory and retired count, with translated code
+//! actually running.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ironbox_cpu::state::{attr, cr0};
+use ironbox_cpu::{Cpu, CpuModel, FlatBus, RunExit, SegReg, Segment};
+use ironbox_jit::{Engine, EngineKind};
+
+fn assemble(name: &str) -> Vec<u8> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/asm").join(name);
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace(".asm", ".bin"));
+    let st = Command::new("nasm")
+        .args(["-f", "bin", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("nasm runs (scripts/setup-deps.sh installs it)");
+    assert!(st.success(), "nasm failed on {name}");
+    std::fs::read(out).unwrap()
+}
+
+fn flat32(cpu: &mut Cpu) {
+    let s = &mut cpu.s;
+    s.cr0 |= cr0::PE;
+    let seg = |sel: u16, ty: u16| Segment {
+        selector: sel,
+        attr: ty | attr::S | attr::P | attr::DB | attr::G | attr::ACCESSED,
+        base: 0,
+        limit: 0xFFFF_FFFF,
+    };
+    s.seg[SegReg::Cs as usize] = seg(8, attr::CODE | attr::RW);
+    for r in [SegReg::Ds, SegReg::Es, SegReg::Ss, SegReg::Fs, SegReg::Gs] {
+        s.seg[r as usize] = seg(16, attr::RW);
+    }
+    s.cpl = 0;
+    s.eflags = 2;
+    s.eip = 0x1000;
+}
+
+fn real16(cpu: &mut Cpu) {
+    cpu.s.seg[SegReg::Cs as usize] = Segment::real(0);
+    cpu.s.eip = 0x1000;
+    cpu.s.eflags = 2;
+}
+
+struct Outcome {
+    state: ironbox_cpu::CpuState,
+    instret: u64,
+    mem: Vec<u8>,
+    in_regions: u64,
+}
+
+fn run(kind: EngineKind, threshold: u32, prog: &[u8], setup: fn(&mut Cpu), slice: u64) -> Outcome {
+    let mut bus = FlatBus::new(1 << 20);
+    bus.mem[0x1000..0x1000 + prog.len()].copy_from_slice(prog);
+    let mut cpu = Cpu::new(CpuModel::Pentium2);
+    setup(&mut cpu);
+    let mut eng: Engine<FlatBus> = Engine::with_threshold(kind, &cpu, threshold);
+    let mut total = 0;
+    loop {
+        let (e, n) = eng.run(&mut cpu, &mut bus, slice);
+        total += n;
+        match e {
+            RunExit::Halted => break,
+            RunExit::Diverged => panic!("{}", eng.divergence.unwrap()),
+            RunExit::Shutdown => panic!("triple fault at {:#x}", cpu.s.eip),
+            _ => {}
+        }
+        assert!(total < 50_000_000, "runaway guest at {:#x}", cpu.s.eip);
+    }
+    Outcome {
+        state: cpu.s.clone(),
+        instret: cpu.instret,
+        mem: bus.mem,
+        in_regions: eng.stats().map_or(0, |s| s.instrs_in_regions),
+    }
+}
+
+fn check(prog: &str, setup: fn(&mut Cpu)) {
+    let code = assemble(prog);
+    let want = run(EngineKind::Interp, 1, &code, setup, 1000);
+    assert!(want.instret > 20_000, "{prog}: the program ran ({} instructions)", want.instret);
+    for (kind, threshold, slice) in [
+        (EngineKind::Jit, 1, 1000),
+        (EngineKind::Jit, 5, 777),
+        (EngineKind::Jit, 1, 1 << 40),
+        (EngineKind::Lockstep, 1, 1000),
+    ] {
+        let got = run(kind, threshold, &code, setup, slice);
+        let what = format!("{prog} under {kind:?} (threshold {threshold}, slices of {slice})");
+        assert_eq!(got.state, want.state, "{what}: final state");
+        assert_eq!(got.instret, want.instret, "{what}: retired count");
+        assert!(got.mem == want.mem, "{what}: memory differs");
+        assert!(
+            got.in_regions > want.instret / 2,
+            "{what}: only {} of {} instructions ran in translated code",
+            got.in_regions,
+            want.instret
+        );
+    }
+}
+
+#[test]
+fn flat_32bit_mix_agrees_with_the_interpreter() {
+    check("mix32.asm", flat32);
+}
+
+#[test]
+fn real_mode_16bit_mix_agrees_with_the_interpreter() {
+    check("mix16.asm", real16);
+}
