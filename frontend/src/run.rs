@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use ironbox_cpu::CpuModel;
+use ironbox_jit::EngineKind;
 use ironbox_devices::block::{BlockBackend, FileBackend};
 use ironbox_devices::rtc::BootDevice;
 use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
@@ -72,6 +73,11 @@ pub struct RunArgs {
     /// CPU model: 8086, 80286 or pentium2.
     #[arg(long, default_value = "pentium2")]
     cpu: String,
+    /// Execution engine: `jit` (hot code translated with Cranelift, cold code interpreted),
+    /// `interp` (the interpreter only) or `lockstep` (the JIT, with every translated run
+    /// re-executed by the interpreter and compared; stops at the first difference).
+    #[arg(long, default_value = "jit", value_name = "jit|interp|lockstep")]
+    engine: String,
     /// Guest RAM in MiB.
     #[arg(long, default_value_t = 128, value_name = "MiB")]
     memory: u32,
@@ -274,6 +280,12 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             a.cpu
         );
     };
+    let Some(engine) = EngineKind::parse(&a.engine) else {
+        bail!(
+            "--engine {:?}: unknown engine (expected jit, interp or lockstep)",
+            a.engine
+        );
+    };
     let screen = display::choose(&a.display)?;
     let kernel = match &a.kernel {
         Some(k) => {
@@ -345,6 +357,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
         boot_order: boot_order(&a.boot)?,
+        engine,
     };
     let mut pc = Pc::new(cfg)?;
     let t0 = std::time::Instant::now();
@@ -377,6 +390,20 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             pc.cpu.instret,
             pc.cpu.instret as f64 / secs / 1e6
         );
+        if let Some(j) = pc.engine.stats() {
+            eprintln!(
+                "ironbox: jit: {} regions ({} guest instructions, {} KiB code) compiled in {:.2} s; {} of the instructions ran translated ({} region runs, {} stale, {} flushes); lockstep checked {}",
+                j.regions_compiled,
+                j.guest_instrs_compiled,
+                j.code_bytes >> 10,
+                j.compile_time.as_secs_f64(),
+                j.instrs_in_regions,
+                j.region_runs,
+                j.stale_drops,
+                j.flushes,
+                pc.engine.lockstep_checked()
+            );
+        }
         let s = pc.cpu.s.clone();
         eprintln!(
             "ironbox: cs:eip={:04x}:{:08x} eflags={:08x} eax={:08x} ebx={:08x} ecx={:08x} edx={:08x} esi={:08x} edi={:08x} ebp={:08x} esp={:08x} cr0={:08x} cr3={:08x}",

@@ -225,3 +225,50 @@ fn rom_v86() {
 fn rom_tasks() {
     differential("tasks");
 }
+
+/// One ROM run with `engine` (translating every block at its first execution), in
+/// deterministic mode: the debug-console dump, exit code, retired count and the JIT summary.
+fn ironbox_engine(rom: &Path, name: &str, engine: &str) -> (String, Option<i32>, String, String) {
+    let out = out_dir().join(format!("{name}.{engine}.txt"));
+    let _ = std::fs::remove_file(&out);
+    let res = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .env("IRONBOX_JIT_THRESHOLD", "1")
+        .arg("run")
+        .arg("--bios")
+        .arg(rom)
+        .arg("--debugcon")
+        .arg(format!("file:{}", out.display()))
+        .args(["--debug-exit", "--deterministic", "--stats", "--display", "none"])
+        .args(["--max-instructions", MAX_INSTRUCTIONS, "--engine", engine])
+        .output()
+        .expect("run ironbox");
+    let err = String::from_utf8_lossy(&res.stderr).to_string();
+    assert!(!err.contains("lockstep:"), "ROM {name} under {engine}:\n{err}");
+    let count = err
+        .lines()
+        .find_map(|l| l.strip_prefix("ironbox: ")?.split(" instructions in").next().filter(|_| l.contains(" instructions in")).map(str::to_string))
+        .unwrap_or_default();
+    let jit = err.lines().find(|l| l.contains("jit:")).unwrap_or("").to_string();
+    (std::fs::read_to_string(&out).unwrap_or_default(), res.status.code(), count, jit)
+}
+
+/// Every ROM under the JIT and under lockstep (each translated run re-executed by the
+/// interpreter and compared), translating every block at once: the same output, exit status
+/// and retired instruction count as the interpreter.
+#[test]
+fn roms_agree_under_every_engine() {
+    for name in ["except", "pmode", "seglimit", "paging", "tasks", "v86", "intops", "x87", "mmx"] {
+        let rom = assemble(name);
+        let (want, want_code, want_n, _) = ironbox_engine(&rom, name, "interp");
+        assert!(want.ends_with("end\n"), "ROM {name} did not finish:\n{want}");
+        for engine in ["jit", "lockstep"] {
+            let (got, code, n, jit) = ironbox_engine(&rom, name, engine);
+            check(name, &want, want_code, &got, code, "the interpreter");
+            assert_eq!(n, want_n, "ROM {name} under {engine}: retired count");
+            assert!(
+                jit.contains("regions") && !jit.contains(" 0 regions"),
+                "ROM {name} under {engine}: nothing was translated ({jit})"
+            );
+        }
+    }
+}

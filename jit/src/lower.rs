@@ -495,7 +495,14 @@ impl Lower<'_, '_> {
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.retired, zero);
         self.reload();
-        let leave = self.b.ins().band_imm_s(res, xr::LEAVE as i64);
+        // Mid-block, any change of control flow (a REP instruction that stopped early, a
+        // branch) leaves; the last instruction of a block may follow a known target below.
+        let mask = if last && has_near_target(i) {
+            xr::LEAVE
+        } else {
+            xr::LEAVE | xr::BRANCHED
+        };
+        let leave = self.b.ins().band_imm_s(res, mask as i64);
         let out = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(leave, out, &[], cont, &[]);
@@ -515,30 +522,23 @@ impl Lower<'_, '_> {
         }
         // The last instruction of a block: follow it inside the region if it can.
         let nx = self.mask_next(i.next_ip32());
-        if i.flow_control() == FlowControl::Next {
+        let Some(target) = has_near_target(i).then(|| i.near_branch_target() as u32) else {
+            // Not branched (that left above): on to the next instruction.
             self.goto(nx);
             return;
-        }
-        let target = has_near_target(i).then(|| i.near_branch_target() as u32);
+        };
         let branched = self.b.ins().band_imm_s(res, xr::BRANCHED as i64);
         let yes = self.b.create_block();
         let no = self.b.create_block();
         self.b.ins().brif(branched, yes, &[], no, &[]);
         self.b.switch_to_block(yes);
-        match target {
-            Some(t) if self.heads.contains_key(&t) => self.goto(t),
-            _ => self.exit_const(None, EXIT_NONE, 0),
-        }
-        self.b.switch_to_block(no);
-        if matches!(
-            i.flow_control(),
-            FlowControl::ConditionalBranch | FlowControl::Call | FlowControl::UnconditionalBranch
-        ) && target.is_some()
-        {
-            self.goto(nx);
+        if self.heads.contains_key(&target) {
+            self.goto(target);
         } else {
             self.exit_const(None, EXIT_NONE, 0);
         }
+        self.b.switch_to_block(no);
+        self.goto(nx);
     }
 
     // ---- registers -------------------------------------------------------------------------

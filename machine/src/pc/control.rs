@@ -260,6 +260,7 @@ mod tests {
             deterministic: true,
             host_time: 0,
             boot_order: Vec::new(),
+            engine: ironbox_jit::EngineKind::Jit,
         })
         .unwrap()
     }

@@ -21,6 +21,7 @@ use ironbox_devices::fw_cfg::{e820_bytes, E820Entry, FwCfg};
 use ironbox_devices::ide::IdeController;
 use ironbox_devices::rtc::{BootDevice, DiskGeometry, FloppyType, Rtc};
 use ironbox_devices::uart::Uart16550;
+use ironbox_jit::{Engine, EngineKind};
 use memmap2::MmapMut;
 
 use crate::linux::{self, LinuxError};
@@ -69,6 +70,8 @@ pub struct PcConfig {
     /// Wall-clock date for the RTC (seconds since the Unix epoch); ignored when deterministic.
     pub host_time: i64,
     pub boot_order: Vec<BootDevice>,
+    /// What executes guest code: the JIT (default), the interpreter, or lockstep checking.
+    pub engine: EngineKind,
 }
 
 impl PcConfig {
@@ -93,6 +96,7 @@ impl PcConfig {
             deterministic: true,
             host_time: 0,
             boot_order: vec![],
+            engine: EngineKind::Jit,
         }
     }
 }
@@ -115,6 +119,8 @@ pub enum PcError {
     NothingToRun,
     #[error("floppy image: {0}")]
     Floppy(String),
+    #[error("{0}")]
+    Diverged(String),
 }
 
 /// How a run ended.
@@ -138,6 +144,8 @@ pub const DETERMINISTIC_DATE: i64 = 1_704_067_200;
 pub struct Pc {
     pub cpu: Cpu,
     pub bus: PcBus,
+    /// Runs guest code (see `ironbox_jit::Engine`).
+    pub engine: Engine<PcBus>,
     clock: Clock,
     kernel: Option<KernelBoot>,
     serial_input: Option<Receiver<Vec<u8>>>,
@@ -260,12 +268,14 @@ impl Pc {
             chip,
             now: 0,
         };
+        let cpu = {
+            let mut c = Cpu::new(cfg.model);
+            c.trace_exceptions = std::env::var_os("IRONBOX_TRACE_EXCEPTIONS").is_some();
+            c
+        };
         let mut pc = Pc {
-            cpu: {
-                let mut c = Cpu::new(cfg.model);
-                c.trace_exceptions = std::env::var_os("IRONBOX_TRACE_EXCEPTIONS").is_some();
-                c
-            },
+            engine: Engine::new(cfg.engine, &cpu),
+            cpu,
             bus,
             clock: Clock::new(cfg.deterministic),
             kernel: cfg.kernel,
@@ -389,7 +399,7 @@ impl Pc {
                 let (cs, eip) = self.where_();
                 eprintln!("trace {} {cs:04x}:{eip:08x} eax={:08x} ebx={:08x} ecx={:08x} edx={:08x} esp={:08x}", self.cpu.instret, self.cpu.s.gpr[0], self.cpu.s.gpr[3], self.cpu.s.gpr[1], self.cpu.s.gpr[2], self.cpu.s.gpr[4]);
             }
-            let (exit, _) = self.cpu.run(&mut self.bus, budget);
+            let (exit, _) = self.engine.run(&mut self.cpu, &mut self.bus, budget);
             // DMA may have written over decoded code.
             for (addr, len) in self.bus.mem.dirty.drain(..) {
                 self.cpu.invalidate_phys(addr, len);
@@ -431,6 +441,10 @@ impl Pc {
                     if !reset {
                         return Ok(Stop::SliceDone);
                     }
+                }
+                RunExit::Diverged => {
+                    let report = self.engine.divergence.take().unwrap_or_default();
+                    return Err(PcError::Diverged(report));
                 }
                 RunExit::Io | RunExit::Budget | RunExit::Debug => {}
             }
