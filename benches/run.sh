@@ -30,8 +30,8 @@ qemu=qemu-system-i386
 workloads=(
     "intmix:intmix.inc:360:cpu"
     "memory:memory.inc:14:cpu"
-    "calls:calls.inc:100:cpu"
-    "indirect:indirect.inc:30:cpu"
+    "calls:calls.inc:180:cpu"
+    "indirect:indirect.inc:50:cpu"
     "strings:strings.inc:12:cpu"
     "x87:x87.inc:5:cpu"
     "smc-separated:smc.inc:1000:smc-separated"
@@ -67,6 +67,7 @@ timed() {
     for i in $(seq "$runs"); do
         s=$(date +%s.%N)
         if [ -x /usr/bin/time ]; then
+            rm -f "$out/rss.txt"
             timeout "$limit" /usr/bin/time -f '%M' -o "$out/rss.txt" "$@" >"$log" 2>&1
             rc=$?
             rss=$(tail -1 "$out/rss.txt" 2>/dev/null)
@@ -173,6 +174,7 @@ for w in "${workloads[@]}"; do
         label="$name"
     fi
     echo "running $label under qemu ..." >&2
+    rm -f "$out/$name".*.out                 # no stale guest output from an earlier run
     qemu_cmd "$kind" "$rom" "$out/$name.qemu.out"
     timed "$out/$name.qemu.log" "${cmd[@]}"
     tq=$wall
