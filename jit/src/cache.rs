@@ -17,7 +17,7 @@ use ironbox_cpu::translator::mode_key;
 use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
-use crate::region::{discover, Region};
+use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
 
 /// Code memory kept before a generation flush.
@@ -68,6 +68,7 @@ pub struct Jit<B: CpuBus> {
     /// Block entries seen this many times are compiled.
     pub threshold: u32,
     pub opts: LowerOptions,
+    pub limits: Limits,
     pub stats: JitStats,
     code_in_module: usize,
     _bus: PhantomData<fn(&mut B)>,
@@ -98,6 +99,7 @@ impl<B: CpuBus> Jit<B> {
             helpers: Helpers::for_bus::<B>(),
             threshold,
             opts: LowerOptions::default(),
+            limits: Limits::default(),
             stats: JitStats::default(),
             code_in_module: 0,
             _bus: PhantomData,
@@ -187,7 +189,7 @@ impl<B: CpuBus> Jit<B> {
 
     fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> Option<Compiled> {
         let t0 = Instant::now();
-        let region = discover(cpu, bus, eip, phys)?;
+        let region = discover(cpu, bus, eip, phys, self.limits)?;
         let gen = cpu.code_page_gen(phys >> 12)?;
         if self.code_in_module > CODE_LIMIT {
             self.flush();

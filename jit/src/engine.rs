@@ -99,6 +99,20 @@ impl<B: CpuBus> Engine<B> {
         }
     }
 
+    /// Translate one instruction per region (instruction-level tests: each translation then
+    /// runs alone, within a budget of one).
+    pub fn single_instruction_regions(&mut self) {
+        let l = crate::region::Limits {
+            block_instrs: 1,
+            blocks: 1,
+        };
+        match &mut self.inner {
+            Inner::Interp => {}
+            Inner::Jit(j) => j.limits = l,
+            Inner::Lockstep(s) => s.jit.limits = l,
+        }
+    }
+
     /// Drop all translations (e.g. after a machine reset).
     pub fn flush(&mut self) {
         match &mut self.inner {

@@ -9,8 +9,24 @@ use iced_x86::{FlowControl, Instruction};
 use ironbox_cpu::{Cpu, CpuBus};
 
 /// Most instructions in one guest block, and most blocks in one region.
-const MAX_BLOCK: usize = 64;
-const MAX_BLOCKS: usize = 48;
+pub const MAX_BLOCK: usize = 64;
+pub const MAX_BLOCKS: usize = 48;
+
+/// Region size limits (one-instruction regions let instruction tests exercise translations).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub block_instrs: usize,
+    pub blocks: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            block_instrs: MAX_BLOCK,
+            blocks: MAX_BLOCKS,
+        }
+    }
+}
 
 /// A straight-line run of guest instructions.
 pub struct GuestBlock {
@@ -54,7 +70,13 @@ impl Region {
 
 /// Decode the region at CS:`eip` (physical `phys`). `None` if not even one instruction can
 /// be decoded there.
-pub fn discover<B: CpuBus>(cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> Option<Region> {
+pub fn discover<B: CpuBus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    eip: u32,
+    phys: u32,
+    limits: Limits,
+) -> Option<Region> {
     let code32 = cpu.s.code32();
     let page = phys >> 12;
     let mut region = Region {
@@ -67,7 +89,7 @@ pub fn discover<B: CpuBus>(cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> O
     };
     let mut work = vec![eip];
     while let Some(start) = work.pop() {
-        if region.index.contains_key(&start) || region.blocks.len() >= MAX_BLOCKS {
+        if region.index.contains_key(&start) || region.blocks.len() >= limits.blocks {
             continue;
         }
         let mut instrs = Vec::new();
@@ -109,7 +131,7 @@ pub fn discover<B: CpuBus>(cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> O
                 break;
             }
             at = next(at, len, code32);
-            if instrs.len() >= MAX_BLOCK {
+            if instrs.len() >= limits.block_instrs {
                 succ.push(at);
                 break;
             }
