@@ -48,6 +48,16 @@ pub trait CpuBus {
     }
     /// The x87 FERR# output changed (the PC routes it to IRQ13).
     fn set_ferr(&mut self, _asserted: bool) {}
+    /// Host address of the 4 KiB physical page at `page_addr` if it is plain RAM that reads
+    /// and writes may touch directly (no device, ROM or shadow logic), else `None`. A
+    /// translator caches these; see `map_epoch`.
+    fn host_page(&mut self, _page_addr: u32) -> Option<*mut u8> {
+        None
+    }
+    /// Changes whenever the answer of `host_page` may change (A20, memory map).
+    fn map_epoch(&self) -> u64 {
+        0
+    }
 }
 
 /// A flat memory bus for tests and the conformance runner: `size` bytes of RAM wrapping at the
@@ -87,5 +97,13 @@ impl CpuBus for FlatBus {
     }
     fn io_out(&mut self, port: u16, size: u8, value: u32) {
         self.io_writes.push((port, size, value));
+    }
+    fn host_page(&mut self, page_addr: u32) -> Option<*mut u8> {
+        if self.mem.len() < 0x1000 {
+            return None;
+        }
+        let m = self.mem.len() - 1;
+        let i = (page_addr as usize & m) & !0xFFF;
+        Some(self.mem[i..].as_mut_ptr())
     }
 }

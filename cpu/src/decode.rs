@@ -22,6 +22,8 @@ pub struct DecodeCache {
     code_pages: Vec<u64>,
     /// Set when a write invalidated cached code (the block being run may be stale).
     pub(crate) code_written: bool,
+    /// Bumped whenever a page starts holding cached code (writes to it must now be seen).
+    pub(crate) code_epoch: u64,
     /// Decoded straight-line blocks (see `block`).
     pub(crate) blocks: crate::block::BlockTable,
 }
@@ -59,6 +61,7 @@ impl Default for DecodeCache {
             page_gen: Vec::new(),
             code_pages: Vec::new(),
             code_written: false,
+            code_epoch: 0,
             blocks: crate::block::BlockTable::default(),
         }
     }
@@ -86,7 +89,7 @@ impl DecodeCache {
     }
 
     #[inline]
-    fn is_code_page(&self, page: u32) -> bool {
+    pub(crate) fn is_code_page(&self, page: u32) -> bool {
         let w = (page >> 6) as usize;
         w < self.code_pages.len() && self.code_pages[w] & (1 << (page & 63)) != 0
     }
@@ -114,7 +117,10 @@ impl DecodeCache {
         if self.page_gen.len() <= page as usize {
             self.page_gen.resize(page as usize + 1, 0);
         }
-        self.code_pages[w] |= 1 << (page & 63);
+        if self.code_pages[w] & (1 << (page & 63)) == 0 {
+            self.code_pages[w] |= 1 << (page & 63);
+            self.code_epoch += 1;
+        }
         self.page_gen[page as usize]
     }
 
@@ -132,7 +138,10 @@ impl DecodeCache {
         if self.page_gen.len() <= page as usize {
             self.page_gen.resize(page as usize + 1, 0);
         }
-        self.code_pages[w] |= 1 << (page & 63);
+        if self.code_pages[w] & (1 << (page & 63)) == 0 {
+            self.code_pages[w] |= 1 << (page & 63);
+            self.code_epoch += 1;
+        }
         let gen = self.page_gen[page as usize];
         self.entries[slot(phys, key)] = Entry {
             tag: phys,

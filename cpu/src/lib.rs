@@ -58,6 +58,8 @@ pub struct Cpu {
     pub(crate) emu: debug::EmuDebug,
     /// Some emulator breakpoint or watchpoint is set (forces the single-step path).
     pub(crate) emu_armed: bool,
+    /// Bumped by every TLB flush and INVLPG (see `tlb_epoch`).
+    pub(crate) tlb_epoch: u64,
     /// Diagnostics: print every exception delivered (vector, error code, CS:EIP) on stderr.
     pub trace_exceptions: bool,
 }
@@ -79,6 +81,7 @@ impl Cpu {
             dbg_hits: 0,
             emu: debug::EmuDebug::default(),
             emu_armed: false,
+            tlb_epoch: 0,
             trace_exceptions: false,
         }
     }
@@ -95,7 +98,14 @@ impl Cpu {
     /// Forget all cached translations (after CR0/CR3/CR4 changes).
     pub fn flush_tlb(&mut self) {
         self.leave_block = true;
+        self.tlb_epoch += 1;
         self.tlb.flush();
+    }
+
+    /// Changes whenever cached linear-to-physical translations may have changed (a TLB flush
+    /// or INVLPG): translators caching host pointers by linear address drop them.
+    pub fn tlb_epoch(&self) -> u64 {
+        self.tlb_epoch
     }
 
     /// Tell the CPU that physical memory was written behind its back (DMA, the debugger), so

@@ -197,6 +197,27 @@ impl Cpu {
         self.data_breakpoints = other.data_breakpoints;
     }
 
+    /// Bumped whenever a physical page starts holding cached code.
+    pub fn code_epoch(&self) -> u64 {
+        self.icache.code_epoch
+    }
+
+    /// Does the physical page hold cached code (so writes to it must go through the CPU)?
+    pub fn is_code_page(&self, page: u32) -> bool {
+        self.icache.is_code_page(page)
+    }
+
+    /// Physical address of a data access at linear `lin` with the current privilege that just
+    /// succeeded (for filling a translator's host-pointer cache); `None` if it would fault.
+    pub fn data_phys<B: CpuBus>(&mut self, bus: &mut B, lin: u32, write: bool) -> Option<u32> {
+        let cr2 = self.s.cr2;
+        let acc = if write { Access::Write } else { Access::Read };
+        let user = self.s.cpl == 3;
+        let p = self.translate(bus, lin, acc, user).ok();
+        self.s.cr2 = cr2;
+        p
+    }
+
     /// Is this the 8086 model (which always single-steps)?
     pub fn is_8086(&self) -> bool {
         self.s.model == CpuModel::I8086

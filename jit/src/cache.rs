@@ -19,6 +19,7 @@ use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
+use crate::tlb::HostTlb;
 
 /// Code memory kept before a generation flush.
 const CODE_LIMIT: usize = 48 << 20;
@@ -71,12 +72,13 @@ pub struct Jit<B: CpuBus> {
     pub limits: Limits,
     pub stats: JitStats,
     code_in_module: usize,
+    tlb: Box<HostTlb>,
     _bus: PhantomData<fn(&mut B)>,
 }
 
 fn new_module() -> JITModule {
     let mut fb = settings::builder();
-    fb.set("opt_level", "speed").expect("known setting");
+    fb.set("opt_level", &std::env::var("IRONBOX_JIT_OPT").unwrap_or("speed".into())).expect("known setting");
     fb.set("preserve_frame_pointers", "true").expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
     let isa = cranelift_native::builder()
@@ -102,6 +104,7 @@ impl<B: CpuBus> Jit<B> {
             limits: Limits::default(),
             stats: JitStats::default(),
             code_in_module: 0,
+            tlb: HostTlb::new(),
             _bus: PhantomData,
         }
     }
@@ -168,7 +171,14 @@ impl<B: CpuBus> Jit<B> {
             return None; // the limit check is the interpreter's business
         }
         let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
-        let mut ctx = Ctx::new(cpu, bus as *mut B as *mut (), budget.min(i64::MAX as u64) as i64, entry_flags);
+        self.tlb.sync(cpu, bus);
+        let mut ctx = Ctx::new(
+            cpu,
+            bus as *mut B as *mut (),
+            budget.min(i64::MAX as u64) as i64,
+            entry_flags,
+            &mut *self.tlb,
+        );
         // SAFETY: the code was compiled for this bus type's helpers; `cpu` and `bus` are
         // exclusively ours for the call; the region's instruction list outlives the call.
         let code = unsafe { (c.f)(cpu, &mut ctx) };
@@ -204,6 +214,7 @@ impl<B: CpuBus> Jit<B> {
                 self.helpers,
                 self.call_conv,
                 cpu.s.stack32(),
+                cpu.s.cpl == 3,
                 self.opts,
             );
             b.finalize(module.isa().frontend_config());

@@ -14,6 +14,7 @@ mod lockstep;
 mod lower;
 mod region;
 mod runtime;
+mod tlb;
 
 pub use cache::JitStats;
 pub use engine::{Engine, EngineKind, DEFAULT_THRESHOLD};

@@ -14,7 +14,7 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+    types, AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, SigRef, Signature, Value,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -25,6 +25,7 @@ use ironbox_cpu::{Cpu, CpuState};
 
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+use crate::tlb::{self, HostTlb};
 
 /// Exit codes returned by translated code.
 pub const EXIT_NONE: i32 = 0;
@@ -37,6 +38,13 @@ const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
 const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
 const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const CTX_RETIRED: i32 = offset_of!(Ctx, retired) as i32;
+const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
+const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
+const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
+const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
+const TLB_READ: i32 = offset_of!(HostTlb, read_tag) as i32;
+const TLB_WRITE: i32 = offset_of!(HostTlb, write_tag) as i32;
+const TLB_ADDEND: i32 = offset_of!(HostTlb, addend) as i32;
 
 const STATUS: u32 = fl::STATUS;
 
@@ -58,6 +66,12 @@ enum Kind {
     Pop,
     Xchg,
     Nop,
+    /// SHL/SHR/SAR by an immediate count in 1..bits; ROL/ROR (32-bit) by 1..31.
+    Shift,
+    /// MUL / one-operand IMUL, 32-bit (EDX:EAX = EAX * r/m32).
+    MulWide,
+    /// Two- and three-operand IMUL (16/32-bit).
+    Imul,
     /// Jcc / JMP rel to a block of the region.
     Branch,
 }
@@ -84,6 +98,17 @@ fn gpr_index(r: Register) -> Option<(usize, bool)> {
         BH => (3, true),
         _ => return Option::None,
     })
+}
+
+fn is_imm(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+    )
 }
 
 fn simple_operand(i: &Instruction, n: u32) -> bool {
@@ -153,6 +178,27 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             Kind::Xchg
         }
         Mnemonic::Nop if !mem0 => Kind::Nop,
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror
+            if ops(2) && is_imm(i.op1_kind()) =>
+        {
+            let bits = op_size(i, 0) * 8;
+            let c = i.immediate(1) as u32 & 0x1F;
+            let rot = matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror);
+            if c == 0 || c >= bits || (rot && bits != 32) {
+                Kind::Interp
+            } else {
+                Kind::Shift
+            }
+        }
+        Mnemonic::Mul | Mnemonic::Imul if ops(1) && op_size(i, 0) == 4 => Kind::MulWide,
+        Mnemonic::Imul
+            if (ops(2) || ops(3))
+                && i.op0_kind() == OpKind::Register
+                && op_size(i, 0) >= 2
+                && !(i.op_count() == 3 && !is_imm(i.op2_kind())) =>
+        {
+            Kind::Imul
+        }
         _ if matches!(
             i.flow_control(),
             FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
@@ -183,7 +229,9 @@ fn can_fault(i: &Instruction, k: Kind) -> bool {
 /// Status flags (EFLAGS bits) an instruction of kind `k` writes / reads.
 fn flags_written(i: &Instruction, k: Kind) -> u32 {
     match k {
-        Kind::Alu | Kind::Cmp | Kind::Neg => STATUS,
+        Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => STATUS,
+        Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => fl::CF | fl::OF,
+        Kind::Shift => STATUS,
         Kind::IncDec => STATUS & !fl::CF,
         Kind::Interp => {
             let _ = i;
@@ -247,6 +295,8 @@ struct Sigs {
 pub struct LowerOptions {
     /// Call the interpreter for every instruction (coverage baseline, debugging).
     pub interp_only: bool,
+    /// Every data access through the helpers (no inline host-pointer TLB).
+    pub no_inline_memory: bool,
 }
 
 struct Lower<'a, 'b> {
@@ -266,6 +316,13 @@ struct Lower<'a, 'b> {
     /// Lowered instructions retired in the current block since `retired` was last updated.
     pend: i64,
     mf: MemFlagsData,
+    /// The host-pointer TLB (loaded once at entry) and this region's privilege tag bit.
+    tlbp: Value,
+    user_tag: u32,
+    inline_memory: bool,
+    /// Shared exits: [without, with] writing the registers back; the shared fault path.
+    exits: [Option<Block>; 2],
+    fault_blk: Option<Block>,
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
@@ -275,6 +332,7 @@ pub fn lower_region(
     h: Helpers,
     call_conv: CallConv,
     stack32: bool,
+    user: bool,
     opts: LowerOptions,
 ) {
     let i64t = types::I64;
@@ -294,6 +352,7 @@ pub fn lower_region(
     let flags = b.declare_var(i32t);
     let budget = b.declare_var(i64t);
     let retired = b.declare_var(i64t);
+    let tlbp = b.ins().load(i64t, MemFlagsData::trusted(), ctx, CTX_TLB);
     let heads = region
         .blocks
         .iter()
@@ -315,6 +374,11 @@ pub fn lower_region(
         stack32,
         pend: 0,
         mf: MemFlagsData::trusted(),
+        tlbp,
+        user_tag: if user { tlb::USER } else { 0 },
+        inline_memory: !opts.no_inline_memory,
+        exits: [None, None],
+        fault_blk: None,
     };
     l.reload();
     let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
@@ -326,6 +390,7 @@ pub fn lower_region(
     for gi in 0..region.blocks.len() {
         l.block(gi, opts);
     }
+    l.finish_exits();
     l.b.seal_all_blocks();
 }
 
@@ -358,20 +423,74 @@ impl Lower<'_, '_> {
 
     /// Leave the region: registers back, EIP (if given), budget (+refund) and the retired
     /// count into the context, return `code`.
+    /// Jumps to one of the region's two shared exit blocks (with or without writing the
+    /// registers back), which are emitted by `finish_exits`.
     fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
-        if regs {
-            self.writeback();
-        }
-        if let Some(e) = eip {
-            let v = self.b.ins().iconst(types::I32, e as i64);
-            self.b.ins().store(self.mf, v, self.cpu, EIP);
-        }
-        let bud = self.b.use_var(self.budget);
-        let bud = self.b.ins().iadd_imm_s(bud, refund);
-        self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
+        let blk = self.exit_block(regs);
+        let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
+        let set = self.b.ins().iconst(types::I32, eip.is_some() as i64);
+        let rf = self.b.ins().iconst(types::I64, refund);
         let r = self.retired_now();
-        self.b.ins().store(self.mf, r, self.ctx, CTX_RETIRED);
-        self.b.ins().return_(&[code]);
+        let args = [e, set, code, rf, r].map(BlockArg::Value);
+        self.b.ins().jump(blk, &args);
+    }
+
+    fn exit_block(&mut self, regs: bool) -> Block {
+        let slot = &mut self.exits[regs as usize];
+        if let Some(b) = *slot {
+            return b;
+        }
+        let b = self.b.create_block();
+        for t in [types::I32, types::I32, types::I32, types::I64, types::I64] {
+            self.b.append_block_param(b, t);
+        }
+        self.b.set_cold_block(b);
+        self.exits[regs as usize] = Some(b);
+        b
+    }
+
+    /// Emit the shared exit and fault blocks (after all guest blocks).
+    fn finish_exits(&mut self) {
+        if let Some(fb) = self.fault_blk {
+            self.b.switch_to_block(fb);
+            let p = self.b.block_params(fb).to_vec();
+            let (eip, refund, retired) = (p[0], p[1], p[2]);
+            self.writeback();
+            let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.raise, f, &[self.ctx, eip, retired]);
+            let res = self.b.inst_results(call)[0];
+            let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+            let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+            let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+            let c = self.b.ins().select(sd, c_sd, c_none);
+            let blk = self.exit_block(false);
+            let zero32 = self.b.ins().iconst(types::I32, 0);
+            let zero64 = self.b.ins().iconst(types::I64, 0);
+            let args = [zero32, zero32, c, refund, zero64].map(BlockArg::Value);
+            self.b.ins().jump(blk, &args);
+        }
+        for regs in [true, false] {
+            let Some(b) = self.exits[regs as usize] else {
+                continue;
+            };
+            self.b.switch_to_block(b);
+            let p = self.b.block_params(b).to_vec();
+            let (eip, set, code, refund, retired) = (p[0], p[1], p[2], p[3], p[4]);
+            if regs {
+                self.writeback();
+            }
+            let cur = self.b.ins().load(types::I32, self.mf, self.cpu, EIP);
+            let e = self.b.ins().select(set, eip, cur);
+            self.b.ins().store(self.mf, e, self.cpu, EIP);
+            let bud = self.b.use_var(self.budget);
+            let bud = self.b.ins().iadd(bud, refund);
+            self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
+            self.b.ins().store(self.mf, retired, self.ctx, CTX_RETIRED);
+            self.b.ins().return_(&[code]);
+        }
     }
 
     fn exit_const(&mut self, eip: Option<u32>, code: i32, refund: i64) {
@@ -614,25 +733,128 @@ impl Lower<'_, '_> {
 
     /// The fault path of instruction `i`: registers as at its start, deliver, leave.
     fn fault_exit(&mut self, i: &Instruction, refund: i64) {
-        self.writeback();
+        let fb = match self.fault_blk {
+            Some(b) => b,
+            None => {
+                let b = self.b.create_block();
+                for t in [types::I32, types::I64, types::I64] {
+                    self.b.append_block_param(b, t);
+                }
+                self.b.set_cold_block(b);
+                self.fault_blk = Some(b);
+                b
+            }
+        };
         let r = self.retired_now();
         let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
-        let call = self
+        let rf = self.b.ins().iconst(types::I64, refund);
+        let args = [eip, rf, r].map(BlockArg::Value);
+        self.b.ins().jump(fb, &args);
+    }
+
+    /// The inline checks of a data access: segment limit and type, host TLB hit, no page
+    /// crossing. Returns (ok, host address).
+    fn inline_check(&mut self, seg: u32, off: Value, size: u32, write: bool) -> (Value, Value) {
+        let i64t = types::I64;
+        let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
+        let lim = self.b.ins().load(i64t, self.mf, self.ctx, lim_at);
+        let off64 = self.b.ins().uextend(i64t, off);
+        let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
+        let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
+        let base = self
             .b
             .ins()
-            .call_indirect(self.sigs.raise, f, &[self.ctx, eip, r]);
-        let res = self.b.inst_results(call)[0];
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(self.retired, zero);
-        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
-        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
-        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
-        let c = self.b.ins().select(sd, c_sd, c_none);
-        self.exit(None, c, refund, false);
+            .load(types::I32, self.mf, self.ctx, CTX_SEG_BASE + 4 * seg as i32);
+        let lin = self.b.ins().iadd(base, off);
+        let pg = self.b.ins().ushr_imm_s(lin, 12);
+        let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
+        let slot = self.b.ins().uextend(i64t, slot);
+        let tag_off = self.b.ins().ishl_imm_s(slot, 2);
+        let tag_at = self.b.ins().iadd(self.tlbp, tag_off);
+        let tag = self.b.ins().load(
+            types::I32,
+            self.mf,
+            tag_at,
+            if write { TLB_WRITE } else { TLB_READ },
+        );
+        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
+        let want = self
+            .b
+            .ins()
+            .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
+        let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
+        let pgoff = self.b.ins().band_imm_s(lin, 0xFFF);
+        let in_page = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, pgoff, 0x1000 - size as i64);
+        let ok = self.b.ins().band(seg_ok, tlb_ok);
+        let ok = self.b.ins().band(ok, in_page);
+        let add_off = self.b.ins().ishl_imm_s(slot, 3);
+        let add_at = self.b.ins().iadd(self.tlbp, add_off);
+        let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
+        let lin64 = self.b.ins().uextend(i64t, lin);
+        let host = self.b.ins().iadd(addend, lin64);
+        (ok, host)
+    }
+
+    fn mem_type(size: u32) -> types::Type {
+        match size {
+            1 => types::I8,
+            2 => types::I16,
+            _ => types::I32,
+        }
     }
 
     fn read_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, rmw: bool, refund: i64) -> Value {
+        if !self.inline_memory {
+            return self.read_mem_helper(i, seg, off, size, rmw, refund);
+        }
+        let (ok, host) = self.inline_check(seg, off, size, rmw);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let v = self.b.append_block_param(join, types::I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let raw = self
+            .b
+            .ins()
+            .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
+        let fv = if size == 4 { raw } else { self.b.ins().uextend(types::I32, raw) };
+        self.b.ins().jump(join, &[BlockArg::Value(fv)]);
+        self.b.switch_to_block(slow);
+        let sv = self.read_mem_helper(i, seg, off, size, rmw, refund);
+        self.b.ins().jump(join, &[BlockArg::Value(sv)]);
+        self.b.switch_to_block(join);
+        v
+    }
+
+    fn write_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
+        if !self.inline_memory {
+            return self.write_mem_helper(i, seg, off, size, v, refund);
+        }
+        let (ok, host) = self.inline_check(seg, off, size, true);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let r = self.b.append_block_param(join, types::I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let nv = if size == 4 { v } else { self.b.ins().ireduce(Self::mem_type(size), v) };
+        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
+        self.b.switch_to_block(slow);
+        let sr = self.write_mem_helper(i, seg, off, size, v, refund);
+        self.b.ins().jump(join, &[BlockArg::Value(sr)]);
+        self.b.switch_to_block(join);
+        r
+    }
+
+    fn read_mem_helper(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, rmw: bool, refund: i64) -> Value {
         let segv = self.b.ins().iconst(types::I32, seg as i64);
         let sz = self
             .b
@@ -659,7 +881,7 @@ impl Lower<'_, '_> {
 
     /// Write; on a fault leave through the fault path. Returns after the write; if it hit
     /// code, the caller's instruction must be the last one run (`leave_after_write`).
-    fn write_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
+    fn write_mem_helper(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
         let segv = self.b.ins().iconst(types::I32, seg as i64);
         let sz = self.b.ins().iconst(types::I32, size as i64);
         let f = self.b.ins().iconst(types::I64, self.h.write as i64);
@@ -868,6 +1090,98 @@ impl Lower<'_, '_> {
         );
     }
 
+    /// Sign-extend a `size`-byte value (zero-extended in an i32) to i64.
+    fn sext64(&mut self, v: Value, size: u32) -> Value {
+        match size {
+            4 => self.b.ins().sextend(types::I64, v),
+            2 => {
+                let n = self.b.ins().ireduce(types::I16, v);
+                self.b.ins().sextend(types::I64, n)
+            }
+            _ => {
+                let n = self.b.ins().ireduce(types::I8, v);
+                self.b.ins().sextend(types::I64, n)
+            }
+        }
+    }
+
+    /// MUL/IMUL flags: SZP of the result, CF = OF = `over`, AF clear.
+    fn mul_flags(&mut self, r: Value, over: Value, size: u32, want: u32) {
+        if want == 0 {
+            return;
+        }
+        let o = self.b.ins().uextend(types::I32, over);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        let (zf, sf, pf) = self.szp(r, size, want);
+        self.set_flags(
+            want,
+            [(fl::CF, Some(o)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(o))],
+        );
+    }
+
+    /// SHL/SHR/SAR (count 1..bits-1) and 32-bit ROL/ROR (1..31), with the interpreter's flags.
+    fn shift(&mut self, m: Mnemonic, a: Value, c: u32, size: u32, want: u32) -> Value {
+        let bits = size * 8;
+        let zero = self.b.ins().iconst(types::I32, 0);
+        match m {
+            Mnemonic::Rol | Mnemonic::Ror => {
+                let r = if m == Mnemonic::Rol {
+                    self.b.ins().rotl_imm_s(a, c as i64)
+                } else {
+                    self.b.ins().rotr_imm_s(a, c as i64)
+                };
+                if want != 0 {
+                    let (cf, of) = if m == Mnemonic::Rol {
+                        let cf = self.b.ins().band_imm_s(r, 1);
+                        let top = self.bit(r, 31);
+                        (cf, self.b.ins().bxor(top, cf))
+                    } else {
+                        let cf = self.bit(r, 31);
+                        let b30 = self.bit(r, 30);
+                        (cf, self.b.ins().bxor(cf, b30))
+                    };
+                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, None), (fl::AF, None), (fl::ZF, None), (fl::SF, None), (fl::OF, Some(of))]);
+                }
+                r
+            }
+            Mnemonic::Shr => {
+                let r = self.b.ins().ushr_imm_s(a, c as i64);
+                if want != 0 {
+                    let cf = self.bit(a, c - 1);
+                    let of = if c == 1 { self.bit(a, bits - 1) } else { zero };
+                    let (zf, sf, pf) = self.szp(r, size, want);
+                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(of))]);
+                }
+                r
+            }
+            Mnemonic::Sar => {
+                let sa = self.sext64(a, size);
+                let sa = self.b.ins().ireduce(types::I32, sa);
+                let sr = self.b.ins().sshr_imm_s(sa, c as i64);
+                let r = if size == 4 { sr } else { self.b.ins().band_imm_s(sr, mask(size) as i64) };
+                if want != 0 {
+                    let cf = self.bit(sa, c - 1);
+                    let (zf, sf, pf) = self.szp(r, size, want);
+                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(zero))]);
+                }
+                r
+            }
+            _ => {
+                // SHL / SAL
+                let w = self.b.ins().ishl_imm_s(a, c as i64);
+                let r = if size == 4 { w } else { self.b.ins().band_imm_s(w, mask(size) as i64) };
+                if want != 0 {
+                    let cf = self.bit(a, bits - c);
+                    let top = self.bit(r, bits - 1);
+                    let of = self.b.ins().bxor(top, cf);
+                    let (zf, sf, pf) = self.szp(r, size, want);
+                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(of))]);
+                }
+                r
+            }
+        }
+    }
+
     fn carry_in(&mut self) -> Value {
         let f = self.b.use_var(self.flags);
         self.b.ins().band_imm_s(f, fl::CF as i64)
@@ -1025,6 +1339,57 @@ impl Lower<'_, '_> {
                 let nsp = self.b.ins().iadd_imm_s(sp, size as i64);
                 self.set_sp(nsp);
                 self.set_reg(i.op0_register(), v);
+            }
+            Kind::Shift => {
+                let size = op_size(i, 0);
+                let c = i.immediate(1) as u32 & 0x1F;
+                let a = self.read_op(i, 0, size, true, refund);
+                let r = self.shift(m, a, c, size, want);
+                self.write_op0(i, r, size, refund);
+            }
+            Kind::MulWide => {
+                let src = self.read_op(i, 0, 4, false, refund);
+                let eax = self.b.use_var(self.gpr[0]);
+                let (a64, b64) = if m == Mnemonic::Imul {
+                    (self.b.ins().sextend(types::I64, eax), self.b.ins().sextend(types::I64, src))
+                } else {
+                    (self.b.ins().uextend(types::I64, eax), self.b.ins().uextend(types::I64, src))
+                };
+                let full = self.b.ins().imul(a64, b64);
+                let lo = self.b.ins().ireduce(types::I32, full);
+                let hi64 = self.b.ins().ushr_imm_s(full, 32);
+                let hi = self.b.ins().ireduce(types::I32, hi64);
+                // CF = OF: the high half is not just the extension of the low half.
+                let ext = if m == Mnemonic::Imul {
+                    self.b.ins().sextend(types::I64, lo)
+                } else {
+                    self.b.ins().uextend(types::I64, lo)
+                };
+                let over = self.b.ins().icmp(IntCC::NotEqual, full, ext);
+                self.mul_flags(lo, over, 4, want);
+                self.b.def_var(self.gpr[0], lo);
+                self.b.def_var(self.gpr[2], hi);
+            }
+            Kind::Imul => {
+                let size = op_size(i, 0);
+                let (a, b) = if i.op_count() == 2 {
+                    let a = self.read_op(i, 0, size, false, refund);
+                    let b = self.read_op(i, 1, size, false, refund);
+                    (a, b)
+                } else {
+                    let a = self.read_op(i, 1, size, false, refund);
+                    let b = self.read_op(i, 2, size, false, refund);
+                    (a, b)
+                };
+                let sa = self.sext64(a, size);
+                let sb = self.sext64(b, size);
+                let full = self.b.ins().imul(sa, sb);
+                let r32 = self.b.ins().ireduce(types::I32, full);
+                let r = if size == 4 { r32 } else { self.b.ins().band_imm_s(r32, 0xFFFF) };
+                let back = self.sext64(r, size);
+                let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
+                self.mul_flags(r, over, size, want);
+                self.set_reg(i.op0_register(), r);
             }
             Kind::Interp | Kind::Branch => unreachable!("handled by the block"),
         }

@@ -8,7 +8,10 @@
 
 use iced_x86::Instruction;
 use ironbox_cpu::translator::exec_result;
+use ironbox_cpu::state::attr;
 use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg};
+
+use crate::tlb::HostTlb;
 
 /// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
 /// fields by offset.
@@ -27,11 +30,18 @@ pub struct Ctx {
     pub fault_vector: u32,
     pub fault_error: u32,
     pub fault_has_error: u32,
+    /// The host-pointer TLB (see `tlb`).
+    pub tlb: *mut HostTlb,
+    /// Per segment register: base, and the highest offset + 1 an inline read / write may
+    /// reach (-1: always take the helper; expand-down, unusable, or alignment checks on).
+    pub seg_base: [u32; 6],
+    pub seg_rlim: [i64; 6],
+    pub seg_wlim: [i64; 6],
 }
 
 impl Ctx {
-    pub fn new(cpu: &mut Cpu, bus: *mut (), budget: i64, entry_flags: u32) -> Ctx {
-        Ctx {
+    pub fn new(cpu: &mut Cpu, bus: *mut (), budget: i64, entry_flags: u32, tlb: *mut HostTlb) -> Ctx {
+        let mut c = Ctx {
             cpu,
             bus,
             budget,
@@ -40,6 +50,41 @@ impl Ctx {
             fault_vector: 0,
             fault_error: 0,
             fault_has_error: 0,
+            tlb,
+            seg_base: [0; 6],
+            seg_rlim: [-1; 6],
+            seg_wlim: [-1; 6],
+        };
+        c.load_segments(cpu);
+        c
+    }
+
+    /// Recompute the inline segment checks from the segment registers (at region entry and
+    /// after every interpreted instruction, which may load a segment or change EFLAGS.AC).
+    pub fn load_segments(&mut self, cpu: &Cpu) {
+        let checks = cpu.s.protected() && !cpu.s.v86();
+        let aligned = cpu.alignment_checks_off();
+        for (k, sr) in cpu.s.seg.iter().enumerate() {
+            self.seg_base[k] = sr.base;
+            let a = sr.attr;
+            let lim = sr.limit as i64;
+            let (mut r, mut w) = (lim, lim);
+            if !aligned || (a & (attr::CODE | attr::DC) == attr::DC) {
+                (r, w) = (-1, -1); // alignment checks, or expand-down data
+            } else if checks {
+                if a & attr::P == 0 {
+                    (r, w) = (-1, -1);
+                } else if a & attr::CODE != 0 {
+                    w = -1;
+                    if a & attr::RW == 0 {
+                        r = -1;
+                    }
+                } else if a & attr::RW == 0 {
+                    w = -1;
+                }
+            }
+            self.seg_rlim[k] = r;
+            self.seg_wlim[k] = w;
         }
     }
 
@@ -77,8 +122,17 @@ pub extern "C" fn h_read<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size_rmw:
     // SAFETY: translated code passes the context it was given (see `Ctx`).
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
     let seg = SegReg::from_index(seg as usize);
-    match cpu.data_read(bus, seg, off, size_rmw & 0xFF, size_rmw & 0x100 != 0) {
-        Ok(v) => v as u64,
+    let (size, rmw) = (size_rmw & 0xFF, size_rmw & 0x100 != 0);
+    match cpu.data_read(bus, seg, off, size, rmw) {
+        Ok(v) => {
+            let lim = if rmw { c.seg_wlim } else { c.seg_rlim }[seg as usize];
+            if lim >= 0 {
+                let lin = c.seg_base[seg as usize].wrapping_add(off);
+                // SAFETY: the TLB is owned by the JIT and outlives the region run.
+                unsafe { &mut *c.tlb }.fill(cpu, bus, lin, size, rmw);
+            }
+            v as u64
+        }
         Err(f) => {
             c.set_fault(f);
             READ_FAULT
@@ -93,7 +147,14 @@ pub extern "C" fn h_write<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size: u3
     let seg = SegReg::from_index(seg as usize);
     match cpu.data_write(bus, seg, off, size, v) {
         Ok(true) => WRITE_HIT_CODE,
-        Ok(false) => 0,
+        Ok(false) => {
+            if c.seg_wlim[seg as usize] >= 0 {
+                let lin = c.seg_base[seg as usize].wrapping_add(off);
+                // SAFETY: as above.
+                unsafe { &mut *c.tlb }.fill(cpu, bus, lin, size, true);
+            }
+            0
+        }
         Err(f) => {
             c.set_fault(f);
             WRITE_FAULT
@@ -108,7 +169,9 @@ pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, retire
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
     cpu.retire(retired as u64);
     let i = unsafe { &*i };
-    cpu.exec_one(bus, i, c.entry_flags)
+    let r = cpu.exec_one(bus, i, c.entry_flags);
+    c.load_segments(cpu);
+    r
 }
 
 /// Deliver the fault of the last failed access, raised by the instruction at `eip`, after

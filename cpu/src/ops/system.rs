@@ -293,6 +293,7 @@ impl Cpu {
         let seg = self.mem_seg(i);
         let lin = self.s.seg[seg as usize].base.wrapping_add(self.ea(i));
         self.tlb.flush_page(lin);
+        self.tlb_epoch += 1;
         self.leave_block = true;
         Ok(())
     }

@@ -79,6 +79,40 @@ start:
     loop .l16
     mov [0x8200], eax
     mov [0x8204], ebx
+    ; shifts, rotates, multiplies with every flag reader
+    mov ecx, 4000
+    mov eax, 0x9abcdef1
+    mov ebx, 0x13572468
+.lsh:
+    shl eax, 3
+    adc ebx, 0
+    shr ebx, 1
+    sbb edx, edx
+    sar edx, 5
+    rol eax, 7
+    ror ebx, 13
+    jo .o1
+    add dword [0x8208], 1
+.o1:
+    shl bx, 2
+    shr al, 3
+    sar dh, 1
+    seto [0x821c]
+    mul ebx
+    jc .c1
+    inc dword [0x820c]
+.c1:
+    imul esi, eax, -7
+    imul edi, esi
+    imul di, si, 300
+    imul edx
+    add [0x8210], edx
+    xor eax, esi
+    add ebx, edi
+    dec ecx
+    jnz .lsh
+    mov [0x8214], eax
+    mov [0x8218], ebx
     hlt
 
 ; Self-modifying, on a page of its own: bumps its own immediate on every call.
@@ -95,3 +129,5 @@ func:
     imul eax, eax, 3
     add [0x8040], eax
     ret
+
+; (appended) shifts, rotates and multiplies in a loop, called from `more`

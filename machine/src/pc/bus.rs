@@ -220,6 +220,17 @@ impl CpuBus for PcBus {
     fn io_in(&mut self, port: u16, size: u8) -> u32 {
         self.chip.io_read(port, size, self.now)
     }
+    fn host_page(&mut self, page_addr: u32) -> Option<*mut u8> {
+        let a = self.a20(page_addr & !0xFFF);
+        if self.plain(a, 0x1000) {
+            Some(self.mem.ram[a as usize..].as_mut_ptr())
+        } else {
+            None
+        }
+    }
+    fn map_epoch(&self) -> u64 {
+        self.chip.a20 as u64
+    }
     fn io_out(&mut self, port: u16, size: u8, value: u32) {
         self.chip
             .io_write(port, size, value, self.now, &mut self.mem);

@@ -1,0 +1,85 @@
+//! The translator's host-pointer TLB: linear page → host address of plain guest RAM, for the
+//! loads and stores that translated code does inline. Separate read and write tags share one
+//! addend per slot; a tag is `linear page | VALID | USER` (USER: filled at CPL 3, so a region
+//! compares against its own privilege). Write entries exist only for pages without cached
+//! code, so every write that could modify code still goes through the CPU. Filled by the
+//! access helpers after an access succeeded; emptied when the CPU's TLB is flushed, the bus's
+//! memory map changes, or (write tags only) a page starts holding code.
+
+use ironbox_cpu::{Cpu, CpuBus};
+
+pub const SLOTS: usize = 1024;
+pub const VALID: u32 = 1;
+pub const USER: u32 = 2;
+
+#[repr(C)]
+pub struct HostTlb {
+    pub read_tag: [u32; SLOTS],
+    pub write_tag: [u32; SLOTS],
+    /// Host address of the page minus its linear address.
+    pub addend: [u64; SLOTS],
+    tlb_epoch: u64,
+    map_epoch: u64,
+    code_epoch: u64,
+}
+
+impl HostTlb {
+    pub fn new() -> Box<HostTlb> {
+        Box::new(HostTlb {
+            read_tag: [0; SLOTS],
+            write_tag: [0; SLOTS],
+            addend: [0; SLOTS],
+            tlb_epoch: u64::MAX,
+            map_epoch: u64::MAX,
+            code_epoch: u64::MAX,
+        })
+    }
+
+    /// Drop what the CPU or the bus invalidated since the last call (at region entry: nothing
+    /// inside a region changes translations without leaving it).
+    pub fn sync<B: CpuBus>(&mut self, cpu: &Cpu, bus: &B) {
+        let (t, m, c) = (cpu.tlb_epoch(), bus.map_epoch(), cpu.code_epoch());
+        if t != self.tlb_epoch || m != self.map_epoch {
+            self.read_tag.fill(0);
+            self.write_tag.fill(0);
+            self.tlb_epoch = t;
+            self.map_epoch = m;
+            self.code_epoch = c;
+        } else if c != self.code_epoch {
+            self.write_tag.fill(0);
+            self.code_epoch = c;
+        }
+    }
+
+    /// After an access of `size` bytes at `lin` succeeded through the CPU: remember the page's
+    /// host address if it is plain RAM.
+    pub fn fill<B: CpuBus>(&mut self, cpu: &mut Cpu, bus: &mut B, lin: u32, size: u32, write: bool) {
+        if (lin & 0xFFF) + size > 0x1000 {
+            return;
+        }
+        let Some(phys) = cpu.data_phys(bus, lin, write) else {
+            return;
+        };
+        if write && cpu.is_code_page(phys >> 12) {
+            return;
+        }
+        let Some(host) = bus.host_page(phys & !0xFFF) else {
+            return;
+        };
+        let page = lin & !0xFFF;
+        let tag = page | VALID | if cpu.s.cpl == 3 { USER } else { 0 };
+        let i = (lin >> 12) as usize % SLOTS;
+        let addend = (host as u64).wrapping_sub(page as u64);
+        if self.addend[i] != addend {
+            // The slot's other tag belongs to another page (or another host address).
+            self.read_tag[i] = 0;
+            self.write_tag[i] = 0;
+            self.addend[i] = addend;
+        }
+        if write {
+            self.write_tag[i] = tag;
+        } else {
+            self.read_tag[i] = tag;
+        }
+    }
+}
