@@ -218,35 +218,65 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
     }
 }
 
-fn can_fault(i: &Instruction, k: Kind) -> bool {
-    match k {
-        Kind::Interp | Kind::Push | Kind::Pop => true,
-        Kind::Lea | Kind::Nop | Kind::Branch => false,
-        _ => (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory),
-    }
-}
-
-/// Status flags (EFLAGS bits) an instruction of kind `k` writes / reads.
-fn flags_written(i: &Instruction, k: Kind) -> u32 {
-    match k {
-        Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => STATUS,
-        Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => fl::CF | fl::OF,
-        Kind::Shift => STATUS,
-        Kind::IncDec => STATUS & !fl::CF,
-        Kind::Interp => {
-            let _ = i;
-            STATUS
+/// Status flags that block must find exact in the flags variable (not pending in the lazy
+/// record) when it starts: read, or kept by a partial writer, before it writes them itself.
+/// Predecessors in the region compute them before jumping there (inline, cheaply).
+fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
+    let mut written = 0u32;
+    let mut need = 0u32;
+    for (i, &k) in instrs.iter().zip(kinds) {
+        let (reads, writes) = match k {
+            Kind::Interp => (STATUS, STATUS),
+            Kind::Branch => (cc_reads(i.condition_code()), 0),
+            Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => (fl::CF, STATUS),
+            Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => (0, STATUS),
+            // Partial writers keep the other flags: those must be exact first.
+            Kind::IncDec => (fl::CF, STATUS & !fl::CF),
+            Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => {
+                (STATUS & !(fl::CF | fl::OF), fl::CF | fl::OF)
+            }
+            Kind::Shift => (0, STATUS),
+            _ => (0, 0),
+        };
+        need |= reads & !written;
+        written |= writes;
+        if k == Kind::Interp {
+            break;
         }
-        _ => 0,
     }
+    need
 }
 
-fn flags_read(i: &Instruction, k: Kind) -> u32 {
-    match k {
-        Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => fl::CF,
-        Kind::Branch => cc_reads(i.condition_code()),
-        Kind::Interp => STATUS,
-        _ => 0,
+/// Lazy flag record kinds (`h_flags` computes the same flags at run time).
+pub const K_ADD: u32 = 1;
+pub const K_SUB: u32 = 2;
+pub const K_LOGIC: u32 = 3;
+pub const K_SHL: u32 = 4;
+pub const K_SHR: u32 = 5;
+pub const K_SAR: u32 = 6;
+pub const K_ROT_L: u32 = 7;
+pub const K_ROT_R: u32 = 8;
+pub const K_MUL: u32 = 9;
+
+/// A flag-writing operation, kept so its flags can be computed when something needs them:
+/// kind, operand size, shift count, operands (`b` = overflow for MUL, carry-in `c` for
+/// ADC/SBB inline), result, and the flags it writes.
+#[derive(Clone, Copy)]
+struct Rec {
+    kind: u32,
+    size: u32,
+    count: u32,
+    a: Value,
+    b: Value,
+    r: Value,
+    c: Option<Value>,
+    w: u32,
+}
+
+impl Rec {
+    /// The run-time encoding of the operation for `h_flags`.
+    fn op(&self) -> u32 {
+        self.kind | self.size << 8 | self.count << 16
     }
 }
 
@@ -284,6 +314,7 @@ fn helper_sig(call_conv: CallConv, params: &[types::Type], ret: types::Type) -> 
 }
 
 struct Sigs {
+    flags: SigRef,
     read: SigRef,
     write: SigRef,
     exec: SigRef,
@@ -323,6 +354,28 @@ struct Lower<'a, 'b> {
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
+    /// The lazy flag record: op, a, b, r, mask of pending EFLAGS bits (see `flags`).
+    lz: [Variable; 5],
+    /// The lazy record if it was set in the current block (else it came from elsewhere).
+    known: Option<Rec>,
+    /// Status bits that may be pending in the lazy record here.
+    maybe_lazy: u32,
+    /// The last flag writer of the current block (for conditions straight from operands).
+    last_writer: Option<Rec>,
+    /// Per guest block: how each instruction is lowered, and the flags it needs exact in
+    /// the flags variable when entered.
+    kinds: Vec<Vec<Kind>>,
+    need: Vec<u32>,
+    /// The result of the current instruction's memory write (checked after its flags).
+    code_hit: Option<Value>,
+}
+
+#[derive(Clone, Copy)]
+struct FlagState {
+    pend: i64,
+    known: Option<Rec>,
+    maybe_lazy: u32,
+    last_writer: Option<Rec>,
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
@@ -339,6 +392,7 @@ pub fn lower_region(
     let i32t = types::I32;
     let sigs = Sigs {
         read: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t], i64t)),
+        flags: b.import_signature(helper_sig(call_conv, &[i32t; 6], i32t)),
         write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
         raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
@@ -353,6 +407,23 @@ pub fn lower_region(
     let budget = b.declare_var(i64t);
     let retired = b.declare_var(i64t);
     let tlbp = b.ins().load(i64t, MemFlagsData::trusted(), ctx, CTX_TLB);
+    let lz = std::array::from_fn(|_| b.declare_var(i32t));
+    let kinds: Vec<Vec<Kind>> = region
+        .blocks
+        .iter()
+        .map(|g| {
+            g.instrs
+                .iter()
+                .map(|i| if opts.interp_only { Kind::Interp } else { classify(i, region) })
+                .collect()
+        })
+        .collect();
+    let need = region
+        .blocks
+        .iter()
+        .zip(&kinds)
+        .map(|(g, k)| hot_need(&g.instrs, k))
+        .collect();
     let heads = region
         .blocks
         .iter()
@@ -379,7 +450,18 @@ pub fn lower_region(
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
         fault_blk: None,
+        lz,
+        known: None,
+        maybe_lazy: 0,
+        last_writer: None,
+        kinds,
+        need,
+        code_hit: None,
     };
+    for v in lz {
+        let z = l.b.ins().iconst(types::I32, 0);
+        l.b.def_var(v, z);
+    }
     l.reload();
     let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
     l.b.def_var(budget, bud);
@@ -388,7 +470,7 @@ pub fn lower_region(
     let first = l.heads[&region.entry_eip];
     l.b.ins().jump(first, &[]);
     for gi in 0..region.blocks.len() {
-        l.block(gi, opts);
+        l.block(gi);
     }
     l.finish_exits();
     l.b.seal_all_blocks();
@@ -449,12 +531,21 @@ impl Lower<'_, '_> {
         b
     }
 
+    /// In a shared exit: EFLAGS exact from whatever lazy record reaches it.
+    fn materialize_exit(&mut self) {
+        let f = self.b.use_var(self.flags);
+        let m = self.b.use_var(self.lz[4]);
+        let nf = self.call_h_flags(f, m);
+        self.b.def_var(self.flags, nf);
+    }
+
     /// Emit the shared exit and fault blocks (after all guest blocks).
     fn finish_exits(&mut self) {
         if let Some(fb) = self.fault_blk {
             self.b.switch_to_block(fb);
             let p = self.b.block_params(fb).to_vec();
             let (eip, refund, retired) = (p[0], p[1], p[2]);
+            self.materialize_exit();
             self.writeback();
             let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
             let call = self
@@ -480,6 +571,7 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(b).to_vec();
             let (eip, set, code, refund, retired) = (p[0], p[1], p[2], p[3], p[4]);
             if regs {
+                self.materialize_exit();
                 self.writeback();
             }
             let cur = self.b.ins().load(types::I32, self.mf, self.cpu, EIP);
@@ -501,12 +593,30 @@ impl Lower<'_, '_> {
     /// Continue at guest `eip`: a jump to its block if the region has it, else an exit.
     fn goto(&mut self, eip: u32) {
         if let Some(&h) = self.heads.get(&eip) {
+            let gi = self.region.index[&eip];
+            self.materialize(self.need[gi]);
             let r = self.retired_now();
             self.b.def_var(self.retired, r);
             self.b.ins().jump(h, &[]);
         } else {
             self.exit_const(Some(eip), EXIT_NONE, 0);
         }
+    }
+
+    fn flag_state(&self) -> FlagState {
+        FlagState {
+            pend: self.pend,
+            known: self.known,
+            maybe_lazy: self.maybe_lazy,
+            last_writer: self.last_writer,
+        }
+    }
+
+    fn set_flag_state(&mut self, f: FlagState) {
+        self.pend = f.pend;
+        self.known = f.known;
+        self.maybe_lazy = f.maybe_lazy;
+        self.last_writer = f.last_writer;
     }
 
     fn mask_next(&self, e: u32) -> u32 {
@@ -517,7 +627,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn block(&mut self, gi: usize, opts: LowerOptions) {
+    fn block(&mut self, gi: usize) {
         let region = self.region;
         let g = &region.blocks[gi];
         let head = self.heads[&g.eip];
@@ -536,29 +646,10 @@ impl Lower<'_, '_> {
         let bud = self.b.ins().iadd_imm_s(bud, -(n as i64));
         self.b.def_var(self.budget, bud);
 
-        let kinds: Vec<Kind> = g
-            .instrs
-            .iter()
-            .map(|i| {
-                if opts.interp_only {
-                    Kind::Interp
-                } else {
-                    classify(i, region)
-                }
-            })
-            .collect();
-        // Flag liveness, backwards from the block end (where every flag is live).
-        let mut live = vec![0u32; n];
-        let mut l = STATUS;
-        for k in (0..n).rev() {
-            live[k] = l;
-            let i = &g.instrs[k];
-            if can_fault(i, kinds[k]) {
-                l = STATUS;
-            } else {
-                l = (l & !flags_written(i, kinds[k])) | flags_read(i, kinds[k]);
-            }
-        }
+        let kinds = self.kinds[gi].clone();
+        self.known = None;
+        self.last_writer = None;
+        self.maybe_lazy = STATUS & !self.need[gi];
         for k in 0..n {
             let i = &g.instrs[k];
             let refund = (n - k - 1) as i64;
@@ -580,10 +671,10 @@ impl Lower<'_, '_> {
                         let taken = self.b.create_block();
                         let not = self.b.create_block();
                         self.b.ins().brif(c, taken, &[], not, &[]);
-                        let pend = self.pend;
+                        let saved = self.flag_state();
                         self.b.switch_to_block(taken);
                         self.goto(target);
-                        self.pend = pend;
+                        self.set_flag_state(saved);
                         self.b.switch_to_block(not);
                         let nx = self.mask_next(i.next_ip32());
                         self.goto(nx);
@@ -591,7 +682,11 @@ impl Lower<'_, '_> {
                     return;
                 }
                 kind => {
-                    self.lowered(i, kind, live[k], refund);
+                    self.lowered(i, kind, refund);
+                    // A write that hit translated code ends the region after the instruction.
+                    if let Some(r) = self.code_hit.take() {
+                        self.leave_if_code_hit(i, r, refund);
+                    }
                     self.pend += 1;
                 }
             }
@@ -602,6 +697,7 @@ impl Lower<'_, '_> {
 
     /// Call the interpreter for `i`.
     fn interp(&mut self, i: &Instruction, refund: i64, last: bool) {
+        self.materialize_all();
         self.writeback();
         let r = self.retired_now();
         let ip = self.b.ins().iconst(types::I64, i as *const Instruction as i64);
@@ -614,6 +710,7 @@ impl Lower<'_, '_> {
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.retired, zero);
         self.reload();
+        self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a
         // branch) leaves; the last instruction of a block may follow a known target below.
         let mask = if last && has_near_target(i) {
@@ -947,147 +1044,266 @@ impl Lower<'_, '_> {
         self.b.ins().band_imm_s(s, 1)
     }
 
-    /// New status flags from the computed bits; only the `want` ones replace the old.
-    fn set_flags(&mut self, want: u32, bits: [(u32, Option<Value>); 6]) {
-        if want == 0 {
-            return;
+    /// `v` (0 or 1) moved to the position of `flag`.
+    fn at(&mut self, v: Value, flag: u32) -> Value {
+        let sh = flag.trailing_zeros() as i64;
+        if sh > 0 {
+            self.b.ins().ishl_imm_s(v, sh)
+        } else {
+            v
         }
-        let old = self.b.use_var(self.flags);
-        let mut acc = self.b.ins().band_imm_s(old, !(want as i64));
-        for (flag, v) in bits {
-            if want & flag == 0 {
-                continue;
-            }
-            if let Some(v) = v {
-                let sh = flag.trailing_zeros() as i64;
-                let v = if sh > 0 { self.b.ins().ishl_imm_s(v, sh) } else { v };
-                acc = self.b.ins().bor(acc, v);
-            }
-        }
-        self.b.def_var(self.flags, acc);
     }
 
-    fn szp(&mut self, r: Value, size: u32, want: u32) -> (Option<Value>, Option<Value>, Option<Value>) {
-        let zf = (want & fl::ZF != 0).then(|| {
+    fn or_all(&mut self, parts: Vec<Value>) -> Value {
+        let mut it = parts.into_iter();
+        let mut acc = match it.next() {
+            Some(v) => v,
+            None => return self.b.ins().iconst(types::I32, 0),
+        };
+        for v in it {
+            acc = self.b.ins().bor(acc, v);
+        }
+        acc
+    }
+
+    /// The `want` status bits (EFLAGS positions) of the operation `rec`, computed inline with
+    /// the interpreter's formulas.
+    fn rec_bits(&mut self, rec: &Rec, want: u32) -> Value {
+        let size = rec.size;
+        let bits = size * 8;
+        let (a, b, r) = (rec.a, rec.b, rec.r);
+        let mut parts = Vec::new();
+        if want & fl::ZF != 0 && rec.kind != K_ROT_L && rec.kind != K_ROT_R {
             let z = self.b.ins().icmp_imm_s(IntCC::Equal, r, 0);
-            self.b.ins().uextend(types::I32, z)
-        });
-        let sf = (want & fl::SF != 0).then(|| self.bit(r, size * 8 - 1));
-        let pf = (want & fl::PF != 0).then(|| {
+            let z = self.b.ins().uextend(types::I32, z);
+            parts.push(self.at(z, fl::ZF));
+        }
+        if want & fl::SF != 0 {
+            let s = self.bit(r, bits - 1);
+            parts.push(self.at(s, fl::SF));
+        }
+        if want & fl::PF != 0 {
             let lo = self.b.ins().band_imm_s(r, 0xFF);
             let c = self.b.ins().popcnt(lo);
             let odd = self.b.ins().band_imm_s(c, 1);
-            self.b.ins().bxor_imm_s(odd, 1)
-        });
-        (zf, sf, pf)
+            let p = self.b.ins().bxor_imm_s(odd, 1);
+            parts.push(self.at(p, fl::PF));
+        }
+        let af = want & fl::AF != 0;
+        let cf = want & fl::CF != 0;
+        let of = want & fl::OF != 0;
+        match rec.kind {
+            K_ADD | K_SUB => {
+                if af {
+                    let x = self.b.ins().bxor(a, b);
+                    let x = self.b.ins().bxor(x, r);
+                    let v = self.bit(x, 4);
+                    parts.push(self.at(v, fl::AF));
+                }
+                if of {
+                    let (x, y) = if rec.kind == K_ADD {
+                        (self.b.ins().bxor(a, r), self.b.ins().bxor(b, r))
+                    } else {
+                        (self.b.ins().bxor(a, b), self.b.ins().bxor(a, r))
+                    };
+                    let z = self.b.ins().band(x, y);
+                    let v = self.bit(z, bits - 1);
+                    parts.push(self.at(v, fl::OF));
+                }
+                if cf {
+                    let a64 = self.b.ins().uextend(types::I64, a);
+                    let b64 = self.b.ins().uextend(types::I64, b);
+                    let mut bb = b64;
+                    if let Some(c) = rec.c {
+                        let c64 = self.b.ins().uextend(types::I64, c);
+                        bb = self.b.ins().iadd(b64, c64);
+                    }
+                    let v = if rec.kind == K_ADD {
+                        let full = self.b.ins().iadd(a64, bb);
+                        let s = self.b.ins().ushr_imm_s(full, bits as i64);
+                        let s = self.b.ins().ireduce(types::I32, s);
+                        self.b.ins().band_imm_s(s, 1)
+                    } else {
+                        let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, a64, bb);
+                        self.b.ins().uextend(types::I32, lt)
+                    };
+                    parts.push(v); // CF is bit 0
+                }
+            }
+            K_SHL | K_SHR | K_SAR => {
+                let c = rec.count;
+                if cf {
+                    let v = match rec.kind {
+                        K_SHL => self.bit(a, bits - c),
+                        _ => self.bit(a, c - 1), // SAR: `a` is sign-extended
+                    };
+                    parts.push(v);
+                }
+                if of {
+                    let v = match rec.kind {
+                        K_SHL => {
+                            let cfv = self.bit(a, bits - c);
+                            let top = self.bit(r, bits - 1);
+                            Some(self.b.ins().bxor(top, cfv))
+                        }
+                        K_SHR if c == 1 => Some(self.bit(a, bits - 1)),
+                        _ => None,
+                    };
+                    if let Some(v) = v {
+                        parts.push(self.at(v, fl::OF));
+                    }
+                }
+            }
+            K_ROT_L | K_ROT_R => {
+                let (cfv, ofv) = if rec.kind == K_ROT_L {
+                    let cfv = self.b.ins().band_imm_s(r, 1);
+                    let top = self.bit(r, bits - 1);
+                    (cfv, self.b.ins().bxor(top, cfv))
+                } else {
+                    let cfv = self.bit(r, bits - 1);
+                    let next = self.bit(r, bits - 2);
+                    (cfv, self.b.ins().bxor(cfv, next))
+                };
+                if cf {
+                    parts.push(cfv);
+                }
+                if of {
+                    parts.push(self.at(ofv, fl::OF));
+                }
+            }
+            K_MUL => {
+                if cf {
+                    parts.push(b);
+                }
+                if of {
+                    parts.push(self.at(b, fl::OF));
+                }
+            }
+            _ => {} // K_LOGIC: CF, OF, AF clear
+        }
+        self.or_all(parts)
     }
 
-    /// a + b + c (c is 0 or 1) with flags; operands already masked to `size`.
-    fn add(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, want: u32) -> Value {
-        let m = mask(size) as i32 as i64;
-        let (full, r);
-        if size == 4 {
-            let a64 = self.b.ins().uextend(types::I64, a);
-            let b64 = self.b.ins().uextend(types::I64, b);
-            let mut f = self.b.ins().iadd(a64, b64);
-            if let Some(c) = c {
-                let c64 = self.b.ins().uextend(types::I64, c);
-                f = self.b.ins().iadd(f, c64);
-            }
-            full = f;
-            r = self.b.ins().ireduce(types::I32, f);
-        } else {
-            let mut f = self.b.ins().iadd(a, b);
-            if let Some(c) = c {
-                f = self.b.ins().iadd(f, c);
-            }
-            full = f;
-            r = self.b.ins().band_imm_s(f, m);
-        }
-        if want != 0 {
-            let cf = (want & fl::CF != 0).then(|| {
-                let s = self.b.ins().ushr_imm_s(full, size as i64 * 8);
-                let s = if size == 4 { self.b.ins().ireduce(types::I32, s) } else { s };
-                self.b.ins().band_imm_s(s, 1)
-            });
-            let of = (want & fl::OF != 0).then(|| {
-                let x = self.b.ins().bxor(a, r);
-                let y = self.b.ins().bxor(b, r);
-                let z = self.b.ins().band(x, y);
-                self.bit(z, size * 8 - 1)
-            });
-            let af = (want & fl::AF != 0).then(|| {
-                let x = self.b.ins().bxor(a, b);
-                let x = self.b.ins().bxor(x, r);
-                self.bit(x, 4)
-            });
-            let (zf, sf, pf) = self.szp(r, size, want);
-            self.set_flags(
-                want,
-                [(fl::CF, cf), (fl::PF, pf), (fl::AF, af), (fl::ZF, zf), (fl::SF, sf), (fl::OF, of)],
-            );
-        }
-        r
+    /// Set the lazy record variables to `rec` with `mask` pending.
+    fn def_lazy(&mut self, rec: &Rec, mask: u32) {
+        let op = self.b.ins().iconst(types::I32, rec.op() as i64);
+        self.b.def_var(self.lz[0], op);
+        self.b.def_var(self.lz[1], rec.a);
+        self.b.def_var(self.lz[2], rec.b);
+        self.b.def_var(self.lz[3], rec.r);
+        let m = self.b.ins().iconst(types::I32, mask as i64);
+        self.b.def_var(self.lz[4], m);
     }
 
-    /// a - b - c with flags; operands already masked to `size`.
-    fn sub(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, want: u32) -> Value {
+    /// An instruction wrote the status flags `rec.w`: they become the pending lazy record.
+    fn write_flags(&mut self, rec: Rec) {
+        let w = rec.w;
+        // Old pending bits this write does not replace go into the flags variable first.
+        let survive = self.maybe_lazy & !w;
+        if survive != 0 {
+            self.materialize(survive);
+        }
+        self.def_lazy(&rec, w);
+        self.known = Some(rec);
+        self.maybe_lazy = w;
+        self.last_writer = Some(rec);
+    }
+
+    /// Make the status bits `bits` exact in the flags variable (compute them from the lazy
+    /// record: inline if it is known here, else through `h_flags`).
+    fn materialize(&mut self, bits: u32) {
+        let need = bits & self.maybe_lazy;
+        if need == 0 {
+            return;
+        }
+        let f = self.b.use_var(self.flags);
+        let newf = match self.known {
+            Some(rec) => {
+                let v = self.rec_bits(&rec, need);
+                let keep = self.b.ins().band_imm_s(f, !(need as i64));
+                self.b.ins().bor(keep, v)
+            }
+            None => {
+                let m = self.b.use_var(self.lz[4]);
+                let m = self.b.ins().band_imm_s(m, need as i64);
+                self.call_h_flags(f, m)
+            }
+        };
+        self.b.def_var(self.flags, newf);
+        self.maybe_lazy &= !need;
+        match self.known {
+            Some(rec) => self.def_lazy(&rec, self.maybe_lazy),
+            None => {
+                let m = self.b.use_var(self.lz[4]);
+                let m = self.b.ins().band_imm_s(m, !(need as i64));
+                self.b.def_var(self.lz[4], m);
+            }
+        }
+    }
+
+    /// `h_flags(lazy record, flags, mask)`: the flags with the `mask` bits of the record.
+    fn call_h_flags(&mut self, f: Value, mask: Value) -> Value {
+        let op = self.b.use_var(self.lz[0]);
+        let a = self.b.use_var(self.lz[1]);
+        let b = self.b.use_var(self.lz[2]);
+        let r = self.b.use_var(self.lz[3]);
+        let h = self.b.ins().iconst(types::I64, self.h.flags as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.flags, h, &[op, a, b, r, f, mask]);
+        self.b.inst_results(call)[0]
+    }
+
+    /// All flags exact (before the interpreter or a helper sees EFLAGS).
+    fn materialize_all(&mut self) {
+        self.materialize(STATUS);
+    }
+
+    /// Forget the lazy state after the interpreter ran (it left EFLAGS exact).
+    fn lazy_reset(&mut self) {
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.lz[4], z);
+        self.known = None;
+        self.maybe_lazy = 0;
+        self.last_writer = None;
+    }
+
+    fn rec(&self, kind: u32, size: u32, a: Value, b: Value, r: Value, w: u32) -> Rec {
+        Rec {
+            kind,
+            size,
+            count: 0,
+            a,
+            b,
+            r,
+            c: None,
+            w,
+        }
+    }
+
+    /// a + b (+ c) masked to `size`; operands already masked.
+    fn add(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, w: u32) -> (Value, Rec) {
+        let mut f = self.b.ins().iadd(a, b);
+        if let Some(c) = c {
+            f = self.b.ins().iadd(f, c);
+        }
+        let r = if size == 4 { f } else { self.b.ins().band_imm_s(f, mask(size) as i64) };
+        let mut rec = self.rec(K_ADD, size, a, b, r, w);
+        rec.c = c;
+        (r, rec)
+    }
+
+    /// a - b (- c) masked to `size`; operands already masked.
+    fn sub(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, w: u32) -> (Value, Rec) {
         let mut d = self.b.ins().isub(a, b);
         if let Some(c) = c {
             d = self.b.ins().isub(d, c);
         }
-        let r = if size == 4 { d } else { self.b.ins().band_imm_s(d, mask(size) as i32 as i64) };
-        if want != 0 {
-            let cf = (want & fl::CF != 0).then(|| {
-                let a64 = self.b.ins().uextend(types::I64, a);
-                let b64 = self.b.ins().uextend(types::I64, b);
-                let bb = match c {
-                    Some(c) => {
-                        let c64 = self.b.ins().uextend(types::I64, c);
-                        self.b.ins().iadd(b64, c64)
-                    }
-                    None => b64,
-                };
-                let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, a64, bb);
-                self.b.ins().uextend(types::I32, lt)
-            });
-            let of = (want & fl::OF != 0).then(|| {
-                let x = self.b.ins().bxor(a, b);
-                let y = self.b.ins().bxor(a, r);
-                let z = self.b.ins().band(x, y);
-                self.bit(z, size * 8 - 1)
-            });
-            let af = (want & fl::AF != 0).then(|| {
-                let x = self.b.ins().bxor(a, b);
-                let x = self.b.ins().bxor(x, r);
-                self.bit(x, 4)
-            });
-            let (zf, sf, pf) = self.szp(r, size, want);
-            self.set_flags(
-                want,
-                [(fl::CF, cf), (fl::PF, pf), (fl::AF, af), (fl::ZF, zf), (fl::SF, sf), (fl::OF, of)],
-            );
-        }
-        r
-    }
-
-    fn logic_flags(&mut self, r: Value, size: u32, want: u32) {
-        if want == 0 {
-            return;
-        }
-        let zero = self.b.ins().iconst(types::I32, 0);
-        let (zf, sf, pf) = self.szp(r, size, want);
-        self.set_flags(
-            want,
-            [
-                (fl::CF, Some(zero)),
-                (fl::PF, pf),
-                (fl::AF, Some(zero)),
-                (fl::ZF, zf),
-                (fl::SF, sf),
-                (fl::OF, Some(zero)),
-            ],
-        );
+        let r = if size == 4 { d } else { self.b.ins().band_imm_s(d, mask(size) as i64) };
+        let mut rec = self.rec(K_SUB, size, a, b, r, w);
+        rec.c = c;
+        (r, rec)
     }
 
     /// Sign-extend a `size`-byte value (zero-extended in an i32) to i64.
@@ -1105,121 +1321,142 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// MUL/IMUL flags: SZP of the result, CF = OF = `over`, AF clear.
-    fn mul_flags(&mut self, r: Value, over: Value, size: u32, want: u32) {
-        if want == 0 {
-            return;
-        }
-        let o = self.b.ins().uextend(types::I32, over);
-        let zero = self.b.ins().iconst(types::I32, 0);
-        let (zf, sf, pf) = self.szp(r, size, want);
-        self.set_flags(
-            want,
-            [(fl::CF, Some(o)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(o))],
-        );
-    }
-
-    /// SHL/SHR/SAR (count 1..bits-1) and 32-bit ROL/ROR (1..31), with the interpreter's flags.
-    fn shift(&mut self, m: Mnemonic, a: Value, c: u32, size: u32, want: u32) -> Value {
-        let bits = size * 8;
-        let zero = self.b.ins().iconst(types::I32, 0);
-        match m {
-            Mnemonic::Rol | Mnemonic::Ror => {
-                let r = if m == Mnemonic::Rol {
-                    self.b.ins().rotl_imm_s(a, c as i64)
-                } else {
-                    self.b.ins().rotr_imm_s(a, c as i64)
-                };
-                if want != 0 {
-                    let (cf, of) = if m == Mnemonic::Rol {
-                        let cf = self.b.ins().band_imm_s(r, 1);
-                        let top = self.bit(r, 31);
-                        (cf, self.b.ins().bxor(top, cf))
-                    } else {
-                        let cf = self.bit(r, 31);
-                        let b30 = self.bit(r, 30);
-                        (cf, self.b.ins().bxor(cf, b30))
-                    };
-                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, None), (fl::AF, None), (fl::ZF, None), (fl::SF, None), (fl::OF, Some(of))]);
-                }
-                r
-            }
-            Mnemonic::Shr => {
-                let r = self.b.ins().ushr_imm_s(a, c as i64);
-                if want != 0 {
-                    let cf = self.bit(a, c - 1);
-                    let of = if c == 1 { self.bit(a, bits - 1) } else { zero };
-                    let (zf, sf, pf) = self.szp(r, size, want);
-                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(of))]);
-                }
-                r
-            }
+    /// SHL/SHR/SAR (count 1..bits-1) and 32-bit ROL/ROR (1..31).
+    fn shift(&mut self, m: Mnemonic, a: Value, c: u32, size: u32) -> (Value, Rec) {
+        let (r, kind, src) = match m {
+            Mnemonic::Rol => (self.b.ins().rotl_imm_s(a, c as i64), K_ROT_L, a),
+            Mnemonic::Ror => (self.b.ins().rotr_imm_s(a, c as i64), K_ROT_R, a),
+            Mnemonic::Shr => (self.b.ins().ushr_imm_s(a, c as i64), K_SHR, a),
             Mnemonic::Sar => {
                 let sa = self.sext64(a, size);
                 let sa = self.b.ins().ireduce(types::I32, sa);
                 let sr = self.b.ins().sshr_imm_s(sa, c as i64);
                 let r = if size == 4 { sr } else { self.b.ins().band_imm_s(sr, mask(size) as i64) };
-                if want != 0 {
-                    let cf = self.bit(sa, c - 1);
-                    let (zf, sf, pf) = self.szp(r, size, want);
-                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(zero))]);
-                }
-                r
+                (r, K_SAR, sa)
             }
             _ => {
-                // SHL / SAL
                 let w = self.b.ins().ishl_imm_s(a, c as i64);
                 let r = if size == 4 { w } else { self.b.ins().band_imm_s(w, mask(size) as i64) };
-                if want != 0 {
-                    let cf = self.bit(a, bits - c);
-                    let top = self.bit(r, bits - 1);
-                    let of = self.b.ins().bxor(top, cf);
-                    let (zf, sf, pf) = self.szp(r, size, want);
-                    self.set_flags(want, [(fl::CF, Some(cf)), (fl::PF, pf), (fl::AF, Some(zero)), (fl::ZF, zf), (fl::SF, sf), (fl::OF, Some(of))]);
-                }
-                r
+                (r, K_SHL, a)
             }
-        }
+        };
+        let w = if matches!(kind, K_ROT_L | K_ROT_R) { fl::CF | fl::OF } else { STATUS };
+        let mut rec = self.rec(kind, size, src, src, r, w);
+        rec.count = c;
+        (r, rec)
     }
 
     fn carry_in(&mut self) -> Value {
+        self.materialize(fl::CF);
         let f = self.b.use_var(self.flags);
         self.b.ins().band_imm_s(f, fl::CF as i64)
     }
 
-    fn alu_op(&mut self, m: Mnemonic, a: Value, b: Value, size: u32, want: u32) -> Value {
+    fn alu_op(&mut self, m: Mnemonic, a: Value, b: Value, size: u32) -> (Value, Rec) {
         match m {
-            Mnemonic::Add => self.add(a, b, None, size, want),
+            Mnemonic::Add => self.add(a, b, None, size, STATUS),
             Mnemonic::Adc => {
                 let c = self.carry_in();
-                self.add(a, b, Some(c), size, want)
+                self.add(a, b, Some(c), size, STATUS)
             }
-            Mnemonic::Sub | Mnemonic::Cmp => self.sub(a, b, None, size, want),
+            Mnemonic::Sub | Mnemonic::Cmp => self.sub(a, b, None, size, STATUS),
             Mnemonic::Sbb => {
                 let c = self.carry_in();
-                self.sub(a, b, Some(c), size, want)
+                self.sub(a, b, Some(c), size, STATUS)
             }
-            Mnemonic::And | Mnemonic::Test => {
-                let r = self.b.ins().band(a, b);
-                self.logic_flags(r, size, want);
-                r
+            _ => {
+                let r = match m {
+                    Mnemonic::And | Mnemonic::Test => self.b.ins().band(a, b),
+                    Mnemonic::Or => self.b.ins().bor(a, b),
+                    _ => self.b.ins().bxor(a, b),
+                };
+                let rec = self.rec(K_LOGIC, size, r, r, r, STATUS);
+                (r, rec)
             }
-            Mnemonic::Or => {
-                let r = self.b.ins().bor(a, b);
-                self.logic_flags(r, size, want);
-                r
-            }
-            Mnemonic::Xor => {
-                let r = self.b.ins().bxor(a, b);
-                self.logic_flags(r, size, want);
-                r
-            }
-            _ => unreachable!("not an ALU mnemonic"),
         }
     }
 
+    /// A Jcc condition straight from the operands of the last flag writer, when it wrote
+    /// every flag the condition reads and its kind allows it.
+    fn direct_cond(&mut self, cc: ConditionCode) -> Option<Value> {
+        use ConditionCode as C;
+        let rec = self.last_writer?;
+        if rec.w & cc_reads(cc) != cc_reads(cc) {
+            return None;
+        }
+        let size = rec.size;
+        let signed = |me: &mut Self, v: Value| {
+            if size == 4 {
+                v
+            } else {
+                let sh = 32 - size as i64 * 8;
+                let x = me.b.ins().ishl_imm_s(v, sh);
+                me.b.ins().sshr_imm_s(x, sh)
+            }
+        };
+        let r = rec.r;
+        let v = match (rec.kind, cc) {
+            (_, C::e) if rec.kind != K_ROT_L && rec.kind != K_ROT_R => {
+                self.b.ins().icmp_imm_s(IntCC::Equal, r, 0)
+            }
+            (_, C::ne) if rec.kind != K_ROT_L && rec.kind != K_ROT_R => {
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0)
+            }
+            (K_SUB, _) if rec.c.is_none() => {
+                let (a, b) = (rec.a, rec.b);
+                match cc {
+                    C::b => self.b.ins().icmp(IntCC::UnsignedLessThan, a, b),
+                    C::ae => self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, a, b),
+                    C::be => self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, a, b),
+                    C::a => self.b.ins().icmp(IntCC::UnsignedGreaterThan, a, b),
+                    C::l | C::ge | C::le | C::g => {
+                        let sa = signed(self, a);
+                        let sb = signed(self, b);
+                        let c = match cc {
+                            C::l => IntCC::SignedLessThan,
+                            C::ge => IntCC::SignedGreaterThanOrEqual,
+                            C::le => IntCC::SignedLessThanOrEqual,
+                            _ => IntCC::SignedGreaterThan,
+                        };
+                        self.b.ins().icmp(c, sa, sb)
+                    }
+                    C::s | C::ns => {
+                        let sr = signed(self, r);
+                        let c = if cc == C::s { IntCC::SignedLessThan } else { IntCC::SignedGreaterThanOrEqual };
+                        self.b.ins().icmp_imm_s(c, sr, 0)
+                    }
+                    _ => return None,
+                }
+            }
+            (K_LOGIC, C::s | C::l) | (K_ADD, C::s) => {
+                let sr = signed(self, r);
+                self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sr, 0)
+            }
+            (K_LOGIC, C::ns | C::ge) | (K_ADD, C::ns) => {
+                let sr = signed(self, r);
+                self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, sr, 0)
+            }
+            (K_LOGIC, C::le) => {
+                let sr = signed(self, r);
+                self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, sr, 0)
+            }
+            (K_LOGIC, C::g) => {
+                let sr = signed(self, r);
+                self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, sr, 0)
+            }
+            (K_LOGIC, C::be) => self.b.ins().icmp_imm_s(IntCC::Equal, r, 0),
+            (K_LOGIC, C::a) => self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0),
+            _ => return None,
+        };
+        Some(v)
+    }
+
     fn cond(&mut self, cc: ConditionCode) -> Value {
+        if let Some(v) = self.direct_cond(cc) {
+            return v;
+        }
         use ConditionCode::{a, ae, b, be, e, g, ge, l, le, ne, no, np, ns, o, p, s};
+        self.materialize(cc_reads(cc));
         let f = self.b.use_var(self.flags);
         let bit = |me: &mut Self, flag: u32| me.b.ins().band_imm_s(f, flag as i64);
         let sf_ne_of = |me: &mut Self| {
@@ -1251,9 +1488,8 @@ impl Lower<'_, '_> {
 
     // ---- instructions ----------------------------------------------------------------------
 
-    fn lowered(&mut self, i: &Instruction, kind: Kind, live: u32, refund: i64) {
+    fn lowered(&mut self, i: &Instruction, kind: Kind, refund: i64) {
         let m = i.mnemonic();
-        let want = flags_written(i, kind) & live;
         match kind {
             Kind::Nop => {}
             Kind::Mov => {
@@ -1265,32 +1501,38 @@ impl Lower<'_, '_> {
                 let size = op_size(i, 0);
                 let b = self.read_op(i, 1, size, false, refund);
                 let a = self.read_op(i, 0, size, true, refund);
-                let r = self.alu_op(m, a, b, size, want);
+                let (r, rec) = self.alu_op(m, a, b, size);
+                // Flags change only once nothing can fault any more.
                 self.write_op0(i, r, size, refund);
+                self.write_flags(rec);
             }
             Kind::Cmp => {
                 let size = op_size(i, 0);
                 let a = self.read_op(i, 0, size, false, refund);
                 let b = self.read_op(i, 1, size, false, refund);
-                self.alu_op(m, a, b, size, want);
+                let (_, rec) = self.alu_op(m, a, b, size);
+                self.write_flags(rec);
             }
             Kind::IncDec => {
                 let size = op_size(i, 0);
                 let a = self.read_op(i, 0, size, true, refund);
                 let one = self.b.ins().iconst(types::I32, 1);
-                let r = if m == Mnemonic::Inc {
-                    self.add(a, one, None, size, want)
+                let w = STATUS & !fl::CF;
+                let (r, rec) = if m == Mnemonic::Inc {
+                    self.add(a, one, None, size, w)
                 } else {
-                    self.sub(a, one, None, size, want)
+                    self.sub(a, one, None, size, w)
                 };
                 self.write_op0(i, r, size, refund);
+                self.write_flags(rec);
             }
             Kind::Neg => {
                 let size = op_size(i, 0);
                 let a = self.read_op(i, 0, size, true, refund);
                 let zero = self.b.ins().iconst(types::I32, 0);
-                let r = self.sub(zero, a, None, size, want);
+                let (r, rec) = self.sub(zero, a, None, size, STATUS);
                 self.write_op0(i, r, size, refund);
+                self.write_flags(rec);
             }
             Kind::Not => {
                 let size = op_size(i, 0);
@@ -1330,7 +1572,7 @@ impl Lower<'_, '_> {
                 let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
                 let r = self.write_mem(i, SS, nsp, size, v, refund);
                 self.set_sp(nsp);
-                self.leave_if_code_hit(i, r, refund);
+                self.code_hit = Some(r);
             }
             Kind::Pop => {
                 let size = i.stack_pointer_increment().unsigned_abs();
@@ -1344,8 +1586,9 @@ impl Lower<'_, '_> {
                 let size = op_size(i, 0);
                 let c = i.immediate(1) as u32 & 0x1F;
                 let a = self.read_op(i, 0, size, true, refund);
-                let r = self.shift(m, a, c, size, want);
+                let (r, rec) = self.shift(m, a, c, size);
                 self.write_op0(i, r, size, refund);
+                self.write_flags(rec);
             }
             Kind::MulWide => {
                 let src = self.read_op(i, 0, 4, false, refund);
@@ -1366,9 +1609,11 @@ impl Lower<'_, '_> {
                     self.b.ins().uextend(types::I64, lo)
                 };
                 let over = self.b.ins().icmp(IntCC::NotEqual, full, ext);
-                self.mul_flags(lo, over, 4, want);
+                let over = self.b.ins().uextend(types::I32, over);
                 self.b.def_var(self.gpr[0], lo);
                 self.b.def_var(self.gpr[2], hi);
+                let rec = self.rec(K_MUL, 4, lo, over, lo, STATUS);
+                self.write_flags(rec);
             }
             Kind::Imul => {
                 let size = op_size(i, 0);
@@ -1388,8 +1633,10 @@ impl Lower<'_, '_> {
                 let r = if size == 4 { r32 } else { self.b.ins().band_imm_s(r32, 0xFFFF) };
                 let back = self.sext64(r, size);
                 let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
-                self.mul_flags(r, over, size, want);
+                let over = self.b.ins().uextend(types::I32, over);
                 self.set_reg(i.op0_register(), r);
+                let rec = self.rec(K_MUL, size, r, over, r, STATUS);
+                self.write_flags(rec);
             }
             Kind::Interp | Kind::Branch => unreachable!("handled by the block"),
         }
@@ -1419,7 +1666,7 @@ impl Lower<'_, '_> {
                 let off = self.ea(i);
                 let seg = seg_index(i.memory_segment());
                 let r = self.write_mem(i, seg, off, size, v, refund);
-                self.leave_if_code_hit(i, r, refund);
+                self.code_hit = Some(r);
             }
         }
     }

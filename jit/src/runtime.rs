@@ -185,9 +185,86 @@ pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, retired: i64) -> u
     exec_result::LEAVE | exec_result::FAULTED | if shutdown { exec_result::SHUTDOWN } else { 0 }
 }
 
+/// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 8
+/// | shift count << 16. Returns `flags` with its `mask` bits replaced. The same formulas as
+/// the interpreter's (ADC/SBB carry-in is recovered from the result).
+pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32) -> u32 {
+    use crate::lower::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
+    use ironbox_cpu::state::flags::{AF, CF, OF, PF, SF, ZF};
+    if mask == 0 {
+        return flags;
+    }
+    let (kind, size, count) = (op & 0xFF, (op >> 8) & 0xFF, op >> 16);
+    let bits = size * 8;
+    let m = if size >= 4 { u32::MAX } else { (1u32 << bits) - 1 };
+    let sb = 1u32 << (bits - 1);
+    let (a, b, r) = (a & m, b & m, r & m);
+    let bit = |v: u32, n: u32| (v >> n) & 1 != 0;
+    let mut f = 0;
+    if r == 0 {
+        f |= ZF;
+    }
+    if r & sb != 0 {
+        f |= SF;
+    }
+    if (r as u8).count_ones() % 2 == 0 {
+        f |= PF;
+    }
+    let mut set = |flag: u32, on: bool| {
+        if on {
+            f |= flag
+        }
+    };
+    match kind {
+        K_ADD => {
+            let c = r.wrapping_sub(a).wrapping_sub(b) & m;
+            set(CF, a as u64 + b as u64 + c as u64 > m as u64);
+            set(OF, (a ^ r) & (b ^ r) & sb != 0);
+            set(AF, (a ^ b ^ r) & 0x10 != 0);
+        }
+        K_SUB => {
+            let c = a.wrapping_sub(b).wrapping_sub(r) & m;
+            set(CF, (a as u64) < b as u64 + c as u64);
+            set(OF, (a ^ b) & (a ^ r) & sb != 0);
+            set(AF, (a ^ b ^ r) & 0x10 != 0);
+        }
+        K_SHL => {
+            let cf = bit(a, bits - count);
+            set(CF, cf);
+            set(OF, (r & sb != 0) != cf);
+        }
+        K_SHR => {
+            set(CF, bit(a, count - 1));
+            set(OF, count == 1 && a & sb != 0);
+        }
+        K_SAR => {
+            // `a` is the sign-extended operand (masked above: re-extend).
+            let sa = ((a << (32 - bits)) as i32) >> (32 - bits);
+            set(CF, bit(sa as u32, count - 1));
+        }
+        K_ROT_L => {
+            let cf = r & 1 != 0;
+            set(CF, cf);
+            set(OF, (r & sb != 0) != cf);
+        }
+        K_ROT_R => {
+            set(CF, r & sb != 0);
+            set(OF, (r & sb != 0) != (r & (sb >> 1) != 0));
+        }
+        K_MUL => {
+            set(CF, b != 0);
+            set(OF, b != 0);
+        }
+        K_LOGIC => {}
+        _ => return flags, // no record (mask is 0 then anyway)
+    }
+    (flags & !mask) | (f & mask)
+}
+
 /// Addresses of the helpers for one bus type.
 #[derive(Clone, Copy)]
 pub struct Helpers {
+    pub flags: usize,
     pub read: usize,
     pub write: usize,
     pub exec: usize,
@@ -197,6 +274,7 @@ pub struct Helpers {
 impl Helpers {
     pub fn for_bus<B: CpuBus>() -> Helpers {
         Helpers {
+            flags: h_flags as *const () as usize,
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,
