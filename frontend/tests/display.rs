@@ -530,7 +530,10 @@ fn pause_hotkey_freezes_the_guest_and_the_mouse_is_released() {
 
     // The mouse: a click grabs it; Ctrl+Alt+G releases it.
     let grabbed = || title().contains("mouse grabbed");
-    xdotool(&x, &["mousemove", "--window", &win, "50", "50", "click", "1"]);
+    xdotool(
+        &x,
+        &["mousemove", "--window", &win, "50", "50", "click", "1"],
+    );
     assert!(wait_until(5, grabbed), "{}", title());
     key("ctrl+alt+g");
     assert!(wait_until(5, || !grabbed()), "{}", title());
@@ -560,7 +563,11 @@ fn pause_hotkey_freezes_the_guest_and_the_mouse_is_released() {
         status = emu.0.try_wait().unwrap();
         status.is_some()
     });
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "ironbox did not quit");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "ironbox did not quit"
+    );
 }
 
 #[test]

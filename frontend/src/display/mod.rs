@@ -10,7 +10,7 @@
 //! messages.
 //!
 //! Pause (Ctrl+Alt+P) is the machine's own run control (`ironbox_machine::pc::control`): the
-//! window flips the machine's `PauseHandle` and the slice running stops within a fraction of a
+//! window flips the machine's `PauseHandle` and the slice running stops within about a
 //! millisecond, the virtual clock frozen; the machine thread then idles until something
 //! resumes the machine, and the window's title follows the handle, whoever paused.
 //!
@@ -39,7 +39,7 @@ Window hotkeys (--display sdl), all with Ctrl+Alt held:
   Ctrl+Alt+G       release the mouse (click into the window to grab it)
   Ctrl+Alt+F       toggle full screen
   Ctrl+Alt+Q       quit (closing the window quits too)
-The mouse is also released when the window loses focus.";
+The mouse is also released when the window loses focus or the machine pauses.";
 
 /// Window → machine.
 #[derive(Debug)]
