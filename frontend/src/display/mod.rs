@@ -10,8 +10,8 @@
 //! messages.
 //!
 //! Pause (Ctrl+Alt+P) is the machine's own run control (`ironbox_machine::pc::control`): the
-//! window flips the machine's `PauseHandle` and the slice running stops within about a
-//! millisecond, the virtual clock frozen; the machine thread then idles until something
+//! window flips the machine's `PauseHandle` and the slice running stops within
+//! milliseconds, the virtual clock frozen; the machine thread then idles until something
 //! resumes the machine, and the window's title follows the handle, whoever paused.
 //!
 //! `keymap.rs` maps SDL scancodes to PC keys; `screenshot.rs` writes PNGs and text dumps (also

@@ -11,8 +11,8 @@
 //!   watchpoint was hit, the machine is paused, or the slice is done. Callers loop over slices
 //!   and look at their own inputs (a socket, a window's events) in between. A pause requested
 //!   while a slice runs takes effect at the next boundary of the board's run loop (at most
-//!   64 Ki instructions or a 10 ms halt wait: about a millisecond); while paused, `run_slice` returns
-//!   [`Stop::Paused`] at once, without running anything.
+//!   64 Ki instructions or a 10 ms halt wait: milliseconds); while paused, `run_slice`
+//!   returns [`Stop::Paused`] at once, without running anything.
 //! - [`Pc::step_instruction`]: execute exactly one instruction (an interrupt taken first is
 //!   delivered and the handler's first instruction executes), then stay paused.
 //! - A breakpoint or watchpoint stop pauses the machine too: it stays stopped until resumed.
