@@ -11,11 +11,13 @@
 //! stub looks for incoming bytes without blocking. Stopping and starting is the machine's own
 //! run control (`ironbox_machine::pc::control`), shared with the display window: gdb's Ctrl-C
 //! pauses the machine, `continue` resumes it, `stepi` is [`Pc::step_instruction`]; while gdb
-//! is attached and the guest stopped, the machine is paused and its virtual clock stands still. The guest's end (debug exit, reset with
-//! `--no-reboot`, triple fault with `--no-reboot`, halt for good) is reported as the inferior
-//! exiting, with the exit status `ironbox run` would give. A broken connection or garbage
-//! never ends the run: the debugger's breakpoints are dropped, and the guest runs on (or,
-//! with `--paused`, waits stopped for the next connection). gdb's `kill` ends ironbox.
+//! is attached and the guest stopped, the machine is paused and its virtual clock stands still.
+//!
+//! The guest's end (debug exit, reset with `--no-reboot`, triple fault with `--no-reboot`,
+//! halt for good) is reported as the inferior exiting, with the exit status `ironbox run` would
+//! give. A broken connection or garbage never ends the run: the debugger's breakpoints are
+//! dropped, and the guest runs on (or, with `--paused`, waits stopped for the next
+//! connection). gdb's `kill` ends ironbox.
 
 mod monitor;
 
