@@ -10,6 +10,8 @@ command -v qemu-system-i386 >/dev/null || need+=(qemu-system-x86)
 pkg-config --exists sdl2 2>/dev/null || need+=(libsdl2-dev pkg-config)
 command -v xvfb-run >/dev/null || need+=(xvfb)
 command -v xauth >/dev/null || need+=(xauth)
+# The window tests press the hotkeys and read the title through the X server.
+command -v xdotool >/dev/null || need+=(xdotool)
 if [ ${#need[@]} -gt 0 ]; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -3,7 +3,9 @@
 //! exactly the character cells of the banner's text row. Once headless (no X at all), once in
 //! a real SDL window on a private X server (Xvfb), where the window's own screenshot path (the
 //! Ctrl+Alt+S code) and a read-back of the window's pixels must agree with it. Also: keys
-//! pressed in the window reach a guest, and graphics modes (VBE, 13h) are letterboxed.
+//! pressed in the window reach a guest, graphics modes (VBE, 13h) are letterboxed, and the
+//! hotkeys pressed through the X server (xdotool) pause and resume the guest and release the
+//! mouse, as the title says.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -189,11 +191,9 @@ impl Drop for Xvfb {
 /// One X server at a time: the guests need the CPU more than the tests need parallelism.
 static XVFB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// `ironbox` in a window on a private X server. SDL's software renderer: Mesa's GL emulation
+/// `ironbox` in a window on the X server `x`. SDL's software renderer: Mesa's GL emulation
 /// would only burn the CPU the guest needs.
-fn under_xvfb(args: &[String], envs: &[(&str, &Path)]) -> Output {
-    let _one = XVFB.lock().unwrap_or_else(|e| e.into_inner());
-    let x = Xvfb::start();
+fn ironbox_on(x: &Xvfb, args: &[String]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ironbox"));
     c.args(args)
         .env("DISPLAY", &x.display)
@@ -201,6 +201,14 @@ fn under_xvfb(args: &[String], envs: &[(&str, &Path)]) -> Output {
         .env_remove("XAUTHORITY")
         .env("SDL_VIDEODRIVER", "x11")
         .env("SDL_RENDER_DRIVER", "software");
+    c
+}
+
+/// `ironbox` in a window on a private X server, to the end of the run.
+fn under_xvfb(args: &[String], envs: &[(&str, &Path)]) -> Output {
+    let _one = XVFB.lock().unwrap_or_else(|e| e.into_inner());
+    let x = Xvfb::start();
+    let mut c = ironbox_on(&x, args);
     for (k, v) in envs {
         c.env(k, v);
     }
@@ -390,6 +398,176 @@ fn graphics_modes_letterboxed_in_the_window() {
             assert_eq!(win.px(mid, (y0 - 2.0) as u32), [0, 0, 0], "{name}: top bar");
         }
     }
+}
+
+/// A child process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `xdotool` against the X server `x`; its output.
+fn xdotool(x: &Xvfb, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run xdotool ({e}): install Debian's `xdotool` package (scripts/setup-deps.sh does)")
+        });
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Poll `f` every 50 ms for up to `secs` seconds.
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+/// A boot sector that writes '#' to the debug console (port 0xE9) about every 4000
+/// instructions, for ever: its output grows exactly while the guest runs.
+fn ticker_floppy(path: &Path) {
+    #[rustfmt::skip]
+    let code = [
+        0xB0, b'#',             // again: mov al, '#'
+        0xE6, 0xE9,             // out 0E9h, al
+        0xB9, 0x00, 0x08,       // mov cx, 0800h
+        0xE2, 0xFE,             // loop $
+        0xEB, 0xF5,             // jmp again
+    ];
+    let mut img = vec![0u8; 1_474_560];
+    img[..code.len()].copy_from_slice(&code);
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    std::fs::write(path, img).unwrap();
+}
+
+/// The hotkeys, pressed through the X server as a user would (xdotool, XTEST): Ctrl+Alt+P
+/// pauses the machine (the title says so, the guest's output stops: it writes without end while
+/// it runs, and what it wrote is flushed on pausing) and resumes it; a click grabs the mouse,
+/// and Ctrl+Alt+G, losing the focus and pausing each release it; Ctrl+Alt+Q quits.
+#[test]
+fn pause_hotkey_freezes_the_guest_and_the_mouse_is_released() {
+    need_seabios();
+    let dir = tmp_dir("display-pause");
+    let img = dir.join("ticker.img");
+    ticker_floppy(&img);
+    let out = dir.join("debugcon.txt");
+    let args = [
+        "run",
+        "--display",
+        "sdl",
+        "--serial",
+        "none",
+        "--fda",
+        img.to_str().unwrap(),
+        "--boot",
+        "a",
+        "--debugcon",
+        &format!("file:{}", out.display()),
+    ]
+    .map(String::from);
+    let _one = XVFB.lock().unwrap_or_else(|e| e.into_inner());
+    let x = Xvfb::start();
+    let mut emu = Killed(
+        ironbox_on(&x, &args)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut win = String::new();
+    assert!(
+        wait_until(20, || {
+            win = xdotool(&x, &["search", "--name", "^ironbox - "]);
+            !win.is_empty()
+        }),
+        "no ironbox window appeared"
+    );
+    let win = win.lines().next().unwrap().to_string();
+    let title = || xdotool(&x, &["getwindowname", &win]);
+    let key = |k: &str| {
+        xdotool(&x, &["key", k]);
+    };
+    let ticks = || {
+        std::fs::read(&out)
+            .unwrap_or_default()
+            .iter()
+            .filter(|&&b| b == b'#')
+            .count()
+    };
+    // The guest boots and ticks (its output reaches the file in 8 KiB pieces while it runs).
+    assert!(
+        wait_until(120, || ticks() > 0),
+        "the guest never ran: {}",
+        title()
+    );
+    assert!(title().contains("running"), "{}", title());
+
+    // Ctrl+Alt+P: paused, and nothing more comes out.
+    key("ctrl+alt+p");
+    assert!(wait_until(5, || title().contains("paused")), "{}", title());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let frozen = ticks();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(ticks(), frozen, "the guest ran while paused");
+    // Again: running, and the guest goes on.
+    key("ctrl+alt+p");
+    assert!(wait_until(5, || title().contains("running")), "{}", title());
+    assert!(
+        wait_until(30, || ticks() > frozen),
+        "the guest did not resume"
+    );
+
+    // The mouse: a click grabs it; Ctrl+Alt+G releases it.
+    let grabbed = || title().contains("mouse grabbed");
+    xdotool(
+        &x,
+        &["mousemove", "--window", &win, "50", "50", "click", "1"],
+    );
+    assert!(wait_until(5, grabbed), "{}", title());
+    key("ctrl+alt+g");
+    assert!(wait_until(5, || !grabbed()), "{}", title());
+    // Losing the focus releases it.
+    xdotool(&x, &["click", "1"]);
+    assert!(wait_until(5, grabbed), "{}", title());
+    let root = xdotool(&x, &["search", "--maxdepth", "0", ""]);
+    xdotool(&x, &["windowfocus", root.lines().next().unwrap()]);
+    assert!(wait_until(5, || !grabbed()), "{}", title());
+    // So does pausing.
+    // (SDL ignores a click in the first 200 ms after the window gets the focus back.)
+    xdotool(&x, &["windowfocus", "--sync", &win]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    xdotool(&x, &["click", "1"]);
+    assert!(wait_until(5, grabbed), "{}", title());
+    key("ctrl+alt+p");
+    assert!(
+        wait_until(5, || title().contains("paused") && !grabbed()),
+        "{}",
+        title()
+    );
+
+    // Ctrl+Alt+Q quits, paused or not.
+    key("ctrl+alt+q");
+    let mut status = None;
+    wait_until(10, || {
+        status = emu.0.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "ironbox did not quit"
+    );
 }
 
 #[test]

@@ -1,13 +1,18 @@
 //! The desktop display: an SDL2 window on the main thread, the machine on its own thread.
 //!
 //! Threading: the machine thread owns the [`Pc`] and runs it in slices of about 10 ms of host
-//! time ([`Pc::run_until`]). Between slices it drains [`ToMachine`] messages (keys and mouse into
-//! the 8042, then [`Pc::host_input_changed`] so the IRQ is raised at once; pause; quit) and, at
-//! most 60 times a second and only when the VGA's `generation()` moved, renders a frame and
-//! offers it to the window with `try_send` on a small bounded channel: a slow window drops
-//! frames, it never stalls the guest. Pixel buffers go back to the machine thread for reuse.
-//! The window thread (`sdl.rs`) never touches the machine; it only draws frames and turns SDL
-//! events into messages.
+//! time ([`Pc::run_slice`]). Between slices it drains [`ToMachine`] messages (keys and mouse into
+//! the 8042, then [`Pc::host_input_changed`] so the IRQ is raised at once; quit) and, at most 60
+//! times a second and only when the VGA's `generation()` moved, renders a frame and offers it to
+//! the window with `try_send` on a small bounded channel: a slow window drops frames, it never
+//! stalls the guest. Pixel buffers go back to the machine thread for reuse. The window thread
+//! (`sdl.rs`) never touches the machine; it only draws frames and turns SDL events into
+//! messages.
+//!
+//! Pause (Ctrl+Alt+P) is the machine's own run control (`ironbox_machine::pc::control`): the
+//! window flips the machine's `PauseHandle` and the slice running stops within
+//! milliseconds, the virtual clock frozen; the machine thread then idles until something
+//! resumes the machine, and the window's title follows the handle, whoever paused.
 //!
 //! `keymap.rs` maps SDL scancodes to PC keys; `screenshot.rs` writes PNGs and text dumps (also
 //! used headless by `--screenshot` / `--dump-screen-text`).
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use ironbox_devices::i8042::Key;
+use ironbox_machine::pc::control::Stop;
 use ironbox_machine::pc::{Pc, PcOutcome};
 
 pub use sdl::Sdl;
@@ -33,7 +39,7 @@ Window hotkeys (--display sdl), all with Ctrl+Alt held:
   Ctrl+Alt+G       release the mouse (click into the window to grab it)
   Ctrl+Alt+F       toggle full screen
   Ctrl+Alt+Q       quit (closing the window quits too)
-The mouse is also released when the window loses focus.";
+The mouse is also released when the window loses focus or the machine pauses.";
 
 /// Window → machine.
 #[derive(Debug)]
@@ -46,7 +52,6 @@ pub enum ToMachine {
         dz: i32,
         buttons: u8,
     },
-    Pause(bool),
     Quit,
 }
 
@@ -120,6 +125,7 @@ pub fn run_windowed(
     let (to_machine, from_window) = crossbeam_channel::unbounded();
     let (to_window, from_machine) = crossbeam_channel::bounded(4);
     let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
+    let pause = pc.pause_handle();
     let machine = std::thread::Builder::new()
         .name("machine".into())
         .spawn(move || {
@@ -134,7 +140,7 @@ pub fn run_windowed(
             let _ = to_window.send(ToWindow::Finished);
             (pc, r)
         })?;
-    let window = sdl.run(from_machine, to_machine, recycle_tx);
+    let window = sdl.run(from_machine, to_machine, recycle_tx, pause);
     let (pc, r) = machine
         .join()
         .map_err(|_| anyhow::anyhow!("the machine thread panicked"))?;
@@ -147,9 +153,11 @@ const FRAME_INTERVAL: Duration = Duration::from_micros(16_667);
 /// Host time the machine runs between looks at its input.
 const SLICE: Duration = Duration::from_millis(10);
 const STATS_INTERVAL: Duration = Duration::from_millis(500);
+/// While paused, how often the machine thread looks whether it was resumed.
+const PAUSED_POLL: Duration = Duration::from_millis(20);
 
 /// Apply one window message to the machine. `false` on quit.
-fn apply(pc: &mut Pc, msg: ToMachine, paused: &mut bool, input: &mut bool) -> bool {
+fn apply(pc: &mut Pc, msg: ToMachine, input: &mut bool) -> bool {
     match msg {
         ToMachine::Key(k, down) => {
             pc.bus.chip.kbc.key_event(k, down);
@@ -163,14 +171,6 @@ fn apply(pc: &mut Pc, msg: ToMachine, paused: &mut bool, input: &mut bool) -> bo
         } => {
             pc.bus.chip.kbc.mouse_event(dx, dy, dz, buttons);
             *input = true;
-        }
-        ToMachine::Pause(p) => {
-            if p && !*paused {
-                pc.pause_clock();
-            } else if !p && *paused {
-                pc.resume_clock();
-            }
-            *paused = p;
         }
         ToMachine::Quit => return false,
     }
@@ -198,18 +198,17 @@ fn machine_loop(
     recycle: &Receiver<Vec<u32>>,
 ) -> anyhow::Result<RunEnd> {
     let start = pc.cpu.instret;
-    let mut paused = false;
+    let mut was_paused = false;
     let mut last_gen = u64::MAX;
     let mut last_frame: Option<Instant> = None;
     let mut stats_at = Instant::now();
     let mut stats_instret = pc.cpu.instret;
-    let mut stats_paused = false;
     loop {
         // Input and commands from the window. While paused, wait for them here.
         let mut input = false;
         let mut next = match rx.try_recv() {
             Ok(m) => Some(m),
-            Err(TryRecvError::Empty) if paused => match rx.recv_timeout(STATS_INTERVAL) {
+            Err(TryRecvError::Empty) if pc.is_paused() => match rx.recv_timeout(PAUSED_POLL) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(RunEnd::Quit),
@@ -218,7 +217,7 @@ fn machine_loop(
             Err(TryRecvError::Disconnected) => return Ok(RunEnd::Quit),
         };
         while let Some(m) = next {
-            if !apply(pc, m, &mut paused, &mut input) {
+            if !apply(pc, m, &mut input) {
                 return Ok(RunEnd::Quit);
             }
             next = rx.try_recv().ok();
@@ -227,15 +226,28 @@ fn machine_loop(
             pc.host_input_changed();
         }
 
-        if !paused {
-            let remaining = max_instructions.map(|m| m.saturating_sub(pc.cpu.instret - start));
-            if let Some(outcome) = pc.run_until(Instant::now() + SLICE, remaining)? {
-                // Show the last picture before going.
-                if let Some(f) = render(pc, &mut last_gen, Vec::new()) {
-                    let _ = tx.send(ToWindow::Frame(f));
-                }
-                return Ok(RunEnd::Guest(outcome));
+        let done = pc.cpu.instret - start;
+        let remaining = max_instructions.map_or(u64::MAX, |m| m.saturating_sub(done));
+        let outcome = if remaining == 0 {
+            let (cs, eip) = pc.where_();
+            Some(PcOutcome::InstructionLimit { cs, eip })
+        } else {
+            match pc.run_slice(remaining, Some(Instant::now() + SLICE))? {
+                Stop::Exited(o) => Some(o),
+                _ => None,
             }
+        };
+        if let Some(outcome) = outcome {
+            // Show the last picture before going.
+            if let Some(f) = render(pc, &mut last_gen, Vec::new()) {
+                let _ = tx.send(ToWindow::Frame(f));
+            }
+            return Ok(RunEnd::Guest(outcome));
+        }
+        let paused = pc.is_paused();
+        if paused && !was_paused {
+            // Everything the guest wrote so far is out while it stands still.
+            pc.bus.chip.flush_output();
         }
 
         let now = Instant::now();
@@ -252,15 +264,15 @@ fn machine_loop(
                 }
             }
         }
-        if now - stats_at >= STATS_INTERVAL || paused != stats_paused {
+        if now - stats_at >= STATS_INTERVAL || paused != was_paused {
             let secs = (now - stats_at).as_secs_f64().max(1e-6);
             let mips = (pc.cpu.instret - stats_instret) as f64 / secs / 1e6;
             if tx.try_send(ToWindow::Stats { mips }).is_ok() {
                 stats_at = now;
                 stats_instret = pc.cpu.instret;
-                stats_paused = paused;
             }
         }
+        was_paused = paused;
     }
 }
 
@@ -282,12 +294,11 @@ mod tests {
     #[test]
     fn key_from_the_window_reaches_port_60_and_raises_irq1() {
         let mut pc = tiny_pc();
-        let (mut paused, mut input) = (false, false);
+        let mut input = false;
         // The keyboard must be scanning: reset leaves it enabled.
         assert!(apply(
             &mut pc,
             ToMachine::Key(keymap::pc_key(sdl2::keyboard::Scancode::A).unwrap(), true),
-            &mut paused,
             &mut input
         ));
         assert!(input);
@@ -299,26 +310,47 @@ mod tests {
         assert_eq!(pc.bus.chip.io_read(0x60, 1, 0), 0x1E);
     }
 
+    /// The machine thread's loop, paused and resumed from another thread through the handle
+    /// (as the window's Ctrl+Alt+P does): the guest stops and goes on; quit ends the loop.
     #[test]
-    fn pause_and_quit_messages() {
-        let mut pc = tiny_pc();
-        let (mut paused, mut input) = (false, false);
-        assert!(apply(
-            &mut pc,
-            ToMachine::Pause(true),
-            &mut paused,
-            &mut input
-        ));
-        assert!(paused);
-        assert!(apply(
-            &mut pc,
-            ToMachine::Pause(false),
-            &mut paused,
-            &mut input
-        ));
-        assert!(!paused);
-        assert!(!apply(&mut pc, ToMachine::Quit, &mut paused, &mut input));
-        assert!(!input);
+    fn pause_from_the_window_thread_stops_the_machine_loop() {
+        let pc = tiny_pc();
+        let pause = pc.pause_handle();
+        let (to_m, rx) = crossbeam_channel::unbounded();
+        let (tx, from_m) = crossbeam_channel::bounded(1024);
+        let (_rtx, rrx) = crossbeam_channel::unbounded();
+        let machine = std::thread::spawn(move || {
+            let mut pc = pc;
+            let end = machine_loop(&mut pc, None, &rx, &tx, &rrx);
+            (end.unwrap(), pc)
+        });
+        let stats = || {
+            from_m
+                .try_iter()
+                .filter_map(|m| match m {
+                    ToWindow::Stats { mips } => Some(mips),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(stats().iter().any(|&m| m > 0.0), "the guest runs");
+        assert!(pause.toggle());
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = stats();
+        std::thread::sleep(Duration::from_millis(1100));
+        let paused = stats();
+        assert!(
+            !paused.is_empty() && paused.iter().all(|&m| m == 0.0),
+            "no instructions while paused: {paused:?}"
+        );
+        assert!(!pause.toggle());
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(stats().iter().any(|&m| m > 0.0), "the guest runs again");
+        to_m.send(ToMachine::Quit).unwrap();
+        let (end, pc) = machine.join().unwrap();
+        assert_eq!(end, RunEnd::Quit);
+        assert!(!pc.is_paused());
     }
 
     #[test]
@@ -346,7 +378,7 @@ mod tests {
         let (to_m, rx) = crossbeam_channel::unbounded();
         let (tx, _from_m) = crossbeam_channel::bounded(4);
         let (_rtx, rrx) = crossbeam_channel::unbounded();
-        to_m.send(ToMachine::Pause(true)).unwrap();
+        pc.pause_handle().pause();
         to_m.send(ToMachine::Quit).unwrap();
         let end = machine_loop(&mut pc, None, &rx, &tx, &rrx).unwrap();
         assert_eq!(end, RunEnd::Quit);

@@ -5,8 +5,11 @@
 //! Keys: SDL scancodes (positions) → set 2 make codes (`keymap.rs`); SDL's key repeat arrives
 //! as repeated makes, which is what a PC keyboard's typematic repeat looks like to the guest.
 //! Keys held when focus goes or the machine pauses are released towards the guest, so none
-//! sticks. Mouse: relative motion while grabbed (click into the window to grab; Ctrl+Alt+G or
-//! focus loss releases).
+//! sticks. Mouse: relative motion while grabbed (click into the window to grab; Ctrl+Alt+G,
+//! focus loss or a pause releases).
+//!
+//! Pause: Ctrl+Alt+P flips the machine's [`PauseHandle`]; the title shows the handle's state,
+//! whoever changed it.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ironbox_devices::i8042::Key;
+use ironbox_machine::pc::control::PauseHandle;
 use sdl2::event::{Event, WindowEvent};
 use sdl2::keyboard::{Mod, Scancode};
 use sdl2::mouse::{MouseButton, MouseWheelDirection};
@@ -46,6 +50,7 @@ impl Sdl {
         rx: Receiver<ToWindow>,
         tx: Sender<ToMachine>,
         recycle: Sender<Vec<u32>>,
+        pause: PauseHandle,
     ) -> anyhow::Result<()> {
         sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "nearest");
         // Tests: a fixed window size ("WxH") that the guest's mode changes do not alter.
@@ -80,6 +85,7 @@ impl Sdl {
             auto_size: fixed.is_none().then_some((w0, h0)),
             tx,
             recycle,
+            pause,
             paused: false,
             grabbed: false,
             mips: 0.0,
@@ -133,6 +139,8 @@ struct Window<'t> {
     auto_size: Option<(u32, u32)>,
     tx: Sender<ToMachine>,
     recycle: Sender<Vec<u32>>,
+    /// The machine's run control; `paused` is its state as the window last showed it.
+    pause: PauseHandle,
     paused: bool,
     grabbed: bool,
     mips: f64,
@@ -149,6 +157,7 @@ impl Window<'_> {
     fn event_loop(&mut self, mut events: sdl2::EventPump, rx: &Receiver<ToWindow>) {
         loop {
             self.test_press();
+            self.sync_pause();
             let (mut dx, mut dy, mut dz) = (0, 0, 0);
             for ev in events.poll_iter() {
                 self.event(ev, &mut dx, &mut dy, &mut dz);
@@ -180,7 +189,6 @@ impl Window<'_> {
                             let _ = self.recycle.send(old.pixels);
                         }
                     }
-                    // The window decides pausing; the machine's view may lag behind it.
                     ToWindow::Stats { mips } => {
                         self.mips = mips;
                         self.update_title();
@@ -342,13 +350,8 @@ impl Window<'_> {
         }
         match sc {
             Scancode::P => {
-                self.paused = !self.paused;
-                if self.paused {
-                    self.release_keys();
-                    self.set_grab(false);
-                }
-                self.send(ToMachine::Pause(self.paused));
-                self.update_title();
+                self.pause.toggle();
+                self.sync_pause();
             }
             Scancode::S => {
                 let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -396,6 +399,20 @@ impl Window<'_> {
         if ctrl {
             self.send(ToMachine::Key(lctrl, false));
         }
+    }
+
+    /// Follow the machine's pause state: on pausing, release keys, buttons and the mouse.
+    fn sync_pause(&mut self) {
+        let p = self.pause.is_paused();
+        if p == self.paused {
+            return;
+        }
+        if p {
+            self.release_keys();
+            self.set_grab(false);
+        }
+        self.paused = p;
+        self.update_title();
     }
 
     /// Send releases for every key the guest sees held.

@@ -7,12 +7,17 @@
 //! `ironbox_machine::pc::control`): nothing is patched into guest memory, so a breakpoint set
 //! before the code is loaded still hits. `monitor help` lists the extra commands.
 //!
-//! The machine runs on the calling thread, in slices; between slices the stub looks for
-//! incoming bytes (Ctrl-C) without blocking. The guest's end (debug exit, reset with
-//! `--no-reboot`, triple fault with `--no-reboot`, halt for good) is reported as the inferior
-//! exiting, with the exit status `ironbox run` would give. A broken connection or garbage
-//! never ends the run: the debugger's breakpoints are dropped, and the guest runs on (or,
-//! with `--paused`, waits stopped for the next connection). gdb's `kill` ends ironbox.
+//! The machine runs on the calling thread, in slices ([`Pc::run_slice`]); between slices the
+//! stub looks for incoming bytes without blocking. Stopping and starting is the machine's own
+//! run control (`ironbox_machine::pc::control`), shared with the display window: gdb's Ctrl-C
+//! pauses the machine, `continue` resumes it, `stepi` is [`Pc::step_instruction`]; while gdb
+//! is attached and the guest stopped, the machine is paused and its virtual clock stands still.
+//!
+//! The guest's end (debug exit, reset with `--no-reboot`, triple fault with `--no-reboot`,
+//! halt for good) is reported as the inferior exiting, with the exit status `ironbox run` would
+//! give. A broken connection or garbage never ends the run: the debugger's breakpoints are
+//! dropped, and the guest runs on (or, with `--paused`, waits stopped for the next
+//! connection). gdb's `kill` ends ironbox.
 
 mod monitor;
 
@@ -85,8 +90,11 @@ pub fn serve(pc: &mut Pc, addr: SocketAddr, paused: bool) -> anyhow::Result<GdbE
         }
     );
     listener.set_nonblocking(true)?;
+    if paused {
+        pc.pause();
+    }
     loop {
-        let stream = if paused {
+        let stream = if pc.is_paused() {
             listener.set_nonblocking(false)?;
             let s = listener.accept().map(|(s, _)| s);
             listener.set_nonblocking(true)?;
@@ -99,7 +107,7 @@ pub fn serve(pc: &mut Pc, addr: SocketAddr, paused: bool) -> anyhow::Result<GdbE
                 }
             }
         } else {
-            match pc.run_for(SLICE)? {
+            match pc.run_slice(SLICE, None)? {
                 Stop::Exited(o) => return Ok(GdbEnd::Exited(o)),
                 _ => listener.accept().ok().map(|(s, _)| s),
             }
@@ -107,6 +115,12 @@ pub fn serve(pc: &mut Pc, addr: SocketAddr, paused: bool) -> anyhow::Result<GdbE
         let Some(stream) = stream else { continue };
         if let Some(end) = session(pc, stream)? {
             return Ok(end);
+        }
+        // Without a debugger the guest runs on, unless asked to wait for the next one.
+        if paused {
+            pc.pause();
+        } else {
+            pc.resume();
         }
     }
 }
@@ -119,6 +133,8 @@ fn session(pc: &mut Pc, stream: TcpStream) -> anyhow::Result<Option<GdbEnd>> {
     eprintln!("ironbox: gdb connected from {peer}");
     let _ = stream.set_nodelay(true);
     let _ = stream.set_nonblocking(false);
+    // gdb starts with the target stopped.
+    pc.pause();
     let mut target = IronTarget {
         pc,
         resume: Resume::Continue,
@@ -213,7 +229,7 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
         loop {
             let r = match target.resume {
                 Resume::Step => target.pc.step_instruction(),
-                Resume::Continue => target.pc.run_for(SLICE),
+                Resume::Continue => target.pc.run_slice(SLICE, None),
             };
             let stop = match r {
                 Ok(s) => s,
@@ -264,10 +280,11 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
     }
 
     fn on_interrupt(
-        _target: &mut Self::Target,
+        target: &mut Self::Target,
     ) -> Result<Option<Self::StopReason>, <Self::Target as Target>::Error> {
-        // The machine only runs inside `wait_for_stop_reason`: it is stopped already.
-        Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
+        // Ctrl-C: pause the machine; the next slice reports it stopped (`Stop::Paused`, SIGINT).
+        target.pc.pause();
+        Ok(None)
     }
 }
 
@@ -434,6 +451,7 @@ impl SingleThreadBase for IronTarget<'_> {
 impl SingleThreadResume for IronTarget<'_> {
     fn resume(&mut self, _signal: Option<Signal>) -> Result<(), Self::Error> {
         self.resume = Resume::Continue;
+        self.pc.resume();
         Ok(())
     }
 

@@ -8,7 +8,6 @@ pub mod chipset;
 pub mod clock;
 pub mod control;
 pub mod pci;
-pub mod slice;
 
 use std::io::Write;
 use std::sync::mpsc::Receiver;
@@ -151,13 +150,8 @@ pub struct Pc {
     serial_input: Option<Receiver<Vec<u8>>>,
     no_reboot: bool,
     next_deadline: Option<u64>,
-    /// Pause requests and debugger state (see `control`).
+    /// Pause, slices and debugger state (see `control`).
     control: Control,
-    /// `slice::run_until`: host time at which `run` gives control back, and whether it did.
-    slice_end: Option<std::time::Instant>,
-    slice_expired: bool,
-    /// `slice::pause_clock`: when the pause began.
-    paused_at: Option<std::time::Instant>,
 }
 
 impl Pc {
@@ -283,9 +277,6 @@ impl Pc {
             no_reboot: cfg.no_reboot,
             next_deadline: None,
             control: Control::default(),
-            slice_end: None,
-            slice_expired: false,
-            paused_at: None,
         };
         pc.power_on()?;
         Ok(pc)
@@ -325,7 +316,8 @@ impl Pc {
         Ok(())
     }
 
-    fn where_(&self) -> (u16, u32) {
+    /// CS selector and EIP of the next instruction.
+    pub fn where_(&self) -> (u16, u32) {
         (self.cpu.s.seg[SegReg::Cs as usize].selector, self.cpu.s.eip)
     }
 
@@ -343,8 +335,9 @@ impl Pc {
 
     /// Run until the guest ends the run (debug exit, reset with `no_reboot`, halt with
     /// interrupts off) or `max_instructions` retire. Pause requests, breakpoints and
-    /// watchpoints are not looked at: `run_for` (in `control`) is the run that stops for them.
+    /// watchpoints are not looked at: `run_slice` (in `control`) is the run that stops for them.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Result<PcOutcome, PcError> {
+        self.thaw_clock();
         let limit = max_instructions.unwrap_or(u64::MAX);
         let start = self.cpu.instret;
         loop {
@@ -375,7 +368,7 @@ impl Pc {
             if done >= limit || self.slice_over() {
                 return Ok(Stop::SliceDone);
             }
-            if stoppable && self.control.pause.take() {
+            if stoppable && self.control.pause.is_paused() {
                 return Ok(Stop::Paused);
             }
             let now = self.clock.now(self.cpu.instret);
