@@ -81,6 +81,7 @@ fn new_module() -> JITModule {
     fb.set("opt_level", &std::env::var("IRONBOX_JIT_OPT").unwrap_or("speed".into())).expect("known setting");
     fb.set("preserve_frame_pointers", "true").expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
+    fb.set("enable_verifier", "false").expect("known setting");
     let isa = cranelift_native::builder()
         .expect("the host is supported by Cranelift")
         .finish(settings::Flags::new(fb))
@@ -182,7 +183,7 @@ impl<B: CpuBus> Jit<B> {
         // SAFETY: the code was compiled for this bus type's helpers; `cpu` and `bus` are
         // exclusively ours for the call; the region's instruction list outlives the call.
         let code = unsafe { (c.f)(cpu, &mut ctx) };
-        cpu.retire(ctx.retired as u64);
+        ctx.settle(cpu);
         let n = budget - ctx.budget as u64;
         let exit = match code {
             EXIT_IO => Some(RunExit::Io),
@@ -219,6 +220,16 @@ impl<B: CpuBus> Jit<B> {
             );
             b.finalize(module.isa().frontend_config());
         }
+        let dump = std::env::var_os("IRONBOX_JIT_DUMP").is_some();
+        if dump {
+            self.cl_ctx.set_disasm(true);
+            eprintln!("jit: region at {eip:#x}:");
+            for g in &region.blocks {
+                for i in &g.instrs {
+                    eprintln!("  {:08x}  {}", i.ip32(), crate::disasm(i));
+                }
+            }
+        }
         let id = module
             .declare_anonymous_function(&self.cl_ctx.func.signature)
             .ok()?;
@@ -231,6 +242,11 @@ impl<B: CpuBus> Jit<B> {
             .cl_ctx
             .compiled_code()
             .map_or(0, |c| c.code_info().total_size as usize);
+        if dump {
+            if let Some(v) = self.cl_ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+                eprintln!("{v}");
+            }
+        }
         module.clear_context(&mut self.cl_ctx);
         module.finalize_definitions().ok()?;
         let ptr = module.get_finalized_function(id);

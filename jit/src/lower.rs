@@ -37,8 +37,8 @@ const GPR: i32 = (S + offset_of!(CpuState, gpr)) as i32;
 const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
 const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
 const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
-const CTX_RETIRED: i32 = offset_of!(Ctx, retired) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
+const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
@@ -72,6 +72,8 @@ enum Kind {
     MulWide,
     /// Two- and three-operand IMUL (16/32-bit).
     Imul,
+    /// DIV / IDIV r/m32 (a divide error goes to the interpreter, which raises #DE).
+    Div,
     /// Jcc / JMP rel to a block of the region.
     Branch,
 }
@@ -191,6 +193,7 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             }
         }
         Mnemonic::Mul | Mnemonic::Imul if ops(1) && op_size(i, 0) == 4 => Kind::MulWide,
+        Mnemonic::Div | Mnemonic::Idiv if ops(1) && op_size(i, 0) == 4 => Kind::Div,
         Mnemonic::Imul
             if (ops(2) || ops(3))
                 && i.op0_kind() == OpKind::Register
@@ -276,7 +279,7 @@ struct Rec {
 impl Rec {
     /// The run-time encoding of the operation for `h_flags`.
     fn op(&self) -> u32 {
-        self.kind | self.size << 8 | self.count << 16
+        self.kind | self.size << 4 | self.count << 7
     }
 }
 
@@ -332,30 +335,25 @@ pub struct LowerOptions {
 
 struct Lower<'a, 'b> {
     b: &'a mut FunctionBuilder<'b>,
-    cpu: Value,
     ctx: Value,
     gpr: [Variable; 8],
     flags: Variable,
     budget: Variable,
-    retired: Variable,
     sigs: Sigs,
     h: Helpers,
     region: &'a Region,
     heads: HashMap<u32, Block>,
     code32: bool,
     stack32: bool,
-    /// Lowered instructions retired in the current block since `retired` was last updated.
-    pend: i64,
     mf: MemFlagsData,
-    /// The host-pointer TLB (loaded once at entry) and this region's privilege tag bit.
-    tlbp: Value,
+    /// This region's privilege bit in host-TLB tags.
     user_tag: u32,
     inline_memory: bool,
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
-    /// The lazy flag record: op, a, b, r, mask of pending EFLAGS bits (see `flags`).
-    lz: [Variable; 5],
+    /// The lazy flag record: op | pending EFLAGS bits << 12, a, b, r (see `Rec::op`).
+    lz: [Variable; 4],
     /// The lazy record if it was set in the current block (else it came from elsewhere).
     known: Option<Rec>,
     /// Status bits that may be pending in the lazy record here.
@@ -372,7 +370,6 @@ struct Lower<'a, 'b> {
 
 #[derive(Clone, Copy)]
 struct FlagState {
-    pend: i64,
     known: Option<Rec>,
     maybe_lazy: u32,
     last_writer: Option<Rec>,
@@ -400,13 +397,10 @@ pub fn lower_region(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let cpu = b.block_params(entry)[0];
     let ctx = b.block_params(entry)[1];
     let gpr = std::array::from_fn(|_| b.declare_var(i32t));
     let flags = b.declare_var(i32t);
     let budget = b.declare_var(i64t);
-    let retired = b.declare_var(i64t);
-    let tlbp = b.ins().load(i64t, MemFlagsData::trusted(), ctx, CTX_TLB);
     let lz = std::array::from_fn(|_| b.declare_var(i32t));
     let kinds: Vec<Vec<Kind>> = region
         .blocks
@@ -431,21 +425,17 @@ pub fn lower_region(
         .collect::<HashMap<_, _>>();
     let mut l = Lower {
         b,
-        cpu,
         ctx,
         gpr,
         flags,
         budget,
-        retired,
         sigs,
         h,
         region,
         heads,
         code32: region.code32,
         stack32,
-        pend: 0,
         mf: MemFlagsData::trusted(),
-        tlbp,
         user_tag: if user { tlb::USER } else { 0 },
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
@@ -465,8 +455,6 @@ pub fn lower_region(
     l.reload();
     let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
     l.b.def_var(budget, bud);
-    let zero = l.b.ins().iconst(i64t, 0);
-    l.b.def_var(retired, zero);
     let first = l.heads[&region.entry_eip];
     l.b.ins().jump(first, &[]);
     for gi in 0..region.blocks.len() {
@@ -477,34 +465,39 @@ pub fn lower_region(
 }
 
 impl Lower<'_, '_> {
+    /// The CPU pointer, loaded from the context where needed (a shorter live range than
+    /// the function parameter's).
+    fn cpu_ptr(&mut self) -> Value {
+        self.b.ins().load(types::I64, self.mf, self.ctx, CTX_CPU)
+    }
+
     fn reload(&mut self) {
+        let cpu = self.cpu_ptr();
         for r in 0..8 {
-            let v = self.b.ins().load(types::I32, self.mf, self.cpu, GPR + 4 * r as i32);
+            let v = self.b.ins().load(types::I32, self.mf, cpu, GPR + 4 * r as i32);
             self.b.def_var(self.gpr[r], v);
         }
-        let f = self.b.ins().load(types::I32, self.mf, self.cpu, EFLAGS);
+        let f = self.b.ins().load(types::I32, self.mf, cpu, EFLAGS);
         self.b.def_var(self.flags, f);
     }
 
     fn writeback(&mut self) {
+        let cpu = self.cpu_ptr();
         for r in 0..8 {
             let v = self.b.use_var(self.gpr[r]);
-            self.b.ins().store(self.mf, v, self.cpu, GPR + 4 * r as i32);
+            self.b.ins().store(self.mf, v, cpu, GPR + 4 * r as i32);
         }
         let f = self.b.use_var(self.flags);
-        self.b.ins().store(self.mf, f, self.cpu, EFLAGS);
+        self.b.ins().store(self.mf, f, cpu, EFLAGS);
     }
 
-    /// `retired` plus the pending count, as a value; the pending count is folded in.
-    fn retired_now(&mut self) -> Value {
-        let r = self.b.use_var(self.retired);
-        let r = self.b.ins().iadd_imm_s(r, self.pend);
-        self.pend = 0;
-        r
+    /// The budget as of the start of the instruction `refund` instructions before the end
+    /// of the current block (what helpers need to count retired instructions).
+    fn budget_at(&mut self, refund: i64) -> Value {
+        let bud = self.b.use_var(self.budget);
+        self.b.ins().iadd_imm_s(bud, refund + 1)
     }
 
-    /// Leave the region: registers back, EIP (if given), budget (+refund) and the retired
-    /// count into the context, return `code`.
     /// Jumps to one of the region's two shared exit blocks (with or without writing the
     /// registers back), which are emitted by `finish_exits`.
     fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
@@ -512,8 +505,7 @@ impl Lower<'_, '_> {
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
         let set = self.b.ins().iconst(types::I32, eip.is_some() as i64);
         let rf = self.b.ins().iconst(types::I64, refund);
-        let r = self.retired_now();
-        let args = [e, set, code, rf, r].map(BlockArg::Value);
+        let args = [e, set, code, rf].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
     }
 
@@ -523,7 +515,7 @@ impl Lower<'_, '_> {
             return b;
         }
         let b = self.b.create_block();
-        for t in [types::I32, types::I32, types::I32, types::I64, types::I64] {
+        for t in [types::I32, types::I32, types::I32, types::I64] {
             self.b.append_block_param(b, t);
         }
         self.b.set_cold_block(b);
@@ -534,7 +526,7 @@ impl Lower<'_, '_> {
     /// In a shared exit: EFLAGS exact from whatever lazy record reaches it.
     fn materialize_exit(&mut self) {
         let f = self.b.use_var(self.flags);
-        let m = self.b.use_var(self.lz[4]);
+        let m = self.lazy_mask();
         let nf = self.call_h_flags(f, m);
         self.b.def_var(self.flags, nf);
     }
@@ -544,14 +536,14 @@ impl Lower<'_, '_> {
         if let Some(fb) = self.fault_blk {
             self.b.switch_to_block(fb);
             let p = self.b.block_params(fb).to_vec();
-            let (eip, refund, retired) = (p[0], p[1], p[2]);
+            let (eip, refund, bk) = (p[0], p[1], p[2]);
             self.materialize_exit();
             self.writeback();
             let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.raise, f, &[self.ctx, eip, retired]);
+                .call_indirect(self.sigs.raise, f, &[self.ctx, eip, bk]);
             let res = self.b.inst_results(call)[0];
             let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
             let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
@@ -559,8 +551,7 @@ impl Lower<'_, '_> {
             let c = self.b.ins().select(sd, c_sd, c_none);
             let blk = self.exit_block(false);
             let zero32 = self.b.ins().iconst(types::I32, 0);
-            let zero64 = self.b.ins().iconst(types::I64, 0);
-            let args = [zero32, zero32, c, refund, zero64].map(BlockArg::Value);
+            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
             self.b.ins().jump(blk, &args);
         }
         for regs in [true, false] {
@@ -569,18 +560,18 @@ impl Lower<'_, '_> {
             };
             self.b.switch_to_block(b);
             let p = self.b.block_params(b).to_vec();
-            let (eip, set, code, refund, retired) = (p[0], p[1], p[2], p[3], p[4]);
+            let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
             if regs {
                 self.materialize_exit();
                 self.writeback();
             }
-            let cur = self.b.ins().load(types::I32, self.mf, self.cpu, EIP);
+            let cpu = self.cpu_ptr();
+            let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
             let e = self.b.ins().select(set, eip, cur);
-            self.b.ins().store(self.mf, e, self.cpu, EIP);
+            self.b.ins().store(self.mf, e, cpu, EIP);
             let bud = self.b.use_var(self.budget);
             let bud = self.b.ins().iadd(bud, refund);
             self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
-            self.b.ins().store(self.mf, retired, self.ctx, CTX_RETIRED);
             self.b.ins().return_(&[code]);
         }
     }
@@ -595,8 +586,6 @@ impl Lower<'_, '_> {
         if let Some(&h) = self.heads.get(&eip) {
             let gi = self.region.index[&eip];
             self.materialize(self.need[gi]);
-            let r = self.retired_now();
-            self.b.def_var(self.retired, r);
             self.b.ins().jump(h, &[]);
         } else {
             self.exit_const(Some(eip), EXIT_NONE, 0);
@@ -605,7 +594,6 @@ impl Lower<'_, '_> {
 
     fn flag_state(&self) -> FlagState {
         FlagState {
-            pend: self.pend,
             known: self.known,
             maybe_lazy: self.maybe_lazy,
             last_writer: self.last_writer,
@@ -613,7 +601,6 @@ impl Lower<'_, '_> {
     }
 
     fn set_flag_state(&mut self, f: FlagState) {
-        self.pend = f.pend;
         self.known = f.known;
         self.maybe_lazy = f.maybe_lazy;
         self.last_writer = f.last_writer;
@@ -632,7 +619,6 @@ impl Lower<'_, '_> {
         let g = &region.blocks[gi];
         let head = self.heads[&g.eip];
         self.b.switch_to_block(head);
-        self.pend = 0;
         let n = g.instrs.len();
         // Budget: the whole block must fit, else leave before it.
         let bud = self.b.use_var(self.budget);
@@ -662,7 +648,6 @@ impl Lower<'_, '_> {
                     }
                 }
                 Kind::Branch => {
-                    self.pend += 1;
                     let target = i.near_branch_target() as u32;
                     if i.mnemonic() == Mnemonic::Jmp {
                         self.goto(target);
@@ -687,7 +672,6 @@ impl Lower<'_, '_> {
                     if let Some(r) = self.code_hit.take() {
                         self.leave_if_code_hit(i, r, refund);
                     }
-                    self.pend += 1;
                 }
             }
         }
@@ -699,7 +683,7 @@ impl Lower<'_, '_> {
     fn interp(&mut self, i: &Instruction, refund: i64, last: bool) {
         self.materialize_all();
         self.writeback();
-        let r = self.retired_now();
+        let r = self.budget_at(refund);
         let ip = self.b.ins().iconst(types::I64, i as *const Instruction as i64);
         let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
         let call = self
@@ -707,8 +691,6 @@ impl Lower<'_, '_> {
             .ins()
             .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
         let res = self.b.inst_results(call)[0];
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(self.retired, zero);
         self.reload();
         self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a
@@ -842,10 +824,10 @@ impl Lower<'_, '_> {
                 b
             }
         };
-        let r = self.retired_now();
+        let bk = self.budget_at(refund);
         let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
         let rf = self.b.ins().iconst(types::I64, refund);
-        let args = [eip, rf, r].map(BlockArg::Value);
+        let args = [eip, rf, bk].map(BlockArg::Value);
         self.b.ins().jump(fb, &args);
     }
 
@@ -867,7 +849,8 @@ impl Lower<'_, '_> {
         let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
         let slot = self.b.ins().uextend(i64t, slot);
         let tag_off = self.b.ins().ishl_imm_s(slot, 2);
-        let tag_at = self.b.ins().iadd(self.tlbp, tag_off);
+        let tlbp = self.b.ins().load(types::I64, self.mf, self.ctx, CTX_TLB);
+        let tag_at = self.b.ins().iadd(tlbp, tag_off);
         let tag = self.b.ins().load(
             types::I32,
             self.mf,
@@ -888,7 +871,7 @@ impl Lower<'_, '_> {
         let ok = self.b.ins().band(seg_ok, tlb_ok);
         let ok = self.b.ins().band(ok, in_page);
         let add_off = self.b.ins().ishl_imm_s(slot, 3);
-        let add_at = self.b.ins().iadd(self.tlbp, add_off);
+        let add_at = self.b.ins().iadd(tlbp, add_off);
         let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
         let lin64 = self.b.ins().uextend(i64t, lin);
         let host = self.b.ins().iadd(addend, lin64);
@@ -968,10 +951,8 @@ impl Lower<'_, '_> {
         let cont = self.b.create_block();
         self.b.set_cold_block(fault);
         self.b.ins().brif(bad, fault, &[], cont, &[]);
-        let pend = self.pend;
         self.b.switch_to_block(fault);
         self.fault_exit(i, refund);
-        self.pend = pend;
         self.b.switch_to_block(cont);
         self.b.ins().ireduce(types::I32, r)
     }
@@ -992,10 +973,8 @@ impl Lower<'_, '_> {
         let cont = self.b.create_block();
         self.b.set_cold_block(fault);
         self.b.ins().brif(bad, fault, &[], cont, &[]);
-        let pend = self.pend;
         self.b.switch_to_block(fault);
         self.fault_exit(i, refund);
-        self.pend = pend;
         self.b.switch_to_block(cont);
         r
     }
@@ -1008,12 +987,9 @@ impl Lower<'_, '_> {
         let cont = self.b.create_block();
         self.b.set_cold_block(out);
         self.b.ins().brif(hit, out, &[], cont, &[]);
-        let pend = self.pend;
         self.b.switch_to_block(out);
-        self.pend += 1;
         let nx = self.mask_next(i.next_ip32());
         self.exit_const(Some(nx), EXIT_NONE, refund);
-        self.pend = pend;
         self.b.switch_to_block(cont);
     }
 
@@ -1186,13 +1162,17 @@ impl Lower<'_, '_> {
 
     /// Set the lazy record variables to `rec` with `mask` pending.
     fn def_lazy(&mut self, rec: &Rec, mask: u32) {
-        let op = self.b.ins().iconst(types::I32, rec.op() as i64);
+        let op = self.b.ins().iconst(types::I32, (rec.op() | mask << 12) as i64);
         self.b.def_var(self.lz[0], op);
         self.b.def_var(self.lz[1], rec.a);
         self.b.def_var(self.lz[2], rec.b);
         self.b.def_var(self.lz[3], rec.r);
-        let m = self.b.ins().iconst(types::I32, mask as i64);
-        self.b.def_var(self.lz[4], m);
+    }
+
+    /// The pending-bits mask of the lazy record (run time).
+    fn lazy_mask(&mut self) -> Value {
+        let opm = self.b.use_var(self.lz[0]);
+        self.b.ins().ushr_imm_s(opm, 12)
     }
 
     /// An instruction wrote the status flags `rec.w`: they become the pending lazy record.
@@ -1224,7 +1204,7 @@ impl Lower<'_, '_> {
                 self.b.ins().bor(keep, v)
             }
             None => {
-                let m = self.b.use_var(self.lz[4]);
+                let m = self.lazy_mask();
                 let m = self.b.ins().band_imm_s(m, need as i64);
                 self.call_h_flags(f, m)
             }
@@ -1234,9 +1214,9 @@ impl Lower<'_, '_> {
         match self.known {
             Some(rec) => self.def_lazy(&rec, self.maybe_lazy),
             None => {
-                let m = self.b.use_var(self.lz[4]);
-                let m = self.b.ins().band_imm_s(m, !(need as i64));
-                self.b.def_var(self.lz[4], m);
+                let opm = self.b.use_var(self.lz[0]);
+                let m = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
+                self.b.def_var(self.lz[0], m);
             }
         }
     }
@@ -1263,7 +1243,7 @@ impl Lower<'_, '_> {
     /// Forget the lazy state after the interpreter ran (it left EFLAGS exact).
     fn lazy_reset(&mut self) {
         let z = self.b.ins().iconst(types::I32, 0);
-        self.b.def_var(self.lz[4], z);
+        self.b.def_var(self.lz[0], z);
         self.known = None;
         self.maybe_lazy = 0;
         self.last_writer = None;
@@ -1637,6 +1617,57 @@ impl Lower<'_, '_> {
                 self.set_reg(i.op0_register(), r);
                 let rec = self.rec(K_MUL, size, r, over, r, STATUS);
                 self.write_flags(rec);
+            }
+            Kind::Div => {
+                let src = self.read_op(i, 0, 4, false, refund);
+                let eax = self.b.use_var(self.gpr[0]);
+                let edx = self.b.use_var(self.gpr[2]);
+                let lo = self.b.ins().uextend(types::I64, eax);
+                let hi = self.b.ins().uextend(types::I64, edx);
+                let hi = self.b.ins().ishl_imm_s(hi, 32);
+                let n = self.b.ins().bor(hi, lo);
+                let ok = self.b.create_block();
+                let bad = self.b.create_block();
+                let join = self.b.create_block();
+                self.b.set_cold_block(bad);
+                let (q, r) = if m == Mnemonic::Div {
+                    // No divide error iff EDX < divisor (which also excludes 0).
+                    let fits = self.b.ins().icmp(IntCC::UnsignedLessThan, edx, src);
+                    self.b.ins().brif(fits, ok, &[], bad, &[]);
+                    self.b.switch_to_block(ok);
+                    let d = self.b.ins().uextend(types::I64, src);
+                    (self.b.ins().udiv(n, d), self.b.ins().urem(n, d))
+                } else {
+                    let d = self.b.ins().sextend(types::I64, src);
+                    let zero = self.b.ins().icmp_imm_s(IntCC::Equal, src, 0);
+                    let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, src, -1);
+                    let top = self.b.ins().icmp_imm_s(IntCC::Equal, n, i64::MIN);
+                    let ovf = self.b.ins().band(minus1, top);
+                    let trap = self.b.ins().bor(zero, ovf);
+                    let divide = self.b.create_block();
+                    self.b.ins().brif(trap, bad, &[], divide, &[]);
+                    self.b.switch_to_block(divide);
+                    let q = self.b.ins().sdiv(n, d);
+                    let r = self.b.ins().srem(n, d);
+                    let q32 = self.b.ins().ireduce(types::I32, q);
+                    let back = self.b.ins().sextend(types::I64, q32);
+                    let fits = self.b.ins().icmp(IntCC::Equal, back, q);
+                    self.b.ins().brif(fits, ok, &[], bad, &[]);
+                    self.b.switch_to_block(ok);
+                    (q, r)
+                };
+                let q = self.b.ins().ireduce(types::I32, q);
+                let r = self.b.ins().ireduce(types::I32, r);
+                self.b.def_var(self.gpr[0], q);
+                self.b.def_var(self.gpr[2], r);
+                self.b.ins().jump(join, &[]);
+                // A divide error: the interpreter executes the instruction and raises #DE.
+                let saved = self.flag_state();
+                self.b.switch_to_block(bad);
+                self.interp(i, refund, false);
+                self.b.ins().jump(join, &[]);
+                self.set_flag_state(saved);
+                self.b.switch_to_block(join);
             }
             Kind::Interp | Kind::Branch => unreachable!("handled by the block"),
         }

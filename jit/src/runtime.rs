@@ -22,8 +22,13 @@ pub struct Ctx {
     /// Instructions the region may still execute (decremented per block, refunded on early
     /// exits so that the dispatcher sees exactly what the interpreter would have counted).
     pub budget: i64,
-    /// Instructions retired but not yet added to the retired count / TSC.
-    pub retired: i64,
+    /// The budget at entry; instructions already counted as retired by helpers, and
+    /// instructions that faulted (they use budget but do not retire). Translated code keeps
+    /// no retired count of its own: it passes helpers its budget as of the instruction's
+    /// start, and the dispatcher settles the rest at the exit.
+    pub start_budget: i64,
+    pub synced: i64,
+    pub faults: i64,
     /// EFLAGS.IF|TF|RF at region entry (a change makes the region leave).
     pub entry_flags: u32,
     /// The fault of the last failed data access.
@@ -45,7 +50,9 @@ impl Ctx {
             cpu,
             bus,
             budget,
-            retired: 0,
+            start_budget: budget,
+            synced: 0,
+            faults: 0,
             entry_flags,
             fault_vector: 0,
             fault_error: 0,
@@ -92,6 +99,21 @@ impl Ctx {
         self.fault_vector = f.vector as u32;
         self.fault_error = f.error.unwrap_or(0);
         self.fault_has_error = f.error.is_some() as u32;
+    }
+
+    /// Retire the instructions done before the one whose budget-at-start is `bk`.
+    fn sync(&mut self, cpu: &mut Cpu, bk: i64) {
+        let n = self.start_budget - bk - self.synced - self.faults;
+        if n > 0 {
+            cpu.retire(n as u64);
+            self.synced += n;
+        }
+    }
+
+    /// After the run: retire what the helpers did not.
+    pub fn settle(&mut self, cpu: &mut Cpu) {
+        let b = self.budget;
+        self.sync(cpu, b);
     }
 
     fn fault(&self) -> Fault {
@@ -162,31 +184,37 @@ pub extern "C" fn h_write<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size: u3
     }
 }
 
-/// Execute one instruction with the interpreter after retiring `retired` translated ones.
-pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, retired: i64) -> u32 {
+/// Execute one instruction with the interpreter (`bk`: the budget as of its start).
+pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64) -> u32 {
     // SAFETY: as for `h_read`; `i` points into the region's instruction list, alive while
     // the region's code runs.
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
-    cpu.retire(retired as u64);
+    c.sync(cpu, bk);
     let i = unsafe { &*i };
     let r = cpu.exec_one(bus, i, c.entry_flags);
+    if r & exec_result::FAULTED != 0 {
+        c.faults += 1;
+    } else {
+        c.synced += 1;
+    }
     c.load_segments(cpu);
     r
 }
 
-/// Deliver the fault of the last failed access, raised by the instruction at `eip`, after
-/// retiring `retired` translated instructions. Returns `exec_result` bits.
-pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, retired: i64) -> u32 {
+/// Deliver the fault of the last failed access, raised by the instruction at `eip` (`bk`:
+/// the budget as of its start). Returns `exec_result` bits.
+pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, bk: i64) -> u32 {
     // SAFETY: as for `h_read`.
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
-    cpu.retire(retired as u64);
+    c.sync(cpu, bk);
+    c.faults += 1;
     let f = c.fault();
     let shutdown = cpu.raise_at(bus, f, eip);
     exec_result::LEAVE | exec_result::FAULTED | if shutdown { exec_result::SHUTDOWN } else { 0 }
 }
 
-/// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 8
-/// | shift count << 16. Returns `flags` with its `mask` bits replaced. The same formulas as
+/// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 4
+/// | shift count << 7 (higher bits ignored). Returns `flags` with its `mask` bits replaced. The same formulas as
 /// the interpreter's (ADC/SBB carry-in is recovered from the result).
 pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32) -> u32 {
     use crate::lower::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
@@ -194,7 +222,7 @@ pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32
     if mask == 0 {
         return flags;
     }
-    let (kind, size, count) = (op & 0xFF, (op >> 8) & 0xFF, op >> 16);
+    let (kind, size, count) = (op & 0xF, (op >> 4) & 7, (op >> 7) & 0x1F);
     let bits = size * 8;
     let m = if size >= 4 { u32::MAX } else { (1u32 << bits) - 1 };
     let sb = 1u32 << (bits - 1);

@@ -113,6 +113,31 @@ start:
     jnz .lsh
     mov [0x8214], eax
     mov [0x8218], ebx
+    ; divides (no divide errors: the IDT is not set up)
+    mov ecx, 3000
+.ldiv:
+    mov eax, ecx
+    imul eax, eax, 0x9e3779b1
+    xor edx, edx
+    mov ebx, ecx
+    or ebx, 1
+    div ebx
+    add [0x8220], edx
+    add [0x8224], eax
+    mov eax, ecx
+    neg eax
+    cdq
+    mov ebx, 7
+    idiv ebx
+    add [0x8228], edx
+    add [0x822c], eax
+    mov dword [0x8230], 13
+    xor edx, edx
+    mov eax, ecx
+    div dword [0x8230]
+    add [0x8234], edx
+    dec ecx
+    jnz .ldiv
     hlt
 
 ; Self-modifying, on a page of its own: bumps its own immediate on every call.
