@@ -24,6 +24,9 @@ pub struct DecodeCache {
     pub(crate) code_written: bool,
     /// Bumped whenever a page starts holding cached code (writes to it must now be seen).
     pub(crate) code_epoch: u64,
+    /// Pages whose generation changed (for `follow_generations`; bounded).
+    bump_log: Vec<u32>,
+    bump_overflow: bool,
     /// Decoded straight-line blocks (see `block`).
     pub(crate) blocks: crate::block::BlockTable,
 }
@@ -62,6 +65,8 @@ impl Default for DecodeCache {
             code_pages: Vec::new(),
             code_written: false,
             code_epoch: 0,
+            bump_log: Vec::new(),
+            bump_overflow: false,
             blocks: crate::block::BlockTable::default(),
         }
     }
@@ -74,10 +79,38 @@ fn slot(phys: u32, key: u32) -> usize {
 }
 
 impl DecodeCache {
+    /// Take over the page generations another cache bumped since the last call (a shadow
+    /// CPU that must see the writes made through the main one): its cached decodes of those
+    /// pages go.
+    pub(crate) fn follow_generations(&mut self, other: &mut DecodeCache) {
+        if other.bump_overflow {
+            // Too many to have kept: drop everything.
+            other.bump_overflow = false;
+            other.bump_log.clear();
+            self.clear();
+            return;
+        }
+        for page in other.bump_log.drain(..) {
+            self.invalidate_page(page);
+            if let Some(g) = self.page_gen.get_mut(page as usize) {
+                *g = g.wrapping_add(1);
+            }
+        }
+    }
+
+    fn log_bump(&mut self, page: u32) {
+        if self.bump_log.len() < 4096 {
+            self.bump_log.push(page);
+        } else {
+            self.bump_overflow = true;
+        }
+    }
+
     pub fn clear(&mut self) {
         self.blocks.clear();
         self.entries.iter_mut().for_each(|e| e.key = 0);
         // Everything keyed on a page generation (blocks here, translations in the JIT) goes.
+        self.bump_overflow = true;
         for (w, bits) in self.code_pages.iter_mut().enumerate() {
             let mut b = std::mem::take(bits);
             while b != 0 {
@@ -171,6 +204,7 @@ impl DecodeCache {
     fn invalidate_page(&mut self, page: u32) {
         if self.is_code_page(page) {
             self.code_written = true;
+            self.log_bump(page);
             self.page_gen[page as usize] = self.page_gen[page as usize].wrapping_add(1);
             let w = (page >> 6) as usize;
             self.code_pages[w] &= !(1 << (page & 63));

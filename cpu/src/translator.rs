@@ -190,11 +190,12 @@ impl Cpu {
 
     /// Make this CPU a copy of `other`'s architectural state, retired count and TLB (the
     /// lockstep checker's shadow interpreter starts each comparison this way).
-    pub fn copy_state_from(&mut self, other: &Cpu) {
+    pub fn copy_state_from(&mut self, other: &mut Cpu) {
         self.s = other.s.clone();
         self.instret = other.instret;
         self.tlb = other.tlb.clone();
         self.data_breakpoints = other.data_breakpoints;
+        self.icache.follow_generations(&mut other.icache);
     }
 
     /// Bumped whenever a physical page starts holding cached code.

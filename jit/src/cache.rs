@@ -78,7 +78,12 @@ pub struct Jit<B: CpuBus> {
 
 fn new_module() -> JITModule {
     let mut fb = settings::builder();
-    fb.set("opt_level", &std::env::var("IRONBOX_JIT_OPT").unwrap_or("speed".into())).expect("known setting");
+    // Measured on the intmix workload: "none" compiles ~30% faster than "speed" and runs
+    // as fast (the IR is already simple); the register allocator dominates compile time.
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    fb.set("opt_level", &env("IRONBOX_JIT_OPT", "none")).expect("known setting");
+    fb.set("regalloc_algorithm", &env("IRONBOX_JIT_REGALLOC", "backtracking"))
+        .expect("known setting");
     fb.set("preserve_frame_pointers", "true").expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
     fb.set("enable_verifier", "false").expect("known setting");

@@ -18,7 +18,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
-use iced_x86::{ConditionCode, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind, Register};
 use ironbox_cpu::state::flags as fl;
 use ironbox_cpu::translator::exec_result as xr;
 use ironbox_cpu::{Cpu, CpuState};
@@ -202,15 +202,9 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::Imul
         }
-        _ if matches!(
-            i.flow_control(),
-            FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
-        ) && has_near_target(i)
-            && matches!(i.mnemonic(), Mnemonic::Jmp)
-            || (i.flow_control() == FlowControl::ConditionalBranch
-                && i.condition_code() != ConditionCode::None
-                && has_near_target(i)) =>
-        {
+        // Jcc and near JMP rel only (LOOPcc/JCXZ also have targets and condition codes,
+        // but do more: the interpreter runs them).
+        _ if has_near_target(i) && (i.is_jcc_short_or_near() || i.is_jmp_short_or_near()) => {
             if region.contains(i.near_branch_target() as u32) {
                 Kind::Branch
             } else {
