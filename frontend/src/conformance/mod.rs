@@ -1,8 +1,9 @@
 //! `ironbox conformance`: CPU conformance test vectors.
 //!
 //! `singlestep PATH...` runs SingleStepTests MOO files (see `moo.rs` for the format and
-//! `runner.rs` for how a test is run and compared) and prints one line per failing opcode file,
-//! then `N passed, M failed, K skipped`.
+//! `runner.rs` for how a test is run and compared) under the interpreter, the JIT or both in
+//! lockstep (`--engine`) and prints one line per failing opcode file, under `jit`/`lockstep` a
+//! line saying how many tests ran translated code, then `N passed, M failed, K skipped`.
 
 mod moo;
 mod runner;
@@ -15,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use ironbox_jit::EngineKind;
 
+use ironbox_cpu::CpuModel;
 use runner::{FileReport, RunOpts, Suite, Worker};
 
 #[derive(clap::Subcommand)]
@@ -44,6 +47,12 @@ pub struct SinglestepArgs {
     /// Worker threads.
     #[arg(long, value_name = "N", default_value_t = 2)]
     jobs: usize,
+    /// Execution engine: `interp` (the reference interpreter), `jit` (every instruction
+    /// translated with Cranelift into a one-instruction region and run as native code) or
+    /// `lockstep` (the JIT, each region re-run by the interpreter and compared; a divergence
+    /// fails the test). The 8086 model always runs in the interpreter.
+    #[arg(long, value_name = "ENGINE", default_value = "interp")]
+    engine: String,
 }
 
 pub fn main(c: ConformanceCmd) -> anyhow::Result<ExitCode> {
@@ -58,6 +67,12 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
             bail!("--min-pass-rate must be a percentage between 0 and 100, not {p}");
         }
     }
+    let Some(engine) = EngineKind::parse(&a.engine) else {
+        bail!(
+            "--engine {:?}: unknown engine (expected interp, jit or lockstep)",
+            a.engine
+        );
+    };
     let mut files = Vec::new();
     for p in &a.paths {
         collect(p, &mut files).with_context(|| format!("{}", p.display()))?;
@@ -90,7 +105,11 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
     }
 
     let started = Instant::now();
-    let reports = run_all(&files, &suites, RunOpts { limit: a.limit }, a.jobs.max(1));
+    let opts = RunOpts {
+        limit: a.limit,
+        engine,
+    };
+    let reports = run_all(&files, &suites, opts, a.jobs.max(1));
 
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
@@ -113,6 +132,9 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
                 print!("{}", f.detail);
             }
         }
+    }
+    if engine != EngineKind::Interp {
+        println!("{}", engine_line(engine, &reports));
     }
     let n_skipped: usize = skipped.values().sum();
     if n_skipped > 0 {
@@ -139,6 +161,45 @@ fn singlestep(a: SinglestepArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `engine jit: T of N tests ran their instruction as translated code (…)`.
+fn engine_line(engine: EngineKind, reports: &[FileReport]) -> String {
+    let (mut ran, mut translated, mut i8086) = (0, 0, 0);
+    let (mut regions, mut checked, mut compile) = (0, 0, std::time::Duration::ZERO);
+    for r in reports {
+        ran += r.passed + r.failed;
+        translated += r.translated;
+        if r.model == Some(CpuModel::I8086) {
+            i8086 += r.passed + r.failed;
+        }
+        regions += r.regions_compiled;
+        checked += r.lockstep_checked;
+        compile += r.compile_time;
+    }
+    let name = if engine == EngineKind::Jit {
+        "jit"
+    } else {
+        "lockstep"
+    };
+    let mut notes = vec![format!(
+        "{regions} regions compiled in {:.1} s",
+        compile.as_secs_f64()
+    )];
+    if engine == EngineKind::Lockstep {
+        notes.push(format!(
+            "{checked} region runs checked against the interpreter"
+        ));
+    }
+    if i8086 > 0 {
+        notes.push(format!(
+            "{i8086} 8086 tests ran in the interpreter: the 8086 model always single-steps"
+        ));
+    }
+    format!(
+        "engine {name}: {translated} of {ran} tests ran their instruction as translated code ({})",
+        notes.join("; ")
+    )
 }
 
 /// Files given directly are taken as they are; folders are searched recursively, sorted by name.

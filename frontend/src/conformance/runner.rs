@@ -1,4 +1,5 @@
-//! Runs MOO tests on the reference interpreter (`ironbox_cpu`) and compares the outcome.
+//! Runs MOO tests on the reference interpreter (`ironbox_cpu`), the JIT or both in lockstep
+//! (`--engine`), and compares the outcome.
 //!
 //! What the captures look like (checked on the files in `../shared/conformance/`):
 //! - 8086 suite (CPU id `8086`): no HLT follows the instruction (the bytes after it are the NOPs
@@ -19,6 +20,17 @@
 //! An interrupt whose IVT entry the 286 test does not provide stops the test at once (its
 //! handler would be zeroed memory). Memory not listed by a test reads as 0.
 //!
+//! Engines: every step goes through an `ironbox_jit::Engine` (one per file and model, so the
+//! translation cache holds one file's code at most). Under `jit`/`lockstep` it compiles every
+//! instruction on first sight into a one-instruction region (threshold 1,
+//! `single_instruction_regions`), so the instruction under test runs as translated code; the
+//! bytes a test writes (and `clean` zeroes) go through `Cpu::invalidate_phys`, which bumps the
+//! code page's generation, so a translation left at the same address by an earlier test is
+//! dropped, never reused. Each test records whether its first step (the instruction under test)
+//! ran translated. The 8086 model always single-steps through the interpreter
+//! (`Cpu::needs_step`), so its tests never run translated code, by design; neither do 286 tests
+//! that start with TF set.
+//!
 //! Compared: the 14 registers (GPRs on 16 bits, IP on the full EIP), FLAGS under the opcode's
 //! `flags-mask`, real-mode segment bases (= selector × 16), every RAM byte listed in INIT or
 //! FINA (FINA wins), writes to unlisted addresses, and the exception taken. 286 initial FLAGS
@@ -31,6 +43,7 @@ use std::path::Path;
 
 use ironbox_cpu::state::attr;
 use ironbox_cpu::{Cpu, CpuBus, CpuModel, CpuState, RunExit, Segment, StepEvent};
+use ironbox_jit::{Engine, EngineKind};
 
 use super::moo::{self, Test, REG_NAMES, R_CS, R_FLAGS, R_IP, R_SP, R_SS};
 
@@ -254,6 +267,8 @@ enum Stop {
     /// 286 mode: interrupt through an IVT entry the test does not provide.
     UnlistedVector(u8),
     Panic(String),
+    /// Lockstep: translated code and the interpreter disagreed (the engine's report).
+    Diverged(String),
 }
 
 #[derive(Clone, Debug)]
@@ -288,13 +303,23 @@ pub struct FileReport {
     pub first_failure: Option<Failure>,
     /// Unreadable / corrupt / unsupported file (already counted in `failed`).
     pub error: Option<String>,
+    /// The CPU model of the file (`None`: unknown or unreadable).
+    pub model: Option<CpuModel>,
+    /// Tests whose instruction ran as translated code (`jit` / `lockstep`).
+    pub translated: usize,
+    /// Regions compiled, and the time spent compiling them.
+    pub regions_compiled: u64,
+    pub compile_time: std::time::Duration,
+    /// Lockstep: translated regions re-run by the interpreter and compared.
+    pub lockstep_checked: u64,
 }
 
 /// A CPU and its RAM, reused across the tests of one model (a fresh `Cpu` per test would
-/// rebuild the interpreter's decode cache every time).
+/// rebuild the interpreter's decode cache every time), and the engine that runs it.
 struct Machine {
     cpu: Cpu,
     bus: TestBus,
+    engine: Engine<TestBus>,
 }
 
 /// Per-thread scratch state: one machine per model, reused across tests.
@@ -310,6 +335,7 @@ pub struct Worker {
 #[derive(Clone, Copy)]
 pub struct RunOpts {
     pub limit: Option<usize>,
+    pub engine: EngineKind,
 }
 
 impl Worker {
@@ -349,6 +375,10 @@ impl Worker {
             .unwrap_or_default();
         let rule = FileRule::new(suite, &file_name);
         let tests = &file.tests[..file.tests.len().min(limit)];
+        rep.model = Some(model);
+        // A fresh engine per file: its cache then holds this file's translations only.
+        let m = self.machine(model);
+        m.engine = new_engine(opts.engine, &m.cpu);
         for (ordinal, t) in tests.iter().enumerate() {
             let info = rule.for_test(&t.bytes);
             if !info.runnable() {
@@ -362,7 +392,9 @@ impl Worker {
                 continue;
             }
             let flags_mask = info.flags_mask.unwrap_or(0xFFFF);
-            if self.run_test(t, model, flags_mask) {
+            let (ok, translated) = self.run_test(t, model, flags_mask);
+            rep.translated += translated as usize;
+            if ok {
                 rep.passed += 1;
             } else {
                 rep.failed += 1;
@@ -379,6 +411,12 @@ impl Worker {
         if let Some(e) = &file.error {
             fail_file(&mut rep, tests.len(), format!("corrupt: {e}"));
         }
+        let engine = &self.machine(model).engine;
+        if let Some(s) = engine.stats() {
+            rep.regions_compiled = s.regions_compiled;
+            rep.compile_time = s.compile_time;
+        }
+        rep.lockstep_checked = engine.lockstep_checked();
         rep
     }
 
@@ -386,9 +424,10 @@ impl Worker {
         machine(&mut self.m8086, &mut self.m286, model)
     }
 
-    /// Run one test; true if it passed. Leaves the mismatches in `self.mismatches`.
-    fn run_test(&mut self, t: &Test, model: CpuModel, flags_mask: u16) -> bool {
-        let Machine { cpu, bus } = machine(&mut self.m8086, &mut self.m286, model);
+    /// Run one test: (passed, its instruction ran as translated code). Leaves the mismatches in
+    /// `self.mismatches`.
+    fn run_test(&mut self, t: &Test, model: CpuModel, flags_mask: u16) -> (bool, bool) {
+        let Machine { cpu, bus, engine } = machine(&mut self.m8086, &mut self.m286, model);
         cpu.s = CpuState::reset(model);
         cpu.flush_tlb();
         let init = initial_regs(t, model);
@@ -408,13 +447,30 @@ impl Worker {
         let rep = single && is_rep_string(&t.bytes);
         let start = (cpu.s.seg[1].selector, cpu.s.eip);
         let mut taken = None;
+        let translated_before = in_regions(engine);
+        let mut translated = false;
         let stepped = panic::catch_unwind(AssertUnwindSafe(|| {
-            for _ in 0..STEP_CAP {
+            for step in 0..STEP_CAP {
                 bus.ivt_read = None;
-                // `run` with a budget of one goes through the block cache and its fast forms
-                // (the 8086 model always single-steps), so the vectors check both paths.
-                let ev = match cpu.run(bus, 1).0 {
+                // A budget of one: the interpreter goes through the block cache and its fast
+                // forms (the 8086 model always single-steps), the JIT through a translated
+                // one-instruction region, so the vectors check every path. Only the instruction
+                // under test goes through the engine (every iteration of a REP string
+                // instruction too); the HLT after it or at its interrupt handler is not what
+                // is tested, and compiling it would double the JIT's compile time.
+                let exit = if step == 0 || (cpu.s.seg[1].selector, cpu.s.eip) == start {
+                    engine.run(cpu, bus, 1).0
+                } else {
+                    cpu.run(bus, 1).0
+                };
+                if step == 0 {
+                    translated = in_regions(engine) > translated_before;
+                }
+                let ev = match exit {
                     RunExit::Shutdown => StepEvent::Shutdown,
+                    RunExit::Diverged => {
+                        return Stop::Diverged(engine.divergence.take().unwrap_or_default())
+                    }
                     _ => StepEvent::Executed,
                 };
                 if let Some(v) = bus.ivt_read {
@@ -531,7 +587,7 @@ impl Worker {
                 ));
             }
         }
-        mm.is_empty()
+        (mm.is_empty(), translated)
     }
 
     /// Zero the RAM a test used.
@@ -550,6 +606,7 @@ impl Worker {
         if panicked {
             // The interpreter's private state may be mid-instruction: start afresh.
             m.cpu = Cpu::new(model);
+            m.engine = new_engine(m.engine.kind(), &m.cpu);
         }
     }
 
@@ -683,10 +740,26 @@ fn machine<'a>(
         CpuModel::I8086 => (m8086, 1 << 20),
         _ => (m286, 16 << 20),
     };
-    slot.get_or_insert_with(|| Machine {
-        cpu: Cpu::new(model),
-        bus: TestBus::new(size),
+    slot.get_or_insert_with(|| {
+        let cpu = Cpu::new(model);
+        Machine {
+            engine: new_engine(EngineKind::Interp, &cpu),
+            cpu,
+            bus: TestBus::new(size),
+        }
     })
+}
+
+/// An engine that translates every instruction the first time it runs, one per region.
+fn new_engine(kind: EngineKind, cpu: &Cpu) -> Engine<TestBus> {
+    let mut e = Engine::with_threshold(kind, cpu, 1);
+    e.single_instruction_regions();
+    e
+}
+
+/// Guest instructions run by translated code so far.
+fn in_regions(e: &Engine<TestBus>) -> u64 {
+    e.stats().map_or(0, |s| s.instrs_in_regions)
 }
 
 /// REG_NAMES index → CpuState segment index (ES CS SS DS order).
@@ -755,6 +828,7 @@ fn stop_word(s: &Stop) -> &'static str {
         Stop::Shutdown => "shutdown",
         Stop::UnlistedVector(_) => "exception",
         Stop::Panic(_) => "PANIC",
+        Stop::Diverged(_) => "diverged",
     }
 }
 
@@ -767,6 +841,7 @@ fn stop_text(s: &Stop) -> String {
             format!("took interrupt #{v} (int {v:02x}h), whose IVT entry the test does not provide")
         }
         Stop::Panic(m) => format!("interpreter panicked: {m}"),
+        Stop::Diverged(r) => r.trim_end().replace('\n', "\n               "),
     }
 }
 
@@ -921,32 +996,46 @@ mod tests {
         f
     }
 
+    // ax bx cx dx cs ss ds es sp bp si di ip flags
+    const INIT: [u16; 14] = [1, 2, 3, 4, 0x100, 0x300, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF0C7];
+    /// IVT entry 3 → 0200:0000, a HLT.
+    const IVT3: &[(u32, u8)] = &[(12, 0), (13, 0), (14, 0), (15, 2), (0x2000, 0xF4)];
+    /// INT 3 from 0100:0010: pushes FLAGS (0x00C7, 12-15 cleared), CS, IP 0x11 at 0300:00FA.
+    const STACK: &[(u32, u8)] = &[
+        (0x30FA, 0x11),
+        (0x30FB, 0),
+        (0x30FC, 0x00),
+        (0x30FD, 0x01),
+        (0x30FE, 0xC7),
+        (0x30FF, 0x00),
+    ];
+    const INT3_FINA: &[(usize, u16)] = &[
+        (R_CS, 0x200),
+        (R_SP, 0xFA),
+        (R_IP, 1),
+        (R_FLAGS, 0x00C7 & !0x300),
+    ];
+
+    /// Run every test of a MOO file (written to a temporary file) under `engine`.
+    fn run_moo(w: &mut Worker, file: &[u8], engine: EngineKind) -> FileReport {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ironbox-runner-{}-{n}.MOO", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, file).unwrap();
+        let opts = RunOpts {
+            limit: None,
+            engine,
+        };
+        let r = w.run_file(&path, "t".into(), &Suite::default(), opts);
+        let _ = std::fs::remove_file(&path);
+        r
+    }
+
     #[test]
     fn runs_and_compares_286_tests() {
-        // ax bx cx dx cs ss ds es sp bp si di ip flags
-        let init = [1, 2, 3, 4, 0x100, 0x300, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF0C7];
-        let ivt3: &[(u32, u8)] = &[
-            (12, 0x00),
-            (13, 0x00),
-            (14, 0x00),
-            (15, 0x02),
-            (0x2000, 0xF4),
-        ];
-        // INT 3 from 0100:0010: pushes FLAGS (0x00C7, 12-15 cleared), CS, IP 0x11 at 0300:00FA.
-        let stack: &[(u32, u8)] = &[
-            (0x30FA, 0x11),
-            (0x30FB, 0),
-            (0x30FC, 0x00),
-            (0x30FD, 0x01),
-            (0x30FE, 0xC7),
-            (0x30FF, 0x00),
-        ];
-        let int3_fina: &[(usize, u16)] = &[
-            (R_CS, 0x200),
-            (R_SP, 0xFA),
-            (R_IP, 1),
-            (R_FLAGS, 0x00C7 & !0x300),
-        ];
+        let (init, ivt3, stack, int3_fina) = (INIT, IVT3, STACK, INT3_FINA);
         let file = moo_286(&[
             (
                 "nop",
@@ -992,22 +1081,36 @@ mod tests {
         std::fs::write(&path, &file).unwrap();
         let mut w = Worker::default();
         let suite = Suite::default();
-        let mut fails = Vec::new();
-        for limit in 1..=5 {
-            let r = w.run_file(
-                &path,
-                "t/90.MOO".into(),
-                &suite,
-                RunOpts { limit: Some(limit) },
+        // Every engine gives the same verdicts; the JIT runs the instructions translated.
+        // (Lockstep: see `lockstep_follows_rewritten_code`.)
+        for engine in [EngineKind::Interp, EngineKind::Jit] {
+            let mut fails = Vec::new();
+            for limit in 1..=5 {
+                let opts = RunOpts {
+                    limit: Some(limit),
+                    engine,
+                };
+                let r = w.run_file(&path, "t/90.MOO".into(), &suite, opts);
+                assert!(r.error.is_none(), "{:?}", r.error);
+                let want = if engine == EngineKind::Interp {
+                    0
+                } else {
+                    limit
+                };
+                assert_eq!(r.translated, want, "{engine:?}");
+                fails.push((r.passed, r.failed, r.first_failure.map(|f| f.summary)));
+            }
+            // nop passes, wrong ax fails, int3 passes, int3 without EXCP and without IVT entry
+            // fail.
+            let counts: Vec<(usize, usize)> = fails.iter().map(|f| (f.0, f.1)).collect();
+            assert_eq!(
+                counts,
+                [(1, 0), (1, 1), (2, 1), (2, 2), (2, 3)],
+                "{engine:?}"
             );
-            assert!(r.error.is_none(), "{:?}", r.error);
-            fails.push((r.passed, r.failed, r.first_failure.map(|f| f.summary)));
+            assert_eq!(fails[4].2.as_deref(), Some("ax"), "{engine:?}");
         }
         let _ = std::fs::remove_dir_all(&dir);
-        // nop passes, wrong ax fails, int3 passes, int3 without EXCP and without IVT entry fail.
-        let counts: Vec<(usize, usize)> = fails.iter().map(|f| (f.0, f.1)).collect();
-        assert_eq!(counts, [(1, 0), (1, 1), (2, 1), (2, 2), (2, 3)]);
-        assert_eq!(fails[4].2.as_deref(), Some("ax"));
         // The details of each failure, one at a time.
         for n in [4, 5] {
             let file = moo_286(&[(
@@ -1019,11 +1122,7 @@ mod tests {
                 stack,
                 if n == 4 { None } else { Some(3) },
             )]);
-            let path =
-                std::env::temp_dir().join(format!("ironbox-runner-{}-{n}.MOO", std::process::id()));
-            std::fs::write(&path, &file).unwrap();
-            let r = w.run_file(&path, "t".into(), &suite, RunOpts { limit: None });
-            let _ = std::fs::remove_file(&path);
+            let r = run_moo(&mut w, &file, EngineKind::Interp);
             let f = r.first_failure.expect("fails");
             assert!(
                 f.summary.contains("exception"),
@@ -1039,5 +1138,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Lockstep re-runs each translated region on a shadow interpreter, whose decode cache must
+    /// drop code the runner rewrote: here every test sits at 0100:0010, so `int3` follows a
+    /// `nop` at the same address. Today the shadow's cache keeps the `nop` (Engine's shadow
+    /// `Cpu` never sees `invalidate_phys`) and lockstep reports a false divergence.
+    #[test]
+    #[ignore = "jit: lockstep's shadow interpreter keeps stale decoded code (engine.rs)"]
+    fn lockstep_follows_rewritten_code() {
+        let nop: &[(usize, u16)] = &[(R_IP, 0x12), (R_FLAGS, 0x00C7)];
+        let file = moo_286(&[
+            ("nop", &[0x90, 0xF4], INIT, &[], nop, &[], None),
+            ("int3", &[0xCC, 0xF4], INIT, IVT3, INT3_FINA, STACK, Some(3)),
+        ]);
+        let r = run_moo(&mut Worker::default(), &file, EngineKind::Lockstep);
+        let detail = r.first_failure.map(|f| f.detail).unwrap_or_default();
+        assert_eq!((r.passed, r.failed), (2, 0), "{detail}");
+        assert_eq!(r.translated, 2);
+        assert!(r.lockstep_checked >= 2);
     }
 }
