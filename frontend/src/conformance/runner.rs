@@ -1145,7 +1145,6 @@ mod tests {
     /// `nop` at the same address. Today the shadow's cache keeps the `nop` (Engine's shadow
     /// `Cpu` never sees `invalidate_phys`) and lockstep reports a false divergence.
     #[test]
-    #[ignore = "jit: lockstep's shadow interpreter keeps stale decoded code (engine.rs)"]
     fn lockstep_follows_rewritten_code() {
         let nop: &[(usize, u16)] = &[(R_IP, 0x12), (R_FLAGS, 0x00C7)];
         let file = moo_286(&[
