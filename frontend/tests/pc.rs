@@ -45,6 +45,8 @@ fn seabios_posts_and_reports_no_bootable_device() {
         "Found QEMU fw_cfg",
         "PCI: init bdf=00:00.0 id=8086:1237",
         "PCI: init bdf=00:01.1 id=8086:7010",
+        // PIRQA-D routed to IRQ 10, 10, 11, 11, both level-triggered (see pirq_routing_...).
+        "PIIX3/PIIX4 init: elcr=00 0c",
         "PCI: Using 00:02.0 for primary VGA",
         "Start SeaVGABIOS",
         "VBE DISPI: lfb_addr=fd000000, size 16 MB",
@@ -57,6 +59,48 @@ fn seabios_posts_and_reports_no_bootable_device() {
             text.contains(want),
             "missing {want:?} in the POST log:\n{text}"
         );
+    }
+}
+
+/// PCI interrupts after SeaBIOS's POST: SeaBIOS routes PIRQA-D (PIIX3 0x60-0x63) to IRQ 10,
+/// 10, 11, 11 and makes those level-triggered in the ELCR; a PCI function's INTx then reaches
+/// the PIC's request register on the IRQ its slot's PIRQ line is routed to (QEMU's i440FX
+/// swizzle), and leaves it when deasserted.
+#[test]
+fn pirq_routing_after_seabios_post_reaches_the_pic() {
+    use ironbox_machine::pc::{Pc, PcConfig, PcOutcome};
+    need_seabios();
+    let read = |p: &str| std::fs::read(p).unwrap();
+    let mut cfg = PcConfig::with_bios(
+        ironbox_cpu::CpuModel::Pentium2,
+        32,
+        read("/usr/share/seabios/bios.bin"),
+    );
+    cfg.vga_bios = Some(read("/usr/share/seabios/vgabios-stdvga.bin"));
+    let mut pc = Pc::new(cfg).unwrap();
+    // Nothing to boot: SeaBIOS asks for a reset after "No bootable device", which ends the
+    // run (`no_reboot`) with the board as POST left it.
+    let outcome = pc.run(Some(400_000_000)).unwrap();
+    assert_eq!(outcome, PcOutcome::Reset);
+    let chip = &mut pc.bus.chip;
+    let routes: Vec<Option<u8>> = (0..4).map(|n| chip.pci.isa.pirq_route(n)).collect();
+    assert_eq!(routes, [Some(10), Some(10), Some(11), Some(11)]);
+    assert!(chip.pic.is_level_triggered(10) && chip.pic.is_level_triggered(11));
+    let irr = |chip: &ironbox_machine::pc::chipset::Chipset| chip.pic.requests();
+    let before = irr(chip);
+    assert_eq!(before & 0x0C00, 0, "IRQ 10/11 requested before any INTx");
+    // (slot, pin) -> ISA IRQ: slot 3 INTA -> PIRQC -> 11, slot 5 INTB -> PIRQB -> 10,
+    // slot 2 INTD -> PIRQA -> 10, slot 4 INTA -> PIRQD -> 11.
+    for (slot, pin, irq) in [(3, 1, 11), (5, 2, 10), (2, 4, 10), (4, 1, 11)] {
+        chip.set_pci_intx(slot, pin, true);
+        assert_eq!(
+            irr(chip) & 0x0C00,
+            1 << irq,
+            "slot {slot} INT{} should request IRQ {irq}",
+            (b'A' + pin - 1) as char
+        );
+        chip.set_pci_intx(slot, pin, false);
+        assert_eq!(irr(chip) & 0x0C00, 0, "level-triggered: the request follows the line");
     }
 }
 
