@@ -400,11 +400,7 @@ fn debian_installer_asks_for_a_language() {
         text.contains("Choose the language to be used for the installation process")
             && text.contains("English")
     });
-    for want in [
-        "[!!] Select a language",
-        "Language:",
-        "<Go Back>",
-    ] {
+    for want in ["[!!] Select a language", "Language:", "<Go Back>"] {
         assert!(
             shown.contains(want),
             "missing {want:?} on the installer's screen:\n{shown}"

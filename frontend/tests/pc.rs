@@ -100,7 +100,11 @@ fn pirq_routing_after_seabios_post_reaches_the_pic() {
             (b'A' + pin - 1) as char
         );
         chip.set_pci_intx(slot, pin, false);
-        assert_eq!(irr(chip) & 0x0C00, 0, "level-triggered: the request follows the line");
+        assert_eq!(
+            irr(chip) & 0x0C00,
+            0,
+            "level-triggered: the request follows the line"
+        );
     }
 }
 

@@ -563,7 +563,10 @@ mod tests {
         let mut c = PciConfig::new(0x1234, 0x5678, 0x02_00_00, 0, 0);
         // No pin: the condition shows in the status register only.
         assert!(!c.intx_output(true));
-        assert_eq!(c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT, STATUS_INTERRUPT);
+        assert_eq!(
+            c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT,
+            STATUS_INTERRUPT
+        );
         c.set_interrupt_pin(1);
         assert_eq!(c.interrupt_pin(), 1);
         assert!(c.intx_output(true));
