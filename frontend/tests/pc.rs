@@ -148,6 +148,9 @@ fn deterministic_post_log_is_identical_twice() {
     );
 }
 
+/// Issue 3, "bad input": a path that does not exist, a zero-byte or truncated image, an ISO
+/// that is not one, an unknown flag: one clear line saying what and where, exit status 2,
+/// before the guest starts (nothing reaches the serial port).
 #[test]
 fn bad_input_gives_one_clear_line() {
     let bin = env!("CARGO_BIN_EXE_ironbox");
@@ -157,47 +160,161 @@ fn bad_input_gives_one_clear_line() {
     std::fs::write(&odd, vec![0u8; 1000]).unwrap();
     let notiso = tmp("notiso.iso");
     std::fs::write(&notiso, vec![0u8; 64 * 1024]).unwrap();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    // An ISO cut short: its primary volume descriptor says 100 blocks of 2 KiB, the file
+    // holds 20.
+    let short_iso = tmp("short.iso");
+    let mut iso = vec![0u8; 20 * 2048];
+    iso[0x8000..0x8006].copy_from_slice(b"\x01CD001");
+    iso[0x8050..0x8054].copy_from_slice(&100u32.to_le_bytes());
+    iso[0x8080..0x8082].copy_from_slice(&2048u16.to_le_bytes());
+    std::fs::write(&short_iso, iso).unwrap();
+    let s = |v: &std::path::Path| v.display().to_string();
+    let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["--hda".into(), "/nonexistent/disk.img".into()],
-            "/nonexistent/disk.img",
+            "hda image /nonexistent/disk.img: No such file".into(),
         ),
         (
-            vec!["--hda".into(), empty.display().to_string()],
-            "is empty",
+            vec!["--cdrom".into(), "/nonexistent/cd.iso".into()],
+            "cdrom image /nonexistent/cd.iso: No such file".into(),
         ),
         (
-            vec!["--hda".into(), odd.display().to_string()],
-            "512-byte sectors",
+            vec!["--kernel".into(), "/nonexistent/vmlinuz".into()],
+            "kernel /nonexistent/vmlinuz: No such file".into(),
         ),
         (
-            vec!["--cdrom".into(), notiso.display().to_string()],
-            "not an ISO 9660 image",
+            vec!["--hda".into(), s(&empty)],
+            format!("hda image {} is empty", s(&empty)),
         ),
         (
-            vec!["--kernel".into(), odd.display().to_string()],
-            "truncated",
+            vec!["--fda".into(), s(&empty)],
+            format!("fda image {} is empty", s(&empty)),
         ),
-        (vec!["--cpu".into(), "z80".into()], "unknown CPU model"),
-        (vec!["--memory".into(), "1".into()], "out of range"),
+        (
+            vec!["--cdrom".into(), s(&empty)],
+            format!("cdrom image {} is empty", s(&empty)),
+        ),
+        (
+            vec!["--hda".into(), s(&odd)],
+            format!(
+                "hda image {} is 1000 bytes, not a whole number of 512-byte sectors",
+                s(&odd)
+            ),
+        ),
+        (
+            vec!["--cdrom".into(), s(&notiso)],
+            format!("cdrom image {} is not an ISO 9660 image", s(&notiso)),
+        ),
+        (
+            vec!["--cdrom".into(), s(&short_iso)],
+            format!(
+                "cdrom image {} is truncated: 40960 bytes, its volume descriptor says 204800",
+                s(&short_iso)
+            ),
+        ),
+        (
+            vec!["--kernel".into(), s(&odd)],
+            format!("{}: truncated", s(&odd)),
+        ),
+        (
+            vec!["--bios".into(), s(&odd)],
+            "BIOS image is 1000 bytes; it must be a multiple of 64 KiB".into(),
+        ),
+        (
+            vec!["--cpu".into(), "z80".into()],
+            "unknown CPU model".into(),
+        ),
+        (vec!["--memory".into(), "1".into()], "out of range".into()),
+        (
+            vec!["--frobnicate".into()],
+            "unexpected argument '--frobnicate'".into(),
+        ),
+        (
+            vec!["--hda".into()],
+            "a value is required for '--hda <IMAGE>'".into(),
+        ),
     ];
+    let serial = tmp("bad-input.serial");
     for (args, want) in cases {
+        let _ = std::fs::remove_file(&serial);
         let out = Command::new(bin)
             .arg("run")
+            .args(["--serial", &format!("file:{}", serial.display())])
             .args(&args)
-            .args(["--serial", "none"])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: expected {want:?} in {err:?}");
+        // The first line says it all (clap adds a usage hint below its line).
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains(&want),
+            "{args:?}: expected {want:?} in the first line of {err:?}"
+        );
+        if !want.contains('\'') {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        }
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // The guest never ran: no serial output.
+        let guest = std::fs::read(&serial).unwrap_or_default();
+        assert!(guest.is_empty(), "{args:?}: the guest ran");
     }
-    let out = Command::new(bin)
-        .args(["run", "--frobnicate"])
+}
+
+/// Issue 3, "bad input": a disk that is not bootable (no 0x55AA boot signature) gets
+/// SeaBIOS's own answer on the screen and console, not a crash: it says the disk is not
+/// bootable, finds nothing else, prints "No bootable device." and reboots (the end of the run
+/// with `--no-reboot`, status 0).
+#[test]
+fn non_bootable_disk_gets_seabios_no_bootable_device() {
+    need_seabios();
+    let disk = tmp("blank.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let log = tmp("seabios-blank.log");
+    let screen = tmp("seabios-blank.screen");
+    let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
+        .args([
+            "run",
+            "--deterministic",
+            "--no-reboot",
+            "--serial",
+            "none",
+            "--boot",
+            "c",
+            "--max-instructions",
+            "400000000",
+        ])
+        .arg("--hda")
+        .arg(&disk)
+        .arg("--debugcon")
+        .arg(format!("file:{}", log.display()))
+        .arg("--dump-screen-text")
+        .arg(&screen)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr: {}\nlog:\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "ata0-0: IRONBOX HARDDISK ATA-7 Hard-Disk (1 MiBytes)",
+        "Booting from Hard Disk...",
+        "Boot failed: not a bootable disk",
+        "No bootable device.",
+    ] {
+        assert!(
+            text.contains(want),
+            "missing {want:?} in the POST log:\n{text}"
+        );
+    }
+    let shown = std::fs::read_to_string(&screen).unwrap_or_default();
+    assert!(
+        shown.contains("Boot failed: not a bootable disk") && shown.contains("No bootable device."),
+        "SeaBIOS's message is not on the screen:\n{shown}"
+    );
 }
 
 /// Issue 3's "must show": SeaBIOS boots a disk image from IDE into 32-bit code that computes
