@@ -197,6 +197,16 @@ build_netboot() {
     rm -rf "$dir"
 }
 
+boot_cfg() { # boot_cfg KERNEL INITRD|- APPEND: a syslinux.cfg (in a temporary file, whose
+    # name it prints) that boots KERNEL through the Linux boot protocol at once
+    local cfg
+    cfg=$(mktemp)
+    printf 'PROMPT 0\nTIMEOUT 0\nDEFAULT boot\nLABEL boot\n  LINUX %s\n' "$1" > "$cfg"
+    [ "$2" != - ] && printf '  INITRD %s\n' "$2" >> "$cfg"
+    printf '  APPEND %s\n' "$3" >> "$cfg"
+    echo "$cfg"
+}
+
 build_memtest_floppy() {
     local img="$out/memtest-floppy.img" cfg
     [ -s "$img" ] && return 0
@@ -204,15 +214,7 @@ build_memtest_floppy() {
     # memtest86+ 6 is a Linux-boot-protocol image: SYSLINUX's LINUX directive loads it (the
     # name has no .bin, which SYSLINUX would take for a boot sector). `nobench` skips the
     # start-up memory benchmark (~1.5 G instructions of timing loops).
-    cfg=$(mktemp)
-    cat > "$cfg" <<'CFG'
-PROMPT 0
-TIMEOUT 0
-DEFAULT memtest
-LABEL memtest
-  LINUX memtest
-  APPEND nobench nopause
-CFG
+    cfg=$(boot_cfg memtest - "nobench nopause")
     cp "$out/memtest86+ia32.bin" "$out/memtest"
     syslinux_floppy "$img" "$cfg" "$out/memtest"
     rm -f "$cfg" "$out/memtest"
@@ -224,16 +226,7 @@ build_netboot_hd() {
     build_netboot
     # The installer's console is the VGA text screen (no console=, vga=normal); `quiet` keeps
     # the kernel's log off it, as on Debian's own boot media.
-    cfg=$(mktemp)
-    cat > "$cfg" <<'CFG'
-PROMPT 0
-TIMEOUT 0
-DEFAULT install
-LABEL install
-  LINUX linux
-  INITRD initrd.gz
-  APPEND vga=normal quiet
-CFG
+    cfg=$(boot_cfg linux initrd.gz "vga=normal quiet")
     syslinux_hd "$img" 64 "$cfg" "$out/netboot/linux" "$out/netboot/initrd.gz"
     rm -f "$cfg"
 }

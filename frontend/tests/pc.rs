@@ -15,31 +15,43 @@ fn tmp(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
-#[test]
-fn seabios_posts_and_reports_no_bootable_device() {
-    need_seabios();
-    let log = tmp("seabios-nodisk.log");
+/// `ironbox run --deterministic --no-reboot --serial none ARGS` with SeaBIOS's debug console
+/// in `NAME.log` and the VGA text screen in `NAME.screen`, up to SeaBIOS's reboot after
+/// "No bootable device" (which ends the run, status 0). Returns the log and the screen.
+fn post_until_reboot(name: &str, args: &[&str]) -> (String, String) {
+    let log = tmp(&format!("{name}.log"));
+    let screen = tmp(&format!("{name}.screen"));
     let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
-        .args([
-            "run",
-            "--deterministic",
-            "--no-reboot",
-            "--serial",
-            "none",
-            "--max-instructions",
-            "400000000",
-        ])
+        .args(["run", "--deterministic", "--no-reboot", "--serial", "none"])
+        .args(["--max-instructions", "400000000"])
         .arg("--debugcon")
         .arg(format!("file:{}", log.display()))
+        .arg("--dump-screen-text")
+        .arg(&screen)
+        .args(args)
         .output()
         .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         out.status.success(),
         "exit {:?}; stderr: {}\nlog:\n{text}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    (text, std::fs::read_to_string(&screen).unwrap_or_default())
+}
+
+fn expect_in_log(text: &str, want: &str) {
+    assert!(
+        text.contains(want),
+        "missing {want:?} in the POST log:\n{text}"
+    );
+}
+
+#[test]
+fn seabios_posts_and_reports_no_bootable_device() {
+    need_seabios();
+    let (text, _) = post_until_reboot("seabios-nodisk", &[]);
     for want in [
         "SeaBIOS (version 1.16",
         "Found QEMU fw_cfg",
@@ -55,10 +67,7 @@ fn seabios_posts_and_reports_no_bootable_device() {
         "No bootable device.",
         "Rebooting.",
     ] {
-        assert!(
-            text.contains(want),
-            "missing {want:?} in the POST log:\n{text}"
-        );
+        expect_in_log(&text, want);
     }
 }
 
@@ -168,71 +177,29 @@ fn bad_input_gives_one_clear_line() {
     iso[0x8050..0x8054].copy_from_slice(&100u32.to_le_bytes());
     iso[0x8080..0x8082].copy_from_slice(&2048u16.to_le_bytes());
     std::fs::write(&short_iso, iso).unwrap();
-    let s = |v: &std::path::Path| v.display().to_string();
-    let cases: Vec<(Vec<String>, String)> = vec![
-        (
-            vec!["--hda".into(), "/nonexistent/disk.img".into()],
-            "hda image /nonexistent/disk.img: No such file".into(),
-        ),
-        (
-            vec!["--cdrom".into(), "/nonexistent/cd.iso".into()],
-            "cdrom image /nonexistent/cd.iso: No such file".into(),
-        ),
-        (
-            vec!["--kernel".into(), "/nonexistent/vmlinuz".into()],
-            "kernel /nonexistent/vmlinuz: No such file".into(),
-        ),
-        (
-            vec!["--hda".into(), s(&empty)],
-            format!("hda image {} is empty", s(&empty)),
-        ),
-        (
-            vec!["--fda".into(), s(&empty)],
-            format!("fda image {} is empty", s(&empty)),
-        ),
-        (
-            vec!["--cdrom".into(), s(&empty)],
-            format!("cdrom image {} is empty", s(&empty)),
-        ),
-        (
-            vec!["--hda".into(), s(&odd)],
-            format!(
-                "hda image {} is 1000 bytes, not a whole number of 512-byte sectors",
-                s(&odd)
-            ),
-        ),
-        (
-            vec!["--cdrom".into(), s(&notiso)],
-            format!("cdrom image {} is not an ISO 9660 image", s(&notiso)),
-        ),
-        (
-            vec!["--cdrom".into(), s(&short_iso)],
-            format!(
-                "cdrom image {} is truncated: 40960 bytes, its volume descriptor says 204800",
-                s(&short_iso)
-            ),
-        ),
-        (
-            vec!["--kernel".into(), s(&odd)],
-            format!("{}: truncated", s(&odd)),
-        ),
-        (
-            vec!["--bios".into(), s(&odd)],
-            "BIOS image is 1000 bytes; it must be a multiple of 64 KiB".into(),
-        ),
-        (
-            vec!["--cpu".into(), "z80".into()],
-            "unknown CPU model".into(),
-        ),
-        (vec!["--memory".into(), "1".into()], "out of range".into()),
-        (
-            vec!["--frobnicate".into()],
-            "unexpected argument '--frobnicate'".into(),
-        ),
-        (
-            vec!["--hda".into()],
-            "a value is required for '--hda <IMAGE>'".into(),
-        ),
+    let (empty, odd, notiso, short_iso) = (
+        empty.display().to_string(),
+        odd.display().to_string(),
+        notiso.display().to_string(),
+        short_iso.display().to_string(),
+    );
+    // (arguments, what the first line of stderr says)
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["--hda", "/nonexistent/disk.img"], "hda image /nonexistent/disk.img: No such file".into()),
+        (vec!["--cdrom", "/nonexistent/cd.iso"], "cdrom image /nonexistent/cd.iso: No such file".into()),
+        (vec!["--kernel", "/nonexistent/vmlinuz"], "kernel /nonexistent/vmlinuz: No such file".into()),
+        (vec!["--hda", &empty], format!("hda image {empty} is empty")),
+        (vec!["--fda", &empty], format!("fda image {empty} is empty")),
+        (vec!["--cdrom", &empty], format!("cdrom image {empty} is empty")),
+        (vec!["--hda", &odd], format!("hda image {odd} is 1000 bytes, not a whole number of 512-byte sectors")),
+        (vec!["--cdrom", &notiso], format!("cdrom image {notiso} is not an ISO 9660 image")),
+        (vec!["--cdrom", &short_iso], format!("cdrom image {short_iso} is truncated: 40960 bytes, its volume descriptor says 204800")),
+        (vec!["--kernel", &odd], format!("{odd}: truncated")),
+        (vec!["--bios", &odd], "BIOS image is 1000 bytes; it must be a multiple of 64 KiB".into()),
+        (vec!["--cpu", "z80"], "unknown CPU model".into()),
+        (vec!["--memory", "1"], "out of range".into()),
+        (vec!["--frobnicate"], "unexpected argument '--frobnicate'".into()),
+        (vec!["--hda"], "a value is required for '--hda <IMAGE>'".into()),
     ];
     let serial = tmp("bad-input.serial");
     for (args, want) in cases {
@@ -270,34 +237,9 @@ fn non_bootable_disk_gets_seabios_no_bootable_device() {
     need_seabios();
     let disk = tmp("blank.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-    let log = tmp("seabios-blank.log");
-    let screen = tmp("seabios-blank.screen");
-    let out = Command::new(env!("CARGO_BIN_EXE_ironbox"))
-        .args([
-            "run",
-            "--deterministic",
-            "--no-reboot",
-            "--serial",
-            "none",
-            "--boot",
-            "c",
-            "--max-instructions",
-            "400000000",
-        ])
-        .arg("--hda")
-        .arg(&disk)
-        .arg("--debugcon")
-        .arg(format!("file:{}", log.display()))
-        .arg("--dump-screen-text")
-        .arg(&screen)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr: {}\nlog:\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let (text, shown) = post_until_reboot(
+        "seabios-blank",
+        &["--boot", "c", "--hda", disk.to_str().unwrap()],
     );
     for want in [
         "ata0-0: IRONBOX HARDDISK ATA-7 Hard-Disk (1 MiBytes)",
@@ -305,12 +247,8 @@ fn non_bootable_disk_gets_seabios_no_bootable_device() {
         "Boot failed: not a bootable disk",
         "No bootable device.",
     ] {
-        assert!(
-            text.contains(want),
-            "missing {want:?} in the POST log:\n{text}"
-        );
+        expect_in_log(&text, want);
     }
-    let shown = std::fs::read_to_string(&screen).unwrap_or_default();
     assert!(
         shown.contains("Boot failed: not a bootable disk") && shown.contains("No bootable device."),
         "SeaBIOS's message is not on the screen:\n{shown}"
