@@ -225,8 +225,9 @@ build_netboot_hd() {
     [ -s "$img" ] && return 0
     build_netboot
     # The installer's console is the VGA text screen (no console=, vga=normal); `quiet` keeps
-    # the kernel's log off it, as on Debian's own boot media.
-    cfg=$(boot_cfg linux initrd.gz "vga=normal quiet")
+    # the kernel's log off it, as on Debian's own boot media; `nomodeset` keeps bochs-drm (and
+    # with it fbcon at 1024x768) away, so that the screen stays in VGA text mode (vgacon).
+    cfg=$(boot_cfg linux initrd.gz "vga=normal nomodeset quiet")
     syslinux_hd "$img" 64 "$cfg" "$out/netboot/linux" "$out/netboot/initrd.gz"
     rm -f "$cfg"
 }

@@ -102,7 +102,18 @@ fn run_until_screen(pc: &mut Pc, what: &str, cap: u64, done: impl Fn(&str) -> bo
     let mut text = String::new();
     while pc.cpu.instret < cap {
         let outcome = pc.run(Some(slice)).expect("run the PC");
-        text = pc.screen_text().unwrap_or_default().join("\n");
+        let now = pc.screen_text().unwrap_or_default().join("\n");
+        if now != text {
+            let lines: Vec<&str> = now.lines().filter(|l| !l.trim().is_empty()).collect();
+            eprintln!(
+                "{what}: {} M instructions, text mode {}, {} lines: {:?}",
+                pc.cpu.instret / 1_000_000,
+                pc.bus.chip.vga.is_text_mode(),
+                lines.len(),
+                &lines[lines.len().saturating_sub(3)..]
+            );
+        }
+        text = now;
         if done(&text) {
             eprintln!(
                 "{what}: screen reached after {} instructions in {:.1} s",
