@@ -417,7 +417,7 @@ fn cd_grub_loads_linux() {
 /// the initrd, and d-i's newt UI draws its first question, "Select a language", on the VGA
 /// text console, where the test reads it between 100 M-instruction slices. 512 MiB: with less
 /// than 273 MB the installer stops first at "Insufficient memory".
-/// The question is on the screen at ~12.6 G instructions: 6 min with the 2-core machine
+/// The question is on the screen at 12.7 G instructions: 5.5 min with the 2-core machine
 /// shared (~4.5 min idle). The longest of these tests.
 #[test]
 fn debian_installer_asks_for_a_language() {
