@@ -8,9 +8,14 @@
 #   floppy-syslinux.img  1.44 MB FAT12 floppy with SYSLINUX: its COM32 menu (menu.c32) on the
 #                        serial port, timing out into the COM32 module reboot.c32
 #   memtest86+ia32.bin   memtest86+ 6's 32-bit image (Linux boot protocol), for --kernel
+#   memtest-floppy.img   1.44 MB FAT12 floppy: SYSLINUX loading memtest86+ia32.bin (no serial
+#                        console: memtest86+ draws on the VGA text screen)
 #   netboot/linux, netboot/initrd.gz
 #                        Debian 12's i386 netboot installer (text frontend), for --kernel/--initrd
-# Usage: scripts/build-images.sh [hd-syslinux|cd-grub|floppy-syslinux|memtest|netboot]...
+#   netboot-hd.img       64 MiB MBR hard disk: SYSLINUX loading the netboot installer with its
+#                        console on the VGA text screen
+# Usage: scripts/build-images.sh [hd-syslinux|cd-grub|floppy-syslinux|memtest|memtest-floppy|
+#                                 netboot|netboot-hd]...
 # (no argument: all of them). Prints the path of each image asked for on stdout.
 # Needs root (or sudo) the first time: it installs the tools it runs and downloads packages.
 set -euo pipefail
@@ -65,20 +70,43 @@ guest() { # the default guest's kernel and initramfs
     fi
 }
 
-build_hd_syslinux() {
-    local img="$out/hd-syslinux.img"
-    [ -s "$img" ] && return 0
-    guest
+syslinux_hd() { # syslinux_hd IMG MIB CFG FILE...: an MBR disk (syslinux mbr.bin), one active
+    # FAT16 partition at 1 MiB holding syslinux.cfg (from the file CFG) and FILE...
+    local img=$1 mib=$2 cfg=$3 tmp="$1.tmp"
+    shift 3
     need_tools mcopy:mtools mkfs.vfat:dosfstools sfdisk:fdisk syslinux:syslinux \
         /usr/lib/syslinux/mbr/mbr.bin:syslinux-common
-    local tmp="$img.tmp" cfg
     rm -f "$tmp"
-    # 32 MiB disk: the partition starts at 1 MiB (sector 2048), FAT16 (type 6), active.
-    truncate -s 32M "$tmp"
+    truncate -s "${mib}M" "$tmp"
     printf 'label: dos\nstart=2048, type=6, bootable\n' | sfdisk -q "$tmp"
     dd if=/usr/lib/syslinux/mbr/mbr.bin of="$tmp" bs=440 count=1 conv=notrunc status=none
     # -h: the boot sector's hidden-sectors field holds the partition's start.
     mkfs.vfat --invariant --offset 2048 -h 2048 -g 16/63 -F 16 -n IRONBOX "$tmp" >/dev/null
+    export MTOOLS_SKIP_CHECK=1
+    mcopy -i "$tmp@@1M" "$cfg" ::syslinux.cfg
+    mcopy -i "$tmp@@1M" "$@" ::
+    syslinux --offset $((2048 * 512)) --install "$tmp"
+    mv "$tmp" "$img"
+}
+
+syslinux_floppy() { # syslinux_floppy IMG CFG FILE...: a 1.44 MB FAT12 floppy with SYSLINUX,
+    # syslinux.cfg (from the file CFG) and FILE...
+    local img=$1 cfg=$2 tmp="$1.tmp"
+    shift 2
+    need_tools mcopy:mtools mkfs.vfat:dosfstools syslinux:syslinux
+    rm -f "$tmp"
+    mkfs.vfat --invariant -C "$tmp" 1440 >/dev/null
+    export MTOOLS_SKIP_CHECK=1
+    mcopy -i "$tmp" "$cfg" ::syslinux.cfg
+    mcopy -i "$tmp" "$@" ::
+    syslinux --install "$tmp"
+    mv "$tmp" "$img"
+}
+
+build_hd_syslinux() {
+    local img="$out/hd-syslinux.img" cfg
+    [ -s "$img" ] && return 0
+    guest
     cfg=$(mktemp)
     cat > "$cfg" <<'CFG'
 SERIAL 0 115200
@@ -91,13 +119,9 @@ LABEL linux
   INITRD initrd.img
   APPEND console=ttyS0
 CFG
-    export MTOOLS_SKIP_CHECK=1
-    mcopy -i "$tmp@@1M" "$cfg" ::syslinux.cfg
-    mcopy -i "$tmp@@1M" target/guest/vmlinuz ::vmlinuz
-    mcopy -i "$tmp@@1M" target/guest/initrd.img ::initrd.img
+    # 32 MiB disk.
+    syslinux_hd "$img" 32 "$cfg" target/guest/vmlinuz target/guest/initrd.img
     rm -f "$cfg"
-    syslinux --offset $((2048 * 512)) --install "$tmp"
-    mv "$tmp" "$img"
 }
 
 build_cd_grub() {
@@ -129,13 +153,10 @@ CFG
 }
 
 build_floppy_syslinux() {
-    local img="$out/floppy-syslinux.img"
+    local img="$out/floppy-syslinux.img" cfg
     [ -s "$img" ] && return 0
     local mods=/usr/lib/syslinux/modules/bios
-    need_tools mcopy:mtools mkfs.vfat:dosfstools syslinux:syslinux $mods/menu.c32:syslinux-common
-    local tmp="$img.tmp" cfg
-    rm -f "$tmp"
-    mkfs.vfat --invariant -C "$tmp" 1440 >/dev/null  # 1.44 MB, FAT12
+    need_tools $mods/menu.c32:syslinux-common
     # SYSLINUX 6's SAY and DISPLAY reach only the screen (the config is read before the serial
     # console opens), so the visible proof is the COM32 menu, drawn on the serial port too;
     # after its 0.5 s timeout it runs reboot.c32, which resets the machine.
@@ -151,12 +172,9 @@ LABEL reboot
   MENU LABEL Reboot (reboot.c32)
   COM32 reboot.c32
 CFG
-    export MTOOLS_SKIP_CHECK=1
-    mcopy -i "$tmp" "$cfg" ::syslinux.cfg
-    mcopy -i "$tmp" $mods/menu.c32 $mods/libutil.c32 $mods/libcom32.c32 $mods/reboot.c32 ::
+    syslinux_floppy "$img" "$cfg" $mods/menu.c32 $mods/libutil.c32 $mods/libcom32.c32 \
+        $mods/reboot.c32
     rm -f "$cfg"
-    syslinux --install "$tmp"
-    mv "$tmp" "$img"
 }
 
 build_memtest() {
@@ -179,15 +197,53 @@ build_netboot() {
     rm -rf "$dir"
 }
 
-[ $# -eq 0 ] && set -- hd-syslinux cd-grub floppy-syslinux memtest netboot
+boot_cfg() { # boot_cfg KERNEL INITRD|- APPEND: a syslinux.cfg (in a temporary file, whose
+    # name it prints) that boots KERNEL through the Linux boot protocol at once
+    local cfg
+    cfg=$(mktemp)
+    printf 'PROMPT 0\nTIMEOUT 0\nDEFAULT boot\nLABEL boot\n  LINUX %s\n' "$1" > "$cfg"
+    [ "$2" != - ] && printf '  INITRD %s\n' "$2" >> "$cfg"
+    printf '  APPEND %s\n' "$3" >> "$cfg"
+    echo "$cfg"
+}
+
+build_memtest_floppy() {
+    local img="$out/memtest-floppy.img" cfg
+    [ -s "$img" ] && return 0
+    build_memtest
+    # memtest86+ 6 is a Linux-boot-protocol image: SYSLINUX's LINUX directive loads it (the
+    # name has no .bin, which SYSLINUX would take for a boot sector). `nobench` skips the
+    # start-up memory benchmark (~1.5 G instructions of timing loops).
+    cfg=$(boot_cfg memtest - "nobench nopause")
+    cp "$out/memtest86+ia32.bin" "$out/memtest"
+    syslinux_floppy "$img" "$cfg" "$out/memtest"
+    rm -f "$cfg" "$out/memtest"
+}
+
+build_netboot_hd() {
+    local img="$out/netboot-hd.img" cfg
+    [ -s "$img" ] && return 0
+    build_netboot
+    # The installer's console is the VGA text screen (no console=, vga=normal); `quiet` keeps
+    # the kernel's log off it, as on Debian's own boot media; `nomodeset` keeps bochs-drm (and
+    # with it fbcon at 1024x768) away, so that the screen stays in VGA text mode (vgacon).
+    cfg=$(boot_cfg linux initrd.gz "vga=normal nomodeset quiet")
+    syslinux_hd "$img" 64 "$cfg" "$out/netboot/linux" "$out/netboot/initrd.gz"
+    rm -f "$cfg"
+}
+
+[ $# -eq 0 ] && set -- hd-syslinux cd-grub floppy-syslinux memtest memtest-floppy netboot netboot-hd
 for name in "$@"; do
     case $name in
         hd-syslinux) build_hd_syslinux; echo "$out/hd-syslinux.img" ;;
         cd-grub) build_cd_grub; echo "$out/cd-grub.iso" ;;
         floppy-syslinux) build_floppy_syslinux; echo "$out/floppy-syslinux.img" ;;
         memtest) build_memtest; echo "$out/memtest86+ia32.bin" ;;
+        memtest-floppy) build_memtest_floppy; echo "$out/memtest-floppy.img" ;;
         netboot) build_netboot; echo "$out/netboot/linux"; echo "$out/netboot/initrd.gz" ;;
-        *) echo "unknown image $name (expected hd-syslinux, cd-grub, floppy-syslinux, memtest, netboot)" >&2
+        netboot-hd) build_netboot_hd; echo "$out/netboot-hd.img" ;;
+        *) echo "unknown image $name (expected hd-syslinux, cd-grub, floppy-syslinux, memtest," \
+               "memtest-floppy, netboot, netboot-hd)" >&2
            exit 2 ;;
     esac
 done

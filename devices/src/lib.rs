@@ -30,10 +30,17 @@ pub struct Ctx<'a> {
 
 /// The 16 ISA IRQ lines as levels, plus the rising edges seen since the interrupt controller
 /// last sampled them (so a device may pulse a line within one call).
+///
+/// Each line is the OR of what the ISA devices drive on it ([`IrqLines::set`]) and what the
+/// PCI interrupt router drives on it ([`IrqLines::set_routed`]: PCI INTx through the PIIX3's
+/// PIRQ routing), as on the board, where PCI interrupts are steered onto ISA IRQ inputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IrqLines {
     levels: u16,
     edges: u16,
+    /// Lines driven high by the PCI interrupt router.
+    #[serde(default)]
+    routed: u16,
 }
 
 impl IrqLines {
@@ -41,9 +48,7 @@ impl IrqLines {
     pub fn set(&mut self, irq: u8, high: bool) {
         let bit = 1u16 << (irq & 15);
         if high {
-            if self.levels & bit == 0 {
-                self.edges |= bit;
-            }
+            self.edges |= bit & !self.levels();
             self.levels |= bit;
         } else {
             self.levels &= !bit;
@@ -54,15 +59,46 @@ impl IrqLines {
         self.set(irq, true);
         self.set(irq, false);
     }
+    /// The lines the PCI interrupt router drives high (one bit per ISA IRQ); the others it
+    /// leaves to the ISA devices.
+    pub fn set_routed(&mut self, mask: u16) {
+        self.edges |= mask & !self.levels();
+        self.routed = mask;
+    }
     pub fn level(&self, irq: u8) -> bool {
-        self.levels & (1 << (irq & 15)) != 0
+        self.levels() & (1 << (irq & 15)) != 0
     }
     pub fn levels(&self) -> u16 {
-        self.levels
+        self.levels | self.routed
     }
     /// Rising edges since the last call, cleared by reading.
     pub fn take_edges(&mut self) -> u16 {
         std::mem::take(&mut self.edges)
+    }
+}
+
+#[cfg(test)]
+mod irq_lines_tests {
+    use super::IrqLines;
+
+    #[test]
+    fn routed_lines_or_with_isa_lines() {
+        let mut l = IrqLines::default();
+        l.set_routed(1 << 10);
+        assert!(l.level(10));
+        assert_eq!(l.take_edges(), 1 << 10);
+        // An ISA device on the same line neither makes a new edge nor pulls the line low.
+        l.set(10, true);
+        l.set(10, false);
+        assert!(l.level(10));
+        assert_eq!(l.take_edges(), 0);
+        l.set_routed(0);
+        assert!(!l.level(10));
+        l.set(10, true);
+        assert_eq!(l.take_edges(), 1 << 10);
+        // Still high from the ISA side: routing it too is no new edge.
+        l.set_routed(1 << 10);
+        assert_eq!(l.take_edges(), 0);
     }
 }
 

@@ -327,6 +327,11 @@ impl Pic {
         self.latch_cascade();
     }
 
+    /// The interrupt request registers, master in the low byte, slave in the high byte.
+    pub fn requests(&self) -> u16 {
+        u16::from(self.chips[0].irr) | u16::from(self.chips[1].irr) << 8
+    }
+
     /// ISA line `irq` is programmed level-triggered in the ELCR.
     pub fn is_level_triggered(&self, irq: u8) -> bool {
         let irq = irq & 15;

@@ -145,14 +145,25 @@ fn disk(what: &str, path: &Path, read_only: bool) -> anyhow::Result<Box<dyn Bloc
         );
     }
     if what == "cdrom" {
-        let mut sig = [0u8; 5];
+        // The first volume descriptor (sector 16): type, "CD001", ...; in a primary volume
+        // descriptor the volume space size (blocks, both-endian) at 80, the block size at 128.
+        let mut vd = [0u8; 132];
         let ok = std::fs::File::open(path).and_then(|mut f| {
             use std::io::Seek;
-            f.seek(std::io::SeekFrom::Start(0x8001))?;
-            f.read_exact(&mut sig)
+            f.seek(std::io::SeekFrom::Start(0x8000))?;
+            f.read_exact(&mut vd)
         });
-        if ok.is_err() || &sig != b"CD001" {
+        if ok.is_err() || &vd[1..6] != b"CD001" {
             bail!("cdrom image {shown} is not an ISO 9660 image (no CD001 volume descriptor at 32 KiB)");
+        }
+        let blocks = u32::from_le_bytes([vd[80], vd[81], vd[82], vd[83]]) as u64;
+        let block = u16::from_le_bytes([vd[128], vd[129]]) as u64;
+        if vd[0] == 1 && blocks * block > meta.len() {
+            bail!(
+                "cdrom image {shown} is truncated: {} bytes, its volume descriptor says {}",
+                meta.len(),
+                blocks * block
+            );
         }
     }
     let b = FileBackend::open(path, read_only)

@@ -243,6 +243,10 @@ pub mod reg {
 pub const CMD_IO: u16 = 0x0001;
 pub const CMD_MEMORY: u16 = 0x0002;
 pub const CMD_BUS_MASTER: u16 = 0x0004;
+/// Interrupt disable: the function's INTx output stays deasserted.
+pub const CMD_INTX_DISABLE: u16 = 0x0400;
+/// Status register bit: the function has an interrupt pending (whatever the disable bit says).
+pub const STATUS_INTERRUPT: u16 = 0x0008;
 
 /// A 256-byte type-0 configuration space with write masks.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -356,6 +360,21 @@ impl PciConfig {
 
     pub fn set_interrupt_pin(&mut self, pin: u8) {
         self.data[reg::INTERRUPT_PIN as usize] = pin;
+    }
+
+    /// The INTx pin the function uses (1 = INTA .. 4 = INTD; 0 = none).
+    pub fn interrupt_pin(&self) -> u8 {
+        self.data[reg::INTERRUPT_PIN as usize]
+    }
+
+    /// The function's interrupt condition is `pending`: record it in the status register's
+    /// interrupt bit and return the INTx pin's level (low, i.e. `false`, while the command
+    /// register's interrupt disable bit is set or the function has no pin).
+    pub fn intx_output(&mut self, pending: bool) -> bool {
+        let status = self.get_u16(reg::STATUS) & !STATUS_INTERRUPT;
+        let bit = if pending { STATUS_INTERRUPT } else { 0 };
+        self.set_u16(reg::STATUS, status | bit);
+        pending && self.command() & CMD_INTX_DISABLE == 0 && self.interrupt_pin() != 0
     }
 
     /// Make the bits of `mask` in byte `offset` guest-writable.
@@ -537,5 +556,30 @@ mod tests {
         h.io_write(0xCF9, 1, 0x06, &mut b);
         assert!(h.take_reset_request());
         assert!(!h.take_reset_request());
+    }
+
+    #[test]
+    fn intx_output_follows_status_and_interrupt_disable() {
+        let mut c = PciConfig::new(0x1234, 0x5678, 0x02_00_00, 0, 0);
+        // No pin: the condition shows in the status register only.
+        assert!(!c.intx_output(true));
+        assert_eq!(
+            c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT,
+            STATUS_INTERRUPT
+        );
+        c.set_interrupt_pin(1);
+        assert_eq!(c.interrupt_pin(), 1);
+        assert!(c.intx_output(true));
+        // The guest sets interrupt disable: the pin drops, the status bit stays.
+        c.write(reg::COMMAND, 2, CMD_INTX_DISABLE as u32);
+        assert!(!c.intx_output(true));
+        assert_ne!(c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT, 0);
+        c.write(reg::COMMAND, 2, 0);
+        assert!(c.intx_output(true));
+        assert!(!c.intx_output(false));
+        assert_eq!(c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT, 0);
+        // The status bit is read-only to the guest.
+        c.write(reg::STATUS, 2, 0xFFFF);
+        assert_eq!(c.read(reg::STATUS, 2) as u16 & STATUS_INTERRUPT, 0);
     }
 }

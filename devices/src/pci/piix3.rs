@@ -5,7 +5,14 @@
 //! registers: PIRQRC 0x60-0x63, TOM 0x69, MBIRQ 0x70-0x71, ...); QEMU hw/isa/piix.c for the
 //! reset values SeaBIOS expects.
 //!
-//! The machine routes PCI interrupts with [`Piix3Isa::pirq_route`] / [`Piix3Isa::irq_for`].
+//! PCI interrupt routing: a PCI function's INTx pin drives one of the four PIRQ lines, rotated
+//! by slot as on QEMU's i440FX board ([`slot_pirq`]). The machine reports each function's INTx
+//! level with [`Piix3Isa::set_intx`]; PIRQRC\[A-D\] (0x60-0x63: bit 7 = routing disabled, bits
+//! 3:0 = ISA IRQ) steer each PIRQ line onto an ISA IRQ input, and [`Piix3Isa::isa_levels`] is
+//! the resulting set of ISA IRQ lines held high (PIRQ lines are shared, active while any
+//! function drives them; several PIRQs may share one IRQ). The machine ORs that into the ISA
+//! lines ([`crate::IrqLines::set_routed`]); firmware programs those IRQs level-triggered in
+//! the ELCR (SeaBIOS: PIRQA-D to IRQ 10, 10, 11, 11, ELCR 0x0C00).
 //!
 //! Known gaps: the ISA-side devices (PIC, PIT, DMA, RTC, ELCR at 0x4D0) are separate chips in
 //! other files; APIC chip select, SMI and motherboard DMA registers are plain storage;
@@ -21,6 +28,9 @@ pub const TOM: u8 = 0x69;
 pub struct Piix3Isa {
     config: PciConfig,
     changed: bool,
+    /// INTx pins held asserted: bit `4 * device + pin - 1` (device 0-31, pin 1-4).
+    #[serde(default)]
+    intx: u128,
 }
 
 impl Default for Piix3Isa {
@@ -72,6 +82,7 @@ impl Piix3Isa {
         Self {
             config: c,
             changed: true,
+            intx: 0,
         }
     }
 
@@ -96,6 +107,41 @@ impl Piix3Isa {
             return None;
         }
         self.pirq_route(slot_pirq(device, pin))
+    }
+
+    /// PCI `device`'s (0-31) INTx `pin` (1 = INTA .. 4 = INTD) is now at `asserted`.
+    /// Out-of-range device or pin numbers are ignored.
+    pub fn set_intx(&mut self, device: u8, pin: u8, asserted: bool) {
+        if device > 31 || !(1..=4).contains(&pin) {
+            return;
+        }
+        let bit = 1u128 << (4 * device as u32 + pin as u32 - 1);
+        if asserted {
+            self.intx |= bit;
+        } else {
+            self.intx &= !bit;
+        }
+    }
+
+    /// PIRQA-D (bits 0-3) driven by at least one asserted INTx pin.
+    pub fn pirq_levels(&self) -> u8 {
+        let mut levels = 0;
+        let mut rest = self.intx;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as u8;
+            rest &= rest - 1;
+            levels |= 1 << slot_pirq(k / 4, k % 4 + 1);
+        }
+        levels
+    }
+
+    /// The ISA IRQ lines (bit n = IRQ n) that the asserted PIRQ lines drive through PIRQRC.
+    pub fn isa_levels(&self) -> u16 {
+        let pirqs = self.pirq_levels();
+        (0..4u8)
+            .filter(|&n| pirqs & (1 << n) != 0)
+            .filter_map(|n| self.pirq_route(n))
+            .fold(0, |m, irq| m | 1 << irq)
     }
 
     /// Top of memory register 0x69 (bits 7:4 = top of memory in MiB - 1 for ISA forwarding).
@@ -149,5 +195,40 @@ mod tests {
         assert_eq!(p.irq_for(4, 1), Some(11));
         assert_eq!(p.irq_for(4, 0), None);
         assert_eq!(p.top_of_memory(), 0x02);
+    }
+
+    #[test]
+    fn intx_reaches_the_routed_isa_irq() {
+        let mut p = Piix3Isa::new();
+        // Routing disabled at reset: an asserted pin drives no ISA line.
+        p.set_intx(3, 1, true);
+        assert_eq!(p.pirq_levels(), 0b0100);
+        assert_eq!(p.isa_levels(), 0);
+        p.config_write(0x60, 4, 0x0B0B_0A0A);
+        // Slot 3 INTA -> PIRQC -> IRQ 11.
+        assert_eq!(p.isa_levels(), 1 << 11);
+        // Slot 4 INTA -> PIRQD, also IRQ 11: the line is shared, high while either drives it.
+        p.set_intx(4, 1, true);
+        p.set_intx(3, 1, false);
+        assert_eq!(p.pirq_levels(), 0b1000);
+        assert_eq!(p.isa_levels(), 1 << 11);
+        p.set_intx(4, 1, false);
+        assert_eq!(p.isa_levels(), 0);
+        // Slot 5 INTB -> PIRQB -> IRQ 10; slot 2 INTD -> PIRQA -> IRQ 10.
+        p.set_intx(5, 2, true);
+        assert_eq!(p.isa_levels(), 1 << 10);
+        p.set_intx(2, 4, true);
+        p.set_intx(5, 2, false);
+        assert_eq!(p.isa_levels(), 1 << 10);
+        // Reprogramming the route moves the line; disabling it (bit 7) drops it.
+        p.config_write(PIRQRC, 1, 0x05);
+        assert_eq!(p.isa_levels(), 1 << 5);
+        p.config_write(PIRQRC, 1, 0x85);
+        assert_eq!(p.isa_levels(), 0);
+        // Nonsense from the machine is ignored.
+        p.set_intx(32, 1, true);
+        p.set_intx(1, 0, true);
+        p.set_intx(1, 5, true);
+        assert_eq!(p.pirq_levels(), 0b0001);
     }
 }

@@ -305,6 +305,9 @@ impl Chipset {
                 if self.pci_host.take_reset_request() {
                     self.reset_requested = true;
                 }
+                if self.pci.isa.take_routing_changed() {
+                    self.irq.set_routed(self.pci.isa.isa_levels());
+                }
             }
             Dev::Ide => self.pci.ide.io_write_dma(port, size, value, &mut ctx, mem),
             Dev::Floppy => {
@@ -333,6 +336,15 @@ impl Chipset {
             }
             _ => {}
         }
+        self.pic.update_lines(&mut self.irq);
+    }
+
+    /// PCI `device`'s INTx `pin` (1-4) is now at `asserted`: through the PIIX3's PIRQ routing
+    /// onto the ISA IRQ lines and into the PIC. A PCI function's owner calls this with the
+    /// level its config space gives ([`ironbox_devices::pci::PciConfig::intx_output`]).
+    pub fn set_pci_intx(&mut self, device: u8, pin: u8, asserted: bool) {
+        self.pci.isa.set_intx(device, pin, asserted);
+        self.irq.set_routed(self.pci.isa.isa_levels());
         self.pic.update_lines(&mut self.irq);
     }
 
