@@ -6,7 +6,7 @@
 //! I/O (so the board can react), and whenever single-instruction semantics matter (TF, the
 //! interrupt shadow, HLT). Everything unusual goes through `Cpu::step`, the oracle.
 
-use iced_x86::{FlowControl, Instruction};
+use iced_x86::{FlowControl, Instruction, Mnemonic};
 
 use crate::bus::CpuBus;
 use crate::fast::{classify, Fast};
@@ -282,7 +282,8 @@ impl Cpu {
                 break;
             }
             used += len;
-            let end = i.flow_control() != FlowControl::Next;
+            // HLT ends a block too: what follows it is often data, not code.
+            let end = i.flow_control() != FlowControl::Next || i.mnemonic() == Mnemonic::Hlt;
             instrs.push((i, classify(&i)));
             if end {
                 break;

@@ -24,6 +24,9 @@ pub struct DecodeCache {
     pub(crate) code_written: bool,
     /// Bumped whenever a page starts holding cached code (writes to it must now be seen).
     pub(crate) code_epoch: u64,
+    /// Which bytes of each code page hold cached instructions: writes elsewhere on the page
+    /// (data sharing a page with code) drop nothing.
+    code_bytes: Vec<Option<Box<[u64; 64]>>>,
     /// Pages whose generation changed (for `follow_generations`; bounded).
     bump_log: Vec<u32>,
     bump_overflow: bool,
@@ -65,6 +68,7 @@ impl Default for DecodeCache {
             code_pages: Vec::new(),
             code_written: false,
             code_epoch: 0,
+            code_bytes: Vec::new(),
             bump_log: Vec::new(),
             bump_overflow: false,
             blocks: crate::block::BlockTable::default(),
@@ -111,6 +115,7 @@ impl DecodeCache {
         self.entries.iter_mut().for_each(|e| e.key = 0);
         // Everything keyed on a page generation (blocks here, translations in the JIT) goes.
         self.bump_overflow = true;
+        self.code_bytes.clear();
         for (w, bits) in self.code_pages.iter_mut().enumerate() {
             let mut b = std::mem::take(bits);
             while b != 0 {
@@ -176,6 +181,7 @@ impl DecodeCache {
             self.code_epoch += 1;
         }
         let gen = self.page_gen[page as usize];
+        self.mark_bytes(phys, instr.len() as u32);
         self.entries[slot(phys, key)] = Entry {
             tag: phys,
             key: key | VALID,
@@ -185,18 +191,50 @@ impl DecodeCache {
         };
     }
 
-    /// A write hit `phys..phys+len`: drop the decodes of the pages it touches.
+    /// Remember that `phys..phys+len` (inside one page) holds a cached instruction.
+    fn mark_bytes(&mut self, phys: u32, len: u32) {
+        let page = (phys >> 12) as usize;
+        if self.code_bytes.len() <= page {
+            self.code_bytes.resize_with(page + 1, || None);
+        }
+        let bits = self.code_bytes[page].get_or_insert_with(|| Box::new([0; 64]));
+        for b in (phys & 0xFFF)..((phys & 0xFFF) + len).min(0x1000) {
+            bits[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+    }
+
+    /// Does `phys..phys+len` (inside one page) touch bytes of cached instructions? Pages
+    /// claimed as a whole (without byte marks) count as all code.
+    fn touches_code(&self, phys: u32, len: u32) -> bool {
+        let Some(Some(bits)) = self.code_bytes.get((phys >> 12) as usize) else {
+            return true;
+        };
+        let start = phys & 0xFFF;
+        let end = (start + len).min(0x1000);
+        (start..end).any(|b| bits[(b >> 6) as usize] & (1 << (b & 63)) != 0)
+    }
+
+    /// A write hit `phys..phys+len`: drop the decodes of the pages it touches, if it wrote
+    /// bytes that hold cached instructions.
     #[inline]
     pub fn invalidate_range(&mut self, phys: u32, len: u32) {
+        let len = len.max(1);
         let first = phys >> 12;
-        let last = phys.wrapping_add(len.max(1) - 1) >> 12;
-        self.invalidate_page(first);
-        if last != first {
-            let mut p = first.wrapping_add(1);
-            while p != last.wrapping_add(1) {
-                self.invalidate_page(p);
-                p = p.wrapping_add(1);
+        let last = phys.wrapping_add(len - 1) >> 12;
+        if last == first {
+            if self.is_code_page(first) && self.touches_code(phys, len) {
+                self.invalidate_page(first);
             }
+            return;
+        }
+        // Crossing pages (DMA, page-crossing writes): whole pages, conservatively.
+        let mut p = first;
+        loop {
+            self.invalidate_page(p);
+            if p == last {
+                break;
+            }
+            p = p.wrapping_add(1);
         }
     }
 
@@ -208,6 +246,9 @@ impl DecodeCache {
             self.page_gen[page as usize] = self.page_gen[page as usize].wrapping_add(1);
             let w = (page >> 6) as usize;
             self.code_pages[w] &= !(1 << (page & 63));
+            if let Some(b) = self.code_bytes.get_mut(page as usize) {
+                *b = None;
+            }
         }
     }
 }

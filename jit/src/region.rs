@@ -115,6 +115,9 @@ pub fn discover<B: CpuBus>(
             region.max_last = region.max_last.max(last);
             let flow = i.flow_control();
             instrs.push(i);
+            if i.mnemonic() == iced_x86::Mnemonic::Hlt {
+                break; // what follows is often data; the region leaves at HLT anyway
+            }
             if flow != FlowControl::Next {
                 if matches!(
                     flow,

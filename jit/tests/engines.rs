@@ -51,6 +51,7 @@ struct Outcome {
     instret: u64,
     mem: Vec<u8>,
     in_regions: u64,
+    stale: u64,
 }
 
 fn run(kind: EngineKind, threshold: u32, prog: &[u8], setup: fn(&mut Cpu), slice: u64) -> Outcome {
@@ -76,10 +77,12 @@ fn run(kind: EngineKind, threshold: u32, prog: &[u8], setup: fn(&mut Cpu), slice
         instret: cpu.instret,
         mem: bus.mem,
         in_regions: eng.stats().map_or(0, |s| s.instrs_in_regions),
+        stale: eng.stats().map_or(0, |s| s.stale_drops),
     }
 }
 
-fn check(prog: &str, setup: fn(&mut Cpu)) {
+fn check(prog: &str, setup: fn(&mut Cpu)) -> u64 {
+    let mut stale = 0;
     let code = assemble(prog);
     let want = run(EngineKind::Interp, 1, &code, setup, 1000);
     assert!(want.instret > 20_000, "{prog}: the program ran ({} instructions)", want.instret);
@@ -100,7 +103,9 @@ fn check(prog: &str, setup: fn(&mut Cpu)) {
             got.in_regions,
             want.instret
         );
+        stale += got.stale;
     }
+    stale
 }
 
 #[test]
@@ -111,4 +116,11 @@ fn flat_32bit_mix_agrees_with_the_interpreter() {
 #[test]
 fn real_mode_16bit_mix_agrees_with_the_interpreter() {
     check("mix16.asm", real16);
+}
+
+/// Data written next to code on the same page throws no translation away.
+#[test]
+fn data_next_to_code_keeps_translations() {
+    let stale = check("shared32.asm", flat32);
+    assert_eq!(stale, 0, "translations dropped by writes to data beside them");
 }
