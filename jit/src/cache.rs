@@ -3,7 +3,7 @@
 //! runs one region. Code memory is bounded: when the module holds more than `CODE_LIMIT`
 //! bytes, every translation is dropped and the module's memory freed (a new generation).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,8 @@ pub struct Jit<B: CpuBus> {
     pub stats: JitStats,
     code_in_module: usize,
     tlb: Box<HostTlb>,
+    /// The context translated code runs with (points at `tlb`).
+    ctx: Box<Ctx>,
     _bus: PhantomData<fn(&mut B)>,
 }
 
@@ -98,19 +100,22 @@ impl<B: CpuBus> Jit<B> {
     pub fn new(threshold: u32) -> Jit<B> {
         let module = new_module();
         let call_conv = module.isa().default_call_conv();
+        let mut tlb = HostTlb::new();
+        let ctx = Box::new(Ctx::new(&mut *tlb));
         Jit {
             cl_ctx: module.make_context(),
             module: Some(module),
             fbc: FunctionBuilderContext::new(),
             call_conv,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             helpers: Helpers::for_bus::<B>(),
             threshold,
             opts: LowerOptions::default(),
             limits: Limits::default(),
             stats: JitStats::default(),
             code_in_module: 0,
-            tlb: HostTlb::new(),
+            tlb,
+            ctx,
             _bus: PhantomData,
         }
     }
@@ -178,16 +183,14 @@ impl<B: CpuBus> Jit<B> {
         }
         let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
         self.tlb.sync(cpu, bus);
-        let mut ctx = Ctx::new(
+        let ctx = &mut *self.ctx;
+        ctx.begin(
             cpu,
             bus as *mut B as *mut (),
             budget.min(i64::MAX as u64) as i64,
             entry_flags,
-            &mut *self.tlb,
         );
-        // SAFETY: the code was compiled for this bus type's helpers; `cpu` and `bus` are
-        // exclusively ours for the call; the region's instruction list outlives the call.
-        let code = unsafe { (c.f)(cpu, &mut ctx) };
+        let code = unsafe { (c.f)(cpu, ctx) };
         ctx.settle(cpu);
         let n = budget - ctx.budget as u64;
         let exit = match code {

@@ -9,7 +9,7 @@
 use iced_x86::Instruction;
 use ironbox_cpu::translator::exec_result;
 use ironbox_cpu::state::attr;
-use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg};
+use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg, Segment};
 
 use crate::tlb::HostTlb;
 
@@ -42,18 +42,27 @@ pub struct Ctx {
     pub seg_base: [u32; 6],
     pub seg_rlim: [i64; 6],
     pub seg_wlim: [i64; 6],
+    /// What the tables above were computed from (they are recomputed only when it changes).
+    seg_key: ([Segment; 6], u32),
 }
 
+// SAFETY: the raw pointers are only dereferenced during a run of translated code, on the
+// thread that owns the `Jit` (and so this context) at that moment; `begin` sets the CPU and
+// bus pointers afresh for every run, and `tlb` points into the same `Jit`.
+unsafe impl Send for Ctx {}
+
 impl Ctx {
-    pub fn new(cpu: &mut Cpu, bus: *mut (), budget: i64, entry_flags: u32, tlb: *mut HostTlb) -> Ctx {
-        let mut c = Ctx {
-            cpu,
-            bus,
-            budget,
-            start_budget: budget,
+    /// A context that `begin` readies for each run (kept between runs: the segment tables
+    /// carry over while the segment registers stay the same).
+    pub fn new(tlb: *mut HostTlb) -> Ctx {
+        Ctx {
+            cpu: std::ptr::null_mut(),
+            bus: std::ptr::null_mut(),
+            budget: 0,
+            start_budget: 0,
             synced: 0,
             faults: 0,
-            entry_flags,
+            entry_flags: 0,
             fault_vector: 0,
             fault_error: 0,
             fault_has_error: 0,
@@ -61,16 +70,33 @@ impl Ctx {
             seg_base: [0; 6],
             seg_rlim: [-1; 6],
             seg_wlim: [-1; 6],
-        };
-        c.load_segments(cpu);
-        c
+            seg_key: ([Segment::default(); 6], u32::MAX),
+        }
+    }
+
+    /// Ready the context for one run of translated code.
+    pub fn begin(&mut self, cpu: &mut Cpu, bus: *mut (), budget: i64, entry_flags: u32) {
+        self.cpu = cpu;
+        self.bus = bus;
+        self.budget = budget;
+        self.start_budget = budget;
+        self.synced = 0;
+        self.faults = 0;
+        self.entry_flags = entry_flags;
+        self.load_segments(cpu);
     }
 
     /// Recompute the inline segment checks from the segment registers (at region entry and
-    /// after every interpreted instruction, which may load a segment or change EFLAGS.AC).
+    /// after every interpreted instruction, which may load a segment or change EFLAGS.AC),
+    /// unless nothing they depend on changed.
     pub fn load_segments(&mut self, cpu: &Cpu) {
         let checks = cpu.s.protected() && !cpu.s.v86();
         let aligned = cpu.alignment_checks_off();
+        let mode = checks as u32 | (aligned as u32) << 1;
+        if self.seg_key.1 == mode && self.seg_key.0 == cpu.s.seg {
+            return;
+        }
+        self.seg_key = (cpu.s.seg, mode);
         for (k, sr) in cpu.s.seg.iter().enumerate() {
             self.seg_base[k] = sr.base;
             let a = sr.attr;
