@@ -10,7 +10,7 @@ use ironbox_cpu::{Cpu, CpuBus};
 
 /// Most instructions in one guest block, and most blocks in one region.
 pub const MAX_BLOCK: usize = 64;
-pub const MAX_BLOCKS: usize = 48;
+pub const MAX_BLOCKS: usize = 16;
 
 /// Region size limits (one-instruction regions let instruction tests exercise translations).
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +23,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             block_instrs: MAX_BLOCK,
-            blocks: MAX_BLOCKS,
+            blocks: std::env::var("IRONBOX_JIT_BLOCKS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(MAX_BLOCKS),
         }
     }
 }
