@@ -24,6 +24,8 @@ pub struct DecodeCache {
     pub(crate) code_written: bool,
     /// Bumped whenever a page starts holding cached code (writes to it must now be seen).
     pub(crate) code_epoch: u64,
+    /// Bumped whenever any page generation changes (cached code somewhere was dropped).
+    pub(crate) gen_epoch: u64,
     /// Which bytes of each code page hold cached instructions: writes elsewhere on the page
     /// (data sharing a page with code) drop nothing.
     code_bytes: Vec<Option<Box<[u64; 64]>>>,
@@ -68,6 +70,7 @@ impl Default for DecodeCache {
             code_pages: Vec::new(),
             code_written: false,
             code_epoch: 0,
+            gen_epoch: 0,
             code_bytes: Vec::new(),
             bump_log: Vec::new(),
             bump_overflow: false,
@@ -115,6 +118,7 @@ impl DecodeCache {
         self.entries.iter_mut().for_each(|e| e.key = 0);
         // Everything keyed on a page generation (blocks here, translations in the JIT) goes.
         self.bump_overflow = true;
+        self.gen_epoch += 1;
         self.code_bytes.clear();
         for (w, bits) in self.code_pages.iter_mut().enumerate() {
             let mut b = std::mem::take(bits);
@@ -242,6 +246,7 @@ impl DecodeCache {
     fn invalidate_page(&mut self, page: u32) {
         if self.is_code_page(page) {
             self.code_written = true;
+            self.gen_epoch += 1;
             self.log_bump(page);
             self.page_gen[page as usize] = self.page_gen[page as usize].wrapping_add(1);
             let w = (page >> 6) as usize;

@@ -203,6 +203,11 @@ impl Cpu {
         self.icache.code_epoch
     }
 
+    /// Bumped whenever cached code anywhere was dropped (a page generation changed).
+    pub fn code_gen_epoch(&self) -> u64 {
+        self.icache.gen_epoch
+    }
+
     /// Does the physical page hold cached code (so writes to it must go through the CPU)?
     pub fn is_code_page(&self, page: u32) -> bool {
         self.icache.is_code_page(page)

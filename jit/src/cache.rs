@@ -19,12 +19,17 @@ use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
+use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
 /// Code memory kept before a generation flush.
 const CODE_LIMIT: usize = 48 << 20;
 
-type RegionFn = unsafe extern "C" fn(*mut Cpu, *mut Ctx) -> i32;
+/// A translation's address (it has the `tail` calling convention: only translated code and
+/// the trampoline call it).
+type RegionFn = *const u8;
+/// The trampoline: `extern "C"`, calls the translation `f` (tail convention) with (cpu, ctx).
+type TrampolineFn = unsafe extern "C" fn(RegionFn, *mut Cpu, *mut Ctx) -> i32;
 
 struct Compiled {
     f: RegionFn,
@@ -34,6 +39,10 @@ struct Compiled {
     /// Owns the instructions the code points at (interpreter fallbacks).
     region: Region,
 }
+
+// SAFETY: `f` points at code owned by the `Jit`'s module; it is only called on the thread
+// that owns the `Jit` at that moment.
+unsafe impl Send for Compiled {}
 
 #[derive(Default)]
 struct Entry {
@@ -73,7 +82,12 @@ pub struct Jit<B: CpuBus> {
     pub stats: JitStats,
     code_in_module: usize,
     tlb: Box<HostTlb>,
-    /// The context translated code runs with (points at `tlb`).
+    /// Translation for the next EIP, consulted by translated code when it leaves.
+    jc: Box<JumpCache>,
+    /// Enter translations directly from one another (off for lockstep: it checks each run).
+    pub chaining: bool,
+    trampoline: Option<TrampolineFn>,
+    /// The context translated code runs with (points at `tlb` and `jc`).
     ctx: Box<Ctx>,
     _bus: PhantomData<fn(&mut B)>,
 }
@@ -101,7 +115,8 @@ impl<B: CpuBus> Jit<B> {
         let module = new_module();
         let call_conv = module.isa().default_call_conv();
         let mut tlb = HostTlb::new();
-        let ctx = Box::new(Ctx::new(&mut *tlb));
+        let mut jc = JumpCache::new();
+        let ctx = Box::new(Ctx::new(&mut *tlb, &mut *jc));
         Jit {
             cl_ctx: module.make_context(),
             module: Some(module),
@@ -115,6 +130,9 @@ impl<B: CpuBus> Jit<B> {
             stats: JitStats::default(),
             code_in_module: 0,
             tlb,
+            jc,
+            chaining: true,
+            trampoline: None,
             ctx,
             _bus: PhantomData,
         }
@@ -132,6 +150,8 @@ impl<B: CpuBus> Jit<B> {
         self.cl_ctx = m.make_context();
         self.module = Some(m);
         self.code_in_module = 0;
+        self.trampoline = None;
+        self.jc.clear();
         self.stats.flushes += 1;
     }
 
@@ -183,6 +203,21 @@ impl<B: CpuBus> Jit<B> {
         }
         let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
         self.tlb.sync(cpu, bus);
+        self.jc.sync(cpu, bus);
+        let (f, max_last) = (c.f, c.max_last);
+        let trampoline = match self.trampoline {
+            Some(t) => t,
+            None => {
+                let t = self.build_trampoline()?;
+                self.trampoline = Some(t);
+                t
+            }
+        };
+        if self.chaining {
+            let lin = cpu.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
+            self.jc.insert(lin, key.2, max_last, f as u64);
+        }
+        self.ctx.jc = if self.chaining { &mut *self.jc } else { std::ptr::null_mut() };
         let ctx = &mut *self.ctx;
         ctx.begin(
             cpu,
@@ -190,7 +225,8 @@ impl<B: CpuBus> Jit<B> {
             budget.min(i64::MAX as u64) as i64,
             entry_flags,
         );
-        let code = unsafe { (c.f)(cpu, ctx) };
+        // SAFETY: see above; the trampoline calls `f` with the tail convention it has.
+        let code = unsafe { trampoline(f, cpu, ctx) };
         ctx.settle(cpu);
         let n = budget - ctx.budget as u64;
         let exit = match code {
@@ -214,7 +250,7 @@ impl<B: CpuBus> Jit<B> {
             self.flush();
         }
         let module = self.module.as_mut().expect("a module is always there");
-        self.cl_ctx.func.signature = lower::region_signature(self.call_conv);
+        self.cl_ctx.func.signature = lower::region_signature(CallConv::Tail);
         {
             let mut b = FunctionBuilder::new(&mut self.cl_ctx.func, &mut self.fbc);
             lower::lower_region(
@@ -224,6 +260,7 @@ impl<B: CpuBus> Jit<B> {
                 self.call_conv,
                 cpu.s.stack32(),
                 cpu.s.cpl == 3,
+                mode_key(cpu),
                 self.opts,
             );
             b.finalize(module.isa().frontend_config());
@@ -263,15 +300,46 @@ impl<B: CpuBus> Jit<B> {
         self.stats.guest_instrs_compiled += region.instr_count() as u64;
         self.stats.code_bytes += size as u64;
         self.stats.compile_time += t0.elapsed();
-        // SAFETY: the function was built with `region_signature`, i.e. this ABI.
-        let f: RegionFn = unsafe { std::mem::transmute::<*const u8, RegionFn>(ptr) };
         Some(Compiled {
-            f,
+            f: ptr,
             page: phys >> 12,
             gen,
             max_last: region.max_last,
             region,
         })
+    }
+
+    /// The `extern "C"` entry into translated code (one per module).
+    fn build_trampoline(&mut self) -> Option<TrampolineFn> {
+        use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature};
+        let module = self.module.as_mut()?;
+        let mut sig = Signature::new(self.call_conv);
+        for _ in 0..3 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        sig.returns.push(AbiParam::new(types::I32));
+        self.cl_ctx.func.signature = sig.clone();
+        {
+            let mut b = FunctionBuilder::new(&mut self.cl_ctx.func, &mut self.fbc);
+            let callee = b.import_signature(lower::region_signature(CallConv::Tail));
+            let blk = b.create_block();
+            b.append_block_params_for_function_params(blk);
+            b.switch_to_block(blk);
+            let p = b.block_params(blk).to_vec();
+            let call = b.ins().call_indirect(callee, p[0], &[p[1], p[2]]);
+            let r = b.inst_results(call)[0];
+            b.ins().return_(&[r]);
+            b.seal_all_blocks();
+            b.finalize(module.isa().frontend_config());
+        }
+        let id = module.declare_anonymous_function(&sig).ok()?;
+        let res = module.define_function(id, &mut self.cl_ctx);
+        module.clear_context(&mut self.cl_ctx);
+        res.ok()?;
+        module.finalize_definitions().ok()?;
+        let ptr = module.get_finalized_function(id);
+        // SAFETY: built just above with this signature (the ISA's default convention).
+        Some(unsafe { std::mem::transmute::<*const u8, TrampolineFn>(ptr) })
     }
 
     /// The region compiled at CS:EIP, if any (for the lockstep report).

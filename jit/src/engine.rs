@@ -66,7 +66,12 @@ impl<B: CpuBus> Engine<B> {
             EngineKind::Interp => Inner::Interp,
             EngineKind::Jit => Inner::Jit(Box::new(Jit::new(threshold))),
             EngineKind::Lockstep => Inner::Lockstep(Box::new(Lockstep {
-                jit: Jit::new(threshold),
+                jit: {
+                    // Each translated run is checked alone: no chaining between them.
+                    let mut j = Jit::new(threshold);
+                    j.chaining = false;
+                    j
+                },
                 shadow: Box::new(Cpu::new(cpu.s.model)),
                 checked: 0,
             })),

@@ -10,6 +10,7 @@
 
 mod cache;
 mod engine;
+mod jumpcache;
 mod lockstep;
 mod lower;
 mod region;

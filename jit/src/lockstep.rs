@@ -3,8 +3,9 @@
 //! same instructions against a `Replay` that shows it memory as it was before the region, hands
 //! it the logged port input, and compares each of its writes and port outputs with the log.
 //!
-//! Reading the replaced value of a write reads the bus once more: harmless for RAM; for MMIO
-//! with read side effects (VGA latches) lockstep can perturb the guest — it is a checking mode.
+//! Reading the replaced value of a write (and, outside plain RAM, the value after it: ROM
+//! ignores writes) reads the bus again: harmless for RAM and ROM; for MMIO with read side
+//! effects (VGA latches) lockstep can perturb the guest — it is a checking mode.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,8 @@ use ironbox_cpu::CpuBus;
 /// One logged bus transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Txn {
-    Write { addr: u32, size: u8, old: u32, new: u32 },
+    /// `after`: what the address holds after the write (ROM ignores writes).
+    Write { addr: u32, size: u8, old: u32, new: u32, after: u32 },
     In { port: u16, size: u8, val: u32 },
     Out { port: u16, size: u8, val: u32 },
 }
@@ -44,12 +46,22 @@ impl<B: CpuBus> Recorder<B> {
             2 => self.bus().read16(addr) as u32,
             _ => self.bus().read32(addr),
         };
-        self.log.push(Txn::Write { addr, size, old, new });
         match size {
             1 => self.bus().write8(addr, new as u8),
             2 => self.bus().write16(addr, new as u16),
             _ => self.bus().write32(addr, new),
         }
+        // Plain RAM holds what was written; elsewhere (ROM, devices) read it back.
+        let after = if self.bus().host_page(addr & !0xFFF).is_some() {
+            new
+        } else {
+            match size {
+                1 => self.bus().read8(addr) as u32,
+                2 => self.bus().read16(addr) as u32,
+                _ => self.bus().read32(addr),
+            }
+        };
+        self.log.push(Txn::Write { addr, size, old, new, after });
     }
 }
 
@@ -185,9 +197,16 @@ impl<'a, B: CpuBus> Replay<'a, B> {
     }
 
     fn write(&mut self, addr: u32, size: u8, new: u32) {
-        self.next(&Txn::Write { addr, size, old: 0, new });
+        let after = match self.next(&Txn::Write { addr, size, old: 0, new, after: 0 }) {
+            Some(Txn::Write { addr: a, size: s, new: n, after, .. })
+                if a == addr && s == size && n == new =>
+            {
+                after
+            }
+            _ => new,
+        };
         for k in 0..size as u32 {
-            self.overlay.insert(addr.wrapping_add(k), (new >> (8 * k)) as u8);
+            self.overlay.insert(addr.wrapping_add(k), (after >> (8 * k)) as u8);
         }
     }
 }

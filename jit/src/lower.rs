@@ -18,13 +18,14 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
-use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{ConditionCode, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use ironbox_cpu::state::flags as fl;
 use ironbox_cpu::translator::exec_result as xr;
 use ironbox_cpu::{Cpu, CpuState};
 
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+use crate::jumpcache;
 use crate::tlb::{self, HostTlb};
 
 /// Exit codes returned by translated code.
@@ -39,6 +40,13 @@ const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
 const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
+const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
+const CS_BASE: i32 = (S + offset_of!(CpuState, seg) + std::mem::size_of::<ironbox_cpu::Segment>() + offset_of!(ironbox_cpu::Segment, base)) as i32;
+const CS_LIMIT: i32 = (S + offset_of!(CpuState, seg) + std::mem::size_of::<ironbox_cpu::Segment>() + offset_of!(ironbox_cpu::Segment, limit)) as i32;
+const JE_LIN: i32 = offset_of!(jumpcache::JumpEntry, lin) as i32;
+const JE_MODE: i32 = offset_of!(jumpcache::JumpEntry, mode) as i32;
+const JE_LAST: i32 = offset_of!(jumpcache::JumpEntry, max_last) as i32;
+const JE_F: i32 = offset_of!(jumpcache::JumpEntry, f) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
@@ -76,6 +84,10 @@ enum Kind {
     Div,
     /// Jcc / JMP rel to a block of the region.
     Branch,
+    /// Near CALL rel (push the return address, continue at the target).
+    CallRel,
+    /// Near RET / RET imm16 (pop EIP, leave for it, chaining).
+    RetNear,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -202,6 +214,8 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::Imul
         }
+        Mnemonic::Call if has_near_target(i) => Kind::CallRel,
+        Mnemonic::Ret if i.op_count() == 0 || is_imm(i.op0_kind()) => Kind::RetNear,
         // Jcc and near JMP rel only (LOOPcc/JCXZ also have targets and condition codes,
         // but do more: the interpreter runs them).
         _ if has_near_target(i) && (i.is_jcc_short_or_near() || i.is_jmp_short_or_near()) => {
@@ -311,6 +325,8 @@ fn helper_sig(call_conv: CallConv, params: &[types::Type], ret: types::Type) -> 
 }
 
 struct Sigs {
+    /// A translation's own signature (tail calls between translations).
+    region: SigRef,
     flags: SigRef,
     read: SigRef,
     write: SigRef,
@@ -342,6 +358,8 @@ struct Lower<'a, 'b> {
     mf: MemFlagsData,
     /// This region's privilege bit in host-TLB tags.
     user_tag: u32,
+    /// The mode key the region is compiled for (chaining only enters the same mode).
+    mode: u32,
     inline_memory: bool,
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
@@ -377,11 +395,13 @@ pub fn lower_region(
     call_conv: CallConv,
     stack32: bool,
     user: bool,
+    mode: u32,
     opts: LowerOptions,
 ) {
     let i64t = types::I64;
     let i32t = types::I32;
     let sigs = Sigs {
+        region: b.import_signature(region_signature(CallConv::Tail)),
         read: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t], i64t)),
         flags: b.import_signature(helper_sig(call_conv, &[i32t; 6], i32t)),
         write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
@@ -431,6 +451,7 @@ pub fn lower_region(
         stack32,
         mf: MemFlagsData::trusted(),
         user_tag: if user { tlb::USER } else { 0 },
+        mode,
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
         fault_blk: None,
@@ -495,9 +516,15 @@ impl Lower<'_, '_> {
     /// Jumps to one of the region's two shared exit blocks (with or without writing the
     /// registers back), which are emitted by `finish_exits`.
     fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
+        self.exit_chain(eip, code, refund, regs, false)
+    }
+
+    /// `chain`: the exit continues at a known or computed EIP with nothing else to report,
+    /// so the next translation may be entered directly (see `jumpcache`).
+    fn exit_chain(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool, chain: bool) {
         let blk = self.exit_block(regs);
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
-        let set = self.b.ins().iconst(types::I32, eip.is_some() as i64);
+        let set = self.b.ins().iconst(types::I32, eip.is_some() as i64 | (chain as i64) << 1);
         let rf = self.b.ins().iconst(types::I64, refund);
         let args = [e, set, code, rf].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
@@ -515,6 +542,46 @@ impl Lower<'_, '_> {
         self.b.set_cold_block(b);
         self.exits[regs as usize] = Some(b);
         b
+    }
+
+    /// Enter the translation cached for the new EIP `e` with a tail call if the exit allows
+    /// it (`set` bit 1) and the jump cache has one for this mode within the CS limit; else
+    /// return `code` to the dispatcher.
+    fn chain(&mut self, set: Value, e: Value, cpu: Value, code: Value) {
+        let i64t = types::I64;
+        let ret = self.b.create_block();
+        let look = self.b.create_block();
+        let go = self.b.create_block();
+        let want = self.b.ins().band_imm_s(set, 2);
+        let jc = self.b.ins().load(i64t, self.mf, self.ctx, CTX_JC);
+        let have = self.b.ins().icmp_imm_s(IntCC::NotEqual, jc, 0);
+        let both = self.b.ins().icmp_imm_s(IntCC::NotEqual, want, 0);
+        let ok = self.b.ins().band(have, both);
+        self.b.ins().brif(ok, look, &[], ret, &[]);
+        self.b.switch_to_block(look);
+        let base = self.b.ins().load(types::I32, self.mf, cpu, CS_BASE);
+        let lin = self.b.ins().iadd(e, base);
+        let sh = self.b.ins().ushr_imm_s(lin, 10);
+        let x = self.b.ins().bxor(lin, sh);
+        let idx = self.b.ins().band_imm_s(x, jumpcache::SLOTS as i64 - 1);
+        let idx = self.b.ins().uextend(i64t, idx);
+        let off = self.b.ins().imul_imm_s(idx, std::mem::size_of::<jumpcache::JumpEntry>() as i64);
+        let ent = self.b.ins().iadd(jc, off);
+        let elin = self.b.ins().load(types::I32, self.mf, ent, JE_LIN);
+        let emode = self.b.ins().load(types::I32, self.mf, ent, JE_MODE);
+        let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
+        let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
+        let m1 = self.b.ins().icmp(IntCC::Equal, elin, lin);
+        let m2 = self.b.ins().icmp_imm_s(IntCC::Equal, emode, self.mode as i64);
+        let m3 = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
+        let m = self.b.ins().band(m1, m2);
+        let m = self.b.ins().band(m, m3);
+        self.b.ins().brif(m, go, &[], ret, &[]);
+        self.b.switch_to_block(go);
+        let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
+        self.b.ins().return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
+        self.b.switch_to_block(ret);
+        self.b.ins().return_(&[code]);
     }
 
     /// In a shared exit: EFLAGS exact from whatever lazy record reaches it.
@@ -561,18 +628,29 @@ impl Lower<'_, '_> {
             }
             let cpu = self.cpu_ptr();
             let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
-            let e = self.b.ins().select(set, eip, cur);
+            let has = self.b.ins().band_imm_s(set, 1);
+            let e = self.b.ins().select(has, eip, cur);
             self.b.ins().store(self.mf, e, cpu, EIP);
             let bud = self.b.use_var(self.budget);
             let bud = self.b.ins().iadd(bud, refund);
             self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
-            self.b.ins().return_(&[code]);
+            if regs {
+                self.chain(set, e, cpu, code);
+            } else {
+                self.b.ins().return_(&[code]);
+            }
         }
     }
 
     fn exit_const(&mut self, eip: Option<u32>, code: i32, refund: i64) {
         let c = self.b.ins().iconst(types::I32, code as i64);
         self.exit(eip, c, refund, true);
+    }
+
+    /// Leave for `eip` (or the EIP in the state), chaining to its translation if cached.
+    fn exit_to(&mut self, eip: Option<u32>) {
+        let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        self.exit_chain(eip, c, 0, true, true);
     }
 
     /// Continue at guest `eip`: a jump to its block if the region has it, else an exit.
@@ -582,7 +660,7 @@ impl Lower<'_, '_> {
             self.materialize(self.need[gi]);
             self.b.ins().jump(h, &[]);
         } else {
-            self.exit_const(Some(eip), EXIT_NONE, 0);
+            self.exit_to(Some(eip));
         }
     }
 
@@ -641,6 +719,10 @@ impl Lower<'_, '_> {
                         return;
                     }
                 }
+                Kind::CallRel | Kind::RetNear => {
+                    self.call_ret(i, kinds[k], refund);
+                    return;
+                }
                 Kind::Branch => {
                     let target = i.near_branch_target() as u32;
                     if i.mnemonic() == Mnemonic::Jmp {
@@ -673,6 +755,58 @@ impl Lower<'_, '_> {
         self.goto(nx);
     }
 
+    /// Near CALL rel / RET: the stack work inline; a target beyond the CS limit goes to the
+    /// interpreter (which raises #GP exactly). Always the last instruction of its block.
+    fn call_ret(&mut self, i: &Instruction, kind: Kind, refund: i64) {
+        let size = i.stack_pointer_increment().unsigned_abs();
+        let cpu = self.cpu_ptr();
+        let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
+        let ok = self.b.create_block();
+        let bad = self.b.create_block();
+        self.b.set_cold_block(bad);
+        if kind == Kind::CallRel {
+            let target = i.near_branch_target() as u32;
+            let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, limit, target as i64);
+            self.b.ins().brif(fits, ok, &[], bad, &[]);
+            self.b.switch_to_block(ok);
+            let ret = self.mask_next(i.next_ip32());
+            let v = self.b.ins().iconst(types::I32, ret as i64);
+            let sp = self.sp();
+            let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+            let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+            let r = self.write_mem(i, SS, nsp, size, v, refund);
+            self.set_sp(nsp);
+            // A push onto translated code: leave after the instruction.
+            self.leave_if_code_hit_to(r, refund, target);
+            self.goto(target);
+        } else {
+            let extra = i.stack_pointer_increment() as i64 - size as i64; // RET imm16
+            let sp = self.sp();
+            let v = self.read_mem(i, SS, sp, size, false, refund);
+            let v = if size == 2 { self.b.ins().band_imm_s(v, 0xFFFF) } else { v };
+            let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, v, limit);
+            self.b.ins().brif(fits, ok, &[], bad, &[]);
+            self.b.switch_to_block(ok);
+            let nsp = self.b.ins().iadd_imm_s(sp, size as i64 + extra.max(0));
+            self.set_sp(nsp);
+            let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+            self.exit_value(v, c);
+        }
+        let saved = self.flag_state();
+        self.b.switch_to_block(bad);
+        self.interp(i, refund, true);
+        self.set_flag_state(saved);
+    }
+
+    /// Leave for the EIP `v` (computed), chaining to its translation if cached.
+    fn exit_value(&mut self, v: Value, code: Value) {
+        let blk = self.exit_block(true);
+        let set = self.b.ins().iconst(types::I32, 3);
+        let rf = self.b.ins().iconst(types::I64, 0);
+        let args = [v, set, code, rf].map(BlockArg::Value);
+        self.b.ins().jump(blk, &args);
+    }
+
     /// Call the interpreter for `i`.
     fn interp(&mut self, i: &Instruction, refund: i64, last: bool) {
         self.materialize_all();
@@ -689,7 +823,8 @@ impl Lower<'_, '_> {
         self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a
         // branch) leaves; the last instruction of a block may follow a known target below.
-        let mask = if last && has_near_target(i) {
+        let branch = i.flow_control() != FlowControl::Next;
+        let mask = if last && branch {
             xr::LEAVE
         } else {
             xr::LEAVE | xr::BRANCHED
@@ -714,20 +849,22 @@ impl Lower<'_, '_> {
         }
         // The last instruction of a block: follow it inside the region if it can.
         let nx = self.mask_next(i.next_ip32());
-        let Some(target) = has_near_target(i).then(|| i.near_branch_target() as u32) else {
+        if !branch {
             // Not branched (that left above): on to the next instruction.
             self.goto(nx);
             return;
-        };
+        }
+        let target = has_near_target(i).then(|| i.near_branch_target() as u32);
         let branched = self.b.ins().band_imm_s(res, xr::BRANCHED as i64);
         let yes = self.b.create_block();
         let no = self.b.create_block();
         self.b.ins().brif(branched, yes, &[], no, &[]);
         self.b.switch_to_block(yes);
-        if self.heads.contains_key(&target) {
-            self.goto(target);
-        } else {
-            self.exit_const(None, EXIT_NONE, 0);
+        match target {
+            Some(t) if self.heads.contains_key(&t) => self.goto(t),
+            // Near branches keep the mode: the next translation may be entered directly.
+            _ if near_branch(i) => self.exit_to(None),
+            _ => self.exit_const(None, EXIT_NONE, 0),
         }
         self.b.switch_to_block(no);
         self.goto(nx);
@@ -976,13 +1113,18 @@ impl Lower<'_, '_> {
     /// After an instruction whose write returned `r`: if it hit translated code, leave with
     /// EIP at the next instruction.
     fn leave_if_code_hit(&mut self, i: &Instruction, r: Value, refund: i64) {
+        let nx = self.mask_next(i.next_ip32());
+        self.leave_if_code_hit_to(r, refund, nx);
+    }
+
+    /// If the write result `r` says translated code was hit, leave for `nx`.
+    fn leave_if_code_hit_to(&mut self, r: Value, refund: i64, nx: u32) {
         let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
         let out = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(out);
         self.b.ins().brif(hit, out, &[], cont, &[]);
         self.b.switch_to_block(out);
-        let nx = self.mask_next(i.next_ip32());
         self.exit_const(Some(nx), EXIT_NONE, refund);
         self.b.switch_to_block(cont);
     }
@@ -1663,7 +1805,9 @@ impl Lower<'_, '_> {
                 self.set_flag_state(saved);
                 self.b.switch_to_block(join);
             }
-            Kind::Interp | Kind::Branch => unreachable!("handled by the block"),
+            Kind::Interp | Kind::Branch | Kind::CallRel | Kind::RetNear => {
+                unreachable!("handled by the block")
+            }
         }
     }
 
@@ -1698,6 +1842,23 @@ impl Lower<'_, '_> {
 }
 
 const SS: u32 = 2;
+
+/// A branch that cannot change CS or the mode: Jcc, near JMP/CALL (direct or indirect), near
+/// RET, LOOPcc, JCXZ.
+fn near_branch(i: &Instruction) -> bool {
+    use iced_x86::FlowControl as F;
+    match i.flow_control() {
+        F::ConditionalBranch => true,
+        F::UnconditionalBranch | F::Call => has_near_target(i),
+        F::IndirectBranch | F::IndirectCall => !matches!(
+            i.op0_kind(),
+            OpKind::FarBranch16 | OpKind::FarBranch32
+        ) && !i.is_call_far_indirect()
+            && !i.is_jmp_far_indirect(),
+        F::Return => matches!(i.mnemonic(), Mnemonic::Ret),
+        _ => false,
+    }
+}
 
 fn seg_index(r: Register) -> u32 {
     match r {

@@ -11,6 +11,7 @@ use ironbox_cpu::translator::exec_result;
 use ironbox_cpu::state::attr;
 use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg, Segment};
 
+use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
 /// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
@@ -37,6 +38,8 @@ pub struct Ctx {
     pub fault_has_error: u32,
     /// The host-pointer TLB (see `tlb`).
     pub tlb: *mut HostTlb,
+    /// Where translated code looks for the next translation (null: no chaining).
+    pub jc: *mut JumpCache,
     /// Per segment register: base, and the highest offset + 1 an inline read / write may
     /// reach (-1: always take the helper; expand-down, unusable, or alignment checks on).
     pub seg_base: [u32; 6],
@@ -54,8 +57,9 @@ unsafe impl Send for Ctx {}
 impl Ctx {
     /// A context that `begin` readies for each run (kept between runs: the segment tables
     /// carry over while the segment registers stay the same).
-    pub fn new(tlb: *mut HostTlb) -> Ctx {
+    pub fn new(tlb: *mut HostTlb, jc: *mut JumpCache) -> Ctx {
         Ctx {
+            jc,
             cpu: std::ptr::null_mut(),
             bus: std::ptr::null_mut(),
             budget: 0,
