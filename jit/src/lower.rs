@@ -214,8 +214,22 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::Imul
         }
-        Mnemonic::Call if has_near_target(i) => Kind::CallRel,
-        Mnemonic::Ret if i.op_count() == 0 || is_imm(i.op0_kind()) => Kind::RetNear,
+        Mnemonic::Call
+            if matches!(i.code(), iced_x86::Code::Call_rel16 | iced_x86::Code::Call_rel32_32) =>
+        {
+            Kind::CallRel
+        }
+        Mnemonic::Ret
+            if matches!(
+                i.code(),
+                iced_x86::Code::Retnw
+                    | iced_x86::Code::Retnd
+                    | iced_x86::Code::Retnw_imm16
+                    | iced_x86::Code::Retnd_imm16
+            ) =>
+        {
+            Kind::RetNear
+        }
         // Jcc and near JMP rel only (LOOPcc/JCXZ also have targets and condition codes,
         // but do more: the interpreter runs them).
         _ if has_near_target(i) && (i.is_jcc_short_or_near() || i.is_jmp_short_or_near()) => {
@@ -758,7 +772,12 @@ impl Lower<'_, '_> {
     /// Near CALL rel / RET: the stack work inline; a target beyond the CS limit goes to the
     /// interpreter (which raises #GP exactly). Always the last instruction of its block.
     fn call_ret(&mut self, i: &Instruction, kind: Kind, refund: i64) {
-        let size = i.stack_pointer_increment().unsigned_abs();
+        use iced_x86::Code;
+        // The size of the return address (RET imm16 also releases imm16 bytes).
+        let size = match i.code() {
+            Code::Retnw | Code::Retnw_imm16 | Code::Call_rel16 => 2,
+            _ => 4,
+        };
         let cpu = self.cpu_ptr();
         let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
         let ok = self.b.create_block();
@@ -780,7 +799,7 @@ impl Lower<'_, '_> {
             self.leave_if_code_hit_to(r, refund, target);
             self.goto(target);
         } else {
-            let extra = i.stack_pointer_increment() as i64 - size as i64; // RET imm16
+            let extra = if i.op_count() > 0 { i.immediate16() as i64 } else { 0 }; // RET imm16
             let sp = self.sp();
             let v = self.read_mem(i, SS, sp, size, false, refund);
             let v = if size == 2 { self.b.ins().band_imm_s(v, 0xFFFF) } else { v };
