@@ -88,6 +88,9 @@ enum Kind {
     CallRel,
     /// Near RET / RET imm16 (pop EIP, leave for it, chaining).
     RetNear,
+    /// Near JMP / CALL through a register or memory (leave for the target, chaining).
+    JmpInd,
+    CallInd,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -218,6 +221,18 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             if matches!(i.code(), iced_x86::Code::Call_rel16 | iced_x86::Code::Call_rel32_32) =>
         {
             Kind::CallRel
+        }
+        Mnemonic::Jmp
+            if matches!(i.code(), iced_x86::Code::Jmp_rm16 | iced_x86::Code::Jmp_rm32)
+                && simple_operand(i, 0) =>
+        {
+            Kind::JmpInd
+        }
+        Mnemonic::Call
+            if matches!(i.code(), iced_x86::Code::Call_rm16 | iced_x86::Code::Call_rm32)
+                && simple_operand(i, 0) =>
+        {
+            Kind::CallInd
         }
         Mnemonic::Ret
             if matches!(
@@ -733,7 +748,7 @@ impl Lower<'_, '_> {
                         return;
                     }
                 }
-                Kind::CallRel | Kind::RetNear => {
+                Kind::CallRel | Kind::RetNear | Kind::JmpInd | Kind::CallInd => {
                     self.call_ret(i, kinds[k], refund);
                     return;
                 }
@@ -775,7 +790,7 @@ impl Lower<'_, '_> {
         use iced_x86::Code;
         // The size of the return address (RET imm16 also releases imm16 bytes).
         let size = match i.code() {
-            Code::Retnw | Code::Retnw_imm16 | Code::Call_rel16 => 2,
+            Code::Retnw | Code::Retnw_imm16 | Code::Call_rel16 | Code::Jmp_rm16 | Code::Call_rm16 => 2,
             _ => 4,
         };
         let cpu = self.cpu_ptr();
@@ -783,7 +798,38 @@ impl Lower<'_, '_> {
         let ok = self.b.create_block();
         let bad = self.b.create_block();
         self.b.set_cold_block(bad);
-        if kind == Kind::CallRel {
+        if matches!(kind, Kind::JmpInd | Kind::CallInd) {
+            let t = self.read_op(i, 0, size, false, refund);
+            let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, t, limit);
+            self.b.ins().brif(fits, ok, &[], bad, &[]);
+            self.b.switch_to_block(ok);
+            if kind == Kind::CallInd {
+                let ret = self.mask_next(i.next_ip32());
+                let v = self.b.ins().iconst(types::I32, ret as i64);
+                let sp = self.sp();
+                let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+                let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+                let r = self.write_mem(i, SS, nsp, size, v, refund);
+                self.set_sp(nsp);
+                // A push onto translated code: leave (the dispatcher finds the target).
+                let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
+                let no_chain = self.b.ins().icmp_imm_s(IntCC::NotEqual, hit, 0);
+                let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+                let out = self.b.create_block();
+                let go = self.b.create_block();
+                self.b.ins().brif(no_chain, out, &[], go, &[]);
+                self.b.switch_to_block(out);
+                let blk = self.exit_block(true);
+                let set = self.b.ins().iconst(types::I32, 1);
+                let rf = self.b.ins().iconst(types::I64, 0);
+                self.b.ins().jump(blk, &[t, set, c, rf].map(BlockArg::Value));
+                self.b.switch_to_block(go);
+                self.exit_value(t, c);
+            } else {
+                let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+                self.exit_value(t, c);
+            }
+        } else if kind == Kind::CallRel {
             let target = i.near_branch_target() as u32;
             let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, limit, target as i64);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
@@ -1824,7 +1870,12 @@ impl Lower<'_, '_> {
                 self.set_flag_state(saved);
                 self.b.switch_to_block(join);
             }
-            Kind::Interp | Kind::Branch | Kind::CallRel | Kind::RetNear => {
+            Kind::Interp
+            | Kind::Branch
+            | Kind::CallRel
+            | Kind::RetNear
+            | Kind::JmpInd
+            | Kind::CallInd => {
                 unreachable!("handled by the block")
             }
         }

@@ -138,7 +138,31 @@ start:
     add [0x8234], edx
     dec ecx
     jnz .ldiv
+    ; indirect calls and jumps through a table and registers
+    mov ecx, 3000
+.lind:
+    mov eax, ecx
+    and eax, 3
+    call [ftab + eax*4]
+    mov ebx, .back
+    jmp ebx
     hlt
+.back:
+    mov edx, ftab
+    call dword [edx + 4]
+    dec ecx
+    jnz .lind
+    hlt
+f0: add dword [0x8240], 1
+    ret
+f1: add dword [0x8244], ecx
+    ret
+f2: xor dword [0x8248], ecx
+    ret 0
+f3: sub dword [0x824c], 3
+    ret
+align 4
+ftab: dd f0, f1, f2, f3
 
 ; Self-modifying, on a page of its own: bumps its own immediate on every call.
 align 4096
