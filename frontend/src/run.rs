@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use ironbox_cpu::CpuModel;
-use ironbox_jit::EngineKind;
 use ironbox_devices::block::{BlockBackend, FileBackend};
 use ironbox_devices::rtc::BootDevice;
+use ironbox_jit::EngineKind;
 use ironbox_machine::pc::{KernelBoot, Pc, PcConfig, PcOutcome};
 
 use crate::display::{self, RunEnd};

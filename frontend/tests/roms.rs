@@ -238,18 +238,42 @@ fn ironbox_engine(rom: &Path, name: &str, engine: &str) -> (String, Option<i32>,
         .arg(rom)
         .arg("--debugcon")
         .arg(format!("file:{}", out.display()))
-        .args(["--debug-exit", "--deterministic", "--stats", "--display", "none"])
+        .args([
+            "--debug-exit",
+            "--deterministic",
+            "--stats",
+            "--display",
+            "none",
+        ])
         .args(["--max-instructions", MAX_INSTRUCTIONS, "--engine", engine])
         .output()
         .expect("run ironbox");
     let err = String::from_utf8_lossy(&res.stderr).to_string();
-    assert!(!err.contains("lockstep:"), "ROM {name} under {engine}:\n{err}");
+    assert!(
+        !err.contains("lockstep:"),
+        "ROM {name} under {engine}:\n{err}"
+    );
     let count = err
         .lines()
-        .find_map(|l| l.strip_prefix("ironbox: ")?.split(" instructions in").next().filter(|_| l.contains(" instructions in")).map(str::to_string))
+        .find_map(|l| {
+            l.strip_prefix("ironbox: ")?
+                .split(" instructions in")
+                .next()
+                .filter(|_| l.contains(" instructions in"))
+                .map(str::to_string)
+        })
         .unwrap_or_default();
-    let jit = err.lines().find(|l| l.contains("jit:")).unwrap_or("").to_string();
-    (std::fs::read_to_string(&out).unwrap_or_default(), res.status.code(), count, jit)
+    let jit = err
+        .lines()
+        .find(|l| l.contains("jit:"))
+        .unwrap_or("")
+        .to_string();
+    (
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        res.status.code(),
+        count,
+        jit,
+    )
 }
 
 /// Every ROM under the JIT and under lockstep (each translated run re-executed by the
@@ -257,10 +281,15 @@ fn ironbox_engine(rom: &Path, name: &str, engine: &str) -> (String, Option<i32>,
 /// and retired instruction count as the interpreter.
 #[test]
 fn roms_agree_under_every_engine() {
-    for name in ["except", "pmode", "seglimit", "paging", "tasks", "v86", "intops", "x87", "mmx"] {
+    for name in [
+        "except", "pmode", "seglimit", "paging", "tasks", "v86", "intops", "x87", "mmx",
+    ] {
         let rom = assemble(name);
         let (want, want_code, want_n, _) = ironbox_engine(&rom, name, "interp");
-        assert!(want.ends_with("end\n"), "ROM {name} did not finish:\n{want}");
+        assert!(
+            want.ends_with("end\n"),
+            "ROM {name} did not finish:\n{want}"
+        );
         for engine in ["jit", "lockstep"] {
             let (got, code, n, jit) = ironbox_engine(&rom, name, engine);
             check(name, &want, want_code, &got, code, "the interpreter");

@@ -16,10 +16,10 @@ use ironbox_cpu::state::flags;
 use ironbox_cpu::translator::mode_key;
 use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 
+use crate::jumpcache::JumpCache;
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
-use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
 /// Code memory kept before a generation flush.
@@ -97,10 +97,15 @@ fn new_module() -> JITModule {
     // Measured on the intmix workload: "none" compiles ~30% faster than "speed" and runs
     // as fast (the IR is already simple); the register allocator dominates compile time.
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    fb.set("opt_level", &env("IRONBOX_JIT_OPT", "none")).expect("known setting");
-    fb.set("regalloc_algorithm", &env("IRONBOX_JIT_REGALLOC", "backtracking"))
+    fb.set("opt_level", &env("IRONBOX_JIT_OPT", "none"))
         .expect("known setting");
-    fb.set("preserve_frame_pointers", "true").expect("known setting");
+    fb.set(
+        "regalloc_algorithm",
+        &env("IRONBOX_JIT_REGALLOC", "backtracking"),
+    )
+    .expect("known setting");
+    fb.set("preserve_frame_pointers", "true")
+        .expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
     fb.set("enable_verifier", "false").expect("known setting");
     let isa = cranelift_native::builder()
@@ -197,7 +202,10 @@ impl<B: CpuBus> Jit<B> {
                 }
             }
         }
-        let c = self.entries[&key].compiled.as_ref().expect("compiled above");
+        let c = self.entries[&key]
+            .compiled
+            .as_ref()
+            .expect("compiled above");
         if c.max_last > cpu.s.seg[SegReg::Cs as usize].limit {
             return None; // the limit check is the interpreter's business
         }
@@ -217,7 +225,11 @@ impl<B: CpuBus> Jit<B> {
             let lin = cpu.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
             self.jc.insert(lin, key.2, max_last, f as u64);
         }
-        self.ctx.jc = if self.chaining { &mut *self.jc } else { std::ptr::null_mut() };
+        self.ctx.jc = if self.chaining {
+            &mut *self.jc
+        } else {
+            std::ptr::null_mut()
+        };
         let ctx = &mut *self.ctx;
         ctx.begin(
             cpu,

@@ -187,11 +187,7 @@ impl<B: CpuBus> Lockstep<B> {
         budget: u64,
     ) -> Result<Option<(u64, Option<RunExit>)>, String> {
         self.shadow.copy_state_from(cpu);
-        let (phys, eip, mode) = (
-            cpu.code_phys(bus, cpu.s.eip),
-            cpu.s.eip,
-            mode_key(cpu),
-        );
+        let (phys, eip, mode) = (cpu.code_phys(bus, cpu.s.eip), cpu.s.eip, mode_key(cpu));
         let mut rec = Recorder::new(bus);
         let Some((n, exit)) = self.jit.try_region(cpu, &mut rec, budget) else {
             return Ok(None);
@@ -243,20 +239,32 @@ fn state_diff(i: &Cpu, j: &Cpu) -> String {
     let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
     for k in 0..8 {
         if i.s.gpr[k] != j.s.gpr[k] {
-            let _ = writeln!(r, "  {}: interp {:#010x} jit {:#010x}", names[k], i.s.gpr[k], j.s.gpr[k]);
+            let _ = writeln!(
+                r,
+                "  {}: interp {:#010x} jit {:#010x}",
+                names[k], i.s.gpr[k], j.s.gpr[k]
+            );
         }
     }
     if i.s.eip != j.s.eip {
         let _ = writeln!(r, "  eip: interp {:#010x} jit {:#010x}", i.s.eip, j.s.eip);
     }
     if i.s.eflags != j.s.eflags {
-        let _ = writeln!(r, "  eflags: interp {:#010x} jit {:#010x}", i.s.eflags, j.s.eflags);
+        let _ = writeln!(
+            r,
+            "  eflags: interp {:#010x} jit {:#010x}",
+            i.s.eflags, j.s.eflags
+        );
     }
     if i.instret != j.instret {
         let _ = writeln!(r, "  retired: interp {} jit {}", i.instret, j.instret);
     }
     if i.s != j.s && r.is_empty() {
-        let _ = writeln!(r, "  other state differs:\n  interp {:?}\n  jit    {:?}", i.s, j.s);
+        let _ = writeln!(
+            r,
+            "  other state differs:\n  interp {:?}\n  jit    {:?}",
+            i.s, j.s
+        );
     }
     r
 }

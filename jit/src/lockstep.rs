@@ -15,9 +15,23 @@ use ironbox_cpu::CpuBus;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Txn {
     /// `after`: what the address holds after the write (ROM ignores writes).
-    Write { addr: u32, size: u8, old: u32, new: u32, after: u32 },
-    In { port: u16, size: u8, val: u32 },
-    Out { port: u16, size: u8, val: u32 },
+    Write {
+        addr: u32,
+        size: u8,
+        old: u32,
+        new: u32,
+        after: u32,
+    },
+    In {
+        port: u16,
+        size: u8,
+        val: u32,
+    },
+    Out {
+        port: u16,
+        size: u8,
+        val: u32,
+    },
 }
 
 /// A pass-through bus that logs writes and port I/O.
@@ -61,7 +75,13 @@ impl<B: CpuBus> Recorder<B> {
                 _ => self.bus().read32(addr),
             }
         };
-        self.log.push(Txn::Write { addr, size, old, new, after });
+        self.log.push(Txn::Write {
+            addr,
+            size,
+            old,
+            new,
+            after,
+        });
     }
 }
 
@@ -123,7 +143,10 @@ impl<'a, B: CpuBus> Replay<'a, B> {
     pub fn new(inner: &'a mut B, log: &'a [Txn]) -> Replay<'a, B> {
         let mut overlay = HashMap::new();
         for t in log {
-            if let Txn::Write { addr, size, old, .. } = *t {
+            if let Txn::Write {
+                addr, size, old, ..
+            } = *t
+            {
                 for k in 0..size as u32 {
                     overlay
                         .entry(addr.wrapping_add(k))
@@ -157,10 +180,23 @@ impl<'a, B: CpuBus> Replay<'a, B> {
         let got = self.log.get(self.pos).cloned();
         self.pos += 1;
         let same = match (&got, want) {
-            (Some(Txn::Write { addr, size, new, .. }), Txn::Write { addr: a, size: s, new: n, .. }) => {
-                addr == a && size == s && new == n
-            }
-            (Some(Txn::In { port, size, .. }), Txn::In { port: p, size: s, .. }) => port == p && size == s,
+            (
+                Some(Txn::Write {
+                    addr, size, new, ..
+                }),
+                Txn::Write {
+                    addr: a,
+                    size: s,
+                    new: n,
+                    ..
+                },
+            ) => addr == a && size == s && new == n,
+            (
+                Some(Txn::In { port, size, .. }),
+                Txn::In {
+                    port: p, size: s, ..
+                },
+            ) => port == p && size == s,
             (Some(t @ Txn::Out { .. }), w @ Txn::Out { .. }) => t == w,
             _ => false,
         };
@@ -197,16 +233,25 @@ impl<'a, B: CpuBus> Replay<'a, B> {
     }
 
     fn write(&mut self, addr: u32, size: u8, new: u32) {
-        let after = match self.next(&Txn::Write { addr, size, old: 0, new, after: 0 }) {
-            Some(Txn::Write { addr: a, size: s, new: n, after, .. })
-                if a == addr && s == size && n == new =>
-            {
-                after
-            }
+        let after = match self.next(&Txn::Write {
+            addr,
+            size,
+            old: 0,
+            new,
+            after: 0,
+        }) {
+            Some(Txn::Write {
+                addr: a,
+                size: s,
+                new: n,
+                after,
+                ..
+            }) if a == addr && s == size && n == new => after,
             _ => new,
         };
         for k in 0..size as u32 {
-            self.overlay.insert(addr.wrapping_add(k), (after >> (8 * k)) as u8);
+            self.overlay
+                .insert(addr.wrapping_add(k), (after >> (8 * k)) as u8);
         }
     }
 }

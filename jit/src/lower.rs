@@ -25,6 +25,12 @@ use ironbox_cpu::{Cpu, CpuState};
 
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+mod flags;
+mod memory;
+
+use flags::{hot_need, Rec};
+pub use flags::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
+
 use crate::jumpcache;
 use crate::tlb::{self, HostTlb};
 
@@ -41,8 +47,14 @@ const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
-const CS_BASE: i32 = (S + offset_of!(CpuState, seg) + std::mem::size_of::<ironbox_cpu::Segment>() + offset_of!(ironbox_cpu::Segment, base)) as i32;
-const CS_LIMIT: i32 = (S + offset_of!(CpuState, seg) + std::mem::size_of::<ironbox_cpu::Segment>() + offset_of!(ironbox_cpu::Segment, limit)) as i32;
+const CS_BASE: i32 = (S
+    + offset_of!(CpuState, seg)
+    + std::mem::size_of::<ironbox_cpu::Segment>()
+    + offset_of!(ironbox_cpu::Segment, base)) as i32;
+const CS_LIMIT: i32 = (S
+    + offset_of!(CpuState, seg)
+    + std::mem::size_of::<ironbox_cpu::Segment>()
+    + offset_of!(ironbox_cpu::Segment, limit)) as i32;
 const JE_LIN: i32 = offset_of!(jumpcache::JumpEntry, lin) as i32;
 const JE_MODE: i32 = offset_of!(jumpcache::JumpEntry, mode) as i32;
 const JE_LAST: i32 = offset_of!(jumpcache::JumpEntry, max_last) as i32;
@@ -195,7 +207,12 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             Kind::Xchg
         }
         Mnemonic::Nop if !mem0 => Kind::Nop,
-        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror
+        Mnemonic::Shl
+        | Mnemonic::Sal
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror
             if ops(2) && is_imm(i.op1_kind()) =>
         {
             let bits = op_size(i, 0) * 8;
@@ -218,19 +235,26 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             Kind::Imul
         }
         Mnemonic::Call
-            if matches!(i.code(), iced_x86::Code::Call_rel16 | iced_x86::Code::Call_rel32_32) =>
+            if matches!(
+                i.code(),
+                iced_x86::Code::Call_rel16 | iced_x86::Code::Call_rel32_32
+            ) =>
         {
             Kind::CallRel
         }
         Mnemonic::Jmp
-            if matches!(i.code(), iced_x86::Code::Jmp_rm16 | iced_x86::Code::Jmp_rm32)
-                && simple_operand(i, 0) =>
+            if matches!(
+                i.code(),
+                iced_x86::Code::Jmp_rm16 | iced_x86::Code::Jmp_rm32
+            ) && simple_operand(i, 0) =>
         {
             Kind::JmpInd
         }
         Mnemonic::Call
-            if matches!(i.code(), iced_x86::Code::Call_rm16 | iced_x86::Code::Call_rm32)
-                && simple_operand(i, 0) =>
+            if matches!(
+                i.code(),
+                iced_x86::Code::Call_rm16 | iced_x86::Code::Call_rm32
+            ) && simple_operand(i, 0) =>
         {
             Kind::CallInd
         }
@@ -255,83 +279,6 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             }
         }
         _ => Kind::Interp,
-    }
-}
-
-/// Status flags that block must find exact in the flags variable (not pending in the lazy
-/// record) when it starts: read, or kept by a partial writer, before it writes them itself.
-/// Predecessors in the region compute them before jumping there (inline, cheaply).
-fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
-    let mut written = 0u32;
-    let mut need = 0u32;
-    for (i, &k) in instrs.iter().zip(kinds) {
-        let (reads, writes) = match k {
-            Kind::Interp => (STATUS, STATUS),
-            Kind::Branch => (cc_reads(i.condition_code()), 0),
-            Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => (fl::CF, STATUS),
-            Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => (0, STATUS),
-            // Partial writers keep the other flags: those must be exact first.
-            Kind::IncDec => (fl::CF, STATUS & !fl::CF),
-            Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => {
-                (STATUS & !(fl::CF | fl::OF), fl::CF | fl::OF)
-            }
-            Kind::Shift => (0, STATUS),
-            _ => (0, 0),
-        };
-        need |= reads & !written;
-        written |= writes;
-        if k == Kind::Interp {
-            break;
-        }
-    }
-    need
-}
-
-/// Lazy flag record kinds (`h_flags` computes the same flags at run time).
-pub const K_ADD: u32 = 1;
-pub const K_SUB: u32 = 2;
-pub const K_LOGIC: u32 = 3;
-pub const K_SHL: u32 = 4;
-pub const K_SHR: u32 = 5;
-pub const K_SAR: u32 = 6;
-pub const K_ROT_L: u32 = 7;
-pub const K_ROT_R: u32 = 8;
-pub const K_MUL: u32 = 9;
-
-/// A flag-writing operation, kept so its flags can be computed when something needs them:
-/// kind, operand size, shift count, operands (`b` = overflow for MUL, carry-in `c` for
-/// ADC/SBB inline), result, and the flags it writes.
-#[derive(Clone, Copy)]
-struct Rec {
-    kind: u32,
-    size: u32,
-    count: u32,
-    a: Value,
-    b: Value,
-    r: Value,
-    c: Option<Value>,
-    w: u32,
-}
-
-impl Rec {
-    /// The run-time encoding of the operation for `h_flags`.
-    fn op(&self) -> u32 {
-        self.kind | self.size << 4 | self.count << 7
-    }
-}
-
-fn cc_reads(cc: ConditionCode) -> u32 {
-    use ConditionCode::*;
-    match cc {
-        None => 0,
-        o | no => fl::OF,
-        b | ae => fl::CF,
-        e | ne => fl::ZF,
-        be | a => fl::CF | fl::ZF,
-        s | ns => fl::SF,
-        p | np => fl::PF,
-        l | ge => fl::SF | fl::OF,
-        le | g => fl::ZF | fl::SF | fl::OF,
     }
 }
 
@@ -451,7 +398,13 @@ pub fn lower_region(
         .map(|g| {
             g.instrs
                 .iter()
-                .map(|i| if opts.interp_only { Kind::Interp } else { classify(i, region) })
+                .map(|i| {
+                    if opts.interp_only {
+                        Kind::Interp
+                    } else {
+                        classify(i, region)
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -518,7 +471,10 @@ impl Lower<'_, '_> {
     fn reload(&mut self) {
         let cpu = self.cpu_ptr();
         for r in 0..8 {
-            let v = self.b.ins().load(types::I32, self.mf, cpu, GPR + 4 * r as i32);
+            let v = self
+                .b
+                .ins()
+                .load(types::I32, self.mf, cpu, GPR + 4 * r as i32);
             self.b.def_var(self.gpr[r], v);
         }
         let f = self.b.ins().load(types::I32, self.mf, cpu, EFLAGS);
@@ -553,7 +509,10 @@ impl Lower<'_, '_> {
     fn exit_chain(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool, chain: bool) {
         let blk = self.exit_block(regs);
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
-        let set = self.b.ins().iconst(types::I32, eip.is_some() as i64 | (chain as i64) << 1);
+        let set = self
+            .b
+            .ins()
+            .iconst(types::I32, eip.is_some() as i64 | (chain as i64) << 1);
         let rf = self.b.ins().iconst(types::I64, refund);
         let args = [e, set, code, rf].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
@@ -594,21 +553,32 @@ impl Lower<'_, '_> {
         let x = self.b.ins().bxor(lin, sh);
         let idx = self.b.ins().band_imm_s(x, jumpcache::SLOTS as i64 - 1);
         let idx = self.b.ins().uextend(i64t, idx);
-        let off = self.b.ins().imul_imm_s(idx, std::mem::size_of::<jumpcache::JumpEntry>() as i64);
+        let off = self
+            .b
+            .ins()
+            .imul_imm_s(idx, std::mem::size_of::<jumpcache::JumpEntry>() as i64);
         let ent = self.b.ins().iadd(jc, off);
         let elin = self.b.ins().load(types::I32, self.mf, ent, JE_LIN);
         let emode = self.b.ins().load(types::I32, self.mf, ent, JE_MODE);
         let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
         let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
         let m1 = self.b.ins().icmp(IntCC::Equal, elin, lin);
-        let m2 = self.b.ins().icmp_imm_s(IntCC::Equal, emode, self.mode as i64);
-        let m3 = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
+        let m2 = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, emode, self.mode as i64);
+        let m3 = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
         let m = self.b.ins().band(m1, m2);
         let m = self.b.ins().band(m, m3);
         self.b.ins().brif(m, go, &[], ret, &[]);
         self.b.switch_to_block(go);
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
-        self.b.ins().return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
+        self.b
+            .ins()
+            .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
         self.b.switch_to_block(ret);
         self.b.ins().return_(&[code]);
     }
@@ -723,7 +693,10 @@ impl Lower<'_, '_> {
         let n = g.instrs.len();
         // Budget: the whole block must fit, else leave before it.
         let bud = self.b.use_var(self.budget);
-        let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, bud, n as i64);
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, bud, n as i64);
         let out = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(short, out, &[], cont, &[]);
@@ -790,7 +763,11 @@ impl Lower<'_, '_> {
         use iced_x86::Code;
         // The size of the return address (RET imm16 also releases imm16 bytes).
         let size = match i.code() {
-            Code::Retnw | Code::Retnw_imm16 | Code::Call_rel16 | Code::Jmp_rm16 | Code::Call_rm16 => 2,
+            Code::Retnw
+            | Code::Retnw_imm16
+            | Code::Call_rel16
+            | Code::Jmp_rm16
+            | Code::Call_rm16 => 2,
             _ => 4,
         };
         let cpu = self.cpu_ptr();
@@ -808,7 +785,11 @@ impl Lower<'_, '_> {
                 let v = self.b.ins().iconst(types::I32, ret as i64);
                 let sp = self.sp();
                 let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-                let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+                let nsp = if self.stack32 {
+                    nsp
+                } else {
+                    self.b.ins().band_imm_s(nsp, 0xFFFF)
+                };
                 let r = self.write_mem(i, SS, nsp, size, v, refund);
                 self.set_sp(nsp);
                 // A push onto translated code: leave (the dispatcher finds the target).
@@ -822,7 +803,9 @@ impl Lower<'_, '_> {
                 let blk = self.exit_block(true);
                 let set = self.b.ins().iconst(types::I32, 1);
                 let rf = self.b.ins().iconst(types::I64, 0);
-                self.b.ins().jump(blk, &[t, set, c, rf].map(BlockArg::Value));
+                self.b
+                    .ins()
+                    .jump(blk, &[t, set, c, rf].map(BlockArg::Value));
                 self.b.switch_to_block(go);
                 self.exit_value(t, c);
             } else {
@@ -831,24 +814,39 @@ impl Lower<'_, '_> {
             }
         } else if kind == Kind::CallRel {
             let target = i.near_branch_target() as u32;
-            let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, limit, target as i64);
+            let fits =
+                self.b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, limit, target as i64);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
             let ret = self.mask_next(i.next_ip32());
             let v = self.b.ins().iconst(types::I32, ret as i64);
             let sp = self.sp();
             let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-            let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+            let nsp = if self.stack32 {
+                nsp
+            } else {
+                self.b.ins().band_imm_s(nsp, 0xFFFF)
+            };
             let r = self.write_mem(i, SS, nsp, size, v, refund);
             self.set_sp(nsp);
             // A push onto translated code: leave after the instruction.
             self.leave_if_code_hit_to(r, refund, target);
             self.goto(target);
         } else {
-            let extra = if i.op_count() > 0 { i.immediate16() as i64 } else { 0 }; // RET imm16
+            let extra = if i.op_count() > 0 {
+                i.immediate16() as i64
+            } else {
+                0
+            }; // RET imm16
             let sp = self.sp();
             let v = self.read_mem(i, SS, sp, size, false, refund);
-            let v = if size == 2 { self.b.ins().band_imm_s(v, 0xFFFF) } else { v };
+            let v = if size == 2 {
+                self.b.ins().band_imm_s(v, 0xFFFF)
+            } else {
+                v
+            };
             let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, v, limit);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
@@ -877,7 +875,10 @@ impl Lower<'_, '_> {
         self.materialize_all();
         self.writeback();
         let r = self.budget_at(refund);
-        let ip = self.b.ins().iconst(types::I64, i as *const Instruction as i64);
+        let ip = self
+            .b
+            .ins()
+            .iconst(types::I64, i as *const Instruction as i64);
         let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
         let call = self
             .b
@@ -997,7 +998,11 @@ impl Lower<'_, '_> {
             let (n, _) = gpr_index(idx).unwrap();
             let v = self.b.use_var(self.gpr[n]);
             let sh = i.memory_index_scale().trailing_zeros() as i64;
-            let v = if sh > 0 { self.b.ins().ishl_imm_s(v, sh) } else { v };
+            let v = if sh > 0 {
+                self.b.ins().ishl_imm_s(v, sh)
+            } else {
+                v
+            };
             a = self.b.ins().iadd(a, v);
         }
         if !addr32(i) {
@@ -1027,173 +1032,6 @@ impl Lower<'_, '_> {
         self.b.ins().jump(fb, &args);
     }
 
-    /// The inline checks of a data access: segment limit and type, host TLB hit, no page
-    /// crossing. Returns (ok, host address).
-    fn inline_check(&mut self, seg: u32, off: Value, size: u32, write: bool) -> (Value, Value) {
-        let i64t = types::I64;
-        let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
-        let lim = self.b.ins().load(i64t, self.mf, self.ctx, lim_at);
-        let off64 = self.b.ins().uextend(i64t, off);
-        let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
-        let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
-        let base = self
-            .b
-            .ins()
-            .load(types::I32, self.mf, self.ctx, CTX_SEG_BASE + 4 * seg as i32);
-        let lin = self.b.ins().iadd(base, off);
-        let pg = self.b.ins().ushr_imm_s(lin, 12);
-        let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
-        let slot = self.b.ins().uextend(i64t, slot);
-        let tag_off = self.b.ins().ishl_imm_s(slot, 2);
-        let tlbp = self.b.ins().load(types::I64, self.mf, self.ctx, CTX_TLB);
-        let tag_at = self.b.ins().iadd(tlbp, tag_off);
-        let tag = self.b.ins().load(
-            types::I32,
-            self.mf,
-            tag_at,
-            if write { TLB_WRITE } else { TLB_READ },
-        );
-        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
-        let want = self
-            .b
-            .ins()
-            .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
-        let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
-        let pgoff = self.b.ins().band_imm_s(lin, 0xFFF);
-        let in_page = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, pgoff, 0x1000 - size as i64);
-        let ok = self.b.ins().band(seg_ok, tlb_ok);
-        let ok = self.b.ins().band(ok, in_page);
-        let add_off = self.b.ins().ishl_imm_s(slot, 3);
-        let add_at = self.b.ins().iadd(tlbp, add_off);
-        let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
-        let lin64 = self.b.ins().uextend(i64t, lin);
-        let host = self.b.ins().iadd(addend, lin64);
-        (ok, host)
-    }
-
-    fn mem_type(size: u32) -> types::Type {
-        match size {
-            1 => types::I8,
-            2 => types::I16,
-            _ => types::I32,
-        }
-    }
-
-    fn read_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, rmw: bool, refund: i64) -> Value {
-        if !self.inline_memory {
-            return self.read_mem_helper(i, seg, off, size, rmw, refund);
-        }
-        let (ok, host) = self.inline_check(seg, off, size, rmw);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        let v = self.b.append_block_param(join, types::I32);
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let raw = self
-            .b
-            .ins()
-            .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
-        let fv = if size == 4 { raw } else { self.b.ins().uextend(types::I32, raw) };
-        self.b.ins().jump(join, &[BlockArg::Value(fv)]);
-        self.b.switch_to_block(slow);
-        let sv = self.read_mem_helper(i, seg, off, size, rmw, refund);
-        self.b.ins().jump(join, &[BlockArg::Value(sv)]);
-        self.b.switch_to_block(join);
-        v
-    }
-
-    fn write_mem(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
-        if !self.inline_memory {
-            return self.write_mem_helper(i, seg, off, size, v, refund);
-        }
-        let (ok, host) = self.inline_check(seg, off, size, true);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        let r = self.b.append_block_param(join, types::I32);
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let nv = if size == 4 { v } else { self.b.ins().ireduce(Self::mem_type(size), v) };
-        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
-        let zero = self.b.ins().iconst(types::I32, 0);
-        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
-        self.b.switch_to_block(slow);
-        let sr = self.write_mem_helper(i, seg, off, size, v, refund);
-        self.b.ins().jump(join, &[BlockArg::Value(sr)]);
-        self.b.switch_to_block(join);
-        r
-    }
-
-    fn read_mem_helper(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, rmw: bool, refund: i64) -> Value {
-        let segv = self.b.ins().iconst(types::I32, seg as i64);
-        let sz = self
-            .b
-            .ins()
-            .iconst(types::I32, (size | if rmw { 0x100 } else { 0 }) as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.read as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.read, f, &[self.ctx, segv, off, sz]);
-        let r = self.b.inst_results(call)[0];
-        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, r, READ_FAULT as i64);
-        let fault = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(fault);
-        self.b.ins().brif(bad, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
-        self.fault_exit(i, refund);
-        self.b.switch_to_block(cont);
-        self.b.ins().ireduce(types::I32, r)
-    }
-
-    /// Write; on a fault leave through the fault path. Returns after the write; if it hit
-    /// code, the caller's instruction must be the last one run (`leave_after_write`).
-    fn write_mem_helper(&mut self, i: &Instruction, seg: u32, off: Value, size: u32, v: Value, refund: i64) -> Value {
-        let segv = self.b.ins().iconst(types::I32, seg as i64);
-        let sz = self.b.ins().iconst(types::I32, size as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.write as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.write, f, &[self.ctx, segv, off, sz, v]);
-        let r = self.b.inst_results(call)[0];
-        let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
-        let fault = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(fault);
-        self.b.ins().brif(bad, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
-        self.fault_exit(i, refund);
-        self.b.switch_to_block(cont);
-        r
-    }
-
-    /// After an instruction whose write returned `r`: if it hit translated code, leave with
-    /// EIP at the next instruction.
-    fn leave_if_code_hit(&mut self, i: &Instruction, r: Value, refund: i64) {
-        let nx = self.mask_next(i.next_ip32());
-        self.leave_if_code_hit_to(r, refund, nx);
-    }
-
-    /// If the write result `r` says translated code was hit, leave for `nx`.
-    fn leave_if_code_hit_to(&mut self, r: Value, refund: i64, nx: u32) {
-        let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
-        let out = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(out);
-        self.b.ins().brif(hit, out, &[], cont, &[]);
-        self.b.switch_to_block(out);
-        self.exit_const(Some(nx), EXIT_NONE, refund);
-        self.b.switch_to_block(cont);
-    }
-
     // ---- operands --------------------------------------------------------------------------
 
     fn imm(&mut self, i: &Instruction, n: u32, size: u32) -> Value {
@@ -1215,457 +1053,6 @@ impl Lower<'_, '_> {
     }
 
     // ---- flags -----------------------------------------------------------------------------
-
-    fn bit(&mut self, v: Value, shift: u32) -> Value {
-        let s = if shift > 0 { self.b.ins().ushr_imm_s(v, shift as i64) } else { v };
-        self.b.ins().band_imm_s(s, 1)
-    }
-
-    /// `v` (0 or 1) moved to the position of `flag`.
-    fn at(&mut self, v: Value, flag: u32) -> Value {
-        let sh = flag.trailing_zeros() as i64;
-        if sh > 0 {
-            self.b.ins().ishl_imm_s(v, sh)
-        } else {
-            v
-        }
-    }
-
-    fn or_all(&mut self, parts: Vec<Value>) -> Value {
-        let mut it = parts.into_iter();
-        let mut acc = match it.next() {
-            Some(v) => v,
-            None => return self.b.ins().iconst(types::I32, 0),
-        };
-        for v in it {
-            acc = self.b.ins().bor(acc, v);
-        }
-        acc
-    }
-
-    /// The `want` status bits (EFLAGS positions) of the operation `rec`, computed inline with
-    /// the interpreter's formulas.
-    fn rec_bits(&mut self, rec: &Rec, want: u32) -> Value {
-        let size = rec.size;
-        let bits = size * 8;
-        let (a, b, r) = (rec.a, rec.b, rec.r);
-        let mut parts = Vec::new();
-        if want & fl::ZF != 0 && rec.kind != K_ROT_L && rec.kind != K_ROT_R {
-            let z = self.b.ins().icmp_imm_s(IntCC::Equal, r, 0);
-            let z = self.b.ins().uextend(types::I32, z);
-            parts.push(self.at(z, fl::ZF));
-        }
-        if want & fl::SF != 0 {
-            let s = self.bit(r, bits - 1);
-            parts.push(self.at(s, fl::SF));
-        }
-        if want & fl::PF != 0 {
-            let lo = self.b.ins().band_imm_s(r, 0xFF);
-            let c = self.b.ins().popcnt(lo);
-            let odd = self.b.ins().band_imm_s(c, 1);
-            let p = self.b.ins().bxor_imm_s(odd, 1);
-            parts.push(self.at(p, fl::PF));
-        }
-        let af = want & fl::AF != 0;
-        let cf = want & fl::CF != 0;
-        let of = want & fl::OF != 0;
-        match rec.kind {
-            K_ADD | K_SUB => {
-                if af {
-                    let x = self.b.ins().bxor(a, b);
-                    let x = self.b.ins().bxor(x, r);
-                    let v = self.bit(x, 4);
-                    parts.push(self.at(v, fl::AF));
-                }
-                if of {
-                    let (x, y) = if rec.kind == K_ADD {
-                        (self.b.ins().bxor(a, r), self.b.ins().bxor(b, r))
-                    } else {
-                        (self.b.ins().bxor(a, b), self.b.ins().bxor(a, r))
-                    };
-                    let z = self.b.ins().band(x, y);
-                    let v = self.bit(z, bits - 1);
-                    parts.push(self.at(v, fl::OF));
-                }
-                if cf {
-                    let a64 = self.b.ins().uextend(types::I64, a);
-                    let b64 = self.b.ins().uextend(types::I64, b);
-                    let mut bb = b64;
-                    if let Some(c) = rec.c {
-                        let c64 = self.b.ins().uextend(types::I64, c);
-                        bb = self.b.ins().iadd(b64, c64);
-                    }
-                    let v = if rec.kind == K_ADD {
-                        let full = self.b.ins().iadd(a64, bb);
-                        let s = self.b.ins().ushr_imm_s(full, bits as i64);
-                        let s = self.b.ins().ireduce(types::I32, s);
-                        self.b.ins().band_imm_s(s, 1)
-                    } else {
-                        let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, a64, bb);
-                        self.b.ins().uextend(types::I32, lt)
-                    };
-                    parts.push(v); // CF is bit 0
-                }
-            }
-            K_SHL | K_SHR | K_SAR => {
-                let c = rec.count;
-                if cf {
-                    let v = match rec.kind {
-                        K_SHL => self.bit(a, bits - c),
-                        _ => self.bit(a, c - 1), // SAR: `a` is sign-extended
-                    };
-                    parts.push(v);
-                }
-                if of {
-                    let v = match rec.kind {
-                        K_SHL => {
-                            let cfv = self.bit(a, bits - c);
-                            let top = self.bit(r, bits - 1);
-                            Some(self.b.ins().bxor(top, cfv))
-                        }
-                        K_SHR if c == 1 => Some(self.bit(a, bits - 1)),
-                        _ => None,
-                    };
-                    if let Some(v) = v {
-                        parts.push(self.at(v, fl::OF));
-                    }
-                }
-            }
-            K_ROT_L | K_ROT_R => {
-                let (cfv, ofv) = if rec.kind == K_ROT_L {
-                    let cfv = self.b.ins().band_imm_s(r, 1);
-                    let top = self.bit(r, bits - 1);
-                    (cfv, self.b.ins().bxor(top, cfv))
-                } else {
-                    let cfv = self.bit(r, bits - 1);
-                    let next = self.bit(r, bits - 2);
-                    (cfv, self.b.ins().bxor(cfv, next))
-                };
-                if cf {
-                    parts.push(cfv);
-                }
-                if of {
-                    parts.push(self.at(ofv, fl::OF));
-                }
-            }
-            K_MUL => {
-                if cf {
-                    parts.push(b);
-                }
-                if of {
-                    parts.push(self.at(b, fl::OF));
-                }
-            }
-            _ => {} // K_LOGIC: CF, OF, AF clear
-        }
-        self.or_all(parts)
-    }
-
-    /// Set the lazy record variables to `rec` with `mask` pending.
-    fn def_lazy(&mut self, rec: &Rec, mask: u32) {
-        let op = self.b.ins().iconst(types::I32, (rec.op() | mask << 12) as i64);
-        self.b.def_var(self.lz[0], op);
-        self.b.def_var(self.lz[1], rec.a);
-        self.b.def_var(self.lz[2], rec.b);
-        self.b.def_var(self.lz[3], rec.r);
-    }
-
-    /// The pending-bits mask of the lazy record (run time).
-    fn lazy_mask(&mut self) -> Value {
-        let opm = self.b.use_var(self.lz[0]);
-        self.b.ins().ushr_imm_s(opm, 12)
-    }
-
-    /// An instruction wrote the status flags `rec.w`: they become the pending lazy record.
-    fn write_flags(&mut self, rec: Rec) {
-        let w = rec.w;
-        // Old pending bits this write does not replace go into the flags variable first.
-        let survive = self.maybe_lazy & !w;
-        if survive != 0 {
-            self.materialize(survive);
-        }
-        self.def_lazy(&rec, w);
-        self.known = Some(rec);
-        self.maybe_lazy = w;
-        self.last_writer = Some(rec);
-    }
-
-    /// Make the status bits `bits` exact in the flags variable (compute them from the lazy
-    /// record: inline if it is known here, else through `h_flags`).
-    fn materialize(&mut self, bits: u32) {
-        let need = bits & self.maybe_lazy;
-        if need == 0 {
-            return;
-        }
-        let f = self.b.use_var(self.flags);
-        let newf = match self.known {
-            Some(rec) => {
-                let v = self.rec_bits(&rec, need);
-                let keep = self.b.ins().band_imm_s(f, !(need as i64));
-                self.b.ins().bor(keep, v)
-            }
-            None => {
-                let m = self.lazy_mask();
-                let m = self.b.ins().band_imm_s(m, need as i64);
-                self.call_h_flags(f, m)
-            }
-        };
-        self.b.def_var(self.flags, newf);
-        self.maybe_lazy &= !need;
-        match self.known {
-            Some(rec) => self.def_lazy(&rec, self.maybe_lazy),
-            None => {
-                let opm = self.b.use_var(self.lz[0]);
-                let m = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
-                self.b.def_var(self.lz[0], m);
-            }
-        }
-    }
-
-    /// `h_flags(lazy record, flags, mask)`: the flags with the `mask` bits of the record.
-    fn call_h_flags(&mut self, f: Value, mask: Value) -> Value {
-        let op = self.b.use_var(self.lz[0]);
-        let a = self.b.use_var(self.lz[1]);
-        let b = self.b.use_var(self.lz[2]);
-        let r = self.b.use_var(self.lz[3]);
-        let h = self.b.ins().iconst(types::I64, self.h.flags as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.flags, h, &[op, a, b, r, f, mask]);
-        self.b.inst_results(call)[0]
-    }
-
-    /// All flags exact (before the interpreter or a helper sees EFLAGS).
-    fn materialize_all(&mut self) {
-        self.materialize(STATUS);
-    }
-
-    /// Forget the lazy state after the interpreter ran (it left EFLAGS exact).
-    fn lazy_reset(&mut self) {
-        let z = self.b.ins().iconst(types::I32, 0);
-        self.b.def_var(self.lz[0], z);
-        self.known = None;
-        self.maybe_lazy = 0;
-        self.last_writer = None;
-    }
-
-    fn rec(&self, kind: u32, size: u32, a: Value, b: Value, r: Value, w: u32) -> Rec {
-        Rec {
-            kind,
-            size,
-            count: 0,
-            a,
-            b,
-            r,
-            c: None,
-            w,
-        }
-    }
-
-    /// a + b (+ c) masked to `size`; operands already masked.
-    fn add(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, w: u32) -> (Value, Rec) {
-        let mut f = self.b.ins().iadd(a, b);
-        if let Some(c) = c {
-            f = self.b.ins().iadd(f, c);
-        }
-        let r = if size == 4 { f } else { self.b.ins().band_imm_s(f, mask(size) as i64) };
-        let mut rec = self.rec(K_ADD, size, a, b, r, w);
-        rec.c = c;
-        (r, rec)
-    }
-
-    /// a - b (- c) masked to `size`; operands already masked.
-    fn sub(&mut self, a: Value, b: Value, c: Option<Value>, size: u32, w: u32) -> (Value, Rec) {
-        let mut d = self.b.ins().isub(a, b);
-        if let Some(c) = c {
-            d = self.b.ins().isub(d, c);
-        }
-        let r = if size == 4 { d } else { self.b.ins().band_imm_s(d, mask(size) as i64) };
-        let mut rec = self.rec(K_SUB, size, a, b, r, w);
-        rec.c = c;
-        (r, rec)
-    }
-
-    /// Sign-extend a `size`-byte value (zero-extended in an i32) to i64.
-    fn sext64(&mut self, v: Value, size: u32) -> Value {
-        match size {
-            4 => self.b.ins().sextend(types::I64, v),
-            2 => {
-                let n = self.b.ins().ireduce(types::I16, v);
-                self.b.ins().sextend(types::I64, n)
-            }
-            _ => {
-                let n = self.b.ins().ireduce(types::I8, v);
-                self.b.ins().sextend(types::I64, n)
-            }
-        }
-    }
-
-    /// SHL/SHR/SAR (count 1..bits-1) and 32-bit ROL/ROR (1..31).
-    fn shift(&mut self, m: Mnemonic, a: Value, c: u32, size: u32) -> (Value, Rec) {
-        let (r, kind, src) = match m {
-            Mnemonic::Rol => (self.b.ins().rotl_imm_s(a, c as i64), K_ROT_L, a),
-            Mnemonic::Ror => (self.b.ins().rotr_imm_s(a, c as i64), K_ROT_R, a),
-            Mnemonic::Shr => (self.b.ins().ushr_imm_s(a, c as i64), K_SHR, a),
-            Mnemonic::Sar => {
-                let sa = self.sext64(a, size);
-                let sa = self.b.ins().ireduce(types::I32, sa);
-                let sr = self.b.ins().sshr_imm_s(sa, c as i64);
-                let r = if size == 4 { sr } else { self.b.ins().band_imm_s(sr, mask(size) as i64) };
-                (r, K_SAR, sa)
-            }
-            _ => {
-                let w = self.b.ins().ishl_imm_s(a, c as i64);
-                let r = if size == 4 { w } else { self.b.ins().band_imm_s(w, mask(size) as i64) };
-                (r, K_SHL, a)
-            }
-        };
-        let w = if matches!(kind, K_ROT_L | K_ROT_R) { fl::CF | fl::OF } else { STATUS };
-        let mut rec = self.rec(kind, size, src, src, r, w);
-        rec.count = c;
-        (r, rec)
-    }
-
-    fn carry_in(&mut self) -> Value {
-        self.materialize(fl::CF);
-        let f = self.b.use_var(self.flags);
-        self.b.ins().band_imm_s(f, fl::CF as i64)
-    }
-
-    fn alu_op(&mut self, m: Mnemonic, a: Value, b: Value, size: u32) -> (Value, Rec) {
-        match m {
-            Mnemonic::Add => self.add(a, b, None, size, STATUS),
-            Mnemonic::Adc => {
-                let c = self.carry_in();
-                self.add(a, b, Some(c), size, STATUS)
-            }
-            Mnemonic::Sub | Mnemonic::Cmp => self.sub(a, b, None, size, STATUS),
-            Mnemonic::Sbb => {
-                let c = self.carry_in();
-                self.sub(a, b, Some(c), size, STATUS)
-            }
-            _ => {
-                let r = match m {
-                    Mnemonic::And | Mnemonic::Test => self.b.ins().band(a, b),
-                    Mnemonic::Or => self.b.ins().bor(a, b),
-                    _ => self.b.ins().bxor(a, b),
-                };
-                let rec = self.rec(K_LOGIC, size, r, r, r, STATUS);
-                (r, rec)
-            }
-        }
-    }
-
-    /// A Jcc condition straight from the operands of the last flag writer, when it wrote
-    /// every flag the condition reads and its kind allows it.
-    fn direct_cond(&mut self, cc: ConditionCode) -> Option<Value> {
-        use ConditionCode as C;
-        let rec = self.last_writer?;
-        if rec.w & cc_reads(cc) != cc_reads(cc) {
-            return None;
-        }
-        let size = rec.size;
-        let signed = |me: &mut Self, v: Value| {
-            if size == 4 {
-                v
-            } else {
-                let sh = 32 - size as i64 * 8;
-                let x = me.b.ins().ishl_imm_s(v, sh);
-                me.b.ins().sshr_imm_s(x, sh)
-            }
-        };
-        let r = rec.r;
-        let v = match (rec.kind, cc) {
-            (_, C::e) if rec.kind != K_ROT_L && rec.kind != K_ROT_R => {
-                self.b.ins().icmp_imm_s(IntCC::Equal, r, 0)
-            }
-            (_, C::ne) if rec.kind != K_ROT_L && rec.kind != K_ROT_R => {
-                self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0)
-            }
-            (K_SUB, _) if rec.c.is_none() => {
-                let (a, b) = (rec.a, rec.b);
-                match cc {
-                    C::b => self.b.ins().icmp(IntCC::UnsignedLessThan, a, b),
-                    C::ae => self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, a, b),
-                    C::be => self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, a, b),
-                    C::a => self.b.ins().icmp(IntCC::UnsignedGreaterThan, a, b),
-                    C::l | C::ge | C::le | C::g => {
-                        let sa = signed(self, a);
-                        let sb = signed(self, b);
-                        let c = match cc {
-                            C::l => IntCC::SignedLessThan,
-                            C::ge => IntCC::SignedGreaterThanOrEqual,
-                            C::le => IntCC::SignedLessThanOrEqual,
-                            _ => IntCC::SignedGreaterThan,
-                        };
-                        self.b.ins().icmp(c, sa, sb)
-                    }
-                    C::s | C::ns => {
-                        let sr = signed(self, r);
-                        let c = if cc == C::s { IntCC::SignedLessThan } else { IntCC::SignedGreaterThanOrEqual };
-                        self.b.ins().icmp_imm_s(c, sr, 0)
-                    }
-                    _ => return None,
-                }
-            }
-            (K_LOGIC, C::s | C::l) | (K_ADD, C::s) => {
-                let sr = signed(self, r);
-                self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sr, 0)
-            }
-            (K_LOGIC, C::ns | C::ge) | (K_ADD, C::ns) => {
-                let sr = signed(self, r);
-                self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, sr, 0)
-            }
-            (K_LOGIC, C::le) => {
-                let sr = signed(self, r);
-                self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, sr, 0)
-            }
-            (K_LOGIC, C::g) => {
-                let sr = signed(self, r);
-                self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, sr, 0)
-            }
-            (K_LOGIC, C::be) => self.b.ins().icmp_imm_s(IntCC::Equal, r, 0),
-            (K_LOGIC, C::a) => self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0),
-            _ => return None,
-        };
-        Some(v)
-    }
-
-    fn cond(&mut self, cc: ConditionCode) -> Value {
-        if let Some(v) = self.direct_cond(cc) {
-            return v;
-        }
-        use ConditionCode::{a, ae, b, be, e, g, ge, l, le, ne, no, np, ns, o, p, s};
-        self.materialize(cc_reads(cc));
-        let f = self.b.use_var(self.flags);
-        let bit = |me: &mut Self, flag: u32| me.b.ins().band_imm_s(f, flag as i64);
-        let sf_ne_of = |me: &mut Self| {
-            let sf = me.bit(f, 7);
-            let of = me.bit(f, 11);
-            me.b.ins().bxor(sf, of)
-        };
-        let (v, negate) = match cc {
-            o | no => (bit(self, fl::OF), cc == no),
-            b | ae => (bit(self, fl::CF), cc == ae),
-            e | ne => (bit(self, fl::ZF), cc == ne),
-            be | a => (bit(self, fl::CF | fl::ZF), cc == a),
-            s | ns => (bit(self, fl::SF), cc == ns),
-            p | np => (bit(self, fl::PF), cc == np),
-            l | ge => (sf_ne_of(self), cc == ge),
-            le | g => {
-                let x = sf_ne_of(self);
-                let z = self.bit(f, 6);
-                (self.b.ins().bor(x, z), cc == g)
-            }
-            ConditionCode::None => unreachable!("Jcc has a condition"),
-        };
-        if negate {
-            self.b.ins().icmp_imm_s(IntCC::Equal, v, 0)
-        } else {
-            self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0)
-        }
-    }
 
     // ---- instructions ----------------------------------------------------------------------
 
@@ -1750,7 +1137,11 @@ impl Lower<'_, '_> {
                 let v = self.read_op(i, 0, size, false, refund);
                 let sp = self.sp();
                 let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-                let nsp = if self.stack32 { nsp } else { self.b.ins().band_imm_s(nsp, 0xFFFF) };
+                let nsp = if self.stack32 {
+                    nsp
+                } else {
+                    self.b.ins().band_imm_s(nsp, 0xFFFF)
+                };
                 let r = self.write_mem(i, SS, nsp, size, v, refund);
                 self.set_sp(nsp);
                 self.code_hit = Some(r);
@@ -1775,9 +1166,15 @@ impl Lower<'_, '_> {
                 let src = self.read_op(i, 0, 4, false, refund);
                 let eax = self.b.use_var(self.gpr[0]);
                 let (a64, b64) = if m == Mnemonic::Imul {
-                    (self.b.ins().sextend(types::I64, eax), self.b.ins().sextend(types::I64, src))
+                    (
+                        self.b.ins().sextend(types::I64, eax),
+                        self.b.ins().sextend(types::I64, src),
+                    )
                 } else {
-                    (self.b.ins().uextend(types::I64, eax), self.b.ins().uextend(types::I64, src))
+                    (
+                        self.b.ins().uextend(types::I64, eax),
+                        self.b.ins().uextend(types::I64, src),
+                    )
                 };
                 let full = self.b.ins().imul(a64, b64);
                 let lo = self.b.ins().ireduce(types::I32, full);
@@ -1811,7 +1208,11 @@ impl Lower<'_, '_> {
                 let sb = self.sext64(b, size);
                 let full = self.b.ins().imul(sa, sb);
                 let r32 = self.b.ins().ireduce(types::I32, full);
-                let r = if size == 4 { r32 } else { self.b.ins().band_imm_s(r32, 0xFFFF) };
+                let r = if size == 4 {
+                    r32
+                } else {
+                    self.b.ins().band_imm_s(r32, 0xFFFF)
+                };
                 let back = self.sext64(r, size);
                 let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
                 let over = self.b.ins().uextend(types::I32, over);
@@ -1920,11 +1321,11 @@ fn near_branch(i: &Instruction) -> bool {
     match i.flow_control() {
         F::ConditionalBranch => true,
         F::UnconditionalBranch | F::Call => has_near_target(i),
-        F::IndirectBranch | F::IndirectCall => !matches!(
-            i.op0_kind(),
-            OpKind::FarBranch16 | OpKind::FarBranch32
-        ) && !i.is_call_far_indirect()
-            && !i.is_jmp_far_indirect(),
+        F::IndirectBranch | F::IndirectCall => {
+            !matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
+                && !i.is_call_far_indirect()
+                && !i.is_jmp_far_indirect()
+        }
         F::Return => matches!(i.mnemonic(), Mnemonic::Ret),
         _ => false,
     }

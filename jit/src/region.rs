@@ -169,8 +169,5 @@ fn next(at: u32, len: u32, code32: bool) -> u32 {
 /// A direct near branch (Jcc, JMP rel, CALL rel, LOOP, JCXZ): it has an immediate target.
 pub fn has_near_target(i: &Instruction) -> bool {
     use iced_x86::OpKind;
-    matches!(
-        i.op0_kind(),
-        OpKind::NearBranch16 | OpKind::NearBranch32
-    )
+    matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32)
 }

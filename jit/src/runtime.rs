@@ -7,8 +7,8 @@
 //! their addresses are baked into the code as constants.
 
 use iced_x86::Instruction;
-use ironbox_cpu::translator::exec_result;
 use ironbox_cpu::state::attr;
+use ironbox_cpu::translator::exec_result;
 use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg, Segment};
 
 use crate::jumpcache::JumpCache;
@@ -254,7 +254,11 @@ pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32
     }
     let (kind, size, count) = (op & 0xF, (op >> 4) & 7, (op >> 7) & 0x1F);
     let bits = size * 8;
-    let m = if size >= 4 { u32::MAX } else { (1u32 << bits) - 1 };
+    let m = if size >= 4 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
     let sb = 1u32 << (bits - 1);
     let (a, b, r) = (a & m, b & m, r & m);
     let bit = |v: u32, n: u32| (v >> n) & 1 != 0;

@@ -53,7 +53,14 @@ impl HostTlb {
 
     /// After an access of `size` bytes at `lin` succeeded through the CPU: remember the page's
     /// host address if it is plain RAM.
-    pub fn fill<B: CpuBus>(&mut self, cpu: &mut Cpu, bus: &mut B, lin: u32, size: u32, write: bool) {
+    pub fn fill<B: CpuBus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        lin: u32,
+        size: u32,
+        write: bool,
+    ) {
         if (lin & 0xFFF) + size > 0x1000 {
             return;
         }

@@ -10,7 +10,9 @@ use ironbox_cpu::{Cpu, CpuModel, FlatBus, RunExit, SegReg, Segment};
 use ironbox_jit::{Engine, EngineKind};
 
 fn assemble(name: &str) -> Vec<u8> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/asm").join(name);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/asm")
+        .join(name);
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace(".asm", ".bin"));
     let st = Command::new("nasm")
         .args(["-f", "bin", "-o"])
@@ -85,7 +87,11 @@ fn check(prog: &str, setup: fn(&mut Cpu)) -> u64 {
     let mut stale = 0;
     let code = assemble(prog);
     let want = run(EngineKind::Interp, 1, &code, setup, 1000);
-    assert!(want.instret > 20_000, "{prog}: the program ran ({} instructions)", want.instret);
+    assert!(
+        want.instret > 20_000,
+        "{prog}: the program ran ({} instructions)",
+        want.instret
+    );
     for (kind, threshold, slice) in [
         (EngineKind::Jit, 1, 1000),
         (EngineKind::Jit, 5, 777),
@@ -122,5 +128,8 @@ fn real_mode_16bit_mix_agrees_with_the_interpreter() {
 #[test]
 fn data_next_to_code_keeps_translations() {
     let stale = check("shared32.asm", flat32);
-    assert_eq!(stale, 0, "translations dropped by writes to data beside them");
+    assert_eq!(
+        stale, 0,
+        "translations dropped by writes to data beside them"
+    );
 }

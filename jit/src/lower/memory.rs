@@ -1,0 +1,223 @@
+//! Data accesses in translated code: segment checks and the host-pointer TLB inline, the
+//! access helpers (which do every check of the interpreter and fill the TLB) on a miss, and
+//! the exits a write needs when it hit translated code.
+
+use super::*;
+
+impl Lower<'_, '_> {
+    /// The inline checks of a data access: segment limit and type, host TLB hit, no page
+    /// crossing. Returns (ok, host address).
+    pub(super) fn inline_check(
+        &mut self,
+        seg: u32,
+        off: Value,
+        size: u32,
+        write: bool,
+    ) -> (Value, Value) {
+        let i64t = types::I64;
+        let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
+        let lim = self.b.ins().load(i64t, self.mf, self.ctx, lim_at);
+        let off64 = self.b.ins().uextend(i64t, off);
+        let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
+        let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
+        let base = self
+            .b
+            .ins()
+            .load(types::I32, self.mf, self.ctx, CTX_SEG_BASE + 4 * seg as i32);
+        let lin = self.b.ins().iadd(base, off);
+        let pg = self.b.ins().ushr_imm_s(lin, 12);
+        let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
+        let slot = self.b.ins().uextend(i64t, slot);
+        let tag_off = self.b.ins().ishl_imm_s(slot, 2);
+        let tlbp = self.b.ins().load(types::I64, self.mf, self.ctx, CTX_TLB);
+        let tag_at = self.b.ins().iadd(tlbp, tag_off);
+        let tag = self.b.ins().load(
+            types::I32,
+            self.mf,
+            tag_at,
+            if write { TLB_WRITE } else { TLB_READ },
+        );
+        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
+        let want = self
+            .b
+            .ins()
+            .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
+        let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
+        let pgoff = self.b.ins().band_imm_s(lin, 0xFFF);
+        let in_page =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, pgoff, 0x1000 - size as i64);
+        let ok = self.b.ins().band(seg_ok, tlb_ok);
+        let ok = self.b.ins().band(ok, in_page);
+        let add_off = self.b.ins().ishl_imm_s(slot, 3);
+        let add_at = self.b.ins().iadd(tlbp, add_off);
+        let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
+        let lin64 = self.b.ins().uextend(i64t, lin);
+        let host = self.b.ins().iadd(addend, lin64);
+        (ok, host)
+    }
+
+    pub(super) fn mem_type(size: u32) -> types::Type {
+        match size {
+            1 => types::I8,
+            2 => types::I16,
+            _ => types::I32,
+        }
+    }
+
+    pub(super) fn read_mem(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        rmw: bool,
+        refund: i64,
+    ) -> Value {
+        if !self.inline_memory {
+            return self.read_mem_helper(i, seg, off, size, rmw, refund);
+        }
+        let (ok, host) = self.inline_check(seg, off, size, rmw);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let v = self.b.append_block_param(join, types::I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let raw = self
+            .b
+            .ins()
+            .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
+        let fv = if size == 4 {
+            raw
+        } else {
+            self.b.ins().uextend(types::I32, raw)
+        };
+        self.b.ins().jump(join, &[BlockArg::Value(fv)]);
+        self.b.switch_to_block(slow);
+        let sv = self.read_mem_helper(i, seg, off, size, rmw, refund);
+        self.b.ins().jump(join, &[BlockArg::Value(sv)]);
+        self.b.switch_to_block(join);
+        v
+    }
+
+    pub(super) fn write_mem(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        v: Value,
+        refund: i64,
+    ) -> Value {
+        if !self.inline_memory {
+            return self.write_mem_helper(i, seg, off, size, v, refund);
+        }
+        let (ok, host) = self.inline_check(seg, off, size, true);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let r = self.b.append_block_param(join, types::I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let nv = if size == 4 {
+            v
+        } else {
+            self.b.ins().ireduce(Self::mem_type(size), v)
+        };
+        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
+        self.b.switch_to_block(slow);
+        let sr = self.write_mem_helper(i, seg, off, size, v, refund);
+        self.b.ins().jump(join, &[BlockArg::Value(sr)]);
+        self.b.switch_to_block(join);
+        r
+    }
+
+    pub(super) fn read_mem_helper(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        rmw: bool,
+        refund: i64,
+    ) -> Value {
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self
+            .b
+            .ins()
+            .iconst(types::I32, (size | if rmw { 0x100 } else { 0 }) as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.read as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.read, f, &[self.ctx, segv, off, sz]);
+        let r = self.b.inst_results(call)[0];
+        let bad = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, r, READ_FAULT as i64);
+        let fault = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(bad, fault, &[], cont, &[]);
+        self.b.switch_to_block(fault);
+        self.fault_exit(i, refund);
+        self.b.switch_to_block(cont);
+        self.b.ins().ireduce(types::I32, r)
+    }
+
+    /// Write; on a fault leave through the fault path. Returns after the write; if it hit
+    /// code, the caller's instruction must be the last one run (`leave_after_write`).
+    pub(super) fn write_mem_helper(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        v: Value,
+        refund: i64,
+    ) -> Value {
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self.b.ins().iconst(types::I32, size as i64);
+        let f = self.b.ins().iconst(types::I64, self.h.write as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.write, f, &[self.ctx, segv, off, sz, v]);
+        let r = self.b.inst_results(call)[0];
+        let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
+        let fault = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(bad, fault, &[], cont, &[]);
+        self.b.switch_to_block(fault);
+        self.fault_exit(i, refund);
+        self.b.switch_to_block(cont);
+        r
+    }
+
+    /// After an instruction whose write returned `r`: if it hit translated code, leave with
+    /// EIP at the next instruction.
+    pub(super) fn leave_if_code_hit(&mut self, i: &Instruction, r: Value, refund: i64) {
+        let nx = self.mask_next(i.next_ip32());
+        self.leave_if_code_hit_to(r, refund, nx);
+    }
+
+    /// If the write result `r` says translated code was hit, leave for `nx`.
+    pub(super) fn leave_if_code_hit_to(&mut self, r: Value, refund: i64, nx: u32) {
+        let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(hit, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        self.exit_const(Some(nx), EXIT_NONE, refund);
+        self.b.switch_to_block(cont);
+    }
+}
