@@ -34,6 +34,15 @@ pub enum Txn {
     },
 }
 
+/// A read of `size` bytes with the bus's own access of that width.
+fn read_sized<B: CpuBus>(bus: &mut B, addr: u32, size: u8) -> u32 {
+    match size {
+        1 => bus.read8(addr) as u32,
+        2 => bus.read16(addr) as u32,
+        _ => bus.read32(addr),
+    }
+}
+
 /// A pass-through bus that logs writes and port I/O.
 pub struct Recorder<B> {
     inner: *mut B,
@@ -55,11 +64,7 @@ impl<B: CpuBus> Recorder<B> {
         unsafe { &mut *self.inner }
     }
     fn write(&mut self, addr: u32, size: u8, new: u32) {
-        let old = match size {
-            1 => self.bus().read8(addr) as u32,
-            2 => self.bus().read16(addr) as u32,
-            _ => self.bus().read32(addr),
-        };
+        let old = read_sized(self.bus(), addr, size);
         match size {
             1 => self.bus().write8(addr, new as u8),
             2 => self.bus().write16(addr, new as u16),
@@ -69,11 +74,7 @@ impl<B: CpuBus> Recorder<B> {
         let after = if self.bus().host_page(addr & !0xFFF).is_some() {
             new
         } else {
-            match size {
-                1 => self.bus().read8(addr) as u32,
-                2 => self.bus().read16(addr) as u32,
-                _ => self.bus().read32(addr),
-            }
+            read_sized(self.bus(), addr, size)
         };
         self.log.push(Txn::Write {
             addr,
@@ -214,11 +215,7 @@ impl<'a, B: CpuBus> Replay<'a, B> {
     fn read(&mut self, addr: u32, size: u8) -> u32 {
         let hit = (0..size as u32).any(|k| self.overlay.contains_key(&addr.wrapping_add(k)));
         if !hit {
-            return match size {
-                1 => self.inner.read8(addr) as u32,
-                2 => self.inner.read16(addr) as u32,
-                _ => self.inner.read32(addr),
-            };
+            return read_sized(self.inner, addr, size);
         }
         let mut v = 0;
         for k in 0..size as u32 {

@@ -781,37 +781,17 @@ impl Lower<'_, '_> {
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
             if kind == Kind::CallInd {
-                let ret = self.mask_next(i.next_ip32());
-                let v = self.b.ins().iconst(types::I32, ret as i64);
-                let sp = self.sp();
-                let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-                let nsp = if self.stack32 {
-                    nsp
-                } else {
-                    self.b.ins().band_imm_s(nsp, 0xFFFF)
-                };
-                let r = self.write_mem(i, SS, nsp, size, v, refund);
-                self.set_sp(nsp);
-                // A push onto translated code: leave (the dispatcher finds the target).
+                let r = self.push_return_address(i, size, refund);
+                // A push onto translated code: leave through the dispatcher.
                 let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
-                let no_chain = self.b.ins().icmp_imm_s(IntCC::NotEqual, hit, 0);
-                let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
                 let out = self.b.create_block();
                 let go = self.b.create_block();
-                self.b.ins().brif(no_chain, out, &[], go, &[]);
+                self.b.ins().brif(hit, out, &[], go, &[]);
                 self.b.switch_to_block(out);
-                let blk = self.exit_block(true);
-                let set = self.b.ins().iconst(types::I32, 1);
-                let rf = self.b.ins().iconst(types::I64, 0);
-                self.b
-                    .ins()
-                    .jump(blk, &[t, set, c, rf].map(BlockArg::Value));
+                self.exit_value(t, false);
                 self.b.switch_to_block(go);
-                self.exit_value(t, c);
-            } else {
-                let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
-                self.exit_value(t, c);
             }
+            self.exit_value(t, true);
         } else if kind == Kind::CallRel {
             let target = i.near_branch_target() as u32;
             let fits =
@@ -820,17 +800,7 @@ impl Lower<'_, '_> {
                     .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, limit, target as i64);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
-            let ret = self.mask_next(i.next_ip32());
-            let v = self.b.ins().iconst(types::I32, ret as i64);
-            let sp = self.sp();
-            let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-            let nsp = if self.stack32 {
-                nsp
-            } else {
-                self.b.ins().band_imm_s(nsp, 0xFFFF)
-            };
-            let r = self.write_mem(i, SS, nsp, size, v, refund);
-            self.set_sp(nsp);
+            let r = self.push_return_address(i, size, refund);
             // A push onto translated code: leave after the instruction.
             self.leave_if_code_hit_to(r, refund, target);
             self.goto(target);
@@ -842,18 +812,13 @@ impl Lower<'_, '_> {
             }; // RET imm16
             let sp = self.sp();
             let v = self.read_mem(i, SS, sp, size, false, refund);
-            let v = if size == 2 {
-                self.b.ins().band_imm_s(v, 0xFFFF)
-            } else {
-                v
-            };
+            let v = self.mask_to(v, size);
             let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, v, limit);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
             let nsp = self.b.ins().iadd_imm_s(sp, size as i64 + extra.max(0));
             self.set_sp(nsp);
-            let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
-            self.exit_value(v, c);
+            self.exit_value(v, true);
         }
         let saved = self.flag_state();
         self.b.switch_to_block(bad);
@@ -862,12 +827,44 @@ impl Lower<'_, '_> {
     }
 
     /// Leave for the EIP `v` (computed), chaining to its translation if cached.
-    fn exit_value(&mut self, v: Value, code: Value) {
+    /// (`chain`: and enter its translation directly if the jump cache has one.)
+    fn exit_value(&mut self, v: Value, chain: bool) {
         let blk = self.exit_block(true);
-        let set = self.b.ins().iconst(types::I32, 3);
+        let set = self.b.ins().iconst(types::I32, 1 | (chain as i64) << 1);
+        let code = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
         let rf = self.b.ins().iconst(types::I64, 0);
         let args = [v, set, code, rf].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
+    }
+
+    /// Push `v` (`size` bytes) on the stack; returns the write's result (see `write_mem`).
+    fn push(&mut self, i: &Instruction, v: Value, size: u32, refund: i64) -> Value {
+        let sp = self.sp();
+        let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+        let nsp = if self.stack32 {
+            nsp
+        } else {
+            self.mask_to(nsp, 2)
+        };
+        let r = self.write_mem(i, SS, nsp, size, v, refund);
+        self.set_sp(nsp);
+        r
+    }
+
+    /// CALL's push of the address of the next instruction.
+    fn push_return_address(&mut self, i: &Instruction, size: u32, refund: i64) -> Value {
+        let ret = self.mask_next(i.next_ip32());
+        let v = self.b.ins().iconst(types::I32, ret as i64);
+        self.push(i, v, size, refund)
+    }
+
+    /// `v` masked to `size` bytes (no-op for 4).
+    fn mask_to(&mut self, v: Value, size: u32) -> Value {
+        if size == 4 {
+            v
+        } else {
+            self.b.ins().band_imm_s(v, mask(size) as i64)
+        }
     }
 
     /// Call the interpreter for `i`.
@@ -1135,15 +1132,7 @@ impl Lower<'_, '_> {
             Kind::Push => {
                 let size = i.stack_pointer_increment().unsigned_abs();
                 let v = self.read_op(i, 0, size, false, refund);
-                let sp = self.sp();
-                let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
-                let nsp = if self.stack32 {
-                    nsp
-                } else {
-                    self.b.ins().band_imm_s(nsp, 0xFFFF)
-                };
-                let r = self.write_mem(i, SS, nsp, size, v, refund);
-                self.set_sp(nsp);
+                let r = self.push(i, v, size, refund);
                 self.code_hit = Some(r);
             }
             Kind::Pop => {
@@ -1208,11 +1197,7 @@ impl Lower<'_, '_> {
                 let sb = self.sext64(b, size);
                 let full = self.b.ins().imul(sa, sb);
                 let r32 = self.b.ins().ireduce(types::I32, full);
-                let r = if size == 4 {
-                    r32
-                } else {
-                    self.b.ins().band_imm_s(r32, 0xFFFF)
-                };
+                let r = self.mask_to(r32, size);
                 let back = self.sext64(r, size);
                 let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
                 let over = self.b.ins().uextend(types::I32, over);

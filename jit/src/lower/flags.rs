@@ -351,11 +351,7 @@ impl Lower<'_, '_> {
         if let Some(c) = c {
             f = self.b.ins().iadd(f, c);
         }
-        let r = if size == 4 {
-            f
-        } else {
-            self.b.ins().band_imm_s(f, mask(size) as i64)
-        };
+        let r = self.mask_to(f, size);
         let mut rec = self.rec(K_ADD, size, a, b, r, w);
         rec.c = c;
         (r, rec)
@@ -374,11 +370,7 @@ impl Lower<'_, '_> {
         if let Some(c) = c {
             d = self.b.ins().isub(d, c);
         }
-        let r = if size == 4 {
-            d
-        } else {
-            self.b.ins().band_imm_s(d, mask(size) as i64)
-        };
+        let r = self.mask_to(d, size);
         let mut rec = self.rec(K_SUB, size, a, b, r, w);
         rec.c = c;
         (r, rec)
@@ -409,20 +401,12 @@ impl Lower<'_, '_> {
                 let sa = self.sext64(a, size);
                 let sa = self.b.ins().ireduce(types::I32, sa);
                 let sr = self.b.ins().sshr_imm_s(sa, c as i64);
-                let r = if size == 4 {
-                    sr
-                } else {
-                    self.b.ins().band_imm_s(sr, mask(size) as i64)
-                };
+                let r = self.mask_to(sr, size);
                 (r, K_SAR, sa)
             }
             _ => {
                 let w = self.b.ins().ishl_imm_s(a, c as i64);
-                let r = if size == 4 {
-                    w
-                } else {
-                    self.b.ins().band_imm_s(w, mask(size) as i64)
-                };
+                let r = self.mask_to(w, size);
                 (r, K_SHL, a)
             }
         };

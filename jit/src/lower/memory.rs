@@ -79,28 +79,54 @@ impl Lower<'_, '_> {
             return self.read_mem_helper(i, seg, off, size, rmw, refund);
         }
         let (ok, host) = self.inline_check(seg, off, size, rmw);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
+        self.fast_or_slow(
+            ok,
+            |me| {
+                let raw =
+                    me.b.ins()
+                        .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
+                if size == 4 {
+                    raw
+                } else {
+                    me.b.ins().uextend(types::I32, raw)
+                }
+            },
+            |me| me.read_mem_helper(i, seg, off, size, rmw, refund),
+        )
+    }
+
+    /// `fast` when `ok`, else `slow` (a cold path); the value of whichever ran.
+    fn fast_or_slow(
+        &mut self,
+        ok: Value,
+        fast: impl FnOnce(&mut Self) -> Value,
+        slow: impl FnOnce(&mut Self) -> Value,
+    ) -> Value {
+        let fast_blk = self.b.create_block();
+        let slow_blk = self.b.create_block();
         let join = self.b.create_block();
         let v = self.b.append_block_param(join, types::I32);
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let raw = self
-            .b
-            .ins()
-            .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
-        let fv = if size == 4 {
-            raw
-        } else {
-            self.b.ins().uextend(types::I32, raw)
-        };
+        self.b.set_cold_block(slow_blk);
+        self.b.ins().brif(ok, fast_blk, &[], slow_blk, &[]);
+        self.b.switch_to_block(fast_blk);
+        let fv = fast(self);
         self.b.ins().jump(join, &[BlockArg::Value(fv)]);
-        self.b.switch_to_block(slow);
-        let sv = self.read_mem_helper(i, seg, off, size, rmw, refund);
+        self.b.switch_to_block(slow_blk);
+        let sv = slow(self);
         self.b.ins().jump(join, &[BlockArg::Value(sv)]);
         self.b.switch_to_block(join);
         v
+    }
+
+    /// After an access helper: if `bad`, leave through the fault path of `i`.
+    fn fault_if(&mut self, bad: Value, i: &Instruction, refund: i64) {
+        let fault = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(bad, fault, &[], cont, &[]);
+        self.b.switch_to_block(fault);
+        self.fault_exit(i, refund);
+        self.b.switch_to_block(cont);
     }
 
     pub(super) fn write_mem(
@@ -116,26 +142,19 @@ impl Lower<'_, '_> {
             return self.write_mem_helper(i, seg, off, size, v, refund);
         }
         let (ok, host) = self.inline_check(seg, off, size, true);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        let r = self.b.append_block_param(join, types::I32);
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let nv = if size == 4 {
-            v
-        } else {
-            self.b.ins().ireduce(Self::mem_type(size), v)
-        };
-        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
-        let zero = self.b.ins().iconst(types::I32, 0);
-        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
-        self.b.switch_to_block(slow);
-        let sr = self.write_mem_helper(i, seg, off, size, v, refund);
-        self.b.ins().jump(join, &[BlockArg::Value(sr)]);
-        self.b.switch_to_block(join);
-        r
+        self.fast_or_slow(
+            ok,
+            |me| {
+                let nv = if size == 4 {
+                    v
+                } else {
+                    me.b.ins().ireduce(Self::mem_type(size), v)
+                };
+                me.b.ins().store(MemFlagsData::new(), nv, host, 0);
+                me.b.ins().iconst(types::I32, 0)
+            },
+            |me| me.write_mem_helper(i, seg, off, size, v, refund),
+        )
     }
 
     pub(super) fn read_mem_helper(
@@ -162,13 +181,7 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, r, READ_FAULT as i64);
-        let fault = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(fault);
-        self.b.ins().brif(bad, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
-        self.fault_exit(i, refund);
-        self.b.switch_to_block(cont);
+        self.fault_if(bad, i, refund);
         self.b.ins().ireduce(types::I32, r)
     }
 
@@ -192,13 +205,7 @@ impl Lower<'_, '_> {
             .call_indirect(self.sigs.write, f, &[self.ctx, segv, off, sz, v]);
         let r = self.b.inst_results(call)[0];
         let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
-        let fault = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(fault);
-        self.b.ins().brif(bad, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
-        self.fault_exit(i, refund);
-        self.b.switch_to_block(cont);
+        self.fault_if(bad, i, refund);
         r
     }
 
