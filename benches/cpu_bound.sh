@@ -25,12 +25,12 @@ best() { # best wall time in seconds of "$@" over $runs runs
 }
 
 native_sum=$("$out/intmix")
-ib_sum=$(target/release/ironbox run --bios "$out/intmix.bin" --debugcon stdio --debug-exit 2>/dev/null | sed -n 's/^intmix sum=\([0-9A-F]*\).*/\1/p' || true)
+ib_sum=$(target/release/ironbox run --engine interp --bios "$out/intmix.bin" --debugcon stdio --debug-exit 2>/dev/null | sed -n 's/^intmix sum=\([0-9A-F]*\).*/\1/p' || true)
 [ "$native_sum" = "$ib_sum" ] || { echo "checksum mismatch: native $native_sum, ironbox $ib_sum"; exit 1; }
 
 t_native=$(best "$out/intmix")
-t_ib=$(best target/release/ironbox run --bios "$out/intmix.bin" --debugcon none --debug-exit)
-rss=$( { /usr/bin/time -f '%M' target/release/ironbox run --bios "$out/intmix.bin" --debugcon none --debug-exit >/dev/null || true; } 2>&1 | tail -1)
+t_ib=$(best target/release/ironbox run --engine interp --bios "$out/intmix.bin" --debugcon none --debug-exit)
+rss=$( { /usr/bin/time -f '%M' target/release/ironbox run --engine interp --bios "$out/intmix.bin" --debugcon none --debug-exit >/dev/null || true; } 2>&1 | tail -1)
 if command -v qemu-system-i386 >/dev/null; then
     t_q=$(best qemu-system-i386 -cpu pentium2 -accel tcg -bios "$out/intmix.bin" -display none -nodefaults -m 32 \
         -debugcon file:/dev/null -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot)

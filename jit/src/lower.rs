@@ -408,6 +408,17 @@ pub fn lower_region(
                 .collect()
         })
         .collect();
+    // Diagnostics: `IRONBOX_JIT_HIST=1` lists every instruction compiled as an interpreter
+    // call (`... | sort | uniq -c | sort -rn` gives what to lower next).
+    if std::env::var_os("IRONBOX_JIT_HIST").is_some() {
+        for (g, k) in region.blocks.iter().zip(&kinds) {
+            for (i, k) in g.instrs.iter().zip(k) {
+                if matches!(k, Kind::Interp) {
+                    eprintln!("jit-interp: {:?} {:?}", i.code(), i.memory_size());
+                }
+            }
+        }
+    }
     let need = region
         .blocks
         .iter()
