@@ -7,20 +7,20 @@ use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::{isa::CallConv, Context};
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_codegen::isa::CallConv;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 use ironbox_cpu::state::flags;
 use ironbox_cpu::translator::mode_key;
 use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 
+use crate::compiler::{host_isa, Code, Compiler, LowerParams};
 use crate::jumpcache::JumpCache;
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
 use crate::tlb::HostTlb;
+use crate::worker::{Done, Job, Key, Worker};
 
 /// Code memory kept before a generation flush.
 const CODE_LIMIT: usize = 48 << 20;
@@ -51,6 +51,8 @@ struct Entry {
     stale: u32,
     /// Discovery or compilation failed here: stay interpreted.
     failed: bool,
+    /// Being compiled in the background.
+    pending: bool,
     compiled: Option<Compiled>,
 }
 
@@ -70,10 +72,13 @@ pub struct JitStats {
 /// Translations for one bus type (helpers are monomorphised per bus).
 pub struct Jit<B: CpuBus> {
     module: Option<JITModule>,
-    cl_ctx: Context,
-    fbc: FunctionBuilderContext,
-    call_conv: CallConv,
-    entries: HashMap<(u32, u32, u32), Entry>,
+    /// Compiles on this thread (synchronous mode, and the trampoline).
+    compiler: Compiler,
+    /// Compiles in the background, if on (`background`).
+    worker: Option<Worker>,
+    /// Cache flushes so far (a background result from an older epoch is dropped).
+    epoch: u64,
+    entries: HashMap<Key, Entry>,
     helpers: Helpers,
     /// Block entries seen this many times are compiled.
     pub threshold: u32,
@@ -93,40 +98,19 @@ pub struct Jit<B: CpuBus> {
 }
 
 fn new_module() -> JITModule {
-    let mut fb = settings::builder();
-    // Measured on the intmix workload: "none" compiles ~30% faster than "speed" and runs
-    // as fast (the IR is already simple); the register allocator dominates compile time.
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    fb.set("opt_level", &env("IRONBOX_JIT_OPT", "none"))
-        .expect("known setting");
-    fb.set(
-        "regalloc_algorithm",
-        &env("IRONBOX_JIT_REGALLOC", "backtracking"),
-    )
-    .expect("known setting");
-    fb.set("preserve_frame_pointers", "true")
-        .expect("known setting");
-    fb.set("is_pic", "false").expect("known setting");
-    fb.set("enable_verifier", "false").expect("known setting");
-    let isa = cranelift_native::builder()
-        .expect("the host is supported by Cranelift")
-        .finish(settings::Flags::new(fb))
-        .expect("host ISA flags");
-    JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()))
+    JITModule::new(JITBuilder::with_isa(host_isa(), default_libcall_names()))
 }
 
 impl<B: CpuBus> Jit<B> {
     pub fn new(threshold: u32) -> Jit<B> {
-        let module = new_module();
-        let call_conv = module.isa().default_call_conv();
         let mut tlb = HostTlb::new();
         let mut jc = JumpCache::new();
         let ctx = Box::new(Ctx::new(&mut *tlb, &mut *jc));
         Jit {
-            cl_ctx: module.make_context(),
-            module: Some(module),
-            fbc: FunctionBuilderContext::new(),
-            call_conv,
+            module: Some(new_module()),
+            compiler: Compiler::new(),
+            worker: None,
+            epoch: 0,
             entries: HashMap::default(),
             helpers: Helpers::for_bus::<B>(),
             threshold,
@@ -151,9 +135,8 @@ impl<B: CpuBus> Jit<B> {
             // into this module went with `entries`.
             unsafe { m.free_memory() };
         }
-        let m = new_module();
-        self.cl_ctx = m.make_context();
-        self.module = Some(m);
+        self.module = Some(new_module());
+        self.epoch += 1;
         self.code_in_module = 0;
         self.trampoline = None;
         self.jc.clear();
@@ -168,6 +151,9 @@ impl<B: CpuBus> Jit<B> {
         bus: &mut B,
         budget: u64,
     ) -> Option<(u64, Option<RunExit>)> {
+        if self.worker.as_ref().is_some_and(|w| w.in_flight > 0) {
+            self.collect();
+        }
         let eip = cpu.s.eip;
         let phys = cpu.code_phys(bus, eip)?;
         let key = (phys, eip, mode_key(cpu));
@@ -184,22 +170,17 @@ impl<B: CpuBus> Jit<B> {
             }
         }
         if entry.compiled.is_none() {
-            if entry.failed {
+            if entry.failed || entry.pending {
                 return None;
             }
             entry.hits += 1;
             if entry.hits < threshold {
                 return None;
             }
-            // (Compiling may flush the cache, so look the entry up again.)
-            let c = self.compile(cpu, bus, eip, phys);
-            let entry = self.entries.entry(key).or_default();
-            match c {
-                Some(c) => entry.compiled = Some(c),
-                None => {
-                    entry.failed = true;
-                    return None;
-                }
+            match self.compile(cpu, bus, key) {
+                // (Compiling may flush the cache, so look the entry up again.)
+                Some(c) => self.entries.entry(key).or_default().compiled = Some(c),
+                None => return None,
             }
         }
         let c = self.entries[&key]
@@ -254,103 +235,134 @@ impl<B: CpuBus> Jit<B> {
         Some((n, exit))
     }
 
-    fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, eip: u32, phys: u32) -> Option<Compiled> {
+    /// Compile the region at `key` now, or queue it for the worker (then `None`: it is
+    /// installed by `collect` when done). A failure marks the entry to stay interpreted.
+    fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Compiled> {
+        let (phys, eip, mode) = key;
+        let found = discover(cpu, bus, eip, phys, self.limits).and_then(|r| {
+            // The page's generation now: the code is stale if it changes.
+            cpu.code_page_gen(phys >> 12).map(|g| (r, g))
+        });
+        let Some((region, gen)) = found else {
+            self.entries.entry(key).or_default().failed = true;
+            return None;
+        };
+        let params = LowerParams {
+            helpers: self.helpers,
+            stack32: cpu.s.stack32(),
+            user: cpu.s.cpl == 3,
+            mode,
+            opts: self.opts,
+        };
+        if let Some(w) = &mut self.worker {
+            let job = Job {
+                key,
+                epoch: self.epoch,
+                region,
+                params,
+                gen,
+            };
+            if w.submit(job) {
+                self.entries.entry(key).or_default().pending = true;
+                return None;
+            }
+            // The worker is gone: compile here from now on.
+            self.worker = None;
+            return None;
+        }
         let t0 = Instant::now();
-        let region = discover(cpu, bus, eip, phys, self.limits)?;
-        let gen = cpu.code_page_gen(phys >> 12)?;
+        let dump = std::env::var_os("IRONBOX_JIT_DUMP").is_some();
+        let code = self.compiler.region(&region, &params, dump);
+        self.stats.compile_time += t0.elapsed();
+        self.install(key, region, gen, code)
+    }
+
+    /// Put compiled code in the module (flushing the cache first if it is full).
+    fn install(
+        &mut self,
+        key: Key,
+        region: Region,
+        gen: u32,
+        code: Result<Code, String>,
+    ) -> Option<Compiled> {
+        let code = match code {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("jit: region at {:#x} did not compile: {e}", key.1);
+                self.entries.entry(key).or_default().failed = true;
+                return None;
+            }
+        };
         if self.code_in_module > CODE_LIMIT {
             self.flush();
         }
-        let module = self.module.as_mut().expect("a module is always there");
-        self.cl_ctx.func.signature = lower::region_signature(CallConv::Tail);
-        {
-            let mut b = FunctionBuilder::new(&mut self.cl_ctx.func, &mut self.fbc);
-            lower::lower_region(
-                &mut b,
-                &region,
-                self.helpers,
-                self.call_conv,
-                cpu.s.stack32(),
-                cpu.s.cpl == 3,
-                mode_key(cpu),
-                self.opts,
-            );
-            b.finalize(module.isa().frontend_config());
-        }
-        let dump = std::env::var_os("IRONBOX_JIT_DUMP").is_some();
-        if dump {
-            self.cl_ctx.set_disasm(true);
-            eprintln!("jit: region at {eip:#x}:");
-            for g in &region.blocks {
-                for i in &g.instrs {
-                    eprintln!("  {:08x}  {}", i.ip32(), crate::disasm(i));
-                }
-            }
-        }
-        let id = module
-            .declare_anonymous_function(&self.cl_ctx.func.signature)
-            .ok()?;
-        if let Err(e) = module.define_function(id, &mut self.cl_ctx) {
-            tracing::warn!("jit: region at {eip:#x} did not compile: {e:?}");
-            module.clear_context(&mut self.cl_ctx);
+        let Some(f) = self.define(&code) else {
+            self.entries.entry(key).or_default().failed = true;
             return None;
-        }
-        let size = self
-            .cl_ctx
-            .compiled_code()
-            .map_or(0, |c| c.code_info().total_size as usize);
-        if dump {
-            if let Some(v) = self.cl_ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-                eprintln!("{v}");
-            }
-        }
-        module.clear_context(&mut self.cl_ctx);
-        module.finalize_definitions().ok()?;
-        let ptr = module.get_finalized_function(id);
-        self.code_in_module += size;
+        };
+        self.code_in_module += code.bytes.len();
         self.stats.regions_compiled += 1;
         self.stats.guest_instrs_compiled += region.instr_count() as u64;
-        self.stats.code_bytes += size as u64;
-        self.stats.compile_time += t0.elapsed();
+        self.stats.code_bytes += code.bytes.len() as u64;
         Some(Compiled {
-            f: ptr,
-            page: phys >> 12,
+            f,
+            page: key.0 >> 12,
             gen,
             max_last: region.max_last,
             region,
         })
     }
 
+    /// Install finished background compilations.
+    fn collect(&mut self) {
+        while let Some(d) = self.worker.as_mut().and_then(Worker::collect) {
+            let Done {
+                key,
+                epoch,
+                region,
+                gen,
+                code,
+                time,
+            } = d;
+            self.stats.compile_time += time;
+            if epoch != self.epoch {
+                continue; // made before a flush: its entry is gone
+            }
+            if let Some(c) = self.install(key, region, gen, code) {
+                let e = self.entries.entry(key).or_default();
+                e.pending = false;
+                e.compiled = Some(c);
+            } else if let Some(e) = self.entries.get_mut(&key) {
+                e.pending = false;
+            }
+        }
+    }
+
+    /// Compile in the background from now on (if a thread can be started).
+    pub fn background(&mut self) {
+        match Worker::spawn() {
+            Ok(w) => self.worker = Some(w),
+            Err(e) => tracing::warn!("jit: no background compiler ({e}); compiling inline"),
+        }
+    }
+
+    /// Define and finalize `code` in the module: its address.
+    fn define(&mut self, code: &Code) -> Option<RegionFn> {
+        let module = self.module.as_mut().expect("a module is always there");
+        let sig = lower::region_signature(CallConv::Tail);
+        let id = module.declare_anonymous_function(&sig).ok()?;
+        module
+            .define_function_bytes(id, code.align, &code.bytes, &[])
+            .ok()?;
+        module.finalize_definitions().ok()?;
+        Some(module.get_finalized_function(id))
+    }
+
     /// The `extern "C"` entry into translated code (one per module).
     fn build_trampoline(&mut self) -> Option<TrampolineFn> {
-        use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature};
-        let module = self.module.as_mut()?;
-        let mut sig = Signature::new(self.call_conv);
-        for _ in 0..3 {
-            sig.params.push(AbiParam::new(types::I64));
-        }
-        sig.returns.push(AbiParam::new(types::I32));
-        self.cl_ctx.func.signature = sig.clone();
-        {
-            let mut b = FunctionBuilder::new(&mut self.cl_ctx.func, &mut self.fbc);
-            let callee = b.import_signature(lower::region_signature(CallConv::Tail));
-            let blk = b.create_block();
-            b.append_block_params_for_function_params(blk);
-            b.switch_to_block(blk);
-            let p = b.block_params(blk).to_vec();
-            let call = b.ins().call_indirect(callee, p[0], &[p[1], p[2]]);
-            let r = b.inst_results(call)[0];
-            b.ins().return_(&[r]);
-            b.seal_all_blocks();
-            b.finalize(module.isa().frontend_config());
-        }
-        let id = module.declare_anonymous_function(&sig).ok()?;
-        let res = module.define_function(id, &mut self.cl_ctx);
-        module.clear_context(&mut self.cl_ctx);
-        res.ok()?;
-        module.finalize_definitions().ok()?;
-        let ptr = module.get_finalized_function(id);
-        // SAFETY: built just above with this signature (the ISA's default convention).
+        let code = self.compiler.trampoline().ok()?;
+        let ptr = self.define(&code)?;
+        // SAFETY: compiled by `Compiler::trampoline` with this signature.
         Some(unsafe { std::mem::transmute::<*const u8, TrampolineFn>(ptr) })
     }
 

@@ -57,8 +57,23 @@ pub struct Engine<B: CpuBus> {
 }
 
 impl<B: CpuBus> Engine<B> {
-    pub fn new(kind: EngineKind, cpu: &Cpu) -> Engine<B> {
-        Self::with_threshold(kind, cpu, threshold_from_env())
+    /// The engine for a machine, with the threshold from `IRONBOX_JIT_THRESHOLD`.
+    /// `background`: the JIT compiles on a worker thread (which code runs translated then
+    /// depends on the host's timing; guest-visible results never do). `IRONBOX_JIT_SYNC=1`
+    /// overrides it (to measure what background compilation saves).
+    pub fn new(kind: EngineKind, cpu: &Cpu, background: bool) -> Engine<B> {
+        let mut e = Self::with_threshold(kind, cpu, threshold_from_env());
+        if background && std::env::var_os("IRONBOX_JIT_SYNC").is_none() {
+            e.compile_in_background();
+        }
+        e
+    }
+
+    /// Compile on a worker thread from now on (the JIT engine; lockstep stays synchronous).
+    pub fn compile_in_background(&mut self) {
+        if let Inner::Jit(j) = &mut self.inner {
+            j.background();
+        }
     }
 
     pub fn with_threshold(kind: EngineKind, cpu: &Cpu, threshold: u32) -> Engine<B> {

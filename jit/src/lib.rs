@@ -9,6 +9,7 @@
 //! exactly that.
 
 mod cache;
+mod compiler;
 mod engine;
 mod jumpcache;
 mod lockstep;
@@ -16,6 +17,7 @@ mod lower;
 mod region;
 mod runtime;
 mod tlb;
+mod worker;
 
 pub use cache::JitStats;
 pub use engine::{Engine, EngineKind, DEFAULT_THRESHOLD};

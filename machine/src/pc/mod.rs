@@ -268,7 +268,8 @@ impl Pc {
             c
         };
         let mut pc = Pc {
-            engine: Engine::new(cfg.engine, &cpu),
+            // Deterministic runs also translate the same code every time.
+            engine: Engine::new(cfg.engine, &cpu, !cfg.deterministic),
             cpu,
             bus,
             clock: Clock::new(cfg.deterministic),
