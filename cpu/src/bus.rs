@@ -54,7 +54,13 @@ pub trait CpuBus {
     fn host_page(&mut self, _page_addr: u32) -> Option<*mut u8> {
         None
     }
-    /// Changes whenever the answer of `host_page` may change (A20, memory map).
+    /// Host address of the 4 KiB physical page at `page_addr` if reads may load from it
+    /// directly (plain RAM, or ROM that reads have no side effects on), else `None`.
+    fn host_page_read(&mut self, page_addr: u32) -> Option<*const u8> {
+        self.host_page(page_addr).map(|p| p as *const u8)
+    }
+    /// Changes whenever the answer of `host_page` or `host_page_read` may change (A20,
+    /// memory map).
     fn map_epoch(&self) -> u64 {
         0
     }

@@ -1,5 +1,5 @@
-//! The translator's host-pointer TLB: linear page → host address of plain guest RAM, for the
-//! loads and stores that translated code does inline. Separate read and write tags share one
+//! The translator's host-pointer TLB: linear page → host address of plain guest RAM (or, for
+//! reads, of ROM), for the loads and stores that translated code does inline. Separate read and write tags share one
 //! addend per slot; a tag is `linear page | VALID | USER` (USER: filled at CPL 3, so a region
 //! compares against its own privilege). Write entries exist only for pages without cached
 //! code, so every write that could modify code still goes through the CPU. Filled by the
@@ -70,7 +70,12 @@ impl HostTlb {
         if write && cpu.is_code_page(phys >> 12) {
             return;
         }
-        let Some(host) = bus.host_page(phys & !0xFFF) else {
+        let host = if write {
+            bus.host_page(phys & !0xFFF).map(|p| p as *const u8)
+        } else {
+            bus.host_page_read(phys & !0xFFF)
+        };
+        let Some(host) = host else {
             return;
         };
         let page = lin & !0xFFF;

@@ -228,8 +228,26 @@ impl CpuBus for PcBus {
             None
         }
     }
+    fn host_page_read(&mut self, page_addr: u32) -> Option<*const u8> {
+        let a = self.a20(page_addr & !0xFFF);
+        if self.plain(a, 0x1000) {
+            return Some(self.mem.ram[a as usize..].as_ptr());
+        }
+        if !(0xC_0000..0x10_0000).contains(&a) {
+            return None;
+        }
+        if pam_rw(&self.pam, a).0 {
+            return (a < self.ram_size).then(|| self.mem.ram[a as usize..].as_ptr());
+        }
+        // The BIOS image's alias below 1 MiB (reads of shadowed segments that read ROM).
+        let low = self.bios.len().min(BIOS_LOW_MAX) as u32;
+        (a >= 0x10_0000 - low).then(|| self.bios[self.bios.len() - (0x10_0000 - a) as usize..].as_ptr())
+    }
     fn map_epoch(&self) -> u64 {
-        self.chip.a20 as u64
+        // A20 and the PAM registers decide what `host_page_read` answers.
+        let mut pam = [0u8; 8];
+        pam[..7].copy_from_slice(&self.pam);
+        u64::from_le_bytes(pam) << 1 | self.chip.a20 as u64
     }
     fn io_out(&mut self, port: u16, size: u8, value: u32) {
         self.chip
