@@ -60,6 +60,9 @@ pub struct Cpu {
     pub(crate) emu_armed: bool,
     /// Bumped by every TLB flush and INVLPG (see `tlb_epoch`).
     pub(crate) tlb_epoch: u64,
+    /// Bumped by full TLB flushes only; INVLPGs go to `invlpg_log` (see `tlb_flush_epoch`).
+    pub(crate) tlb_flush_epoch: u64,
+    pub(crate) invlpg_log: translator::InvlpgLog,
     /// Diagnostics: print every exception delivered (vector, error code, CS:EIP) on stderr.
     pub trace_exceptions: bool,
 }
@@ -82,6 +85,8 @@ impl Cpu {
             emu: debug::EmuDebug::default(),
             emu_armed: false,
             tlb_epoch: 0,
+            tlb_flush_epoch: 0,
+            invlpg_log: translator::InvlpgLog::default(),
             trace_exceptions: false,
         }
     }
@@ -99,6 +104,7 @@ impl Cpu {
     pub fn flush_tlb(&mut self) {
         self.leave_block = true;
         self.tlb_epoch += 1;
+        self.tlb_flush_epoch += 1;
         self.tlb.flush();
     }
 

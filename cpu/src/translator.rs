@@ -73,6 +73,35 @@ impl Cpu {
         Some((i, phys))
     }
 
+    /// The instruction at CS:`eip` if it decodes but crosses into the next page (translations
+    /// run it with `exec_fresh`, which decodes it again: the second page is not tracked).
+    pub fn decode_straddling<B: CpuBus>(&mut self, bus: &mut B, eip: u32) -> Option<Instruction> {
+        let phys = self.code_phys(bus, eip)?;
+        let cr2 = self.s.cr2;
+        let r = self.decode_at(bus, eip);
+        self.s.cr2 = cr2;
+        let i = r.ok()?;
+        ((phys & 0xFFF) + i.len() as u32 > 0x1000).then_some(i)
+    }
+
+    /// Fetch, decode and execute the instruction at CS:EIP as `exec_one` does (a fetch fault is
+    /// delivered). For code whose bytes translations cannot track.
+    pub fn exec_fresh<B: CpuBus>(&mut self, bus: &mut B, entry_flags: u32) -> u32 {
+        let here = self.s.eip;
+        match self.decode_at(bus, here) {
+            Ok(i) => self.exec_one(bus, &i, entry_flags),
+            Err(f) => {
+                self.start_eip = here;
+                self.saved_gpr = self.s.gpr;
+                self.saved_flags = self.s.eflags;
+                let shutdown = self.raise_at(bus, f, here);
+                exec_result::LEAVE
+                    | exec_result::FAULTED
+                    | if shutdown { exec_result::SHUTDOWN } else { 0 }
+            }
+        }
+    }
+
     /// Current generation of a physical page that holds code (`None` if never claimed).
     pub fn code_page_gen(&self, page: u32) -> Option<u32> {
         self.icache.page_gen(page)
@@ -134,8 +163,12 @@ impl Cpu {
     }
 
     /// Execute the decoded instruction `i` (at `i.ip32()`) exactly as a block of `run` does,
-    /// including fault delivery. `entry_flags` are EFLAGS.IF|TF when the region was entered:
-    /// a change asks to leave. Returns [`exec_result`] bits.
+    /// including fault delivery. `entry_flags` are EFLAGS.IF|TF|RF when the region was
+    /// entered: a change of TF or RF asks to leave, and so does IF becoming set when it was
+    /// clear at entry (an interrupt held back then may now be taken). IF cleared, or set again
+    /// after it was set at entry, needs no check: no interrupt was pending at entry with IF
+    /// set, and one only becomes pending at an exit (I/O, the budget), never inside a region.
+    /// Returns [`exec_result`] bits.
     pub fn exec_one<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, entry_flags: u32) -> u32 {
         use exec_result::*;
         let here = i.ip32();
@@ -175,7 +208,8 @@ impl Cpu {
         if self.s.halted
             || self.icache.code_written
             || self.leave_block
-            || self.s.eflags & (flags::IF | flags::TF | flags::RF) != entry_flags
+            || (self.s.eflags ^ entry_flags) & (flags::TF | flags::RF) != 0
+            || self.s.eflags & !entry_flags & flags::IF != 0
         {
             r |= LEAVE;
         }
@@ -196,6 +230,26 @@ impl Cpu {
         self.tlb = other.tlb.clone();
         self.data_breakpoints = other.data_breakpoints;
         self.icache.follow_generations(&mut other.icache);
+    }
+
+    /// Changes on full TLB flushes (CR0/CR3/CR4 writes, task switches), not on INVLPG: a
+    /// translator that keeps this and `invlpg_count` drops only the pages INVLPG named
+    /// (`invlpg_since`) when only the latter moved.
+    pub fn tlb_flush_epoch(&self) -> u64 {
+        self.tlb_flush_epoch
+    }
+
+    /// INVLPGs executed so far.
+    pub fn invlpg_count(&self) -> u64 {
+        self.invlpg_log.count
+    }
+
+    /// The linear pages (addresses & !0xFFF) invalidated by the INVLPGs after the first
+    /// `seen`; `None` if the log no longer holds them all (drop everything then).
+    pub fn invlpg_since(&self, seen: u64) -> Option<impl Iterator<Item = u32> + '_> {
+        let l = &self.invlpg_log;
+        (l.count.wrapping_sub(seen) <= InvlpgLog::LEN as u64)
+            .then(|| (seen..l.count).map(|n| l.pages[n as usize % InvlpgLog::LEN]))
     }
 
     /// Bumped whenever a physical page starts holding cached code.
@@ -227,5 +281,21 @@ impl Cpu {
     /// Is this the 8086 model (which always single-steps)?
     pub fn is_8086(&self) -> bool {
         self.s.model == CpuModel::I8086
+    }
+}
+
+/// The most recent INVLPG'd linear pages, for translators that cache by linear page.
+#[derive(Clone, Default)]
+pub(crate) struct InvlpgLog {
+    count: u64,
+    pages: [u32; InvlpgLog::LEN],
+}
+
+impl InvlpgLog {
+    const LEN: usize = 16;
+
+    pub(crate) fn push(&mut self, lin: u32) {
+        self.pages[self.count as usize % Self::LEN] = lin & !0xFFF;
+        self.count += 1;
     }
 }

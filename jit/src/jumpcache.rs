@@ -33,6 +33,7 @@ pub const EMPTY: JumpEntry = JumpEntry {
 pub struct JumpCache {
     pub e: [JumpEntry; SLOTS],
     epochs: (u64, u64, u64),
+    invlpg_seen: u64,
 }
 
 pub fn slot(lin: u32) -> usize {
@@ -44,6 +45,7 @@ impl JumpCache {
         Box::new(JumpCache {
             e: [EMPTY; SLOTS],
             epochs: (u64::MAX, u64::MAX, u64::MAX),
+            invlpg_seen: 0,
         })
     }
 
@@ -51,13 +53,28 @@ impl JumpCache {
         self.e.fill(EMPTY);
     }
 
-    /// Drop everything if translations, the memory map or cached code changed.
+    /// Drop everything if the TLB was flushed, the memory map or any cached code changed;
+    /// after INVLPGs alone, only the entries on their pages.
     pub fn sync<B: CpuBus>(&mut self, cpu: &Cpu, bus: &B) {
-        let now = (cpu.tlb_epoch(), bus.map_epoch(), cpu.code_gen_epoch());
-        if now != self.epochs {
-            self.clear();
-            self.epochs = now;
+        let now = (cpu.tlb_flush_epoch(), bus.map_epoch(), cpu.code_gen_epoch());
+        let n = cpu.invlpg_count();
+        let mut all = now != self.epochs;
+        if !all && n != self.invlpg_seen {
+            match cpu.invlpg_since(self.invlpg_seen) {
+                Some(pages) => {
+                    for p in pages {
+                        for e in self.e.iter_mut().filter(|e| e.lin & !0xFFF == p) {
+                            *e = EMPTY;
+                        }
+                    }
+                }
+                None => all = true,
+            }
         }
+        if all {
+            self.clear();
+        }
+        (self.epochs, self.invlpg_seen) = (now, n);
     }
 
     pub fn insert(&mut self, lin: u32, mode: u32, max_last: u32, f: u64) {

@@ -160,7 +160,7 @@ fn simple_operand(i: &Instruction, n: u32) -> bool {
 }
 
 fn classify(i: &Instruction, region: &Region) -> Kind {
-    if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
+    if region.straddles || i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
         return Kind::Interp;
     }
     let ops = |n: u32| (0..n).all(|k| simple_operand(i, k)) && i.op_count() == n;
@@ -887,7 +887,13 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .iconst(types::I64, i as *const Instruction as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+        // (A region that crosses pages decodes its instruction afresh.)
+        let helper = if self.region.straddles {
+            self.h.step
+        } else {
+            self.h.exec
+        };
+        let f = self.b.ins().iconst(types::I64, helper as i64);
         let call = self
             .b
             .ins()
@@ -919,6 +925,11 @@ impl Lower<'_, '_> {
         self.exit(None, c, refund, false);
         self.b.switch_to_block(cont);
         if !last {
+            return;
+        }
+        if self.region.straddles {
+            // Its length and target are known only to the interpreter: go where it went.
+            self.exit_to(None);
             return;
         }
         // The last instruction of a block: follow it inside the region if it can.

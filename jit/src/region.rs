@@ -60,6 +60,9 @@ pub struct Region {
     /// Highest EIP of any byte of the region (checked against the CS limit at entry).
     pub max_last: u32,
     pub index: HashMap<u32, usize>,
+    /// The region is one instruction that crosses into the next page: its code decodes and
+    /// runs it afresh each time (the next page's bytes are not tracked), then leaves.
+    pub straddles: bool,
 }
 
 impl Region {
@@ -89,6 +92,7 @@ pub fn discover<B: CpuBus>(
         blocks: Vec::new(),
         max_last: eip,
         index: HashMap::new(),
+        straddles: false,
     };
     let mut work = vec![eip];
     while let Some(start) = work.pop() {
@@ -143,10 +147,22 @@ pub fn discover<B: CpuBus>(
             }
         }
         if instrs.is_empty() {
-            if start == eip {
+            if start != eip {
+                continue;
+            }
+            // An entry whose instruction crosses a page still chains through a translation.
+            let i = cpu.decode_straddling(bus, eip)?;
+            region.max_last = eip.wrapping_add(i.len() as u32 - 1);
+            if region.max_last < eip || (!code32 && region.max_last > 0xFFFF) {
                 return None;
             }
-            continue;
+            region.straddles = true;
+            region.index.insert(eip, 0);
+            region.blocks.push(GuestBlock {
+                eip,
+                instrs: vec![i],
+            });
+            return Some(region);
         }
         region.index.insert(start, region.blocks.len());
         region.blocks.push(GuestBlock { eip: start, instrs });

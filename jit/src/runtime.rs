@@ -140,6 +140,16 @@ impl Ctx {
         }
     }
 
+    /// Account for an instruction a helper ran through the interpreter (`exec_result` bits):
+    /// retired by the interpreter, or faulted (not retired).
+    fn count(&mut self, r: u32) {
+        if r & exec_result::FAULTED != 0 {
+            self.faults += 1;
+        } else {
+            self.synced += 1;
+        }
+    }
+
     /// After the run: retire what the helpers did not.
     pub fn settle(&mut self, cpu: &mut Cpu) {
         let b = self.budget;
@@ -222,11 +232,19 @@ pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i6
     c.sync(cpu, bk);
     let i = unsafe { &*i };
     let r = cpu.exec_one(bus, i, c.entry_flags);
-    if r & exec_result::FAULTED != 0 {
-        c.faults += 1;
-    } else {
-        c.synced += 1;
-    }
+    c.count(r);
+    c.load_segments(cpu);
+    r
+}
+
+/// Execute the instruction at CS:EIP with the interpreter, decoding it afresh (one that
+/// crosses a page: see `Region::straddles`; the instruction pointer is unused).
+pub extern "C" fn h_step<B: CpuBus>(ctx: *mut Ctx, _i: *const Instruction, bk: i64) -> u32 {
+    // SAFETY: as for `h_read`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    c.sync(cpu, bk);
+    let r = cpu.exec_fresh(bus, c.entry_flags);
+    c.count(r);
     c.load_segments(cpu);
     r
 }
@@ -330,6 +348,7 @@ pub struct Helpers {
     pub read: usize,
     pub write: usize,
     pub exec: usize,
+    pub step: usize,
     pub raise: usize,
 }
 
@@ -340,6 +359,7 @@ impl Helpers {
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,
+            step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
         }
     }

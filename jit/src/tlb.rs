@@ -18,7 +18,8 @@ pub struct HostTlb {
     pub write_tag: [u32; SLOTS],
     /// Host address of the page minus its linear address.
     pub addend: [u64; SLOTS],
-    tlb_epoch: u64,
+    flush_epoch: u64,
+    invlpg_seen: u64,
     map_epoch: u64,
     code_epoch: u64,
 }
@@ -29,25 +30,47 @@ impl HostTlb {
             read_tag: [0; SLOTS],
             write_tag: [0; SLOTS],
             addend: [0; SLOTS],
-            tlb_epoch: u64::MAX,
+            flush_epoch: u64::MAX,
+            invlpg_seen: 0,
             map_epoch: u64::MAX,
             code_epoch: u64::MAX,
         })
     }
 
     /// Drop what the CPU or the bus invalidated since the last call (at region entry: nothing
-    /// inside a region changes translations without leaving it).
+    /// inside a region changes translations without leaving it). An INVLPG drops its page.
     pub fn sync<B: CpuBus>(&mut self, cpu: &Cpu, bus: &B) {
-        let (t, m, c) = (cpu.tlb_epoch(), bus.map_epoch(), cpu.code_epoch());
-        if t != self.tlb_epoch || m != self.map_epoch {
+        let (f, n, m, c) = (
+            cpu.tlb_flush_epoch(),
+            cpu.invlpg_count(),
+            bus.map_epoch(),
+            cpu.code_epoch(),
+        );
+        let mut all = f != self.flush_epoch || m != self.map_epoch;
+        if !all && n != self.invlpg_seen {
+            match cpu.invlpg_since(self.invlpg_seen) {
+                Some(pages) => pages.for_each(|p| self.drop_page(p)),
+                None => all = true,
+            }
+        }
+        if all {
             self.read_tag.fill(0);
             self.write_tag.fill(0);
-            self.tlb_epoch = t;
-            self.map_epoch = m;
             self.code_epoch = c;
         } else if c != self.code_epoch {
             self.write_tag.fill(0);
             self.code_epoch = c;
+        }
+        (self.flush_epoch, self.invlpg_seen, self.map_epoch) = (f, n, m);
+    }
+
+    fn drop_page(&mut self, page: u32) {
+        let i = (page >> 12) as usize % SLOTS;
+        if self.read_tag[i] & !0xFFF == page {
+            self.read_tag[i] = 0;
+        }
+        if self.write_tag[i] & !0xFFF == page {
+            self.write_tag[i] = 0;
         }
     }
 

@@ -294,6 +294,7 @@ impl Cpu {
         let lin = self.s.seg[seg as usize].base.wrapping_add(self.ea(i));
         self.tlb.flush_page(lin);
         self.tlb_epoch += 1;
+        self.invlpg_log.push(lin);
         self.leave_block = true;
         Ok(())
     }
