@@ -72,13 +72,21 @@ pub enum RunExit {
     Diverged,
 }
 
+/// How a block run ended: go on (with `run`'s checks), or return from `run_once`.
+enum BlockEnd {
+    Next,
+    Exit(Option<RunExit>),
+}
+
 impl Cpu {
     /// Run up to `budget` instructions (interrupt deliveries count as one). Returns why it
     /// stopped and how many were executed.
     pub fn run<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (RunExit, u64) {
         let mut done = 0u64;
         while done < budget {
-            let (n, exit) = self.run_once(bus, budget - done);
+            // Blocks chain into each other here (see `run_block`): the same decisions as
+            // calling `run_once` in a loop, without the round trips.
+            let (n, exit) = self.run_round::<B, true>(bus, budget - done);
             done += n;
             if let Some(e) = exit {
                 return (e, done);
@@ -104,6 +112,16 @@ impl Cpu {
     /// One round of `run`: one instruction through `step`, or one block (`budget` > 0).
     /// Returns how many instructions ran and, if `run` should return, why.
     pub fn run_once<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (u64, Option<RunExit>) {
+        self.run_round::<B, false>(bus, budget)
+    }
+
+    /// `run_once`, or with `CHAIN` as many blocks in a row as `run` would run one by one.
+    #[inline(always)]
+    fn run_round<B: CpuBus, const CHAIN: bool>(
+        &mut self,
+        bus: &mut B,
+        budget: u64,
+    ) -> (u64, Option<RunExit>) {
         if self.needs_step(bus) {
             let mut done = 1;
             return match self.step(bus) {
@@ -126,7 +144,7 @@ impl Cpu {
                 StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
             };
         }
-        match self.run_block(bus, budget) {
+        match self.run_block::<B, CHAIN>(bus, budget) {
             Ok((n, exit)) => (n, exit),
             // No block here (fetch fault, unsupported opcode...): let `step` raise it.
             Err(()) => match self.step(bus) {
@@ -137,20 +155,46 @@ impl Cpu {
         }
     }
 
-    /// Find or build the block at CS:EIP and run it. `Err` when no block can start here.
-    fn run_block<B: CpuBus>(
+    /// Find or build the block at CS:EIP and run it; with `CHAIN`, go on with the next block
+    /// while `run` would (budget left, `needs_step` false). `Err` when no block can start
+    /// here and nothing ran.
+    fn run_block<B: CpuBus, const CHAIN: bool>(
         &mut self,
         bus: &mut B,
         budget: u64,
     ) -> Result<(u64, Option<RunExit>), ()> {
+        let mut executed = 0u64;
+        loop {
+            let Some(si) = self.find_block(bus) else {
+                return if executed == 0 {
+                    Err(())
+                } else {
+                    Ok((executed, None))
+                };
+            };
+            match self.exec_block(bus, si, budget - executed) {
+                (n, BlockEnd::Next) => {
+                    executed += n;
+                    if !CHAIN || executed >= budget || self.needs_step(bus) {
+                        return Ok((executed, None));
+                    }
+                }
+                (n, BlockEnd::Exit(e)) => return Ok((executed + n, e)),
+            }
+        }
+    }
+
+    /// The slot of a valid block at CS:EIP (built if need be), or `None` where no block can
+    /// start (fetch fault, unsupported opcode, CS limit: `step`'s business).
+    #[inline(always)]
+    fn find_block<B: CpuBus>(&mut self, bus: &mut B) -> Option<usize> {
         let eip = self.s.eip;
-        let cs = self.s.seg[SegReg::Cs as usize];
+        let cs = &self.s.seg[SegReg::Cs as usize];
+        let (base, limit) = (cs.base, cs.limit);
         let key = self.s.code32() as u32;
         let user = self.s.cpl == 3;
-        let lin = cs.base.wrapping_add(eip);
-        let phys = self
-            .translate(bus, lin, Access::Exec, user)
-            .map_err(|_| ())?;
+        let lin = base.wrapping_add(eip);
+        let phys = self.translate(bus, lin, Access::Exec, user).ok()?;
         let si = slot(phys, key);
         let page = phys >> 12;
         let valid = match &self.icache.blocks.slots[si] {
@@ -163,16 +207,24 @@ impl Cpu {
             None => false,
         };
         if !valid {
-            let b = self.build_block(bus, eip, phys, key).ok_or(())?;
+            let b = self.build_block(bus, eip, phys, key)?;
             self.icache.blocks.slots[si] = Some(b);
         }
-        let (last, len) = {
-            let b = self.icache.blocks.slots[si].as_ref().unwrap();
-            (b.last, b.instrs.len())
-        };
-        if last > cs.limit || last < eip {
-            return Err(()); // the limit check is `step`'s business
+        let last = self.icache.blocks.slots[si].as_ref().map_or(0, |b| b.last);
+        if last > limit || last < eip {
+            return None; // the limit check is `step`'s business
         }
+        Some(si)
+    }
+
+    /// Run up to `budget` (> 0) instructions of the block in slot `si`, which starts at EIP.
+    #[inline(always)]
+    fn exec_block<B: CpuBus>(&mut self, bus: &mut B, si: usize, budget: u64) -> (u64, BlockEnd) {
+        let (instrs, len) = {
+            let b = self.icache.blocks.slots[si].as_ref().unwrap();
+            (b.instrs.as_ptr(), b.instrs.len())
+        };
+        let ipmask = if self.s.code32() { u32::MAX } else { 0xFFFF };
         let entry_flags = self.s.eflags & (flags::IF | flags::TF);
         self.icache.code_written = false;
         self.leave_block = false;
@@ -180,11 +232,8 @@ impl Cpu {
         let mut executed = 0u64;
         let mut unsynced = 0u64;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
-        // the block table (only `run_block`'s lookup does), and invalidation only bumps a
-        // page generation.
-        let instrs: *const (Instruction, Fast) = self.icache.blocks.slots[si]
-            .as_ref()
-            .map_or(std::ptr::null(), |b| b.instrs.as_ptr());
+        // the block table (only `find_block` does), and invalidation only bumps a page
+        // generation.
         for k in 0..n {
             // SAFETY: k < len of the live block's vector (see above).
             let (instr, fast) = unsafe { &*instrs.add(k) };
@@ -203,8 +252,8 @@ impl Cpu {
                 self.saved_gpr = self.s.gpr;
                 self.saved_flags = self.s.eflags;
             }
-            let next = instr.next_ip32();
-            self.s.eip = if key == 1 { next } else { next & 0xFFFF };
+            let next = instr.next_ip32() & ipmask;
+            self.s.eip = next;
             match self.execute_fast(bus, instr, fast) {
                 Ok(()) => {
                     executed += 1;
@@ -221,13 +270,11 @@ impl Cpu {
                     executed += 1;
                     self.instret += unsynced;
                     self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                    return Ok((
-                        executed,
-                        match self.deliver_exception(bus, f) {
-                            StepEvent::Shutdown => Some(RunExit::Shutdown),
-                            _ => None,
-                        },
-                    ));
+                    let e = match self.deliver_exception(bus, f) {
+                        StepEvent::Shutdown => Some(RunExit::Shutdown),
+                        _ => None,
+                    };
+                    return (executed, BlockEnd::Exit(e));
                 }
             }
             if !generic {
@@ -244,10 +291,9 @@ impl Cpu {
                 self.io_done = false;
                 self.instret += unsynced;
                 self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                return Ok((executed, Some(RunExit::Io)));
+                return (executed, BlockEnd::Exit(Some(RunExit::Io)));
             }
-            let next_ok = self.s.eip == if key == 1 { next } else { next & 0xFFFF };
-            if !next_ok
+            if self.s.eip != next
                 || self.s.halted
                 || self.icache.code_written
                 || self.leave_block
@@ -258,7 +304,7 @@ impl Cpu {
         }
         self.instret += unsynced;
         self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-        Ok((executed, None))
+        (executed, BlockEnd::Next)
     }
 
     fn build_block<B: CpuBus>(

@@ -7,7 +7,9 @@ use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind, Register};
 
 use crate::bus::CpuBus;
 use crate::fault::Fault;
+use crate::operand::{addr32, seg_of};
 use crate::ops::alu::AluOp;
+use crate::state::SegReg;
 use crate::Cpu;
 
 #[derive(Clone, Copy, Debug)]
@@ -26,10 +28,12 @@ pub(crate) enum Fast {
     MovRM {
         d: u8,
         sz: u8,
+        m: MemOp,
     },
     MovMR {
         s: u8,
         sz: u8,
+        m: MemOp,
     },
     AluRR {
         op: u8,
@@ -63,8 +67,11 @@ pub(crate) enum Fast {
         sz: u8,
         inc: bool,
     },
+    /// Jcc: taken when `(flags' & mask != 0) != neg`, where flags' is EFLAGS with SF != OF
+    /// in bit 31 (see `cond_flags`).
     Jcc {
-        cc: ConditionCode,
+        mask: u32,
+        neg: bool,
         target: u32,
     },
     Jmp {
@@ -74,13 +81,22 @@ pub(crate) enum Fast {
     MovMI {
         sz: u8,
         imm: u32,
+        m: MemOp,
     },
-    /// MOVZX/MOVSX r16/32, r/m8 or r/m16 (register or memory source).
-    Movx {
+    /// MOVZX/MOVSX r16/32, r16 (register source).
+    MovxR {
+        d: u8,
+        dsz: u8,
+        s: u8,
+        signed: bool,
+    },
+    /// MOVZX/MOVSX r16/32, m8 or m16.
+    MovxM {
         d: u8,
         dsz: u8,
         ssz: u8,
         signed: bool,
+        m: MemOp,
     },
     /// SHL/SHR/SAR/ROL/ROR r, imm8 or 1 (count already masked, nonzero).
     ShiftRI {
@@ -94,17 +110,22 @@ pub(crate) enum Fast {
         op: u8,
         d: u8,
         sz: u8,
+        m: MemOp,
     },
-    /// CMP r, [mem] / CMP [mem], r / CMP [mem], imm (`rev`: memory is the first operand).
+    /// CMP r, [mem] / CMP [mem], r / CMP [mem], imm (`rev`: memory is the first operand;
+    /// `has_imm`: compare with `imm`, not register `r`).
     CmpM {
         r: u8,
         sz: u8,
-        imm: Option<u32>,
+        has_imm: bool,
         rev: bool,
+        imm: u32,
+        m: MemOp,
     },
     Lea {
         d: u8,
         sz: u8,
+        m: MemOp,
     },
     PushR {
         s: u8,
@@ -114,6 +135,66 @@ pub(crate) enum Fast {
         d: u8,
         sz: u8,
     },
+}
+
+/// A memory operand taken apart once at block build time: EA = disp + base + (index << shift),
+/// masked to 16 bits unless `a32`. `NO_REG` marks an absent base or index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MemOp {
+    disp: u32,
+    base: u8,
+    index: u8,
+    shift: u8,
+    a32: bool,
+    seg: SegReg,
+}
+
+const NO_REG: u8 = 8;
+
+impl MemOp {
+    /// The memory operand of `i`, if its base and index are 16/32-bit general registers.
+    fn of(i: &Instruction) -> Option<MemOp> {
+        let reg = |r: Register| {
+            if r == Register::None {
+                Some(NO_REG)
+            } else {
+                gpr(r).map(|(n, _)| n)
+            }
+        };
+        Some(MemOp {
+            disp: i.memory_displacement32(),
+            base: reg(i.memory_base())?,
+            index: reg(i.memory_index())?,
+            shift: i.memory_index_scale().trailing_zeros() as u8,
+            a32: addr32(i),
+            seg: seg_of(i.memory_segment()),
+        })
+    }
+}
+
+/// (mask, neg) of a condition code for `Fast::Jcc`.
+fn cc_form(cc: ConditionCode) -> (u32, bool) {
+    use crate::state::flags::*;
+    const LT: u32 = 1 << 31;
+    match cc {
+        ConditionCode::o => (OF, false),
+        ConditionCode::no => (OF, true),
+        ConditionCode::b => (CF, false),
+        ConditionCode::ae => (CF, true),
+        ConditionCode::e => (ZF, false),
+        ConditionCode::ne => (ZF, true),
+        ConditionCode::be => (CF | ZF, false),
+        ConditionCode::a => (CF | ZF, true),
+        ConditionCode::s => (SF, false),
+        ConditionCode::ns => (SF, true),
+        ConditionCode::p => (PF, false),
+        ConditionCode::np => (PF, true),
+        ConditionCode::l => (LT, false),
+        ConditionCode::ge => (LT, true),
+        ConditionCode::le => (LT | ZF, false),
+        ConditionCode::g => (LT | ZF, true),
+        ConditionCode::None => (0, true),
+    }
 }
 
 /// 16- or 32-bit general register → (index, size).
@@ -179,6 +260,20 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
         None
     };
     let msz = i.memory_size().size() as u8;
+    let has_mem =
+        i.op0_kind() == OpKind::Memory || i.op_count() > 1 && i.op1_kind() == OpKind::Memory;
+    let mo = if has_mem { MemOp::of(i) } else { None };
+    if has_mem && mo.is_none() {
+        return Fast::Generic;
+    }
+    let mo = mo.unwrap_or(MemOp {
+        disp: 0,
+        base: NO_REG,
+        index: NO_REG,
+        shift: 0,
+        a32: true,
+        seg: SegReg::Ds,
+    });
     match m {
         Mnemonic::Mov
             if i.op0_kind() == OpKind::Memory
@@ -188,6 +283,7 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
             Fast::MovMI {
                 sz: msz,
                 imm: imm(i, 1).unwrap(),
+                m: mo,
             }
         }
         Mnemonic::Movzx | Mnemonic::Movsx => {
@@ -199,14 +295,22 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
             let src_ok = i.op1_kind() == OpKind::Memory || matches!(i.op1_register().size(), 1 | 2);
             match r0 {
                 // 8-bit register sources (AH..BH aliasing) stay generic.
-                Some((d, dsz)) if src_ok && (i.op1_kind() == OpKind::Memory || ssz == 2) => {
-                    Fast::Movx {
+                Some((d, dsz)) if src_ok && i.op1_kind() == OpKind::Memory => Fast::MovxM {
+                    d,
+                    dsz,
+                    ssz,
+                    signed: m == Mnemonic::Movsx,
+                    m: mo,
+                },
+                Some((d, dsz)) if src_ok && ssz == 2 => match gpr(i.op1_register()) {
+                    Some((s, _)) => Fast::MovxR {
                         d,
                         dsz,
-                        ssz,
+                        s,
                         signed: m == Mnemonic::Movsx,
-                    }
-                }
+                    },
+                    None => Fast::Generic,
+                },
                 _ => Fast::Generic,
             }
         }
@@ -232,7 +336,7 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
             }
         }
         Mnemonic::Lea => match r0 {
-            Some((d, sz)) if i.op1_kind() == OpKind::Memory => Fast::Lea { d, sz },
+            Some((d, sz)) if i.op1_kind() == OpKind::Memory => Fast::Lea { d, sz, m: mo },
             _ => Fast::Generic,
         },
         Mnemonic::Push if i.op0_kind() == OpKind::Register && r0.is_some_and(|(d, _)| d != 4) => {
@@ -256,14 +360,18 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
                 (Some((s, sz)), _) if sz == msz => Fast::CmpM {
                     r: s,
                     sz,
-                    imm: None,
+                    has_imm: false,
                     rev: true,
+                    imm: 0,
+                    m: mo,
                 },
                 (None, Some(v)) => Fast::CmpM {
                     r: 0,
                     sz: msz,
-                    imm: Some(v),
+                    has_imm: true,
                     rev: true,
+                    imm: v,
+                    m: mo,
                 },
                 _ => Fast::Generic,
             }
@@ -272,8 +380,10 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
             Some((d, sz)) => Fast::CmpM {
                 r: d,
                 sz,
-                imm: None,
+                has_imm: false,
                 rev: false,
+                imm: 0,
+                m: mo,
             },
             None => Fast::Generic,
         },
@@ -287,6 +397,7 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
                 op: alu_op(m).unwrap() as u8,
                 d,
                 sz,
+                m: mo,
             }
         }
         Mnemonic::Mov => match (i.op0_kind(), i.op1_kind(), r0, r1) {
@@ -298,8 +409,8 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
                 sz,
                 imm: imm(i, 1).unwrap(),
             },
-            (OpKind::Register, OpKind::Memory, Some((d, sz)), None) => Fast::MovRM { d, sz },
-            (OpKind::Memory, OpKind::Register, None, Some((s, sz))) => Fast::MovMR { s, sz },
+            (OpKind::Register, OpKind::Memory, Some((d, sz)), None) => Fast::MovRM { d, sz, m: mo },
+            (OpKind::Memory, OpKind::Register, None, Some((s, sz))) => Fast::MovMR { s, sz, m: mo },
             _ => Fast::Generic,
         },
         Mnemonic::Cmp => match (r0, r1, imm(i, 1)) {
@@ -346,8 +457,10 @@ pub(crate) fn classify(i: &Instruction) -> Fast {
                     | Mnemonic::Jg
             ) =>
         {
+            let (mask, neg) = cc_form(i.condition_code());
             Fast::Jcc {
-                cc: i.condition_code(),
+                mask,
+                neg,
                 target: i.near_branch_target() as u32,
             }
         }
@@ -390,6 +503,29 @@ impl Cpu {
         }
     }
 
+    /// Effective address of a pre-decoded memory operand (as `ea`).
+    #[inline(always)]
+    fn ea_m(&self, m: MemOp) -> u32 {
+        // An absent register (NO_REG = 8) reads as 0: (8 >> 3) - 1 masks everything off.
+        let b = self.s.gpr[m.base as usize & 7] & ((m.base >> 3) as u32).wrapping_sub(1);
+        let x = self.s.gpr[m.index as usize & 7] & ((m.index >> 3) as u32).wrapping_sub(1);
+        let a = m.disp.wrapping_add(b).wrapping_add(x << m.shift);
+        if m.a32 {
+            a
+        } else {
+            a & 0xFFFF
+        }
+    }
+
+    /// EFLAGS with SF != OF in bit 31 (for `Fast::Jcc`'s masks).
+    #[inline(always)]
+    fn cond_flags(&self) -> u32 {
+        use crate::state::flags::{OF, SF};
+        let f = self.s.eflags;
+        let lt = ((f & SF != 0) != (f & OF != 0)) as u32;
+        (f & 0x7FFF_FFFF) | (lt << 31)
+    }
+
     /// Execute an instruction by its fast form (EIP already advanced), or generically.
     #[inline(always)]
     pub(crate) fn execute_fast<B: CpuBus>(
@@ -409,18 +545,16 @@ impl Cpu {
                 self.gpr_set(d, sz, imm);
                 Ok(())
             }
-            Fast::MovRM { d, sz } => {
-                let seg = self.mem_seg(i);
-                let off = self.ea(i);
-                let v = self.read_mem(bus, seg, off, sz as u32)?;
+            Fast::MovRM { d, sz, m } => {
+                let off = self.ea_m(m);
+                let v = self.read_data(bus, m.seg, off, sz as u32)?;
                 self.gpr_set(d, sz, v);
                 Ok(())
             }
-            Fast::MovMR { s, sz } => {
-                let seg = self.mem_seg(i);
-                let off = self.ea(i);
+            Fast::MovMR { s, sz, m } => {
+                let off = self.ea_m(m);
                 let v = self.gpr_get(s, sz);
-                self.write_mem(bus, seg, off, sz as u32, v)
+                self.write_data(bus, m.seg, off, sz as u32, v)
             }
             Fast::AluRR { op, d, s, sz } => {
                 let a = self.gpr_get(d, sz);
@@ -462,32 +596,37 @@ impl Cpu {
                 self.gpr_set(d, sz, r);
                 Ok(())
             }
-            Fast::Jcc { cc, target } => {
-                if self.cond(cc) {
+            Fast::Jcc { mask, neg, target } => {
+                if (self.cond_flags() & mask != 0) != neg {
                     self.jump_near(target)
                 } else {
                     Ok(())
                 }
             }
             Fast::Jmp { target } => self.jump_near(target),
-            Fast::MovMI { sz, imm } => {
-                let seg = self.mem_seg(i);
-                let off = self.ea(i);
-                self.write_mem(bus, seg, off, sz as u32, imm)
+            Fast::MovMI { sz, imm, m } => {
+                let off = self.ea_m(m);
+                self.write_data(bus, m.seg, off, sz as u32, imm)
             }
-            Fast::Movx {
+            Fast::MovxR { d, dsz, s, signed } => {
+                let v = self.s.gpr[s as usize & 7];
+                let v = if signed {
+                    v as u16 as i16 as i32 as u32
+                } else {
+                    v & 0xFFFF
+                };
+                self.gpr_set(d, dsz, v);
+                Ok(())
+            }
+            Fast::MovxM {
                 d,
                 dsz,
                 ssz,
                 signed,
+                m,
             } => {
-                let v = if i.op1_kind() == OpKind::Memory {
-                    let seg = self.mem_seg(i);
-                    let off = self.ea(i);
-                    self.read_mem(bus, seg, off, ssz as u32)?
-                } else {
-                    self.reg(i.op1_register())
-                };
+                let off = self.ea_m(m);
+                let v = self.read_data(bus, m.seg, off, ssz as u32)?;
                 let v = match (ssz, signed) {
                     (1, false) => v & 0xFF,
                     (1, true) => v as u8 as i8 as i32 as u32,
@@ -560,23 +699,25 @@ impl Cpu {
                 self.gpr_set(d, sz, r);
                 Ok(())
             }
-            Fast::AluRM { op, d, sz } => {
-                let seg = self.mem_seg(i);
-                let off = self.ea(i);
-                let b = self.read_mem(bus, seg, off, sz as u32)?;
+            Fast::AluRM { op, d, sz, m } => {
+                let off = self.ea_m(m);
+                let b = self.read_data(bus, m.seg, off, sz as u32)?;
                 let a = self.gpr_get(d, sz);
                 let r = self.alu(OPS[op as usize], a, b, sz as u32);
                 self.gpr_set(d, sz, r);
                 Ok(())
             }
-            Fast::CmpM { r, sz, imm, rev } => {
-                let seg = self.mem_seg(i);
-                let off = self.ea(i);
-                let mv = self.read_mem(bus, seg, off, sz as u32)?;
-                let other = match imm {
-                    Some(v) => v,
-                    None => self.gpr_get(r, sz),
-                };
+            Fast::CmpM {
+                r,
+                sz,
+                has_imm,
+                rev,
+                imm,
+                m,
+            } => {
+                let off = self.ea_m(m);
+                let mv = self.read_data(bus, m.seg, off, sz as u32)?;
+                let other = if has_imm { imm } else { self.gpr_get(r, sz) };
                 if rev {
                     self.sub_flags(mv, other, 0, sz as u32);
                 } else {
@@ -584,8 +725,8 @@ impl Cpu {
                 }
                 Ok(())
             }
-            Fast::Lea { d, sz } => {
-                let a = self.ea(i);
+            Fast::Lea { d, sz, m } => {
+                let a = self.ea_m(m);
                 self.gpr_set(d, sz, a);
                 Ok(())
             }

@@ -412,6 +412,41 @@ impl Cpu {
         self.read_lin(bus, lin, size)
     }
 
+    /// `read_mem` inlined into the interpreter's fast forms (same checks, same order).
+    #[inline(always)]
+    pub(crate) fn read_data<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+    ) -> Result<u32, Fault> {
+        if self.s.model == CpuModel::I8086 {
+            return self.read_mem(bus, seg, off, size);
+        }
+        let lin = self.seg_lin(seg, off, size, false)?;
+        self.check_align(lin, size)?;
+        self.read_lin(bus, lin, size)
+    }
+
+    /// `write_mem` inlined into the interpreter's fast forms (same checks, same order).
+    #[inline(always)]
+    pub(crate) fn write_data<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        off: u32,
+        size: u32,
+        v: u32,
+    ) -> Result<(), Fault> {
+        if self.s.model == CpuModel::I8086 {
+            return self.write_mem(bus, seg, off, size, v);
+        }
+        let lin = self.seg_lin(seg, off, size, true)?;
+        self.check_align(lin, size)?;
+        self.write_lin(bus, lin, size, v)
+    }
+
     /// Read for a read-modify-write operand: checks write permission too.
     #[inline]
     pub(crate) fn read_mem_rmw<B: CpuBus>(
