@@ -207,6 +207,12 @@ impl DecodeCache {
         }
     }
 
+    /// The bitmap of a code page's instruction bytes (bit `b` of word `b / 64` for byte
+    /// offset `b`), if the page has one. It lives until the page's generation changes.
+    pub(crate) fn code_bytes_of(&self, page: u32) -> Option<&[u64; 64]> {
+        self.code_bytes.get(page as usize)?.as_deref()
+    }
+
     /// Does `phys..phys+len` (inside one page) touch bytes of cached instructions? Pages
     /// claimed as a whole (without byte marks) count as all code.
     fn touches_code(&self, phys: u32, len: u32) -> bool {

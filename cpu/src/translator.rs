@@ -262,6 +262,14 @@ impl Cpu {
         self.icache.gen_epoch
     }
 
+    /// Host address of the bitmap of the bytes of a code page that hold cached instructions
+    /// (bit `b % 64` of word `b / 64` for byte `b`): writes that touch none of them change no
+    /// cached code. Valid until `code_gen_epoch` changes; `None` if the page has none (a page
+    /// claimed as a whole counts as all code).
+    pub fn code_bytes_map(&self, page: u32) -> Option<*const u64> {
+        self.icache.code_bytes_of(page).map(|b| b.as_ptr())
+    }
+
     /// Does the physical page hold cached code (so writes to it must go through the CPU)?
     pub fn is_code_page(&self, page: u32) -> bool {
         self.icache.is_code_page(page)

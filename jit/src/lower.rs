@@ -65,6 +65,7 @@ const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
 const TLB_READ: i32 = offset_of!(HostTlb, read_tag) as i32;
 const TLB_WRITE: i32 = offset_of!(HostTlb, write_tag) as i32;
 const TLB_ADDEND: i32 = offset_of!(HostTlb, addend) as i32;
+const TLB_CODE_BITS: i32 = offset_of!(HostTlb, code_bits) as i32;
 
 const STATUS: u32 = fl::STATUS;
 

@@ -1,8 +1,9 @@
 //! The translator's host-pointer TLB: linear page → host address of plain guest RAM (or, for
 //! reads, of ROM), for the loads and stores that translated code does inline. Separate read and write tags share one
 //! addend per slot; a tag is `linear page | VALID | USER` (USER: filled at CPL 3, so a region
-//! compares against its own privilege). Write entries exist only for pages without cached
-//! code, so every write that could modify code still goes through the CPU. Filled by the
+//! compares against its own privilege). A write entry for a page with cached code carries the
+//! page's code-byte bitmap: translated code checks it, and a write that touches code bytes
+//! goes through the CPU (data sharing a page with code is written inline). Filled by the
 //! access helpers after an access succeeded; emptied when the CPU's TLB is flushed, the bus's
 //! memory map changes, or (write tags only) a page starts holding code.
 
@@ -18,10 +19,14 @@ pub struct HostTlb {
     pub write_tag: [u32; SLOTS],
     /// Host address of the page minus its linear address.
     pub addend: [u64; SLOTS],
+    /// For a write entry on a page that holds code: the host address of the page's code-byte
+    /// bitmap (`Cpu::code_bytes_map`; a write touching a marked byte takes the helper), else 0.
+    pub code_bits: [u64; SLOTS],
     flush_epoch: u64,
     invlpg_seen: u64,
     map_epoch: u64,
     code_epoch: u64,
+    gen_epoch: u64,
 }
 
 impl HostTlb {
@@ -30,10 +35,12 @@ impl HostTlb {
             read_tag: [0; SLOTS],
             write_tag: [0; SLOTS],
             addend: [0; SLOTS],
+            code_bits: [0; SLOTS],
             flush_epoch: u64::MAX,
             invlpg_seen: 0,
             map_epoch: u64::MAX,
             code_epoch: u64::MAX,
+            gen_epoch: u64::MAX,
         })
     }
 
@@ -53,14 +60,21 @@ impl HostTlb {
                 None => all = true,
             }
         }
+        let g = cpu.code_gen_epoch();
         if all {
             self.read_tag.fill(0);
             self.write_tag.fill(0);
-            self.code_epoch = c;
         } else if c != self.code_epoch {
             self.write_tag.fill(0);
-            self.code_epoch = c;
+        } else if g != self.gen_epoch {
+            // Code was dropped somewhere: bitmaps may have gone with it.
+            for (t, b) in self.write_tag.iter_mut().zip(&self.code_bits) {
+                if *b != 0 {
+                    *t = 0;
+                }
+            }
         }
+        (self.code_epoch, self.gen_epoch) = (c, g);
         (self.flush_epoch, self.invlpg_seen, self.map_epoch) = (f, n, m);
     }
 
@@ -90,8 +104,12 @@ impl HostTlb {
         let Some(phys) = cpu.data_phys(bus, lin, write) else {
             return;
         };
+        let mut bits = 0;
         if write && cpu.is_code_page(phys >> 12) {
-            return;
+            let Some(b) = cpu.code_bytes_map(phys >> 12) else {
+                return;
+            };
+            bits = b as u64;
         }
         let host = if write {
             bus.host_page(phys & !0xFFF).map(|p| p as *const u8)
@@ -113,6 +131,7 @@ impl HostTlb {
         }
         if write {
             self.write_tag[i] = tag;
+            self.code_bits[i] = bits;
         } else {
             self.read_tag[i] = tag;
         }

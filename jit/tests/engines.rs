@@ -154,3 +154,10 @@ fn data_next_to_code_keeps_translations() {
         "translations dropped by writes to data beside them"
     );
 }
+
+/// Writes beside code bytes at a bitmap word boundary stay inline; the rare ones that reach
+/// code bytes change what runs next.
+#[test]
+fn writes_beside_code_bytes_agree_with_the_interpreter() {
+    check("codebytes32.asm", flat32);
+}

@@ -6,14 +6,15 @@ use super::*;
 
 impl Lower<'_, '_> {
     /// The inline checks of a data access: segment limit and type, host TLB hit, no page
-    /// crossing. Returns (ok, host address).
+    /// crossing. Returns (ok, host address, linear address, TLB address + 8 × slot: the
+    /// slot's 64-bit fields are at their array's offset from there).
     pub(super) fn inline_check(
         &mut self,
         seg: u32,
         off: Value,
         size: u32,
         write: bool,
-    ) -> (Value, Value) {
+    ) -> (Value, Value, Value, Value) {
         let i64t = types::I64;
         let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
         let lim = self.b.ins().load(i64t, self.mf, self.ctx, lim_at);
@@ -55,7 +56,7 @@ impl Lower<'_, '_> {
         let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
         let lin64 = self.b.ins().uextend(i64t, lin);
         let host = self.b.ins().iadd(addend, lin64);
-        (ok, host)
+        (ok, host, lin, add_at)
     }
 
     pub(super) fn mem_type(size: u32) -> types::Type {
@@ -78,7 +79,7 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             return self.read_mem_helper(i, seg, off, size, rmw, refund);
         }
-        let (ok, host) = self.inline_check(seg, off, size, rmw);
+        let (ok, host, _, _) = self.inline_check(seg, off, size, rmw);
         self.fast_or_slow(
             ok,
             |me| {
@@ -141,20 +142,66 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             return self.write_mem_helper(i, seg, off, size, v, refund);
         }
-        let (ok, host) = self.inline_check(seg, off, size, true);
-        self.fast_or_slow(
-            ok,
-            |me| {
-                let nv = if size == 4 {
-                    v
-                } else {
-                    me.b.ins().ireduce(Self::mem_type(size), v)
-                };
-                me.b.ins().store(MemFlagsData::new(), nv, host, 0);
-                me.b.ins().iconst(types::I32, 0)
-            },
-            |me| me.write_mem_helper(i, seg, off, size, v, refund),
-        )
+        let (ok, host, lin, slot) = self.inline_check(seg, off, size, true);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let store = self.b.create_block();
+        let bitmap = self.b.create_block();
+        let join = self.b.create_block();
+        let res = self.b.append_block_param(join, types::I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        // On a page with code, the bytes written must hold none.
+        self.b.switch_to_block(fast);
+        let bits = self.b.ins().load(types::I64, self.mf, slot, TLB_CODE_BITS);
+        self.b.ins().brif(bits, bitmap, &[], store, &[]);
+        self.b.switch_to_block(bitmap);
+        let hit = self.code_bytes_hit(bits, lin, size);
+        self.b.ins().brif(hit, slow, &[], store, &[]);
+        self.b.switch_to_block(store);
+        let nv = if size == 4 {
+            v
+        } else {
+            self.b.ins().ireduce(Self::mem_type(size), v)
+        };
+        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
+        self.b.switch_to_block(slow);
+        let r = self.write_mem_helper(i, seg, off, size, v, refund);
+        self.b.ins().jump(join, &[BlockArg::Value(r)]);
+        self.b.switch_to_block(join);
+        res
+    }
+
+    /// Non-zero if any of the `size` bytes at `lin` (not crossing its page) is marked in the
+    /// code-byte bitmap at host address `bits` (bit `b % 64` of word `b / 64`).
+    fn code_bytes_hit(&mut self, bits: Value, lin: Value, size: u32) -> Value {
+        let i64t = types::I64;
+        let b = self.b.ins().band_imm_s(lin, 0xFFF);
+        let b = self.b.ins().uextend(i64t, b);
+        let w = self.b.ins().ushr_imm_s(b, 6);
+        let sh = self.b.ins().band_imm_s(b, 63);
+        let at = self.b.ins().ishl_imm_s(w, 3);
+        let at = self.b.ins().iadd(bits, at);
+        let lo = self.b.ins().load(i64t, self.mf, at, 0);
+        let ones = self.b.ins().iconst(i64t, (1i64 << size) - 1);
+        let m = self.b.ins().ishl(ones, sh);
+        let lo = self.b.ins().band(lo, m);
+        // Bytes past the word's end are in the next word (never past the bitmap's end: the
+        // access stays in its page, so word 63 holds all of it).
+        let next = self.b.ins().iconst(i64t, (1i64 << (size - 1)) - 1);
+        let inv = self.b.ins().bxor_imm_s(sh, 63); // 63 - sh
+        let hm = self.b.ins().ushr(next, inv);
+        let w1 = self.b.ins().iadd_imm_s(w, 1);
+        let last = self.b.ins().iconst(i64t, 63);
+        let w1 = self.b.ins().umin(w1, last);
+        let at1 = self.b.ins().ishl_imm_s(w1, 3);
+        let at1 = self.b.ins().iadd(bits, at1);
+        let hi = self.b.ins().load(i64t, self.mf, at1, 0);
+        let hi = self.b.ins().band(hi, hm);
+        let any = self.b.ins().bor(lo, hi);
+        self.b.ins().icmp_imm_s(IntCC::NotEqual, any, 0)
     }
 
     pub(super) fn read_mem_helper(

@@ -241,7 +241,8 @@ impl CpuBus for PcBus {
         }
         // The BIOS image's alias below 1 MiB (reads of shadowed segments that read ROM).
         let low = self.bios.len().min(BIOS_LOW_MAX) as u32;
-        (a >= 0x10_0000 - low).then(|| self.bios[self.bios.len() - (0x10_0000 - a) as usize..].as_ptr())
+        (a >= 0x10_0000 - low)
+            .then(|| self.bios[self.bios.len() - (0x10_0000 - a) as usize..].as_ptr())
     }
     fn map_epoch(&self) -> u64 {
         // A20 and the PAM registers decide what `host_page_read` answers.
