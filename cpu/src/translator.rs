@@ -292,6 +292,134 @@ impl Cpu {
     }
 }
 
+/// Does `i` leave the segment registers, EFLAGS.AC, CR0 and the privilege level alone when it
+/// completes without a fault? (Then translated code need not recompute its segment checks after
+/// running it through the interpreter.) A conservative list: x87/MMX and plain data
+/// instructions; a fault changes everything, but it also ends the translated run.
+pub fn keeps_segments(i: &Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    let m = i.mnemonic();
+    crate::x87::is_x87(m)
+        || matches!(
+            m,
+            Movsb
+                | Movsw
+                | Movsd
+                | Stosb
+                | Stosw
+                | Stosd
+                | Lodsb
+                | Lodsw
+                | Lodsd
+                | Cmpsb
+                | Cmpsw
+                | Cmpsd
+                | Scasb
+                | Scasw
+                | Scasd
+                | Cpuid
+                | Rdtsc
+                | Bswap
+                | Cmpxchg
+                | Cmpxchg8b
+                | Xadd
+                | Xchg
+                | Bt
+                | Bts
+                | Btr
+                | Btc
+                | Bsf
+                | Bsr
+                | Shld
+                | Shrd
+                | Shl
+                | Shr
+                | Sar
+                | Rol
+                | Ror
+                | Rcl
+                | Rcr
+                | Cdq
+                | Cwde
+                | Cbw
+                | Cwd
+                | Leave
+                | Lahf
+                | Sahf
+                | Mul
+                | Imul
+                | Div
+                | Idiv
+                | Aaa
+                | Aas
+                | Aad
+                | Aam
+                | Daa
+                | Das
+                | Cmovo
+                | Cmovno
+                | Cmovb
+                | Cmovae
+                | Cmove
+                | Cmovne
+                | Cmovbe
+                | Cmova
+                | Cmovs
+                | Cmovns
+                | Cmovp
+                | Cmovnp
+                | Cmovl
+                | Cmovge
+                | Cmovle
+                | Cmovg
+                | Seto
+                | Setno
+                | Setb
+                | Setae
+                | Sete
+                | Setne
+                | Setbe
+                | Seta
+                | Sets
+                | Setns
+                | Setp
+                | Setnp
+                | Setl
+                | Setge
+                | Setle
+                | Setg
+                | Clc
+                | Stc
+                | Cmc
+                | Cld
+                | Std
+                | Xlatb
+                | Pushfd
+                | Pushf
+                | Movzx
+                | Movsx
+                | Mov
+                | Add
+                | Adc
+                | Sub
+                | Sbb
+                | And
+                | Or
+                | Xor
+                | Cmp
+                | Test
+                | Inc
+                | Dec
+                | Neg
+                | Not
+                | Lea
+                | Nop
+        ) && !(m == Mov && {
+            let r = i.op0_register();
+            r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
+        })
+}
+
 /// The most recent INVLPG'd linear pages, for translators that cache by linear page.
 #[derive(Clone, Default)]
 pub(crate) struct InvlpgLog {

@@ -891,6 +891,8 @@ impl Lower<'_, '_> {
         // (A region that crosses pages decodes its instruction afresh.)
         let helper = if self.region.straddles {
             self.h.step
+        } else if ironbox_cpu::translator::keeps_segments(i) {
+            self.h.exec_plain
         } else {
             self.h.exec
         };

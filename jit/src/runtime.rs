@@ -97,7 +97,7 @@ impl Ctx {
         let checks = cpu.s.protected() && !cpu.s.v86();
         let aligned = cpu.alignment_checks_off();
         let mode = checks as u32 | (aligned as u32) << 1;
-        if self.seg_key.1 == mode && self.seg_key.0 == cpu.s.seg {
+        if self.seg_key.1 == mode && seg_bytes(&self.seg_key.0) == seg_bytes(&cpu.s.seg) {
             return;
         }
         self.seg_key = (cpu.s.seg, mode);
@@ -202,6 +202,13 @@ pub extern "C" fn h_read<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size_rmw:
     }
 }
 
+/// The segment registers as bytes (one memcmp instead of field-by-field comparisons: this
+/// runs after every interpreted instruction).
+fn seg_bytes(s: &[Segment; 6]) -> &[u8] {
+    // SAFETY: `Segment` is `repr(C)` with no padding (u16, u16, u32, u32).
+    unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) }
+}
+
 /// Data write.
 pub extern "C" fn h_write<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size: u32, v: u32) -> u32 {
     // SAFETY: as for `h_read`.
@@ -234,6 +241,17 @@ pub extern "C" fn h_exec<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i6
     let r = cpu.exec_one(bus, i, c.entry_flags);
     c.count(r);
     c.load_segments(cpu);
+    r
+}
+
+/// `h_exec` for an instruction that leaves the segment checks as they are
+/// (`translator::keeps_segments`).
+pub extern "C" fn h_exec_plain<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64) -> u32 {
+    // SAFETY: as for `h_exec`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    c.sync(cpu, bk);
+    let r = cpu.exec_one(bus, unsafe { &*i }, c.entry_flags);
+    c.count(r);
     r
 }
 
@@ -348,6 +366,7 @@ pub struct Helpers {
     pub read: usize,
     pub write: usize,
     pub exec: usize,
+    pub exec_plain: usize,
     pub step: usize,
     pub raise: usize,
 }
@@ -359,6 +378,7 @@ impl Helpers {
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,
+            exec_plain: h_exec_plain::<B> as *const () as usize,
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
         }
