@@ -25,6 +25,9 @@ use ironbox_cpu::{Cpu, CpuState};
 
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+mod bits;
+mod cond;
+mod exchange;
 mod flags;
 mod memory;
 
@@ -103,6 +106,26 @@ enum Kind {
     /// Near JMP / CALL through a register or memory (leave for the target, chaining).
     JmpInd,
     CallInd,
+    /// SETcc r/m8, CMOVcc r, r/m (see `cond`).
+    Setcc,
+    Cmov,
+    /// SHL/SHR/SAR/ROL/ROR by CL or by an immediate `Shift` does not take; SHLD/SHRD.
+    ShiftVar,
+    DoubleShift,
+    /// BT/BTS/BTR/BTC; BSF/BSR (and TZCNT/LZCNT, which this CPU runs as BSF/BSR); BSWAP.
+    BitTest,
+    BitScan,
+    Bswap,
+    /// XADD, CMPXCHG (LOCK is only atomicity, which one CPU has anyway).
+    Xadd,
+    Cmpxchg,
+    Leave,
+    /// CBW/CWDE/CWD/CDQ.
+    Convert,
+    /// CLC/STC/CMC/CLD/STD.
+    FlagOp,
+    /// LOOP/LOOPE/LOOPNE/JCXZ/JECXZ (the last instruction of a block).
+    Loop,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -159,13 +182,25 @@ fn simple_operand(i: &Instruction, n: u32) -> bool {
     }
 }
 
-fn classify(i: &Instruction, region: &Region) -> Kind {
-    if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
-        return Kind::Interp;
-    }
+fn classify(i: &Instruction) -> Kind {
     let ops = |n: u32| (0..n).all(|k| simple_operand(i, k)) && i.op_count() == n;
     let mem0 = i.op_count() > 0 && i.op0_kind() == OpKind::Memory;
     let mem1 = i.op_count() > 1 && i.op1_kind() == OpKind::Memory;
+    // REP BSF/BSR decode as TZCNT/LZCNT, which this CPU runs as BSF/BSR (see the interpreter).
+    if matches!(i.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) && ops(2) {
+        return Kind::BitScan;
+    }
+    if i.has_lock_prefix() && mem0 && ops(2) {
+        match i.mnemonic() {
+            Mnemonic::Xadd => return Kind::Xadd,
+            Mnemonic::Cmpxchg => return Kind::Cmpxchg,
+            Mnemonic::Xchg => return Kind::Xchg,
+            _ => {}
+        }
+    }
+    if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
+        return Kind::Interp;
+    }
     match i.mnemonic() {
         Mnemonic::Mov if ops(2) && !(mem0 && mem1) => Kind::Mov,
         Mnemonic::Add
@@ -188,7 +223,6 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         Mnemonic::Push
             if i.op_count() == 1
                 && simple_operand(i, 0)
-                && !mem0
                 && !(i.op0_kind() == OpKind::Register && i.op0_register().size() == 1) =>
         {
             Kind::Push
@@ -201,11 +235,7 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::Pop
         }
-        Mnemonic::Xchg
-            if ops(2) && i.op0_kind() == OpKind::Register && i.op1_kind() == OpKind::Register =>
-        {
-            Kind::Xchg
-        }
+        Mnemonic::Xchg if ops(2) && !mem1 => Kind::Xchg,
         Mnemonic::Nop if !mem0 => Kind::Nop,
         Mnemonic::Shl
         | Mnemonic::Sal
@@ -219,10 +249,49 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             let c = i.immediate(1) as u32 & 0x1F;
             let rot = matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror);
             if c == 0 || c >= bits || (rot && bits != 32) {
-                Kind::Interp
+                Kind::ShiftVar
             } else {
                 Kind::Shift
             }
+        }
+        Mnemonic::Shl
+        | Mnemonic::Sal
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror
+            if ops(2) && i.op1_register() == Register::CL =>
+        {
+            Kind::ShiftVar
+        }
+        Mnemonic::Shld | Mnemonic::Shrd
+            if ops(3) && (is_imm(i.op2_kind()) || i.op2_register() == Register::CL) =>
+        {
+            Kind::DoubleShift
+        }
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc if ops(2) => Kind::BitTest,
+        Mnemonic::Bsf | Mnemonic::Bsr if ops(2) => Kind::BitScan,
+        Mnemonic::Bswap if ops(1) => Kind::Bswap,
+        Mnemonic::Xadd if ops(2) => Kind::Xadd,
+        Mnemonic::Cmpxchg if ops(2) => Kind::Cmpxchg,
+        // SETcc r/m8 and CMOVcc r, r/m: a condition code, no branch (FCMOVcc has no GPRs).
+        _ if i.condition_code() != ConditionCode::None
+            && i.flow_control() == FlowControl::Next
+            && ops(i.op_count()) =>
+        {
+            if i.op_count() == 1 {
+                Kind::Setcc
+            } else {
+                Kind::Cmov
+            }
+        }
+        Mnemonic::Leave => Kind::Leave,
+        Mnemonic::Cbw | Mnemonic::Cwde | Mnemonic::Cwd | Mnemonic::Cdq => Kind::Convert,
+        Mnemonic::Clc | Mnemonic::Stc | Mnemonic::Cmc | Mnemonic::Cld | Mnemonic::Std => {
+            Kind::FlagOp
+        }
+        Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne | Mnemonic::Jcxz | Mnemonic::Jecxz => {
+            Kind::Loop
         }
         Mnemonic::Mul | Mnemonic::Imul if ops(1) && op_size(i, 0) == 4 => Kind::MulWide,
         Mnemonic::Div | Mnemonic::Idiv if ops(1) && op_size(i, 0) == 4 => Kind::Div,
@@ -269,14 +338,9 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::RetNear
         }
-        // Jcc and near JMP rel only (LOOPcc/JCXZ also have targets and condition codes,
-        // but do more: the interpreter runs them).
+        // Jcc and near JMP rel (LOOPcc/JCXZ are `Loop`).
         _ if has_near_target(i) && (i.is_jcc_short_or_near() || i.is_jmp_short_or_near()) => {
-            if region.contains(i.near_branch_target() as u32) {
-                Kind::Branch
-            } else {
-                Kind::Interp
-            }
+            Kind::Branch
         }
         _ => Kind::Interp,
     }
@@ -402,7 +466,7 @@ pub fn lower_region(
                     if opts.interp_only {
                         Kind::Interp
                     } else {
-                        classify(i, region)
+                        classify(i)
                     }
                 })
                 .collect()
@@ -737,22 +801,11 @@ impl Lower<'_, '_> {
                     return;
                 }
                 Kind::Branch => {
-                    let target = i.near_branch_target() as u32;
-                    if i.mnemonic() == Mnemonic::Jmp {
-                        self.goto(target);
-                    } else {
-                        let c = self.cond(i.condition_code());
-                        let taken = self.b.create_block();
-                        let not = self.b.create_block();
-                        self.b.ins().brif(c, taken, &[], not, &[]);
-                        let saved = self.flag_state();
-                        self.b.switch_to_block(taken);
-                        self.goto(target);
-                        self.set_flag_state(saved);
-                        self.b.switch_to_block(not);
-                        let nx = self.mask_next(i.next_ip32());
-                        self.goto(nx);
-                    }
+                    self.branch(i);
+                    return;
+                }
+                Kind::Loop => {
+                    self.loop_branch(i);
                     return;
                 }
                 kind => {
@@ -1133,12 +1186,82 @@ impl Lower<'_, '_> {
                 };
                 self.set_reg(i.op0_register(), v);
             }
-            Kind::Xchg => {
-                let (r0, r1) = (i.op0_register(), i.op1_register());
-                let a = self.get_reg(r0);
-                let b = self.get_reg(r1);
-                self.set_reg(r0, b);
-                self.set_reg(r1, a);
+            Kind::Xchg => self.xchg(i, refund),
+            Kind::Xadd => self.xadd(i, refund),
+            Kind::Cmpxchg => self.cmpxchg(i, refund),
+            Kind::Setcc => self.setcc(i, refund),
+            Kind::Cmov => self.cmov(i, refund),
+            Kind::ShiftVar => self.shift_var(i, refund),
+            Kind::DoubleShift => self.double_shift(i, refund),
+            Kind::BitTest => self.bit_test(i, refund),
+            Kind::BitScan => self.bit_scan(i, refund),
+            Kind::Bswap => self.bswap(i),
+            Kind::Leave => {
+                // ESP = EBP, then pop EBP (SP/BP in a 16-bit stack or with 16-bit operands).
+                let size = if i.code() == iced_x86::Code::Leaved {
+                    4
+                } else {
+                    2
+                };
+                let bp = self.b.use_var(self.gpr[5]);
+                let bp = if self.stack32 {
+                    bp
+                } else {
+                    self.mask_to(bp, 2)
+                };
+                let v = self.read_mem(i, SS, bp, size, false, refund);
+                let nsp = self.b.ins().iadd_imm_s(bp, size as i64);
+                self.set_sp(nsp);
+                let r = if size == 4 {
+                    Register::EBP
+                } else {
+                    Register::BP
+                };
+                self.set_reg(r, v);
+            }
+            Kind::Convert => {
+                let eax = self.b.use_var(self.gpr[0]);
+                // sign-extend the low `from` bits of EAX into `to`
+                let (from, to) = match m {
+                    Mnemonic::Cbw => (8, Register::AX),
+                    Mnemonic::Cwde => (16, Register::EAX),
+                    Mnemonic::Cwd => (16, Register::DX),
+                    _ => (32, Register::EDX),
+                };
+                let up = self.b.ins().ishl_imm_s(eax, 32 - from);
+                let down = if matches!(m, Mnemonic::Cbw | Mnemonic::Cwde) {
+                    32 - from
+                } else {
+                    31
+                };
+                let v = self.b.ins().sshr_imm_s(up, down);
+                self.set_reg(to, v);
+            }
+            Kind::FlagOp => {
+                let f = self.b.use_var(self.flags);
+                match m {
+                    Mnemonic::Cld => {
+                        let nf = self.b.ins().band_imm_s(f, !(fl::DF as i64));
+                        self.b.def_var(self.flags, nf);
+                    }
+                    Mnemonic::Std => {
+                        let nf = self.b.ins().bor_imm_s(f, fl::DF as i64);
+                        self.b.def_var(self.flags, nf);
+                    }
+                    Mnemonic::Clc => {
+                        let v = self.b.ins().iconst(types::I32, 0);
+                        self.set_cf(v);
+                    }
+                    Mnemonic::Stc => {
+                        let v = self.b.ins().iconst(types::I32, 1);
+                        self.set_cf(v);
+                    }
+                    _ => {
+                        let c = self.carry_in();
+                        let v = self.b.ins().bxor_imm_s(c, 1);
+                        self.set_cf(v);
+                    }
+                }
             }
             Kind::Push => {
                 let size = i.stack_pointer_increment().unsigned_abs();
@@ -1269,6 +1392,7 @@ impl Lower<'_, '_> {
             }
             Kind::Interp
             | Kind::Branch
+            | Kind::Loop
             | Kind::CallRel
             | Kind::RetNear
             | Kind::JmpInd
