@@ -404,6 +404,8 @@ struct Lower<'a, 'b> {
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
+    /// The shared "run one instruction in the interpreter, then leave" path (`interp_exit`).
+    interp_blk: Option<Block>,
     /// The lazy flag record: op | pending EFLAGS bits << 12, a, b, r (see `Rec::op`).
     lz: [Variable; 4],
     /// The lazy record if it was set in the current block (else it came from elsewhere).
@@ -512,6 +514,7 @@ pub fn lower_region(
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
         fault_blk: None,
+        interp_blk: None,
         lz,
         known: None,
         maybe_lazy: 0,
@@ -668,6 +671,27 @@ impl Lower<'_, '_> {
 
     /// Emit the shared exit and fault blocks (after all guest blocks).
     fn finish_exits(&mut self) {
+        if let Some(ib) = self.interp_blk {
+            self.b.switch_to_block(ib);
+            let p = self.b.block_params(ib).to_vec();
+            let (ip, refund) = (p[0], p[1]);
+            self.materialize_exit();
+            self.writeback();
+            let bud = self.b.use_var(self.budget);
+            let bud = self.b.ins().iadd(bud, refund);
+            let r = self.b.ins().iadd_imm_s(bud, 1);
+            let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+            let res = self.b.inst_results(call)[0];
+            let c = self.exit_code(res);
+            let blk = self.exit_block(false);
+            let zero32 = self.b.ins().iconst(types::I32, 0);
+            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            self.b.ins().jump(blk, &args);
+        }
         if let Some(fb) = self.fault_blk {
             self.b.switch_to_block(fb);
             let p = self.b.block_params(fb).to_vec();
@@ -884,10 +908,8 @@ impl Lower<'_, '_> {
             self.set_sp(nsp);
             self.exit_value(v, true);
         }
-        let saved = self.flag_state();
         self.b.switch_to_block(bad);
-        self.interp(i, refund, true);
-        self.set_flag_state(saved);
+        self.interp_exit(i, refund);
     }
 
     /// Leave for the EIP `v` (computed), chaining to its translation if cached.
@@ -962,13 +984,7 @@ impl Lower<'_, '_> {
         self.b.ins().brif(leave, out, &[], cont, &[]);
         // Leave: the interpreter set EIP and everything else.
         self.b.switch_to_block(out);
-        let io = self.b.ins().band_imm_s(res, xr::IO as i64);
-        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
-        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
-        let c_io = self.b.ins().iconst(types::I32, EXIT_IO as i64);
-        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
-        let c = self.b.ins().select(io, c_io, c_none);
-        let c = self.b.ins().select(sd, c_sd, c);
+        let c = self.exit_code(res);
         self.exit(None, c, refund, false);
         self.b.switch_to_block(cont);
         if !last {
@@ -995,6 +1011,43 @@ impl Lower<'_, '_> {
         }
         self.b.switch_to_block(no);
         self.goto(nx);
+    }
+
+    /// The exit code for the interpreter's result `res`.
+    fn exit_code(&mut self, res: Value) -> Value {
+        let io = self.b.ins().band_imm_s(res, xr::IO as i64);
+        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        let c_io = self.b.ins().iconst(types::I32, EXIT_IO as i64);
+        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+        let c = self.b.ins().select(io, c_io, c_none);
+        self.b.ins().select(sd, c_sd, c)
+    }
+
+    /// Run `i` in the interpreter and leave (a cold path where the interpreter's exact
+    /// behaviour is needed, e.g. a jump beyond the CS limit raising #GP): one shared block
+    /// per region, so the rare case costs little code.
+    fn interp_exit(&mut self, i: &Instruction, refund: i64) {
+        let ib = match self.interp_blk {
+            Some(b) => b,
+            None => {
+                let b = self.b.create_block();
+                for t in [types::I64, types::I64] {
+                    self.b.append_block_param(b, t);
+                }
+                self.b.set_cold_block(b);
+                self.interp_blk = Some(b);
+                b
+            }
+        };
+        let ip = self
+            .b
+            .ins()
+            .iconst(types::I64, i as *const Instruction as i64);
+        let rf = self.b.ins().iconst(types::I64, refund);
+        self.b
+            .ins()
+            .jump(ib, &[BlockArg::Value(ip), BlockArg::Value(rf)]);
     }
 
     // ---- registers -------------------------------------------------------------------------

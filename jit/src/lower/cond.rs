@@ -108,10 +108,8 @@ impl Lower<'_, '_> {
             let bad = self.b.create_block();
             self.b.set_cold_block(bad);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
-            let saved = self.flag_state();
             self.b.switch_to_block(bad);
-            self.interp(i, 0, true);
-            self.set_flag_state(saved);
+            self.interp_exit(i, 0);
             self.b.switch_to_block(ok);
         }
         if let Some(v) = ecx {
