@@ -122,7 +122,7 @@ enum Kind {
     Leave,
     /// CBW/CWDE/CWD/CDQ.
     Convert,
-    /// CLC/STC/CMC/CLD/STD.
+    /// CLC/STC/CMC/CLD/STD, SAHF/LAHF.
     FlagOp,
     /// LOOP/LOOPE/LOOPNE/JCXZ/JECXZ (the last instruction of a block).
     Loop,
@@ -197,6 +197,9 @@ fn classify(i: &Instruction) -> Kind {
             Mnemonic::Xchg => return Kind::Xchg,
             _ => {}
         }
+    }
+    if i.mnemonic() == Mnemonic::Pause {
+        return Kind::Nop; // (F3 90)
     }
     if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
         return Kind::Interp;
@@ -287,9 +290,13 @@ fn classify(i: &Instruction) -> Kind {
         }
         Mnemonic::Leave => Kind::Leave,
         Mnemonic::Cbw | Mnemonic::Cwde | Mnemonic::Cwd | Mnemonic::Cdq => Kind::Convert,
-        Mnemonic::Clc | Mnemonic::Stc | Mnemonic::Cmc | Mnemonic::Cld | Mnemonic::Std => {
-            Kind::FlagOp
-        }
+        Mnemonic::Clc
+        | Mnemonic::Stc
+        | Mnemonic::Cmc
+        | Mnemonic::Cld
+        | Mnemonic::Std
+        | Mnemonic::Sahf
+        | Mnemonic::Lahf => Kind::FlagOp,
         Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne | Mnemonic::Jcxz | Mnemonic::Jecxz => {
             Kind::Loop
         }
@@ -1303,16 +1310,31 @@ impl Lower<'_, '_> {
                     }
                     Mnemonic::Clc => {
                         let v = self.b.ins().iconst(types::I32, 0);
-                        self.set_cf(v);
+                        self.set_bits(fl::CF, v);
                     }
                     Mnemonic::Stc => {
                         let v = self.b.ins().iconst(types::I32, 1);
-                        self.set_cf(v);
+                        self.set_bits(fl::CF, v);
+                    }
+                    Mnemonic::Sahf | Mnemonic::Lahf => {
+                        const LOW: u32 = fl::SF | fl::ZF | fl::AF | fl::PF | fl::CF;
+                        if m == Mnemonic::Lahf {
+                            self.materialize(LOW);
+                            let f = self.b.use_var(self.flags);
+                            // AH = SF ZF 0 AF 0 PF 1 CF
+                            let v = self.b.ins().band_imm_s(f, LOW as i64);
+                            let v = self.b.ins().bor_imm_s(v, 2);
+                            self.set_reg(Register::AH, v);
+                        } else {
+                            let ah = self.get_reg(Register::AH);
+                            let ah = self.b.ins().band_imm_s(ah, LOW as i64);
+                            self.set_bits(LOW, ah);
+                        }
                     }
                     _ => {
                         let c = self.carry_in();
                         let v = self.b.ins().bxor_imm_s(c, 1);
-                        self.set_cf(v);
+                        self.set_bits(fl::CF, v);
                     }
                 }
             }

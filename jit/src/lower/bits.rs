@@ -233,7 +233,7 @@ impl Lower<'_, '_> {
                 None => self.set_reg(i.op0_register(), nv),
             }
         }
-        self.set_cf(old);
+        self.set_bits(fl::CF, old);
     }
 
     /// BSF/BSR (TZCNT/LZCNT run as these): a zero source sets ZF and keeps the destination

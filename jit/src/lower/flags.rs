@@ -31,6 +31,8 @@ pub(super) fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
             Kind::FlagOp => match i.mnemonic() {
                 Mnemonic::Cmc => (fl::CF, fl::CF),
                 Mnemonic::Clc | Mnemonic::Stc => (0, fl::CF),
+                Mnemonic::Lahf => (STATUS & !fl::OF, 0),
+                Mnemonic::Sahf => (0, STATUS & !fl::OF),
                 _ => (0, 0),
             },
             Kind::Loop if matches!(i.mnemonic(), Mnemonic::Loope | Mnemonic::Loopne) => (fl::ZF, 0),
@@ -341,15 +343,15 @@ impl Lower<'_, '_> {
         self.last_writer = None;
     }
 
-    /// Set CF in the flags variable to `v` (0 or 1); the other status flags stay as they
-    /// are, pending or not.
-    pub(super) fn set_cf(&mut self, v: Value) {
-        self.materialize(fl::CF);
+    /// Set the status flags `bits` in the flags variable to those of `v` (in place); the
+    /// other status flags stay as they are, pending or not.
+    pub(super) fn set_bits(&mut self, bits: u32, v: Value) {
+        self.materialize(bits);
         if let Some(w) = self.last_writer.as_mut() {
-            w.w &= !fl::CF;
+            w.w &= !bits;
         }
         let f = self.b.use_var(self.flags);
-        let keep = self.b.ins().band_imm_s(f, !(fl::CF as i64));
+        let keep = self.b.ins().band_imm_s(f, !(bits as i64));
         let nf = self.b.ins().bor(keep, v);
         self.b.def_var(self.flags, nf);
     }

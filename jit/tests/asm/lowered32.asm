@@ -1,6 +1,6 @@
 ; Instructions lowered beyond the basic set, 32-bit flat code at 0x1000, data at 0x8000:
 ; shifts by CL (counts 0, >= width), SHLD/SHRD, BT*, BSF/BSR/TZCNT, BSWAP, SETcc (high byte
-; registers, memory), CMOVcc (not taken, memory source), LEAVE, CBW..CDQ, CLC/STC/CMC/CLD/STD,
+; registers, memory), CMOVcc (not taken, memory source), LEAVE, CBW..CDQ, CLC/STC/CMC/CLD/STD, LAHF/SAHF, PAUSE,
 ; XCHG/XADD/CMPXCHG with memory, LOOP*/JECXZ, PUSH r/m32, and Jcc/JMP out of the region.
 ; Flags are folded into EBP after each group (PUSHFD). Ends with HLT.
 bits 32
@@ -185,6 +185,21 @@ main_loop:
     SNAP
     std
     cld
+    cmp ebx, edx
+    lahf
+    add [edi+92], ah
+    mov ah, bl
+    sahf
+    pause
+    SNAP
+    sub eax, ebx
+    mov ah, bh
+    sahf
+    jbe .be
+    inc dword [edi+92]
+.be:
+    lahf
+    add [edi+92], ah
     ; XCHG / XADD / CMPXCHG
     mov eax, ebx
     xchg [edi+96], eax
