@@ -1,11 +1,13 @@
 //! Lowering a region to Cranelift IR: one function `fn(cpu, ctx) -> exit code`.
 //!
 //! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
-//! back at exits and around interpreter calls. Register/immediate moves and ALU operations,
-//! LEA, MOVZX/MOVSX, PUSH/POP, INC/DEC/NEG/NOT, and direct jumps inside the region are
-//! lowered by hand (memory operands through the `h_read`/`h_write` helpers, which do every
-//! check the interpreter does); everything else calls the interpreter for that one
-//! instruction. A status flag is computed only if a later instruction may observe it: a
+//! back at exits and around interpreter calls. The integer instructions that matter are
+//! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
+//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP (here),
+//! SETcc/CMOVcc and branches (`cond`), bit operations and counted shifts (`bits`), exchanges
+//! (`exchange`); data accesses inline the segment checks and host TLB (`memory`), with the
+//! `h_read`/`h_write` helpers, which do every check of the interpreter, on a miss. Everything
+//! else calls the interpreter for that one instruction. A status flag is computed only if a later instruction may observe it: a
 //! reader, the end of the block, or an instruction that can fault or calls the interpreter.
 //! Every block entry checks the instruction budget, so a region never runs past it.
 
