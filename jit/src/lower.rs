@@ -118,9 +118,10 @@ enum Kind {
     BitTest,
     BitScan,
     Bswap,
-    /// XADD, CMPXCHG (LOCK is only atomicity, which one CPU has anyway).
+    /// XADD, CMPXCHG, CMPXCHG8B (LOCK is only atomicity, which one CPU has anyway).
     Xadd,
     Cmpxchg,
+    Cmpxchg8b,
     Leave,
     /// CBW/CWDE/CWD/CDQ.
     Convert,
@@ -173,15 +174,17 @@ fn simple_operand(i: &Instruction, n: u32) -> bool {
         | OpKind::Immediate32
         | OpKind::Immediate8to16
         | OpKind::Immediate8to32 => true,
-        OpKind::Memory => {
-            let b = i.memory_base();
-            let x = i.memory_index();
-            (b == Register::None || gpr_index(b).is_some())
-                && (x == Register::None || gpr_index(x).is_some())
-                && i.memory_size().size() <= 4
-        }
+        OpKind::Memory => simple_address(i) && i.memory_size().size() <= 4,
         _ => false,
     }
+}
+
+/// The memory operand's address uses general registers only.
+fn simple_address(i: &Instruction) -> bool {
+    let b = i.memory_base();
+    let x = i.memory_index();
+    (b == Register::None || gpr_index(b).is_some())
+        && (x == Register::None || gpr_index(x).is_some())
 }
 
 fn classify(i: &Instruction) -> Kind {
@@ -191,6 +194,9 @@ fn classify(i: &Instruction) -> Kind {
     // REP BSF/BSR decode as TZCNT/LZCNT, which this CPU runs as BSF/BSR (see the interpreter).
     if matches!(i.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) && ops(2) {
         return Kind::BitScan;
+    }
+    if i.mnemonic() == Mnemonic::Cmpxchg8b && mem0 && simple_address(i) {
+        return Kind::Cmpxchg8b; // with or without LOCK
     }
     if i.has_lock_prefix() && mem0 && ops(2) {
         match i.mnemonic() {
@@ -1251,6 +1257,7 @@ impl Lower<'_, '_> {
             Kind::Xchg => self.xchg(i, refund),
             Kind::Xadd => self.xadd(i, refund),
             Kind::Cmpxchg => self.cmpxchg(i, refund),
+            Kind::Cmpxchg8b => self.cmpxchg8b(i, refund),
             Kind::Setcc => self.setcc(i, refund),
             Kind::Cmov => self.cmov(i, refund),
             Kind::ShiftVar => self.shift_var(i, refund),

@@ -94,10 +94,10 @@ impl Lower<'_, '_> {
         self.goto(nx);
     }
 
-    /// Jump to `target`: a block of the region (within the CS limit, checked at entry), or
-    /// out of it after the limit check.
+    /// Jump to `target`: a block of the region, or out of it after the CS limit check
+    /// (not needed up to the region's last byte, checked against the limit at entry).
     fn branch_to(&mut self, i: &Instruction, target: u32, ecx: Option<Value>) {
-        if !self.heads.contains_key(&target) {
+        if !self.heads.contains_key(&target) && target > self.region.max_last {
             let cpu = self.cpu_ptr();
             let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
             let fits =

@@ -1,5 +1,5 @@
 //! Exchanges: XCHG (register or memory; its implicit LOCK is only atomicity, which one CPU
-//! has anyway), XADD, CMPXCHG. As in the interpreter (`cpu/src/ops/data.rs`) the memory
+//! has anyway), XADD, CMPXCHG, CMPXCHG8B. As in the interpreter (`cpu/src/ops/data.rs`) the memory
 //! operand is written before any register, and the flags change last.
 
 use super::*;
@@ -44,6 +44,32 @@ impl Lower<'_, '_> {
         let na = self.b.ins().select(eq, cur, dst);
         self.set_reg(acc_reg, na);
         self.write_flags(rec);
+    }
+
+    /// CMPXCHG8B m64: EDX:EAX against the quadword; equal: it becomes ECX:EBX and ZF = 1,
+    /// else it is written back unchanged, loaded into EDX:EAX, and ZF = 0.
+    pub(super) fn cmpxchg8b(&mut self, i: &Instruction, refund: i64) {
+        let seg = seg_index(i.memory_segment());
+        let off = self.ea(i);
+        let off_hi = self.b.ins().iadd_imm_s(off, 4);
+        let lo = self.read_mem(i, seg, off, 4, true, refund);
+        let hi = self.read_mem(i, seg, off_hi, 4, true, refund);
+        let [eax, ecx, edx, ebx] = [0, 1, 2, 3].map(|r| self.b.use_var(self.gpr[r]));
+        let eq_lo = self.b.ins().icmp(IntCC::Equal, lo, eax);
+        let eq_hi = self.b.ins().icmp(IntCC::Equal, hi, edx);
+        let eq = self.b.ins().band(eq_lo, eq_hi);
+        let new_lo = self.b.ins().select(eq, ebx, lo);
+        let new_hi = self.b.ins().select(eq, ecx, hi);
+        let r_lo = self.write_mem(i, seg, off, 4, new_lo, refund);
+        let r_hi = self.write_mem(i, seg, off_hi, 4, new_hi, refund);
+        self.code_hit = Some(self.b.ins().bor(r_lo, r_hi));
+        let na = self.b.ins().select(eq, eax, lo);
+        let nd = self.b.ins().select(eq, edx, hi);
+        self.b.def_var(self.gpr[0], na);
+        self.b.def_var(self.gpr[2], nd);
+        let z = self.b.ins().uextend(types::I32, eq);
+        let z = self.at(z, fl::ZF);
+        self.set_bits(fl::ZF, z);
     }
 
     /// XADD's writes in the interpreter's order (register operand 1, then operand 0, which

@@ -28,6 +28,7 @@ pub(super) fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
             // A count of 0 or a zero source keeps every flag (computed in place).
             Kind::ShiftVar | Kind::DoubleShift | Kind::BitScan => (STATUS, 0),
             Kind::BitTest => (0, fl::CF),
+            Kind::Cmpxchg8b => (0, fl::ZF),
             Kind::FlagOp => match i.mnemonic() {
                 Mnemonic::Cmc => (fl::CF, fl::CF),
                 Mnemonic::Clc | Mnemonic::Stc => (0, fl::CF),

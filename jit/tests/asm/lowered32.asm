@@ -1,7 +1,7 @@
 ; Instructions lowered beyond the basic set, 32-bit flat code at 0x1000, data at 0x8000:
 ; shifts by CL (counts 0, >= width), SHLD/SHRD, BT*, BSF/BSR/TZCNT, BSWAP, SETcc (high byte
 ; registers, memory), CMOVcc (not taken, memory source), LEAVE, CBW..CDQ, CLC/STC/CMC/CLD/STD, LAHF/SAHF, PAUSE,
-; XCHG/XADD/CMPXCHG with memory, LOOP*/JECXZ, PUSH r/m32, and Jcc/JMP out of the region.
+; XCHG/XADD/CMPXCHG/CMPXCHG8B with memory, LOOP*/JECXZ, PUSH r/m32, and Jcc/JMP out of the region.
 ; Flags are folded into EBP after each group (PUSHFD). Ends with HLT.
 bits 32
 org 0x1000
@@ -221,6 +221,19 @@ main_loop:
     cmpxchg eax, edx
     SNAP
     cmpxchg dl, bh
+    SNAP
+    add [edi+112], eax
+    add [edi+112], edx
+    mov eax, [edi+0x90]
+    mov edx, [edi+0x94]
+    test ebx, 2
+    jz .same8
+    inc edx
+.same8:
+    mov ecx, ebx
+    lock cmpxchg8b [edi+0x90]
+    SNAP
+    cmpxchg8b [edi+0x90]
     SNAP
     add [edi+112], eax
     add [edi+112], edx
