@@ -207,6 +207,9 @@ main_loop:
     SNAP
     xadd edx, edx
     SNAP
+    lea eax, [edi+0x98]
+    xadd [eax], eax
+    SNAP
     mov eax, [edi+104]
     test ebx, 1
     jz .noinc
