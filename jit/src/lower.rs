@@ -1,11 +1,13 @@
 //! Lowering a region to Cranelift IR: one function `fn(cpu, ctx) -> exit code`.
 //!
 //! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
-//! back at exits and around interpreter calls. Register/immediate moves and ALU operations,
-//! LEA, MOVZX/MOVSX, PUSH/POP, INC/DEC/NEG/NOT, and direct jumps inside the region are
-//! lowered by hand (memory operands through the `h_read`/`h_write` helpers, which do every
-//! check the interpreter does); everything else calls the interpreter for that one
-//! instruction. A status flag is computed only if a later instruction may observe it: a
+//! back at exits and around interpreter calls. The integer instructions that matter are
+//! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
+//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP (here),
+//! SETcc/CMOVcc and branches (`cond`), bit operations and counted shifts (`bits`), exchanges
+//! (`exchange`); data accesses inline the segment checks and host TLB (`memory`), with the
+//! `h_read`/`h_write` helpers, which do every check of the interpreter, on a miss. Everything
+//! else calls the interpreter for that one instruction. A status flag is computed only if a later instruction may observe it: a
 //! reader, the end of the block, or an instruction that can fault or calls the interpreter.
 //! Every block entry checks the instruction budget, so a region never runs past it.
 
@@ -25,6 +27,9 @@ use ironbox_cpu::{Cpu, CpuState};
 
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
+mod bits;
+mod cond;
+mod exchange;
 mod flags;
 mod memory;
 
@@ -104,6 +109,27 @@ enum Kind {
     /// Near JMP / CALL through a register or memory (leave for the target, chaining).
     JmpInd,
     CallInd,
+    /// SETcc r/m8, CMOVcc r, r/m (see `cond`).
+    Setcc,
+    Cmov,
+    /// SHL/SHR/SAR/ROL/ROR by CL or by an immediate `Shift` does not take; SHLD/SHRD.
+    ShiftVar,
+    DoubleShift,
+    /// BT/BTS/BTR/BTC; BSF/BSR (and TZCNT/LZCNT, which this CPU runs as BSF/BSR); BSWAP.
+    BitTest,
+    BitScan,
+    Bswap,
+    /// XADD, CMPXCHG, CMPXCHG8B (LOCK is only atomicity, which one CPU has anyway).
+    Xadd,
+    Cmpxchg,
+    Cmpxchg8b,
+    Leave,
+    /// CBW/CWDE/CWD/CDQ.
+    Convert,
+    /// CLC/STC/CMC/CLD/STD, SAHF/LAHF.
+    FlagOp,
+    /// LOOP/LOOPE/LOOPNE/JCXZ/JECXZ (the last instruction of a block).
+    Loop,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -149,24 +175,44 @@ fn simple_operand(i: &Instruction, n: u32) -> bool {
         | OpKind::Immediate32
         | OpKind::Immediate8to16
         | OpKind::Immediate8to32 => true,
-        OpKind::Memory => {
-            let b = i.memory_base();
-            let x = i.memory_index();
-            (b == Register::None || gpr_index(b).is_some())
-                && (x == Register::None || gpr_index(x).is_some())
-                && i.memory_size().size() <= 4
-        }
+        OpKind::Memory => simple_address(i) && i.memory_size().size() <= 4,
         _ => false,
     }
 }
 
-fn classify(i: &Instruction, region: &Region) -> Kind {
-    if region.straddles || i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
-        return Kind::Interp;
-    }
+/// The memory operand's address uses general registers only.
+fn simple_address(i: &Instruction) -> bool {
+    let b = i.memory_base();
+    let x = i.memory_index();
+    (b == Register::None || gpr_index(b).is_some())
+        && (x == Register::None || gpr_index(x).is_some())
+}
+
+fn classify(i: &Instruction) -> Kind {
     let ops = |n: u32| (0..n).all(|k| simple_operand(i, k)) && i.op_count() == n;
     let mem0 = i.op_count() > 0 && i.op0_kind() == OpKind::Memory;
     let mem1 = i.op_count() > 1 && i.op1_kind() == OpKind::Memory;
+    // REP BSF/BSR decode as TZCNT/LZCNT, which this CPU runs as BSF/BSR (see the interpreter).
+    if matches!(i.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) && ops(2) {
+        return Kind::BitScan;
+    }
+    if i.mnemonic() == Mnemonic::Cmpxchg8b && mem0 && simple_address(i) {
+        return Kind::Cmpxchg8b; // with or without LOCK
+    }
+    if i.has_lock_prefix() && mem0 && ops(2) {
+        match i.mnemonic() {
+            Mnemonic::Xadd => return Kind::Xadd,
+            Mnemonic::Cmpxchg => return Kind::Cmpxchg,
+            Mnemonic::Xchg => return Kind::Xchg,
+            _ => {}
+        }
+    }
+    if i.mnemonic() == Mnemonic::Pause {
+        return Kind::Nop; // (F3 90)
+    }
+    if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
+        return Kind::Interp;
+    }
     match i.mnemonic() {
         Mnemonic::Mov if ops(2) && !(mem0 && mem1) => Kind::Mov,
         Mnemonic::Add
@@ -189,7 +235,6 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         Mnemonic::Push
             if i.op_count() == 1
                 && simple_operand(i, 0)
-                && !mem0
                 && !(i.op0_kind() == OpKind::Register && i.op0_register().size() == 1) =>
         {
             Kind::Push
@@ -202,11 +247,7 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::Pop
         }
-        Mnemonic::Xchg
-            if ops(2) && i.op0_kind() == OpKind::Register && i.op1_kind() == OpKind::Register =>
-        {
-            Kind::Xchg
-        }
+        Mnemonic::Xchg if ops(2) && !mem1 => Kind::Xchg,
         Mnemonic::Nop if !mem0 => Kind::Nop,
         Mnemonic::Shl
         | Mnemonic::Sal
@@ -220,10 +261,53 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
             let c = i.immediate(1) as u32 & 0x1F;
             let rot = matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror);
             if c == 0 || c >= bits || (rot && bits != 32) {
-                Kind::Interp
+                Kind::ShiftVar
             } else {
                 Kind::Shift
             }
+        }
+        Mnemonic::Shl
+        | Mnemonic::Sal
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror
+            if ops(2) && i.op1_register() == Register::CL =>
+        {
+            Kind::ShiftVar
+        }
+        Mnemonic::Shld | Mnemonic::Shrd
+            if ops(3) && (is_imm(i.op2_kind()) || i.op2_register() == Register::CL) =>
+        {
+            Kind::DoubleShift
+        }
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc if ops(2) => Kind::BitTest,
+        Mnemonic::Bsf | Mnemonic::Bsr if ops(2) => Kind::BitScan,
+        Mnemonic::Bswap if ops(1) => Kind::Bswap,
+        Mnemonic::Xadd if ops(2) => Kind::Xadd,
+        Mnemonic::Cmpxchg if ops(2) => Kind::Cmpxchg,
+        // SETcc r/m8 and CMOVcc r, r/m: a condition code, no branch (FCMOVcc has no GPRs).
+        _ if i.condition_code() != ConditionCode::None
+            && i.flow_control() == FlowControl::Next
+            && ops(i.op_count()) =>
+        {
+            if i.op_count() == 1 {
+                Kind::Setcc
+            } else {
+                Kind::Cmov
+            }
+        }
+        Mnemonic::Leave => Kind::Leave,
+        Mnemonic::Cbw | Mnemonic::Cwde | Mnemonic::Cwd | Mnemonic::Cdq => Kind::Convert,
+        Mnemonic::Clc
+        | Mnemonic::Stc
+        | Mnemonic::Cmc
+        | Mnemonic::Cld
+        | Mnemonic::Std
+        | Mnemonic::Sahf
+        | Mnemonic::Lahf => Kind::FlagOp,
+        Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne | Mnemonic::Jcxz | Mnemonic::Jecxz => {
+            Kind::Loop
         }
         Mnemonic::Mul | Mnemonic::Imul if ops(1) && op_size(i, 0) == 4 => Kind::MulWide,
         Mnemonic::Div | Mnemonic::Idiv if ops(1) && op_size(i, 0) == 4 => Kind::Div,
@@ -270,14 +354,9 @@ fn classify(i: &Instruction, region: &Region) -> Kind {
         {
             Kind::RetNear
         }
-        // Jcc and near JMP rel only (LOOPcc/JCXZ also have targets and condition codes,
-        // but do more: the interpreter runs them).
+        // Jcc and near JMP rel (LOOPcc/JCXZ are `Loop`).
         _ if has_near_target(i) && (i.is_jcc_short_or_near() || i.is_jmp_short_or_near()) => {
-            if region.contains(i.near_branch_target() as u32) {
-                Kind::Branch
-            } else {
-                Kind::Interp
-            }
+            Kind::Branch
         }
         _ => Kind::Interp,
     }
@@ -341,6 +420,8 @@ struct Lower<'a, 'b> {
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
+    /// The shared "run one instruction in the interpreter, then leave" path (`interp_exit`).
+    interp_blk: Option<Block>,
     /// The lazy flag record: op | pending EFLAGS bits << 12, a, b, r (see `Rec::op`).
     lz: [Variable; 4],
     /// The lazy record if it was set in the current block (else it came from elsewhere).
@@ -400,10 +481,11 @@ pub fn lower_region(
             g.instrs
                 .iter()
                 .map(|i| {
-                    if opts.interp_only {
+                    // (A region that crosses pages runs its one instruction afresh.)
+                    if opts.interp_only || region.straddles {
                         Kind::Interp
                     } else {
-                        classify(i, region)
+                        classify(i)
                     }
                 })
                 .collect()
@@ -449,6 +531,7 @@ pub fn lower_region(
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
         fault_blk: None,
+        interp_blk: None,
         lz,
         known: None,
         maybe_lazy: 0,
@@ -605,6 +688,27 @@ impl Lower<'_, '_> {
 
     /// Emit the shared exit and fault blocks (after all guest blocks).
     fn finish_exits(&mut self) {
+        if let Some(ib) = self.interp_blk {
+            self.b.switch_to_block(ib);
+            let p = self.b.block_params(ib).to_vec();
+            let (ip, refund) = (p[0], p[1]);
+            self.materialize_exit();
+            self.writeback();
+            let bud = self.b.use_var(self.budget);
+            let bud = self.b.ins().iadd(bud, refund);
+            let r = self.b.ins().iadd_imm_s(bud, 1);
+            let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+            let res = self.b.inst_results(call)[0];
+            let c = self.exit_code(res);
+            let blk = self.exit_block(false);
+            let zero32 = self.b.ins().iconst(types::I32, 0);
+            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            self.b.ins().jump(blk, &args);
+        }
         if let Some(fb) = self.fault_blk {
             self.b.switch_to_block(fb);
             let p = self.b.block_params(fb).to_vec();
@@ -738,22 +842,11 @@ impl Lower<'_, '_> {
                     return;
                 }
                 Kind::Branch => {
-                    let target = i.near_branch_target() as u32;
-                    if i.mnemonic() == Mnemonic::Jmp {
-                        self.goto(target);
-                    } else {
-                        let c = self.cond(i.condition_code());
-                        let taken = self.b.create_block();
-                        let not = self.b.create_block();
-                        self.b.ins().brif(c, taken, &[], not, &[]);
-                        let saved = self.flag_state();
-                        self.b.switch_to_block(taken);
-                        self.goto(target);
-                        self.set_flag_state(saved);
-                        self.b.switch_to_block(not);
-                        let nx = self.mask_next(i.next_ip32());
-                        self.goto(nx);
-                    }
+                    self.branch(i);
+                    return;
+                }
+                Kind::Loop => {
+                    self.loop_branch(i);
                     return;
                 }
                 kind => {
@@ -832,10 +925,8 @@ impl Lower<'_, '_> {
             self.set_sp(nsp);
             self.exit_value(v, true);
         }
-        let saved = self.flag_state();
         self.b.switch_to_block(bad);
-        self.interp(i, refund, true);
-        self.set_flag_state(saved);
+        self.interp_exit(i, refund);
     }
 
     /// Leave for the EIP `v` (computed), chaining to its translation if cached.
@@ -918,13 +1009,7 @@ impl Lower<'_, '_> {
         self.b.ins().brif(leave, out, &[], cont, &[]);
         // Leave: the interpreter set EIP and everything else.
         self.b.switch_to_block(out);
-        let io = self.b.ins().band_imm_s(res, xr::IO as i64);
-        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
-        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
-        let c_io = self.b.ins().iconst(types::I32, EXIT_IO as i64);
-        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
-        let c = self.b.ins().select(io, c_io, c_none);
-        let c = self.b.ins().select(sd, c_sd, c);
+        let c = self.exit_code(res);
         self.exit(None, c, refund, false);
         self.b.switch_to_block(cont);
         if !last {
@@ -956,6 +1041,43 @@ impl Lower<'_, '_> {
         }
         self.b.switch_to_block(no);
         self.goto(nx);
+    }
+
+    /// The exit code for the interpreter's result `res`.
+    fn exit_code(&mut self, res: Value) -> Value {
+        let io = self.b.ins().band_imm_s(res, xr::IO as i64);
+        let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+        let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        let c_io = self.b.ins().iconst(types::I32, EXIT_IO as i64);
+        let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+        let c = self.b.ins().select(io, c_io, c_none);
+        self.b.ins().select(sd, c_sd, c)
+    }
+
+    /// Run `i` in the interpreter and leave (a cold path where the interpreter's exact
+    /// behaviour is needed, e.g. a jump beyond the CS limit raising #GP): one shared block
+    /// per region, so the rare case costs little code.
+    fn interp_exit(&mut self, i: &Instruction, refund: i64) {
+        let ib = match self.interp_blk {
+            Some(b) => b,
+            None => {
+                let b = self.b.create_block();
+                for t in [types::I64, types::I64] {
+                    self.b.append_block_param(b, t);
+                }
+                self.b.set_cold_block(b);
+                self.interp_blk = Some(b);
+                b
+            }
+        };
+        let ip = self
+            .b
+            .ins()
+            .iconst(types::I64, i as *const Instruction as i64);
+        let rf = self.b.ins().iconst(types::I64, refund);
+        self.b
+            .ins()
+            .jump(ib, &[BlockArg::Value(ip), BlockArg::Value(rf)]);
     }
 
     // ---- registers -------------------------------------------------------------------------
@@ -1147,12 +1269,98 @@ impl Lower<'_, '_> {
                 };
                 self.set_reg(i.op0_register(), v);
             }
-            Kind::Xchg => {
-                let (r0, r1) = (i.op0_register(), i.op1_register());
-                let a = self.get_reg(r0);
-                let b = self.get_reg(r1);
-                self.set_reg(r0, b);
-                self.set_reg(r1, a);
+            Kind::Xchg => self.xchg(i, refund),
+            Kind::Xadd => self.xadd(i, refund),
+            Kind::Cmpxchg => self.cmpxchg(i, refund),
+            Kind::Cmpxchg8b => self.cmpxchg8b(i, refund),
+            Kind::Setcc => self.setcc(i, refund),
+            Kind::Cmov => self.cmov(i, refund),
+            Kind::ShiftVar => self.shift_var(i, refund),
+            Kind::DoubleShift => self.double_shift(i, refund),
+            Kind::BitTest => self.bit_test(i, refund),
+            Kind::BitScan => self.bit_scan(i, refund),
+            Kind::Bswap => self.bswap(i),
+            Kind::Leave => {
+                // ESP = EBP, then pop EBP (SP/BP in a 16-bit stack or with 16-bit operands).
+                let size = if i.code() == iced_x86::Code::Leaved {
+                    4
+                } else {
+                    2
+                };
+                let bp = self.b.use_var(self.gpr[5]);
+                let bp = if self.stack32 {
+                    bp
+                } else {
+                    self.mask_to(bp, 2)
+                };
+                let v = self.read_mem(i, SS, bp, size, false, refund);
+                let nsp = self.b.ins().iadd_imm_s(bp, size as i64);
+                self.set_sp(nsp);
+                let r = if size == 4 {
+                    Register::EBP
+                } else {
+                    Register::BP
+                };
+                self.set_reg(r, v);
+            }
+            Kind::Convert => {
+                let eax = self.b.use_var(self.gpr[0]);
+                // sign-extend the low `from` bits of EAX into `to`
+                let (from, to) = match m {
+                    Mnemonic::Cbw => (8, Register::AX),
+                    Mnemonic::Cwde => (16, Register::EAX),
+                    Mnemonic::Cwd => (16, Register::DX),
+                    _ => (32, Register::EDX),
+                };
+                let up = self.b.ins().ishl_imm_s(eax, 32 - from);
+                let down = if matches!(m, Mnemonic::Cbw | Mnemonic::Cwde) {
+                    32 - from
+                } else {
+                    31
+                };
+                let v = self.b.ins().sshr_imm_s(up, down);
+                self.set_reg(to, v);
+            }
+            Kind::FlagOp => {
+                let f = self.b.use_var(self.flags);
+                match m {
+                    Mnemonic::Cld => {
+                        let nf = self.b.ins().band_imm_s(f, !(fl::DF as i64));
+                        self.b.def_var(self.flags, nf);
+                    }
+                    Mnemonic::Std => {
+                        let nf = self.b.ins().bor_imm_s(f, fl::DF as i64);
+                        self.b.def_var(self.flags, nf);
+                    }
+                    Mnemonic::Clc => {
+                        let v = self.b.ins().iconst(types::I32, 0);
+                        self.set_bits(fl::CF, v);
+                    }
+                    Mnemonic::Stc => {
+                        let v = self.b.ins().iconst(types::I32, 1);
+                        self.set_bits(fl::CF, v);
+                    }
+                    Mnemonic::Sahf | Mnemonic::Lahf => {
+                        const LOW: u32 = fl::SF | fl::ZF | fl::AF | fl::PF | fl::CF;
+                        if m == Mnemonic::Lahf {
+                            self.materialize(LOW);
+                            let f = self.b.use_var(self.flags);
+                            // AH = SF ZF 0 AF 0 PF 1 CF
+                            let v = self.b.ins().band_imm_s(f, LOW as i64);
+                            let v = self.b.ins().bor_imm_s(v, 2);
+                            self.set_reg(Register::AH, v);
+                        } else {
+                            let ah = self.get_reg(Register::AH);
+                            let ah = self.b.ins().band_imm_s(ah, LOW as i64);
+                            self.set_bits(LOW, ah);
+                        }
+                    }
+                    _ => {
+                        let c = self.carry_in();
+                        let v = self.b.ins().bxor_imm_s(c, 1);
+                        self.set_bits(fl::CF, v);
+                    }
+                }
             }
             Kind::Push => {
                 let size = i.stack_pointer_increment().unsigned_abs();
@@ -1283,6 +1491,7 @@ impl Lower<'_, '_> {
             }
             Kind::Interp
             | Kind::Branch
+            | Kind::Loop
             | Kind::CallRel
             | Kind::RetNear
             | Kind::JmpInd

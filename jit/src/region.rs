@@ -66,9 +66,6 @@ pub struct Region {
 }
 
 impl Region {
-    pub fn contains(&self, eip: u32) -> bool {
-        self.index.contains_key(&eip)
-    }
     pub fn instr_count(&self) -> usize {
         self.blocks.iter().map(|b| b.instrs.len()).sum()
     }

@@ -161,3 +161,15 @@ fn data_next_to_code_keeps_translations() {
 fn writes_beside_code_bytes_agree_with_the_interpreter() {
     check("codebytes32.asm", flat32);
 }
+
+/// Instructions with their own lowering beyond the basic set (shifts by CL, bit operations,
+/// SETcc/CMOVcc, exchanges, LOOP, branches out of the region, ...).
+#[test]
+fn flat_32bit_lowered_instructions_agree_with_the_interpreter() {
+    check("lowered32.asm", flat32);
+}
+
+#[test]
+fn real_mode_16bit_lowered_instructions_agree_with_the_interpreter() {
+    check("lowered16.asm", real16);
+}

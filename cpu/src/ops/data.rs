@@ -288,8 +288,15 @@ impl Cpu {
         let dst = self.read_op_rmw(bus, i)?;
         let src = self.read_op(bus, i, 1)?;
         let sum = self.add_flags(dst, src, 0, size);
-        self.write_op(bus, i, 1, dst)?;
-        self.write_op(bus, i, 0, sum)
+        if i.op0_kind() == OpKind::Memory {
+            // At the address computed before the register changes (XADD [EAX], EAX).
+            self.write_op(bus, i, 0, sum)?;
+            self.write_op(bus, i, 1, dst)
+        } else {
+            // Both the same register: the sum wins.
+            self.write_op(bus, i, 1, dst)?;
+            self.write_op(bus, i, 0, sum)
+        }
     }
 
     /// BT, BTS, BTR, BTC (register or memory base; register offsets reach beyond the operand).

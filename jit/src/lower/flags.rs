@@ -23,7 +23,20 @@ pub(super) fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
             Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => {
                 (STATUS & !(fl::CF | fl::OF), fl::CF | fl::OF)
             }
-            Kind::Shift => (0, STATUS),
+            Kind::Shift | Kind::Xadd | Kind::Cmpxchg => (0, STATUS),
+            Kind::Setcc | Kind::Cmov => (cc_reads(i.condition_code()), 0),
+            // A count of 0 or a zero source keeps every flag (computed in place).
+            Kind::ShiftVar | Kind::DoubleShift | Kind::BitScan => (STATUS, 0),
+            Kind::BitTest => (0, fl::CF),
+            Kind::Cmpxchg8b => (0, fl::ZF),
+            Kind::FlagOp => match i.mnemonic() {
+                Mnemonic::Cmc => (fl::CF, fl::CF),
+                Mnemonic::Clc | Mnemonic::Stc => (0, fl::CF),
+                Mnemonic::Lahf => (STATUS & !fl::OF, 0),
+                Mnemonic::Sahf => (0, STATUS & !fl::OF),
+                _ => (0, 0),
+            },
+            Kind::Loop if matches!(i.mnemonic(), Mnemonic::Loope | Mnemonic::Loopne) => (fl::ZF, 0),
             _ => (0, 0),
         };
         need |= reads & !written;
@@ -320,9 +333,34 @@ impl Lower<'_, '_> {
     pub(super) fn lazy_reset(&mut self) {
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(self.lz[0], z);
+        self.forget_writer();
+    }
+
+    /// The flags variable was written directly after `materialize_all`: no record is
+    /// pending, and no condition may come from the last writer's operands.
+    pub(super) fn forget_writer(&mut self) {
         self.known = None;
         self.maybe_lazy = 0;
         self.last_writer = None;
+    }
+
+    /// Set the status flags `bits` in the flags variable to those of `v` (in place); the
+    /// other status flags stay as they are, pending or not.
+    pub(super) fn set_bits(&mut self, bits: u32, v: Value) {
+        self.materialize(bits);
+        if let Some(w) = self.last_writer.as_mut() {
+            w.w &= !bits;
+        }
+        let f = self.b.use_var(self.flags);
+        let keep = self.b.ins().band_imm_s(f, !(bits as i64));
+        let nf = self.b.ins().bor(keep, v);
+        self.b.def_var(self.flags, nf);
+    }
+
+    /// The zero, sign and parity flags of the `size`-byte result `r`.
+    pub(super) fn szp(&mut self, r: Value, size: u32) -> Value {
+        let rec = self.rec(K_LOGIC, size, r, r, r, 0);
+        self.rec_bits(&rec, fl::ZF | fl::SF | fl::PF)
     }
 
     pub(super) fn rec(&self, kind: u32, size: u32, a: Value, b: Value, r: Value, w: u32) -> Rec {
