@@ -403,13 +403,14 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(j) = pc.engine.stats() {
             eprintln!(
-                "ironbox: jit: {} regions ({} guest instructions, {} KiB code) compiled in {:.2} s; {} of the instructions ran translated ({} region runs, {} stale, {} flushes); lockstep checked {}",
+                "ironbox: jit: {} regions ({} guest instructions, {} KiB code) compiled in {:.2} s; {} of the instructions ran translated ({} entries from the dispatcher, {} of them after a jump-cache miss; {} stale, {} flushes); lockstep checked {}",
                 j.regions_compiled,
                 j.guest_instrs_compiled,
                 j.code_bytes >> 10,
                 j.compile_time.as_secs_f64(),
                 j.instrs_in_regions,
                 j.region_runs,
+                j.chain_misses,
                 j.stale_drops,
                 j.flushes,
                 pc.engine.lockstep_checked()

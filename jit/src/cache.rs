@@ -67,6 +67,9 @@ pub struct JitStats {
     pub instrs_in_regions: u64,
     pub stale_drops: u64,
     pub flushes: u64,
+    /// Runs that ended at an exit that could have chained, but found no translation for its
+    /// target in the jump cache.
+    pub chain_misses: u64,
 }
 
 /// Translations for one bus type (helpers are monomorphised per bus).
@@ -204,7 +207,8 @@ impl<B: CpuBus> Jit<B> {
         };
         if self.chaining {
             let lin = cpu.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
-            self.jc.insert(lin, key.2, max_last, f as u64);
+            self.jc
+                .insert(lin, key.2, max_last, phys, cpu.s.cpl == 3, f as u64);
         }
         self.ctx.jc = if self.chaining {
             &mut *self.jc
@@ -219,7 +223,9 @@ impl<B: CpuBus> Jit<B> {
             entry_flags,
         );
         // SAFETY: see above; the trampoline calls `f` with the tail convention it has.
+        ctx.chain_miss = 0;
         let code = unsafe { trampoline(f, cpu, ctx) };
+        self.stats.chain_misses += (ctx.chain_miss != 0) as u64;
         ctx.settle(cpu);
         let n = budget - ctx.budget as u64;
         let exit = match code {

@@ -31,7 +31,9 @@ pub fn host_isa() -> OwnedTargetIsa {
     fb.set("preserve_frame_pointers", "true")
         .expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
-    fb.set("enable_verifier", "false").expect("known setting");
+    // `IRONBOX_JIT_VERIFY=true` checks every function's IR (slow; for debugging lowerings).
+    fb.set("enable_verifier", &env("IRONBOX_JIT_VERIFY", "false"))
+        .expect("known setting");
     cranelift_native::builder()
         .expect("the host is supported by Cranelift")
         .finish(settings::Flags::new(fb))

@@ -49,6 +49,7 @@ const GPR: i32 = (S + offset_of!(CpuState, gpr)) as i32;
 const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
 const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
 const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
+const CTX_CHAIN_MISS: i32 = offset_of!(Ctx, chain_miss) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
@@ -64,6 +65,9 @@ const JE_LIN: i32 = offset_of!(jumpcache::JumpEntry, lin) as i32;
 const JE_MODE: i32 = offset_of!(jumpcache::JumpEntry, mode) as i32;
 const JE_LAST: i32 = offset_of!(jumpcache::JumpEntry, max_last) as i32;
 const JE_F: i32 = offset_of!(jumpcache::JumpEntry, f) as i32;
+const JE_PHYS: i32 = offset_of!(jumpcache::JumpEntry, phys) as i32;
+const JC_PAGE_TAG: i32 = offset_of!(jumpcache::JumpCache, page_tag) as i32;
+const JC_PAGE_PHYS: i32 = offset_of!(jumpcache::JumpCache, page_phys) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
@@ -644,9 +648,8 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(look);
         let base = self.b.ins().load(types::I32, self.mf, cpu, CS_BASE);
         let lin = self.b.ins().iadd(e, base);
-        let sh = self.b.ins().ushr_imm_s(lin, 10);
-        let x = self.b.ins().bxor(lin, sh);
-        let idx = self.b.ins().band_imm_s(x, jumpcache::SLOTS as i64 - 1);
+        let h = self.b.ins().imul_imm_s(lin, jumpcache::HASH as i32 as i64);
+        let idx = self.b.ins().ushr_imm_s(h, jumpcache::SLOT_SHIFT as i64);
         let idx = self.b.ins().uextend(i64t, idx);
         let off = self
             .b
@@ -666,8 +669,31 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
+        // The linear page must map where it did when the entry was made (code TLB).
+        let pslot = self.b.ins().ushr_imm_s(lin, 12);
+        let pslot = self.b.ins().band_imm_s(pslot, jumpcache::PAGES as i64 - 1);
+        let pslot = self.b.ins().uextend(i64t, pslot);
+        let pslot = self.b.ins().ishl_imm_s(pslot, 2);
+        let pat = self.b.ins().iadd(jc, pslot);
+        let ptag = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_TAG);
+        let pphys = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_PHYS);
+        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
+        let user = if self.user_tag != 0 {
+            jumpcache::USER
+        } else {
+            0
+        };
+        let tag = self
+            .b
+            .ins()
+            .bor_imm_s(page, (jumpcache::VALID | user) as i64);
+        let m4 = self.b.ins().icmp(IntCC::Equal, ptag, tag);
+        let ephys = self.b.ins().load(types::I32, self.mf, ent, JE_PHYS);
+        let m5 = self.b.ins().icmp(IntCC::Equal, pphys, ephys);
         let m = self.b.ins().band(m1, m2);
         let m = self.b.ins().band(m, m3);
+        let m = self.b.ins().band(m, m4);
+        let m = self.b.ins().band(m, m5);
         self.b.ins().brif(m, go, &[], ret, &[]);
         self.b.switch_to_block(go);
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
@@ -675,6 +701,7 @@ impl Lower<'_, '_> {
             .ins()
             .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
         self.b.switch_to_block(ret);
+        self.b.ins().store(self.mf, want, self.ctx, CTX_CHAIN_MISS);
         self.b.ins().return_(&[code]);
     }
 

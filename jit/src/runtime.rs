@@ -47,6 +47,9 @@ pub struct Ctx {
     pub seg_wlim: [i64; 6],
     /// What the tables above were computed from (they are recomputed only when it changes).
     seg_key: ([Segment; 6], u32),
+    /// Set by translated code when it returns to the dispatcher from an exit that could have
+    /// chained (no translation for the target in the jump cache): for `JitStats`.
+    pub chain_miss: u32,
 }
 
 // SAFETY: the raw pointers are only dereferenced during a run of translated code, on the
@@ -75,6 +78,7 @@ impl Ctx {
             seg_rlim: [-1; 6],
             seg_wlim: [-1; 6],
             seg_key: ([Segment::default(); 6], u32::MAX),
+            chain_miss: 0,
         }
     }
 
