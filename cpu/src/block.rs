@@ -9,7 +9,7 @@
 use iced_x86::{FlowControl, Instruction, Mnemonic};
 
 use crate::bus::CpuBus;
-use crate::fast::{classify, Fast};
+use crate::fast::{classify, elide_dead_flags, Fast};
 use crate::fault::StepEvent;
 use crate::memory::Access;
 use crate::state::{flags, CpuModel, SegReg};
@@ -28,6 +28,8 @@ pub(crate) struct Block {
     eip: u32,
     last: u32,
     instrs: Vec<(Instruction, Fast)>,
+    /// Some instruction skips its dead flags (`elide_dead_flags`): the block must run whole.
+    elided: bool,
 }
 
 /// Direct-mapped table of blocks.
@@ -122,36 +124,33 @@ impl Cpu {
         bus: &mut B,
         budget: u64,
     ) -> (u64, Option<RunExit>) {
-        if self.needs_step(bus) {
-            let mut done = 1;
-            return match self.step(bus) {
-                StepEvent::Executed => {
-                    if self.debug_stop_pending() {
-                        // A breakpoint stop executed nothing.
-                        if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
-                            done -= 1;
-                        }
-                        self.io_done = false;
-                        return (done, Some(RunExit::Debug));
-                    }
-                    if self.io_done {
-                        self.io_done = false;
-                        return (done, Some(RunExit::Io));
-                    }
-                    (done, None)
-                }
-                StepEvent::Halted => (done, Some(RunExit::Halted)),
-                StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
-            };
+        if !self.needs_step(bus) {
+            match self.run_block::<B, CHAIN>(bus, budget) {
+                Ok((n, exit)) => return (n, exit),
+                // No block here (fetch fault, unsupported opcode...; or a block that must
+                // run whole and does not fit the budget): `step` takes the instruction.
+                Err(()) => {}
+            }
         }
-        match self.run_block::<B, CHAIN>(bus, budget) {
-            Ok((n, exit)) => (n, exit),
-            // No block here (fetch fault, unsupported opcode...): let `step` raise it.
-            Err(()) => match self.step(bus) {
-                StepEvent::Executed => (1, None),
-                StepEvent::Halted => (1, Some(RunExit::Halted)),
-                StepEvent::Shutdown => (1, Some(RunExit::Shutdown)),
-            },
+        let mut done = 1;
+        match self.step(bus) {
+            StepEvent::Executed => {
+                if self.debug_stop_pending() {
+                    // A breakpoint stop executed nothing.
+                    if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
+                        done -= 1;
+                    }
+                    self.io_done = false;
+                    return (done, Some(RunExit::Debug));
+                }
+                if self.io_done {
+                    self.io_done = false;
+                    return (done, Some(RunExit::Io));
+                }
+                (done, None)
+            }
+            StepEvent::Halted => (done, Some(RunExit::Halted)),
+            StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
         }
     }
 
@@ -172,6 +171,18 @@ impl Cpu {
                     Ok((executed, None))
                 };
             };
+            {
+                // A block with elided flags runs whole or not at all: what is left of the
+                // budget goes instruction by instruction through `step`.
+                let b = self.icache.blocks.slots[si].as_ref().unwrap();
+                if b.elided && b.instrs.len() as u64 > budget - executed {
+                    return if executed == 0 {
+                        Err(())
+                    } else {
+                        Ok((executed, None))
+                    };
+                }
+            }
             match self.exec_block(bus, si, budget - executed) {
                 (n, BlockEnd::Next) => {
                     executed += n;
@@ -346,7 +357,13 @@ impl Cpu {
         if instrs.is_empty() {
             return None;
         }
+        let mut forms: Vec<Fast> = instrs.iter().map(|(_, f)| *f).collect();
+        let elided = elide_dead_flags(&mut forms);
+        for ((_, f), g) in instrs.iter_mut().zip(forms) {
+            *f = g;
+        }
         Some(Block {
+            elided,
             phys,
             key,
             gen,

@@ -135,6 +135,119 @@ pub(crate) enum Fast {
         d: u8,
         sz: u8,
     },
+    // The forms below are built only by `elide_dead_flags`: the same operation without its
+    // status-flag results, which a later instruction of the block overwrites unread.
+    /// AluRR computing only the result.
+    AluRRNf {
+        op: u8,
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    /// AluRI computing only the result.
+    AluRINf {
+        op: u8,
+        d: u8,
+        sz: u8,
+        imm: u32,
+    },
+    /// AluRM computing only the result.
+    AluRMNf {
+        op: u8,
+        d: u8,
+        sz: u8,
+        m: MemOp,
+    },
+    /// IncDec computing only the result.
+    IncDecNf {
+        d: u8,
+        sz: u8,
+        inc: bool,
+    },
+    /// ShiftRI computing only the result.
+    ShiftRINf {
+        kind: u8,
+        d: u8,
+        sz: u8,
+        count: u8,
+    },
+    /// A register-only CMP/TEST whose flags are all dead: nothing to do.
+    Nop,
+}
+
+impl Fast {
+    /// (status flags read, status flags written, may fault or leave the block) of a form.
+    /// Generic instructions count as reading everything and faulting.
+    fn flag_effect(&self) -> (u32, u32, bool) {
+        use crate::state::flags::*;
+        let carry = |op: u8| {
+            if matches!(OPS[op as usize], AluOp::Adc | AluOp::Sbb) {
+                CF
+            } else {
+                0
+            }
+        };
+        match *self {
+            Fast::MovRR { .. } | Fast::MovRI { .. } | Fast::MovxR { .. } | Fast::Lea { .. } => {
+                (0, 0, false)
+            }
+            Fast::AluRR { op, .. } | Fast::AluRI { op, .. } => (carry(op), STATUS, false),
+            Fast::CmpRR { .. } | Fast::CmpRI { .. } | Fast::TestRR { .. } => (0, STATUS, false),
+            Fast::AluRM { op, .. } => (carry(op), STATUS, true),
+            Fast::IncDec { .. } => (0, STATUS & !CF, false),
+            // ROL/ROR keep SF, ZF, PF and AF.
+            Fast::ShiftRI { kind, .. } => (0, if kind >= 3 { CF | OF } else { STATUS }, false),
+            _ => (STATUS, 0, true),
+        }
+    }
+
+    /// The form without status-flag results (`self` if it has none).
+    fn without_flags(self) -> Fast {
+        match self {
+            Fast::AluRR { op, d, s, sz } => Fast::AluRRNf { op, d, s, sz },
+            Fast::AluRI { op, d, sz, imm } => Fast::AluRINf { op, d, sz, imm },
+            Fast::AluRM { op, d, sz, m } => Fast::AluRMNf { op, d, sz, m },
+            Fast::IncDec { d, sz, inc } => Fast::IncDecNf { d, sz, inc },
+            Fast::ShiftRI { kind, d, sz, count } => Fast::ShiftRINf { kind, d, sz, count },
+            Fast::CmpRR { .. } | Fast::CmpRI { .. } | Fast::TestRR { .. } => Fast::Nop,
+            f => f,
+        }
+    }
+}
+
+/// Dead flag elimination over a block's fast forms: an instruction whose status-flag results
+/// are all overwritten by later instructions of the block before anything reads them, and
+/// before anything that may fault or leave the block (memory accesses, branches, generic
+/// forms), gets its flag-less form. EFLAGS is therefore exact wherever an exception can be
+/// delivered and at the block's end; a run that stops inside the block must not use these
+/// forms (see `Block::elided`). Returns whether any form changed.
+pub(crate) fn elide_dead_flags(forms: &mut [Fast]) -> bool {
+    use crate::state::flags::STATUS;
+    let mut live = STATUS; // at the end of the block
+    let mut any = false;
+    for f in forms.iter_mut().rev() {
+        let (r, w, fault) = f.flag_effect();
+        if w != 0 && live & w == 0 {
+            *f = f.without_flags();
+            any = true;
+        }
+        live = if fault { STATUS } else { (live & !w) | r };
+    }
+    any
+}
+
+/// a `op` b without flags (masked by `gpr_set`).
+#[inline(always)]
+fn alu_nf(op: u8, a: u32, b: u32, cf: u32) -> u32 {
+    match OPS[op as usize] {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Adc => a.wrapping_add(b).wrapping_add(cf),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Sbb => a.wrapping_sub(b).wrapping_sub(cf),
+        AluOp::And => a & b,
+        AluOp::Or => a | b,
+        AluOp::Xor => a ^ b,
+    }
 }
 
 /// A memory operand taken apart once at block build time: EA = disp + base + (index << shift),
@@ -739,6 +852,59 @@ impl Cpu {
                 self.gpr_set(d, sz, v);
                 Ok(())
             }
+            Fast::AluRRNf { op, d, s, sz } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, b, cf));
+                Ok(())
+            }
+            Fast::AluRINf { op, d, sz, imm } => {
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, imm, cf));
+                Ok(())
+            }
+            Fast::AluRMNf { op, d, sz, m } => {
+                let off = self.ea_m(m);
+                let b = self.read_data(bus, m.seg, off, sz as u32)?;
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, b, cf));
+                Ok(())
+            }
+            Fast::IncDecNf { d, sz, inc } => {
+                let a = self.gpr_get(d, sz);
+                let r = if inc {
+                    a.wrapping_add(1)
+                } else {
+                    a.wrapping_sub(1)
+                };
+                self.gpr_set(d, sz, r);
+                Ok(())
+            }
+            Fast::ShiftRINf { kind, d, sz, count } => {
+                let a = self.gpr_get(d, sz);
+                let bits = sz as u32 * 8;
+                let c = count as u32;
+                let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
+                let r = match kind {
+                    0 => a << c,
+                    1 => a >> c,
+                    2 => {
+                        let sa = if sz == 4 {
+                            a as i32
+                        } else {
+                            a as u16 as i16 as i32
+                        };
+                        (sa >> c) as u32
+                    }
+                    3 => (a << c) | (a >> (bits - c)),
+                    _ => (a >> c) | (a << (bits - c)),
+                };
+                self.gpr_set(d, sz, r & m);
+                Ok(())
+            }
+            Fast::Nop => Ok(()),
         }
     }
 }
