@@ -248,7 +248,7 @@ impl Cpu {
         for k in 0..n {
             // SAFETY: k < len of the live block's vector (see above).
             let (instr, fast) = unsafe { &*instrs.add(k) };
-            let (instr, fast) = (instr, *fast);
+            let fast: &Fast = fast;
             let generic = matches!(fast, Fast::Generic);
             let here = self.s.eip;
             if generic {

@@ -645,9 +645,9 @@ impl Cpu {
         &mut self,
         bus: &mut B,
         i: &Instruction,
-        f: Fast,
+        f: &Fast,
     ) -> Result<(), Fault> {
-        match f {
+        match *f {
             Fast::Generic => self.execute(bus, i),
             Fast::MovRR { d, s, sz } => {
                 let v = self.gpr_get(s, sz);
