@@ -9,7 +9,7 @@
 use iced_x86::{FlowControl, Instruction, Mnemonic};
 
 use crate::bus::CpuBus;
-use crate::fast::{classify, elide_dead_flags, Fast};
+use crate::fast::{classify, elide_dead_flags, fuse_tail, Fast};
 use crate::fault::StepEvent;
 use crate::memory::Access;
 use crate::state::{flags, CpuModel, SegReg};
@@ -27,9 +27,24 @@ pub(crate) struct Block {
     /// Offset (EIP) of the first instruction, and the last byte of the block.
     eip: u32,
     last: u32,
-    instrs: Vec<(Instruction, Fast)>,
-    /// Some instruction skips its dead flags (`elide_dead_flags`): the block must run whole.
-    elided: bool,
+    /// The decoded instructions (read by generic forms only) and, apart, what the hot loop
+    /// reads: each one's fast form and the EIP after it.
+    instrs: Vec<Instruction>,
+    forms: Vec<Form>,
+    /// Some instruction skips its dead flags (`elide_dead_flags`), or the tail is a fused
+    /// pair: the block must run whole.
+    whole: bool,
+    /// The last two instructions run as one fused form (`fuse_tail`), the next-to-last entry.
+    fused: bool,
+    /// The block runs only where CS.limit >= this: its last byte, or a fused Jcc's target.
+    need_limit: u32,
+}
+
+/// An instruction's fast form and the EIP after it (masked to the block's code size).
+#[derive(Clone, Copy)]
+struct Form {
+    fast: Fast,
+    next: u32,
 }
 
 /// Direct-mapped table of blocks.
@@ -175,7 +190,7 @@ impl Cpu {
                 // A block with elided flags runs whole or not at all: what is left of the
                 // budget goes instruction by instruction through `step`.
                 let b = self.icache.blocks.slots[si].as_ref().unwrap();
-                if b.elided && b.instrs.len() as u64 > budget - executed {
+                if b.whole && b.forms.len() as u64 > budget - executed {
                     return if executed == 0 {
                         Err(())
                     } else {
@@ -221,8 +236,10 @@ impl Cpu {
             let b = self.build_block(bus, eip, phys, key)?;
             self.icache.blocks.slots[si] = Some(b);
         }
-        let last = self.icache.blocks.slots[si].as_ref().map_or(0, |b| b.last);
-        if last > limit || last < eip {
+        let (last, need) = self.icache.blocks.slots[si]
+            .as_ref()
+            .map_or((0, 0), |b| (b.last, b.need_limit));
+        if need > limit || last < eip {
             return None; // the limit check is `step`'s business
         }
         Some(si)
@@ -231,24 +248,25 @@ impl Cpu {
     /// Run up to `budget` (> 0) instructions of the block in slot `si`, which starts at EIP.
     #[inline(always)]
     fn exec_block<B: CpuBus>(&mut self, bus: &mut B, si: usize, budget: u64) -> (u64, BlockEnd) {
-        let (instrs, len) = {
+        let (instrs, forms, len, fused) = {
             let b = self.icache.blocks.slots[si].as_ref().unwrap();
-            (b.instrs.as_ptr(), b.instrs.len())
+            (b.instrs.as_ptr(), b.forms.as_ptr(), b.forms.len(), b.fused)
         };
-        let ipmask = if self.s.code32() { u32::MAX } else { 0xFFFF };
         let entry_flags = self.s.eflags & (flags::IF | flags::TF);
         self.icache.code_written = false;
         self.leave_block = false;
-        let n = len.min(budget as usize);
+        // A fused tail pair runs as its first entry (and such blocks run whole: `run_block`).
+        let n = (len - fused as usize).min(budget as usize);
+        let mut completed = true;
         let mut executed = 0u64;
         let mut unsynced = 0u64;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
         // the block table (only `find_block` does), and invalidation only bumps a page
         // generation.
         for k in 0..n {
-            // SAFETY: k < len of the live block's vector (see above).
-            let (instr, fast) = unsafe { &*instrs.add(k) };
-            let fast: &Fast = fast;
+            // SAFETY: k < len of the live block's vectors (see above).
+            let (instr, form) = unsafe { (&*instrs.add(k), &*forms.add(k)) };
+            let fast = &form.fast;
             let generic = matches!(fast, Fast::Generic);
             let here = self.s.eip;
             if generic {
@@ -263,7 +281,7 @@ impl Cpu {
                 self.saved_gpr = self.s.gpr;
                 self.saved_flags = self.s.eflags;
             }
-            let next = instr.next_ip32() & ipmask;
+            let next = form.next;
             self.s.eip = next;
             match self.execute_fast(bus, instr, fast) {
                 Ok(()) => {
@@ -296,6 +314,7 @@ impl Cpu {
             if self.shadow_next {
                 self.shadow_next = false;
                 self.s.int_shadow = true;
+                completed = false;
                 break;
             }
             if self.io_done {
@@ -310,8 +329,14 @@ impl Cpu {
                 || self.leave_block
                 || self.s.eflags & (flags::IF | flags::TF) != entry_flags
             {
+                completed = false;
                 break;
             }
+        }
+        if fused && completed {
+            // The fused pair's second instruction (it cannot fault: see `need_limit`).
+            executed += 1;
+            unsynced += 1;
         }
         self.instret += unsynced;
         self.s.tsc = self.s.tsc.wrapping_add(unsynced);
@@ -341,7 +366,7 @@ impl Cpu {
             used += len;
             // HLT ends a block too: what follows it is often data, not code.
             let end = i.flow_control() != FlowControl::Next || i.mnemonic() == Mnemonic::Hlt;
-            instrs.push((i, classify(&i)));
+            instrs.push(i);
             if end {
                 break;
             }
@@ -357,19 +382,31 @@ impl Cpu {
         if instrs.is_empty() {
             return None;
         }
-        let mut forms: Vec<Fast> = instrs.iter().map(|(_, f)| *f).collect();
-        let elided = elide_dead_flags(&mut forms);
-        for ((_, f), g) in instrs.iter_mut().zip(forms) {
-            *f = g;
-        }
+        let mut fasts: Vec<Fast> = instrs.iter().map(classify).collect();
+        let elided = elide_dead_flags(&mut fasts);
+        let ipmask = if key == 1 { u32::MAX } else { 0xFFFF };
+        let fall = instrs[instrs.len() - 1].next_ip32() & ipmask;
+        let last = eip.wrapping_add(used - 1);
+        let fused_target = fuse_tail(&mut fasts, fall);
+        let forms = instrs
+            .iter()
+            .zip(fasts)
+            .map(|(i, fast)| Form {
+                fast,
+                next: i.next_ip32() & ipmask,
+            })
+            .collect();
         Some(Block {
-            elided,
+            whole: elided || fused_target.is_some(),
+            fused: fused_target.is_some(),
+            need_limit: fused_target.map_or(last, |t| t.max(last)),
             phys,
             key,
             gen,
             eip,
-            last: eip.wrapping_add(used - 1),
+            last,
             instrs,
+            forms,
         })
     }
 }

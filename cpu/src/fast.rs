@@ -173,6 +173,100 @@ pub(crate) enum Fast {
     },
     /// A register-only CMP/TEST whose flags are all dead: nothing to do.
     Nop,
+    // Fused pairs, built only by `fuse_tail`: a register-only flag-writing instruction and the
+    // Jcc ending the block, in one dispatch (two retired instructions).
+    CmpRIJ {
+        d: u8,
+        sz: u8,
+        imm: u32,
+        j: JccOp,
+    },
+    CmpRRJ {
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    TestRRJ {
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    IncDecJ {
+        d: u8,
+        sz: u8,
+        inc: bool,
+        j: JccOp,
+    },
+    AluRIJ {
+        op: u8,
+        d: u8,
+        sz: u8,
+        imm: u32,
+        j: JccOp,
+    },
+    AluRRJ {
+        op: u8,
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    ShiftRIJ {
+        kind: u8,
+        d: u8,
+        sz: u8,
+        count: u8,
+        j: JccOp,
+    },
+}
+
+/// The Jcc of a fused pair: taken as `Fast::Jcc`; `fall` is the EIP after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JccOp {
+    mask: u32,
+    target: u32,
+    fall: u32,
+    neg: bool,
+}
+
+/// Fuse a block's last two forms when they are a register-only flag-writing form and a Jcc
+/// (`fall`: EIP after the Jcc). Returns the Jcc's target if they were fused: the pair then
+/// sits in the next-to-last form, runs as one (two instructions retired), and the block may
+/// only run if that target is inside the CS limit (a Jcc past the limit faults; see
+/// `Block::need_limit`) and only whole.
+pub(crate) fn fuse_tail(forms: &mut [Fast], fall: u32) -> Option<u32> {
+    let n = forms.len();
+    if n < 2 {
+        return None;
+    }
+    let Fast::Jcc { mask, neg, target } = forms[n - 1] else {
+        return None;
+    };
+    let j = JccOp {
+        mask,
+        target,
+        fall,
+        neg,
+    };
+    forms[n - 2] = match forms[n - 2] {
+        Fast::CmpRI { d, sz, imm } => Fast::CmpRIJ { d, sz, imm, j },
+        Fast::CmpRR { d, s, sz } => Fast::CmpRRJ { d, s, sz, j },
+        Fast::TestRR { d, s, sz } => Fast::TestRRJ { d, s, sz, j },
+        Fast::IncDec { d, sz, inc } => Fast::IncDecJ { d, sz, inc, j },
+        Fast::AluRI { op, d, sz, imm } => Fast::AluRIJ { op, d, sz, imm, j },
+        Fast::AluRR { op, d, s, sz } => Fast::AluRRJ { op, d, s, sz, j },
+        Fast::ShiftRI { kind, d, sz, count } => Fast::ShiftRIJ {
+            kind,
+            d,
+            sz,
+            count,
+            j,
+        },
+        _ => return None,
+    };
+    Some(target)
 }
 
 impl Fast {
@@ -639,6 +733,82 @@ impl Cpu {
         (f & 0x7FFF_FFFF) | (lt << 31)
     }
 
+    /// SHL/SHR/SAR/ROL/ROR r, imm (`Fast::ShiftRI`).
+    #[inline(always)]
+    fn shift_ri(&mut self, kind: u8, d: u8, sz: u8, count: u8) {
+        let a = self.gpr_get(d, sz);
+        let bits = sz as u32 * 8;
+        let c = count as u32;
+        let sb = if sz == 4 { 0x8000_0000 } else { 0x8000 };
+        let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
+        use crate::state::flags::*;
+        let old = self.s.eflags;
+        let (r, f) = match kind {
+            0 => {
+                let r = (a << c) & m;
+                let cf = (a >> (bits - c)) & 1 != 0;
+                let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
+                if (r & sb != 0) != cf {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            1 => {
+                let r = a >> c;
+                let cf = (a >> (c - 1)) & 1 != 0;
+                let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
+                if c == 1 && a & sb != 0 {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            2 => {
+                let sa = if sz == 4 {
+                    a as i32 as i64
+                } else {
+                    a as u16 as i16 as i64
+                };
+                let r = (sa >> c) as u32 & m;
+                let cf = (sa >> (c - 1)) & 1 != 0;
+                (
+                    r,
+                    crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 },
+                )
+            }
+            3 => {
+                let r = ((a << c) | (a >> (bits - c))) & m;
+                let cf = r & 1 != 0;
+                let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
+                if (r & sb != 0) != cf {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            _ => {
+                let r = ((a >> c) | (a << (bits - c))) & m;
+                let cf = r & sb != 0;
+                let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
+                if (r & sb != 0) != (r & (sb >> 1) != 0) {
+                    f |= OF;
+                }
+                (r, f)
+            }
+        };
+        self.set_status(f);
+        self.gpr_set(d, sz, r);
+    }
+
+    /// The branch of a fused pair (`Fast::*J`): the target was checked against the CS limit
+    /// when the block was found (`Block::need_limit`).
+    #[inline(always)]
+    fn jcc_fused(&mut self, j: JccOp) {
+        self.s.eip = if (self.cond_flags() & j.mask != 0) != j.neg {
+            j.target
+        } else {
+            j.fall
+        };
+    }
+
     /// Execute an instruction by its fast form (EIP already advanced), or generically.
     #[inline(always)]
     pub(crate) fn execute_fast<B: CpuBus>(
@@ -750,66 +920,7 @@ impl Cpu {
                 Ok(())
             }
             Fast::ShiftRI { kind, d, sz, count } => {
-                let a = self.gpr_get(d, sz);
-                let bits = sz as u32 * 8;
-                let c = count as u32;
-                let sb = if sz == 4 { 0x8000_0000 } else { 0x8000 };
-                let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
-                use crate::state::flags::*;
-                let old = self.s.eflags;
-                let (r, f) = match kind {
-                    0 => {
-                        let r = (a << c) & m;
-                        let cf = (a >> (bits - c)) & 1 != 0;
-                        let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != cf {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    1 => {
-                        let r = a >> c;
-                        let cf = (a >> (c - 1)) & 1 != 0;
-                        let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
-                        if c == 1 && a & sb != 0 {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    2 => {
-                        let sa = if sz == 4 {
-                            a as i32 as i64
-                        } else {
-                            a as u16 as i16 as i64
-                        };
-                        let r = (sa >> c) as u32 & m;
-                        let cf = (sa >> (c - 1)) & 1 != 0;
-                        (
-                            r,
-                            crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 },
-                        )
-                    }
-                    3 => {
-                        let r = ((a << c) | (a >> (bits - c))) & m;
-                        let cf = r & 1 != 0;
-                        let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != cf {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    _ => {
-                        let r = ((a >> c) | (a << (bits - c))) & m;
-                        let cf = r & sb != 0;
-                        let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != (r & (sb >> 1) != 0) {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                };
-                self.set_status(f);
-                self.gpr_set(d, sz, r);
+                self.shift_ri(kind, d, sz, count);
                 Ok(())
             }
             Fast::AluRM { op, d, sz, m } => {
@@ -905,6 +1016,63 @@ impl Cpu {
                 Ok(())
             }
             Fast::Nop => Ok(()),
+            Fast::CmpRIJ { d, sz, imm, j } => {
+                let a = self.gpr_get(d, sz);
+                self.sub_flags(a, imm, 0, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::CmpRRJ { d, s, sz, j } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                self.sub_flags(a, b, 0, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::TestRRJ { d, s, sz, j } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                self.logic_flags(a & b, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::IncDecJ { d, sz, inc, j } => {
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                let r = if inc {
+                    self.add_flags(a, 1, 0, sz as u32)
+                } else {
+                    self.sub_flags(a, 1, 0, sz as u32)
+                };
+                self.s.eflags = (self.s.eflags & !crate::state::flags::CF) | cf;
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::AluRIJ { op, d, sz, imm, j } => {
+                let a = self.gpr_get(d, sz);
+                let r = self.alu(OPS[op as usize], a, imm, sz as u32);
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::AluRRJ { op, d, s, sz, j } => {
+                let a = self.gpr_get(d, sz);
+                let b = self.gpr_get(s, sz);
+                let r = self.alu(OPS[op as usize], a, b, sz as u32);
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::ShiftRIJ {
+                kind,
+                d,
+                sz,
+                count,
+                j,
+            } => {
+                self.shift_ri(kind, d, sz, count);
+                self.jcc_fused(j);
+                Ok(())
+            }
         }
     }
 }

@@ -390,3 +390,53 @@ fn block_dead_flags_match_step() {
         assert_eq!(b1.mem, b2.mem, "budget {budget}");
     }
 }
+
+/// A fused CMP+Jcc tail whose target lies past the CS limit: the CMP retires, the Jcc raises
+/// #GP with the CMP's flags, exactly as under `step`.
+#[test]
+fn fused_jcc_past_cs_limit_faults_exactly() {
+    // inc bx; cmp ax, ax; jz +0x200 (0x1007 + 0x200 > limit 0x10FF)
+    let code = [0x43, 0x39, 0xC0, 0x0F, 0x84, 0x00, 0x02, 0xF4];
+    let mut h = CodeAssembler::new(16).unwrap();
+    h.mov(bp, sp).unwrap();
+    h.mov(ax, word_ptr(bp + 4)).unwrap();
+    h.mov(word_ptr(0x3000), ax).unwrap();
+    h.hlt().unwrap();
+    let handler = h.assemble(0x600).unwrap();
+    let setup = || {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        bus.mem[0x600..0x600 + handler.len()].copy_from_slice(&handler);
+        bus.mem[13 * 4] = 0x00;
+        bus.mem[13 * 4 + 1] = 0x06;
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            attr: attr::REAL_CODE,
+            base: 0,
+            limit: 0x10FF,
+        };
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[0] = 5;
+        cpu.s.gpr[4] = 0x8000;
+        (cpu, bus)
+    };
+    let (mut c1, mut b1) = setup();
+    while !c1.s.halted {
+        c1.step(&mut b1);
+    }
+    let pushed = u16::from_le_bytes([b1.mem[0x3000], b1.mem[0x3001]]);
+    assert_eq!(pushed & 0x40, 0x40, "ZF from the CMP: {pushed:04x}");
+    for budget in [1, 2, 3, 100] {
+        let (mut c2, mut b2) = setup();
+        for _ in 0..100 {
+            if c2.s.halted {
+                break;
+            }
+            c2.run(&mut b2, budget);
+        }
+        assert_eq!(c1.s, c2.s, "budget {budget}");
+        assert_eq!(c1.instret, c2.instret, "budget {budget}");
+        assert_eq!(b1.mem, b2.mem, "budget {budget}");
+    }
+}
