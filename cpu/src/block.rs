@@ -38,6 +38,8 @@ pub(crate) struct Block {
     fused: bool,
     /// The block runs only where CS.limit >= this: its last byte, or a fused Jcc's target.
     need_limit: u32,
+    /// Only fast forms: running the block changes no segment, mode, CPL or translation.
+    pure: bool,
 }
 
 /// An instruction's fast form and the EIP after it (masked to the block's code size).
@@ -178,13 +180,20 @@ impl Cpu {
         budget: u64,
     ) -> Result<(u64, Option<RunExit>), ()> {
         let mut executed = 0u64;
+        let mut again: Option<usize> = None;
         loop {
-            let Some(si) = self.find_block(bus) else {
-                return if executed == 0 {
-                    Err(())
-                } else {
-                    Ok((executed, None))
-                };
+            let si = match again.take() {
+                Some(si) => si,
+                None => {
+                    let Some(si) = self.find_block(bus) else {
+                        return if executed == 0 {
+                            Err(())
+                        } else {
+                            Ok((executed, None))
+                        };
+                    };
+                    si
+                }
             };
             {
                 // A block with elided flags runs whole or not at all: what is left of the
@@ -203,6 +212,16 @@ impl Cpu {
                     executed += n;
                     if !CHAIN || executed >= budget || self.needs_step(bus) {
                         return Ok((executed, None));
+                    }
+                    // A pure block that jumped back to its own start, with paging off and no
+                    // cached code written, is what `find_block` would find again.
+                    let b = self.icache.blocks.slots[si].as_ref().unwrap();
+                    if b.pure
+                        && self.s.eip == b.eip
+                        && !self.icache.code_written
+                        && self.s.cr0 & crate::state::cr0::PG == 0
+                    {
+                        again = Some(si);
                     }
                 }
                 (n, BlockEnd::Exit(e)) => return Ok((executed + n, e)),
@@ -258,8 +277,11 @@ impl Cpu {
         // A fused tail pair runs as its first entry (and such blocks run whole: `run_block`).
         let n = (len - fused as usize).min(budget as usize);
         let mut completed = true;
-        let mut executed = 0u64;
-        let mut unsynced = 0u64;
+        let entry_eip = self.s.eip;
+        // Instructions of this run already added to the retired-instruction and TSC counts,
+        // and instructions completed when the loop ends.
+        let mut synced = 0u64;
+        let mut done = n;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
         // the block table (only `find_block` does), and invalidation only bumps a page
         // generation.
@@ -268,43 +290,44 @@ impl Cpu {
             let (instr, form) = unsafe { (&*instrs.add(k), &*forms.add(k)) };
             let fast = &form.fast;
             let generic = matches!(fast, Fast::Generic);
-            let here = self.s.eip;
             if generic {
                 // Retired-instruction and TSC counts are kept up to date before anything that
                 // may read them (RDTSC, RDMSR, exception delivery).
-                self.instret += unsynced;
-                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                unsynced = 0;
+                let pending = k as u64 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                synced = k as u64;
                 // Fast forms change no register or flag before they can fault, and never
                 // branch except as the last instruction of a block.
-                self.start_eip = here;
+                self.start_eip = self.s.eip;
                 self.saved_gpr = self.s.gpr;
                 self.saved_flags = self.s.eflags;
             }
             let next = form.next;
             self.s.eip = next;
-            match self.execute_fast(bus, instr, fast) {
-                Ok(()) => {
-                    executed += 1;
-                    unsynced += 1;
+            if let Err(f) = self.execute_fast(bus, instr, fast) {
+                // The instructions before this one ran straight on (no branch mid-block).
+                let here = if k == 0 {
+                    entry_eip
+                } else {
+                    // SAFETY: k - 1 < len.
+                    unsafe { (*forms.add(k - 1)).next }
+                };
+                if generic {
+                    self.s.gpr = self.saved_gpr;
+                    self.s.eflags = self.saved_flags;
                 }
-                Err(f) => {
-                    if generic {
-                        self.s.gpr = self.saved_gpr;
-                        self.s.eflags = self.saved_flags;
-                    }
-                    self.start_eip = here;
-                    self.s.eip = here;
-                    self.shadow_next = false;
-                    executed += 1;
-                    self.instret += unsynced;
-                    self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                    let e = match self.deliver_exception(bus, f) {
-                        StepEvent::Shutdown => Some(RunExit::Shutdown),
-                        _ => None,
-                    };
-                    return (executed, BlockEnd::Exit(e));
-                }
+                self.start_eip = here;
+                self.s.eip = here;
+                self.shadow_next = false;
+                let pending = k as u64 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                let e = match self.deliver_exception(bus, f) {
+                    StepEvent::Shutdown => Some(RunExit::Shutdown),
+                    _ => None,
+                };
+                return (k as u64 + 1, BlockEnd::Exit(e));
             }
             if !generic {
                 continue;
@@ -315,13 +338,15 @@ impl Cpu {
                 self.shadow_next = false;
                 self.s.int_shadow = true;
                 completed = false;
+                done = k + 1;
                 break;
             }
             if self.io_done {
                 self.io_done = false;
-                self.instret += unsynced;
-                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                return (executed, BlockEnd::Exit(Some(RunExit::Io)));
+                let pending = k as u64 + 1 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                return (k as u64 + 1, BlockEnd::Exit(Some(RunExit::Io)));
             }
             if self.s.eip != next
                 || self.s.halted
@@ -330,16 +355,15 @@ impl Cpu {
                 || self.s.eflags & (flags::IF | flags::TF) != entry_flags
             {
                 completed = false;
+                done = k + 1;
                 break;
             }
         }
-        if fused && completed {
-            // The fused pair's second instruction (it cannot fault: see `need_limit`).
-            executed += 1;
-            unsynced += 1;
-        }
-        self.instret += unsynced;
-        self.s.tsc = self.s.tsc.wrapping_add(unsynced);
+        // A fused pair's second instruction cannot fault (see `need_limit`).
+        let executed = done as u64 + (fused && completed) as u64;
+        let pending = executed - synced;
+        self.instret += pending;
+        self.s.tsc = self.s.tsc.wrapping_add(pending);
         (executed, BlockEnd::Next)
     }
 
@@ -383,6 +407,7 @@ impl Cpu {
             return None;
         }
         let mut fasts: Vec<Fast> = instrs.iter().map(classify).collect();
+        let fasts_pure = fasts.iter().all(|f| !matches!(f, Fast::Generic));
         let elided = elide_dead_flags(&mut fasts);
         let ipmask = if key == 1 { u32::MAX } else { 0xFFFF };
         let fall = instrs[instrs.len() - 1].next_ip32() & ipmask;
@@ -396,7 +421,9 @@ impl Cpu {
                 next: i.next_ip32() & ipmask,
             })
             .collect();
+        let pure = fasts_pure;
         Some(Block {
+            pure,
             whole: elided || fused_target.is_some(),
             fused: fused_target.is_some(),
             need_limit: fused_target.map_or(last, |t| t.max(last)),
