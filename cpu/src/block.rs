@@ -9,7 +9,7 @@
 use iced_x86::{FlowControl, Instruction, Mnemonic};
 
 use crate::bus::CpuBus;
-use crate::fast::{classify, Fast};
+use crate::fast::{classify, elide_dead_flags, fuse_tail, Fast};
 use crate::fault::StepEvent;
 use crate::memory::Access;
 use crate::state::{flags, CpuModel, SegReg};
@@ -27,7 +27,26 @@ pub(crate) struct Block {
     /// Offset (EIP) of the first instruction, and the last byte of the block.
     eip: u32,
     last: u32,
-    instrs: Vec<(Instruction, Fast)>,
+    /// The decoded instructions (read by generic forms only) and, apart, what the hot loop
+    /// reads: each one's fast form and the EIP after it.
+    instrs: Vec<Instruction>,
+    forms: Vec<Form>,
+    /// Some instruction skips its dead flags (`elide_dead_flags`), or the tail is a fused
+    /// pair: the block must run whole.
+    whole: bool,
+    /// The last two instructions run as one fused form (`fuse_tail`), the next-to-last entry.
+    fused: bool,
+    /// The block runs only where CS.limit >= this: its last byte, or a fused Jcc's target.
+    need_limit: u32,
+    /// Only fast forms: running the block changes no segment, mode, CPL or translation.
+    pure: bool,
+}
+
+/// An instruction's fast form and the EIP after it (masked to the block's code size).
+#[derive(Clone, Copy)]
+struct Form {
+    fast: Fast,
+    next: u32,
 }
 
 /// Direct-mapped table of blocks.
@@ -122,36 +141,33 @@ impl Cpu {
         bus: &mut B,
         budget: u64,
     ) -> (u64, Option<RunExit>) {
-        if self.needs_step(bus) {
-            let mut done = 1;
-            return match self.step(bus) {
-                StepEvent::Executed => {
-                    if self.debug_stop_pending() {
-                        // A breakpoint stop executed nothing.
-                        if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
-                            done -= 1;
-                        }
-                        self.io_done = false;
-                        return (done, Some(RunExit::Debug));
-                    }
-                    if self.io_done {
-                        self.io_done = false;
-                        return (done, Some(RunExit::Io));
-                    }
-                    (done, None)
-                }
-                StepEvent::Halted => (done, Some(RunExit::Halted)),
-                StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
-            };
+        if !self.needs_step(bus) {
+            match self.run_block::<B, CHAIN>(bus, budget) {
+                Ok((n, exit)) => return (n, exit),
+                // No block here (fetch fault, unsupported opcode...; or a block that must
+                // run whole and does not fit the budget): `step` takes the instruction.
+                Err(()) => {}
+            }
         }
-        match self.run_block::<B, CHAIN>(bus, budget) {
-            Ok((n, exit)) => (n, exit),
-            // No block here (fetch fault, unsupported opcode...): let `step` raise it.
-            Err(()) => match self.step(bus) {
-                StepEvent::Executed => (1, None),
-                StepEvent::Halted => (1, Some(RunExit::Halted)),
-                StepEvent::Shutdown => (1, Some(RunExit::Shutdown)),
-            },
+        let mut done = 1;
+        match self.step(bus) {
+            StepEvent::Executed => {
+                if self.debug_stop_pending() {
+                    // A breakpoint stop executed nothing.
+                    if matches!(self.emu.stop, Some(crate::DebugStop::Breakpoint(_))) {
+                        done -= 1;
+                    }
+                    self.io_done = false;
+                    return (done, Some(RunExit::Debug));
+                }
+                if self.io_done {
+                    self.io_done = false;
+                    return (done, Some(RunExit::Io));
+                }
+                (done, None)
+            }
+            StepEvent::Halted => (done, Some(RunExit::Halted)),
+            StepEvent::Shutdown => (done, Some(RunExit::Shutdown)),
         }
     }
 
@@ -164,19 +180,48 @@ impl Cpu {
         budget: u64,
     ) -> Result<(u64, Option<RunExit>), ()> {
         let mut executed = 0u64;
+        let mut again: Option<usize> = None;
         loop {
-            let Some(si) = self.find_block(bus) else {
-                return if executed == 0 {
-                    Err(())
-                } else {
-                    Ok((executed, None))
-                };
+            let si = match again.take() {
+                Some(si) => si,
+                None => {
+                    let Some(si) = self.find_block(bus) else {
+                        return if executed == 0 {
+                            Err(())
+                        } else {
+                            Ok((executed, None))
+                        };
+                    };
+                    si
+                }
             };
+            {
+                // A block with elided flags runs whole or not at all: what is left of the
+                // budget goes instruction by instruction through `step`.
+                let b = self.icache.blocks.slots[si].as_ref().unwrap();
+                if b.whole && b.forms.len() as u64 > budget - executed {
+                    return if executed == 0 {
+                        Err(())
+                    } else {
+                        Ok((executed, None))
+                    };
+                }
+            }
             match self.exec_block(bus, si, budget - executed) {
                 (n, BlockEnd::Next) => {
                     executed += n;
                     if !CHAIN || executed >= budget || self.needs_step(bus) {
                         return Ok((executed, None));
+                    }
+                    // A pure block that jumped back to its own start, with paging off and no
+                    // cached code written, is what `find_block` would find again.
+                    let b = self.icache.blocks.slots[si].as_ref().unwrap();
+                    if b.pure
+                        && self.s.eip == b.eip
+                        && !self.icache.code_written
+                        && self.s.cr0 & crate::state::cr0::PG == 0
+                    {
+                        again = Some(si);
                     }
                 }
                 (n, BlockEnd::Exit(e)) => return Ok((executed + n, e)),
@@ -210,8 +255,10 @@ impl Cpu {
             let b = self.build_block(bus, eip, phys, key)?;
             self.icache.blocks.slots[si] = Some(b);
         }
-        let last = self.icache.blocks.slots[si].as_ref().map_or(0, |b| b.last);
-        if last > limit || last < eip {
+        let (last, need) = self.icache.blocks.slots[si]
+            .as_ref()
+            .map_or((0, 0), |b| (b.last, b.need_limit));
+        if need > limit || last < eip {
             return None; // the limit check is `step`'s business
         }
         Some(si)
@@ -220,62 +267,67 @@ impl Cpu {
     /// Run up to `budget` (> 0) instructions of the block in slot `si`, which starts at EIP.
     #[inline(always)]
     fn exec_block<B: CpuBus>(&mut self, bus: &mut B, si: usize, budget: u64) -> (u64, BlockEnd) {
-        let (instrs, len) = {
+        let (instrs, forms, len, fused) = {
             let b = self.icache.blocks.slots[si].as_ref().unwrap();
-            (b.instrs.as_ptr(), b.instrs.len())
+            (b.instrs.as_ptr(), b.forms.as_ptr(), b.forms.len(), b.fused)
         };
-        let ipmask = if self.s.code32() { u32::MAX } else { 0xFFFF };
         let entry_flags = self.s.eflags & (flags::IF | flags::TF);
         self.icache.code_written = false;
         self.leave_block = false;
-        let n = len.min(budget as usize);
-        let mut executed = 0u64;
-        let mut unsynced = 0u64;
+        // A fused tail pair runs as its first entry (and such blocks run whole: `run_block`).
+        let n = (len - fused as usize).min(budget as usize);
+        let mut completed = true;
+        let entry_eip = self.s.eip;
+        // Instructions of this run already added to the retired-instruction and TSC counts,
+        // and instructions completed when the loop ends.
+        let mut synced = 0u64;
+        let mut done = n;
         // The block's instructions stay put while it runs: nothing below replaces a slot of
         // the block table (only `find_block` does), and invalidation only bumps a page
         // generation.
         for k in 0..n {
-            // SAFETY: k < len of the live block's vector (see above).
-            let (instr, fast) = unsafe { &*instrs.add(k) };
-            let (instr, fast) = (instr, *fast);
+            // SAFETY: k < len of the live block's vectors (see above).
+            let (instr, form) = unsafe { (&*instrs.add(k), &*forms.add(k)) };
+            let fast = &form.fast;
             let generic = matches!(fast, Fast::Generic);
-            let here = self.s.eip;
             if generic {
                 // Retired-instruction and TSC counts are kept up to date before anything that
                 // may read them (RDTSC, RDMSR, exception delivery).
-                self.instret += unsynced;
-                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                unsynced = 0;
+                let pending = k as u64 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                synced = k as u64;
                 // Fast forms change no register or flag before they can fault, and never
                 // branch except as the last instruction of a block.
-                self.start_eip = here;
+                self.start_eip = self.s.eip;
                 self.saved_gpr = self.s.gpr;
                 self.saved_flags = self.s.eflags;
             }
-            let next = instr.next_ip32() & ipmask;
+            let next = form.next;
             self.s.eip = next;
-            match self.execute_fast(bus, instr, fast) {
-                Ok(()) => {
-                    executed += 1;
-                    unsynced += 1;
+            if let Err(f) = self.execute_fast(bus, instr, fast) {
+                // The instructions before this one ran straight on (no branch mid-block).
+                let here = if k == 0 {
+                    entry_eip
+                } else {
+                    // SAFETY: k - 1 < len.
+                    unsafe { (*forms.add(k - 1)).next }
+                };
+                if generic {
+                    self.s.gpr = self.saved_gpr;
+                    self.s.eflags = self.saved_flags;
                 }
-                Err(f) => {
-                    if generic {
-                        self.s.gpr = self.saved_gpr;
-                        self.s.eflags = self.saved_flags;
-                    }
-                    self.start_eip = here;
-                    self.s.eip = here;
-                    self.shadow_next = false;
-                    executed += 1;
-                    self.instret += unsynced;
-                    self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                    let e = match self.deliver_exception(bus, f) {
-                        StepEvent::Shutdown => Some(RunExit::Shutdown),
-                        _ => None,
-                    };
-                    return (executed, BlockEnd::Exit(e));
-                }
+                self.start_eip = here;
+                self.s.eip = here;
+                self.shadow_next = false;
+                let pending = k as u64 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                let e = match self.deliver_exception(bus, f) {
+                    StepEvent::Shutdown => Some(RunExit::Shutdown),
+                    _ => None,
+                };
+                return (k as u64 + 1, BlockEnd::Exit(e));
             }
             if !generic {
                 continue;
@@ -285,13 +337,16 @@ impl Cpu {
             if self.shadow_next {
                 self.shadow_next = false;
                 self.s.int_shadow = true;
+                completed = false;
+                done = k + 1;
                 break;
             }
             if self.io_done {
                 self.io_done = false;
-                self.instret += unsynced;
-                self.s.tsc = self.s.tsc.wrapping_add(unsynced);
-                return (executed, BlockEnd::Exit(Some(RunExit::Io)));
+                let pending = k as u64 + 1 - synced;
+                self.instret += pending;
+                self.s.tsc = self.s.tsc.wrapping_add(pending);
+                return (k as u64 + 1, BlockEnd::Exit(Some(RunExit::Io)));
             }
             if self.s.eip != next
                 || self.s.halted
@@ -299,11 +354,16 @@ impl Cpu {
                 || self.leave_block
                 || self.s.eflags & (flags::IF | flags::TF) != entry_flags
             {
+                completed = false;
+                done = k + 1;
                 break;
             }
         }
-        self.instret += unsynced;
-        self.s.tsc = self.s.tsc.wrapping_add(unsynced);
+        // A fused pair's second instruction cannot fault (see `need_limit`).
+        let executed = done as u64 + (fused && completed) as u64;
+        let pending = executed - synced;
+        self.instret += pending;
+        self.s.tsc = self.s.tsc.wrapping_add(pending);
         (executed, BlockEnd::Next)
     }
 
@@ -330,7 +390,7 @@ impl Cpu {
             used += len;
             // HLT ends a block too: what follows it is often data, not code.
             let end = i.flow_control() != FlowControl::Next || i.mnemonic() == Mnemonic::Hlt;
-            instrs.push((i, classify(&i)));
+            instrs.push(i);
             if end {
                 break;
             }
@@ -346,13 +406,34 @@ impl Cpu {
         if instrs.is_empty() {
             return None;
         }
+        let mut fasts: Vec<Fast> = instrs.iter().map(classify).collect();
+        let fasts_pure = fasts.iter().all(|f| !matches!(f, Fast::Generic));
+        let elided = elide_dead_flags(&mut fasts);
+        let ipmask = if key == 1 { u32::MAX } else { 0xFFFF };
+        let fall = instrs[instrs.len() - 1].next_ip32() & ipmask;
+        let last = eip.wrapping_add(used - 1);
+        let fused_target = fuse_tail(&mut fasts, fall);
+        let forms = instrs
+            .iter()
+            .zip(fasts)
+            .map(|(i, fast)| Form {
+                fast,
+                next: i.next_ip32() & ipmask,
+            })
+            .collect();
+        let pure = fasts_pure;
         Some(Block {
+            pure,
+            whole: elided || fused_target.is_some(),
+            fused: fused_target.is_some(),
+            need_limit: fused_target.map_or(last, |t| t.max(last)),
             phys,
             key,
             gen,
             eip,
-            last: eip.wrapping_add(used - 1),
+            last,
             instrs,
+            forms,
         })
     }
 }

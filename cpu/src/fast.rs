@@ -135,6 +135,213 @@ pub(crate) enum Fast {
         d: u8,
         sz: u8,
     },
+    // The forms below are built only by `elide_dead_flags`: the same operation without its
+    // status-flag results, which a later instruction of the block overwrites unread.
+    /// AluRR computing only the result.
+    AluRRNf {
+        op: u8,
+        d: u8,
+        s: u8,
+        sz: u8,
+    },
+    /// AluRI computing only the result.
+    AluRINf {
+        op: u8,
+        d: u8,
+        sz: u8,
+        imm: u32,
+    },
+    /// AluRM computing only the result.
+    AluRMNf {
+        op: u8,
+        d: u8,
+        sz: u8,
+        m: MemOp,
+    },
+    /// IncDec computing only the result.
+    IncDecNf {
+        d: u8,
+        sz: u8,
+        inc: bool,
+    },
+    /// ShiftRI computing only the result.
+    ShiftRINf {
+        kind: u8,
+        d: u8,
+        sz: u8,
+        count: u8,
+    },
+    /// A register-only CMP/TEST whose flags are all dead: nothing to do.
+    Nop,
+    // Fused pairs, built only by `fuse_tail`: a register-only flag-writing instruction and the
+    // Jcc ending the block, in one dispatch (two retired instructions).
+    CmpRIJ {
+        d: u8,
+        sz: u8,
+        imm: u32,
+        j: JccOp,
+    },
+    CmpRRJ {
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    TestRRJ {
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    IncDecJ {
+        d: u8,
+        sz: u8,
+        inc: bool,
+        j: JccOp,
+    },
+    AluRIJ {
+        op: u8,
+        d: u8,
+        sz: u8,
+        imm: u32,
+        j: JccOp,
+    },
+    AluRRJ {
+        op: u8,
+        d: u8,
+        s: u8,
+        sz: u8,
+        j: JccOp,
+    },
+    ShiftRIJ {
+        kind: u8,
+        d: u8,
+        sz: u8,
+        count: u8,
+        j: JccOp,
+    },
+}
+
+/// The Jcc of a fused pair: taken as `Fast::Jcc`; `fall` is the EIP after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JccOp {
+    mask: u32,
+    target: u32,
+    fall: u32,
+    neg: bool,
+}
+
+/// Fuse a block's last two forms when they are a register-only flag-writing form and a Jcc
+/// (`fall`: EIP after the Jcc). Returns the Jcc's target if they were fused: the pair then
+/// sits in the next-to-last form, runs as one (two instructions retired), and the block may
+/// only run if that target is inside the CS limit (a Jcc past the limit faults; see
+/// `Block::need_limit`) and only whole.
+pub(crate) fn fuse_tail(forms: &mut [Fast], fall: u32) -> Option<u32> {
+    let n = forms.len();
+    if n < 2 {
+        return None;
+    }
+    let Fast::Jcc { mask, neg, target } = forms[n - 1] else {
+        return None;
+    };
+    let j = JccOp {
+        mask,
+        target,
+        fall,
+        neg,
+    };
+    forms[n - 2] = match forms[n - 2] {
+        Fast::CmpRI { d, sz, imm } => Fast::CmpRIJ { d, sz, imm, j },
+        Fast::CmpRR { d, s, sz } => Fast::CmpRRJ { d, s, sz, j },
+        Fast::TestRR { d, s, sz } => Fast::TestRRJ { d, s, sz, j },
+        Fast::IncDec { d, sz, inc } => Fast::IncDecJ { d, sz, inc, j },
+        Fast::AluRI { op, d, sz, imm } => Fast::AluRIJ { op, d, sz, imm, j },
+        Fast::AluRR { op, d, s, sz } => Fast::AluRRJ { op, d, s, sz, j },
+        Fast::ShiftRI { kind, d, sz, count } => Fast::ShiftRIJ {
+            kind,
+            d,
+            sz,
+            count,
+            j,
+        },
+        _ => return None,
+    };
+    Some(target)
+}
+
+impl Fast {
+    /// (status flags read, status flags written, may fault or leave the block) of a form.
+    /// Generic instructions count as reading everything and faulting.
+    fn flag_effect(&self) -> (u32, u32, bool) {
+        use crate::state::flags::*;
+        let carry = |op: u8| {
+            if matches!(OPS[op as usize], AluOp::Adc | AluOp::Sbb) {
+                CF
+            } else {
+                0
+            }
+        };
+        match *self {
+            Fast::MovRR { .. } | Fast::MovRI { .. } | Fast::MovxR { .. } | Fast::Lea { .. } => {
+                (0, 0, false)
+            }
+            Fast::AluRR { op, .. } | Fast::AluRI { op, .. } => (carry(op), STATUS, false),
+            Fast::CmpRR { .. } | Fast::CmpRI { .. } | Fast::TestRR { .. } => (0, STATUS, false),
+            Fast::AluRM { op, .. } => (carry(op), STATUS, true),
+            Fast::IncDec { .. } => (0, STATUS & !CF, false),
+            // ROL/ROR keep SF, ZF, PF and AF.
+            Fast::ShiftRI { kind, .. } => (0, if kind >= 3 { CF | OF } else { STATUS }, false),
+            _ => (STATUS, 0, true),
+        }
+    }
+
+    /// The form without status-flag results (`self` if it has none).
+    fn without_flags(self) -> Fast {
+        match self {
+            Fast::AluRR { op, d, s, sz } => Fast::AluRRNf { op, d, s, sz },
+            Fast::AluRI { op, d, sz, imm } => Fast::AluRINf { op, d, sz, imm },
+            Fast::AluRM { op, d, sz, m } => Fast::AluRMNf { op, d, sz, m },
+            Fast::IncDec { d, sz, inc } => Fast::IncDecNf { d, sz, inc },
+            Fast::ShiftRI { kind, d, sz, count } => Fast::ShiftRINf { kind, d, sz, count },
+            Fast::CmpRR { .. } | Fast::CmpRI { .. } | Fast::TestRR { .. } => Fast::Nop,
+            f => f,
+        }
+    }
+}
+
+/// Dead flag elimination over a block's fast forms: an instruction whose status-flag results
+/// are all overwritten by later instructions of the block before anything reads them, and
+/// before anything that may fault or leave the block (memory accesses, branches, generic
+/// forms), gets its flag-less form. EFLAGS is therefore exact wherever an exception can be
+/// delivered and at the block's end; a run that stops inside the block must not use these
+/// forms (see `Block::elided`). Returns whether any form changed.
+pub(crate) fn elide_dead_flags(forms: &mut [Fast]) -> bool {
+    use crate::state::flags::STATUS;
+    let mut live = STATUS; // at the end of the block
+    let mut any = false;
+    for f in forms.iter_mut().rev() {
+        let (r, w, fault) = f.flag_effect();
+        if w != 0 && live & w == 0 {
+            *f = f.without_flags();
+            any = true;
+        }
+        live = if fault { STATUS } else { (live & !w) | r };
+    }
+    any
+}
+
+/// a `op` b without flags (masked by `gpr_set`).
+#[inline(always)]
+fn alu_nf(op: u8, a: u32, b: u32, cf: u32) -> u32 {
+    match OPS[op as usize] {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Adc => a.wrapping_add(b).wrapping_add(cf),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Sbb => a.wrapping_sub(b).wrapping_sub(cf),
+        AluOp::And => a & b,
+        AluOp::Or => a | b,
+        AluOp::Xor => a ^ b,
+    }
 }
 
 /// A memory operand taken apart once at block build time: EA = disp + base + (index << shift),
@@ -526,15 +733,91 @@ impl Cpu {
         (f & 0x7FFF_FFFF) | (lt << 31)
     }
 
+    /// SHL/SHR/SAR/ROL/ROR r, imm (`Fast::ShiftRI`).
+    #[inline(always)]
+    fn shift_ri(&mut self, kind: u8, d: u8, sz: u8, count: u8) {
+        let a = self.gpr_get(d, sz);
+        let bits = sz as u32 * 8;
+        let c = count as u32;
+        let sb = if sz == 4 { 0x8000_0000 } else { 0x8000 };
+        let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
+        use crate::state::flags::*;
+        let old = self.s.eflags;
+        let (r, f) = match kind {
+            0 => {
+                let r = (a << c) & m;
+                let cf = (a >> (bits - c)) & 1 != 0;
+                let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
+                if (r & sb != 0) != cf {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            1 => {
+                let r = a >> c;
+                let cf = (a >> (c - 1)) & 1 != 0;
+                let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
+                if c == 1 && a & sb != 0 {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            2 => {
+                let sa = if sz == 4 {
+                    a as i32 as i64
+                } else {
+                    a as u16 as i16 as i64
+                };
+                let r = (sa >> c) as u32 & m;
+                let cf = (sa >> (c - 1)) & 1 != 0;
+                (
+                    r,
+                    crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 },
+                )
+            }
+            3 => {
+                let r = ((a << c) | (a >> (bits - c))) & m;
+                let cf = r & 1 != 0;
+                let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
+                if (r & sb != 0) != cf {
+                    f |= OF;
+                }
+                (r, f)
+            }
+            _ => {
+                let r = ((a >> c) | (a << (bits - c))) & m;
+                let cf = r & sb != 0;
+                let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
+                if (r & sb != 0) != (r & (sb >> 1) != 0) {
+                    f |= OF;
+                }
+                (r, f)
+            }
+        };
+        self.set_status(f);
+        self.gpr_set(d, sz, r);
+    }
+
+    /// The branch of a fused pair (`Fast::*J`): the target was checked against the CS limit
+    /// when the block was found (`Block::need_limit`).
+    #[inline(always)]
+    fn jcc_fused(&mut self, j: JccOp) {
+        self.s.eip = if (self.cond_flags() & j.mask != 0) != j.neg {
+            j.target
+        } else {
+            j.fall
+        };
+    }
+
     /// Execute an instruction by its fast form (EIP already advanced), or generically.
     #[inline(always)]
     pub(crate) fn execute_fast<B: CpuBus>(
         &mut self,
         bus: &mut B,
         i: &Instruction,
-        f: Fast,
+        f: &Fast,
     ) -> Result<(), Fault> {
-        match f {
+        match *f {
             Fast::Generic => self.execute(bus, i),
             Fast::MovRR { d, s, sz } => {
                 let v = self.gpr_get(s, sz);
@@ -637,66 +920,7 @@ impl Cpu {
                 Ok(())
             }
             Fast::ShiftRI { kind, d, sz, count } => {
-                let a = self.gpr_get(d, sz);
-                let bits = sz as u32 * 8;
-                let c = count as u32;
-                let sb = if sz == 4 { 0x8000_0000 } else { 0x8000 };
-                let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
-                use crate::state::flags::*;
-                let old = self.s.eflags;
-                let (r, f) = match kind {
-                    0 => {
-                        let r = (a << c) & m;
-                        let cf = (a >> (bits - c)) & 1 != 0;
-                        let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != cf {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    1 => {
-                        let r = a >> c;
-                        let cf = (a >> (c - 1)) & 1 != 0;
-                        let mut f = crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 };
-                        if c == 1 && a & sb != 0 {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    2 => {
-                        let sa = if sz == 4 {
-                            a as i32 as i64
-                        } else {
-                            a as u16 as i16 as i64
-                        };
-                        let r = (sa >> c) as u32 & m;
-                        let cf = (sa >> (c - 1)) & 1 != 0;
-                        (
-                            r,
-                            crate::ops::alu::szp(r, sz as u32) | if cf { CF } else { 0 },
-                        )
-                    }
-                    3 => {
-                        let r = ((a << c) | (a >> (bits - c))) & m;
-                        let cf = r & 1 != 0;
-                        let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != cf {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                    _ => {
-                        let r = ((a >> c) | (a << (bits - c))) & m;
-                        let cf = r & sb != 0;
-                        let mut f = (old & (SF | ZF | PF | AF)) | if cf { CF } else { 0 };
-                        if (r & sb != 0) != (r & (sb >> 1) != 0) {
-                            f |= OF;
-                        }
-                        (r, f)
-                    }
-                };
-                self.set_status(f);
-                self.gpr_set(d, sz, r);
+                self.shift_ri(kind, d, sz, count);
                 Ok(())
             }
             Fast::AluRM { op, d, sz, m } => {
@@ -737,6 +961,116 @@ impl Cpu {
             Fast::PopR { d, sz } => {
                 let v = self.pop(bus, sz as u32)?;
                 self.gpr_set(d, sz, v);
+                Ok(())
+            }
+            Fast::AluRRNf { op, d, s, sz } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, b, cf));
+                Ok(())
+            }
+            Fast::AluRINf { op, d, sz, imm } => {
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, imm, cf));
+                Ok(())
+            }
+            Fast::AluRMNf { op, d, sz, m } => {
+                let off = self.ea_m(m);
+                let b = self.read_data(bus, m.seg, off, sz as u32)?;
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                self.gpr_set(d, sz, alu_nf(op, a, b, cf));
+                Ok(())
+            }
+            Fast::IncDecNf { d, sz, inc } => {
+                let a = self.gpr_get(d, sz);
+                let r = if inc {
+                    a.wrapping_add(1)
+                } else {
+                    a.wrapping_sub(1)
+                };
+                self.gpr_set(d, sz, r);
+                Ok(())
+            }
+            Fast::ShiftRINf { kind, d, sz, count } => {
+                let a = self.gpr_get(d, sz);
+                let bits = sz as u32 * 8;
+                let c = count as u32;
+                let m = if sz == 4 { 0xFFFF_FFFF } else { 0xFFFF };
+                let r = match kind {
+                    0 => a << c,
+                    1 => a >> c,
+                    2 => {
+                        let sa = if sz == 4 {
+                            a as i32
+                        } else {
+                            a as u16 as i16 as i32
+                        };
+                        (sa >> c) as u32
+                    }
+                    3 => (a << c) | (a >> (bits - c)),
+                    _ => (a >> c) | (a << (bits - c)),
+                };
+                self.gpr_set(d, sz, r & m);
+                Ok(())
+            }
+            Fast::Nop => Ok(()),
+            Fast::CmpRIJ { d, sz, imm, j } => {
+                let a = self.gpr_get(d, sz);
+                self.sub_flags(a, imm, 0, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::CmpRRJ { d, s, sz, j } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                self.sub_flags(a, b, 0, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::TestRRJ { d, s, sz, j } => {
+                let (a, b) = (self.gpr_get(d, sz), self.gpr_get(s, sz));
+                self.logic_flags(a & b, sz as u32);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::IncDecJ { d, sz, inc, j } => {
+                let a = self.gpr_get(d, sz);
+                let cf = self.s.eflags & crate::state::flags::CF;
+                let r = if inc {
+                    self.add_flags(a, 1, 0, sz as u32)
+                } else {
+                    self.sub_flags(a, 1, 0, sz as u32)
+                };
+                self.s.eflags = (self.s.eflags & !crate::state::flags::CF) | cf;
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::AluRIJ { op, d, sz, imm, j } => {
+                let a = self.gpr_get(d, sz);
+                let r = self.alu(OPS[op as usize], a, imm, sz as u32);
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::AluRRJ { op, d, s, sz, j } => {
+                let a = self.gpr_get(d, sz);
+                let b = self.gpr_get(s, sz);
+                let r = self.alu(OPS[op as usize], a, b, sz as u32);
+                self.gpr_set(d, sz, r);
+                self.jcc_fused(j);
+                Ok(())
+            }
+            Fast::ShiftRIJ {
+                kind,
+                d,
+                sz,
+                count,
+                j,
+            } => {
+                self.shift_ri(kind, d, sz, count);
+                self.jcc_fused(j);
                 Ok(())
             }
         }

@@ -273,3 +273,170 @@ fn debug_register_breakpoints() {
         "the breakpointed instruction ran after the handler"
     );
 }
+
+/// Dead flag elimination inside blocks: flags pushed by an exception raised in the middle of a
+/// block (here #GP from a word read at DS:FFFF) are those of the instruction before it, even
+/// when a later instruction of the block overwrites them; and `run` with any budget ends in the
+/// same state as `step` alone (the oracle).
+#[test]
+fn block_flags_exact_at_faults_and_budgets() {
+    let mut a = CodeAssembler::new(16).unwrap();
+    a.mov(ax, 0x7fffu32).unwrap();
+    a.mov(si, 0xffffu32).unwrap();
+    a.mov(bx, 0x1234u32).unwrap();
+    a.shl(bx, 3u32).unwrap(); // flags overwritten by the ADD: dead
+    a.inc(di).unwrap(); // dead too (ADD writes all)
+    a.add(ax, 1u32).unwrap(); // OF, SF, AF: live, the next instruction faults
+    a.mov(cx, word_ptr(si)).unwrap(); // #GP: the word crosses the segment limit
+    a.cmp(dx, dx).unwrap(); // would overwrite everything
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    // #GP handler at 0000:0600: store the pushed FLAGS at 0x3000 and halt.
+    let mut h = CodeAssembler::new(16).unwrap();
+    h.mov(bp, sp).unwrap();
+    h.mov(ax, word_ptr(bp + 4)).unwrap();
+    h.mov(word_ptr(0x3000), ax).unwrap();
+    h.xor(ax, ax).unwrap();
+    h.sub(bx, 0x10u32).unwrap();
+    h.add(cx, dx).unwrap();
+    h.hlt().unwrap();
+    let handler = h.assemble(0x600).unwrap();
+    let setup = || {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        bus.mem[0x600..0x600 + handler.len()].copy_from_slice(&handler);
+        bus.mem[13 * 4] = 0x00; // IVT[13] = 0000:0600
+        bus.mem[13 * 4 + 1] = 0x06;
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            attr: attr::REAL_CODE,
+            base: 0,
+            limit: 0xFFFF,
+        };
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[4] = 0x8000;
+        (cpu, bus)
+    };
+    let (mut c1, mut b1) = setup();
+    while !c1.s.halted {
+        c1.step(&mut b1);
+    }
+    let pushed = u16::from_le_bytes([b1.mem[0x3000], b1.mem[0x3001]]);
+    assert_eq!(pushed & 0x08D5, 0x0894, "ADD 7FFF+1: OF SF AF PF, no ZF CF: {pushed:04x}");
+    for budget in [1, 2, 3, 4, 5, 7, 100] {
+        let (mut c2, mut b2) = setup();
+        for _ in 0..1000 {
+            if c2.s.halted {
+                break;
+            }
+            c2.run(&mut b2, budget);
+        }
+        assert!(c2.s.halted, "budget {budget}");
+        assert_eq!(c1.s, c2.s, "budget {budget}");
+        assert_eq!(c1.instret, c2.instret, "budget {budget}");
+        assert_eq!(b1.mem, b2.mem, "budget {budget}");
+    }
+}
+
+/// 32-bit operations in a loop whose blocks have dead flags elided (ADC reading a ROL's CF,
+/// a memory write as a barrier): every budget ends in the stepped state.
+#[test]
+fn block_dead_flags_match_step() {
+    let mut a = CodeAssembler::new(16).unwrap();
+    let mut top = a.create_label();
+    a.mov(ecx, 50u32).unwrap();
+    a.mov(eax, 0x8000_0001u32).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.add(eax, ecx).unwrap(); // dead
+    a.rol(eax, 5u32).unwrap(); // CF/OF dead; SF/ZF/PF/AF of the ADD... overwritten by SUB
+    a.adc(edx, eax).unwrap(); // reads the ROL's CF
+    a.sub(ebx, edx).unwrap();
+    a.shr(edx, 1u32).unwrap();
+    a.mov(word_ptr(0x2000), dx).unwrap();
+    a.dec(ecx).unwrap();
+    a.jnz(top).unwrap();
+    a.pushfd().unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    let setup = || {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            attr: attr::REAL_CODE,
+            base: 0,
+            limit: 0xFFFF,
+        };
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[4] = 0x8000;
+        (cpu, bus)
+    };
+    let (mut c1, mut b1) = setup();
+    while !c1.s.halted {
+        c1.step(&mut b1);
+    }
+    for budget in [1, 2, 3, 5, 6, 8, 13, 1000] {
+        let (mut c2, mut b2) = setup();
+        for _ in 0..10_000 {
+            if c2.s.halted {
+                break;
+            }
+            c2.run(&mut b2, budget);
+        }
+        assert_eq!(c1.s, c2.s, "budget {budget}");
+        assert_eq!(c1.instret, c2.instret, "budget {budget}");
+        assert_eq!(b1.mem, b2.mem, "budget {budget}");
+    }
+}
+
+/// A fused CMP+Jcc tail whose target lies past the CS limit: the CMP retires, the Jcc raises
+/// #GP with the CMP's flags, exactly as under `step`.
+#[test]
+fn fused_jcc_past_cs_limit_faults_exactly() {
+    // inc bx; cmp ax, ax; jz +0x200 (0x1007 + 0x200 > limit 0x10FF)
+    let code = [0x43, 0x39, 0xC0, 0x0F, 0x84, 0x00, 0x02, 0xF4];
+    let mut h = CodeAssembler::new(16).unwrap();
+    h.mov(bp, sp).unwrap();
+    h.mov(ax, word_ptr(bp + 4)).unwrap();
+    h.mov(word_ptr(0x3000), ax).unwrap();
+    h.hlt().unwrap();
+    let handler = h.assemble(0x600).unwrap();
+    let setup = || {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        bus.mem[0x600..0x600 + handler.len()].copy_from_slice(&handler);
+        bus.mem[13 * 4] = 0x00;
+        bus.mem[13 * 4 + 1] = 0x06;
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        cpu.s.seg[1] = Segment {
+            selector: 0,
+            attr: attr::REAL_CODE,
+            base: 0,
+            limit: 0x10FF,
+        };
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[0] = 5;
+        cpu.s.gpr[4] = 0x8000;
+        (cpu, bus)
+    };
+    let (mut c1, mut b1) = setup();
+    while !c1.s.halted {
+        c1.step(&mut b1);
+    }
+    let pushed = u16::from_le_bytes([b1.mem[0x3000], b1.mem[0x3001]]);
+    assert_eq!(pushed & 0x40, 0x40, "ZF from the CMP: {pushed:04x}");
+    for budget in [1, 2, 3, 100] {
+        let (mut c2, mut b2) = setup();
+        for _ in 0..100 {
+            if c2.s.halted {
+                break;
+            }
+            c2.run(&mut b2, budget);
+        }
+        assert_eq!(c1.s, c2.s, "budget {budget}");
+        assert_eq!(c1.instret, c2.instret, "budget {budget}");
+        assert_eq!(b1.mem, b2.mem, "budget {budget}");
+    }
+}
