@@ -362,6 +362,31 @@ fn classify(i: &Instruction) -> Kind {
     }
 }
 
+/// A string instruction with a REP/REPE/REPNE prefix (INS/OUTS leave for their I/O anyway).
+fn rep_string(i: &Instruction) -> bool {
+    use Mnemonic as M;
+    (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix())
+        && i.is_string_instruction()
+        && matches!(
+            i.mnemonic(),
+            M::Movsb
+                | M::Movsw
+                | M::Movsd
+                | M::Stosb
+                | M::Stosw
+                | M::Stosd
+                | M::Lodsb
+                | M::Lodsw
+                | M::Lodsd
+                | M::Cmpsb
+                | M::Cmpsw
+                | M::Cmpsd
+                | M::Scasb
+                | M::Scasw
+                | M::Scasd
+        )
+}
+
 /// Function signature of a translation: `(cpu, ctx) -> exit code`.
 pub fn region_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
@@ -387,6 +412,7 @@ struct Sigs {
     read: SigRef,
     write: SigRef,
     exec: SigRef,
+    rep: SigRef,
     raise: SigRef,
 }
 
@@ -464,6 +490,7 @@ pub fn lower_region(
         flags: b.import_signature(helper_sig(call_conv, &[i32t; 6], i32t)),
         write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
+        rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
         raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
     };
     let entry = b.create_block();
@@ -987,12 +1014,27 @@ impl Lower<'_, '_> {
         } else {
             self.h.exec
         };
-        let f = self.b.ins().iconst(types::I64, helper as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
-        let res = self.b.inst_results(call)[0];
+        let res = if rep_string(i) && !self.region.straddles {
+            // Its batches run on while the budget allows (see `h_rep`).
+            let f = self.b.ins().iconst(types::I64, self.h.rep as i64);
+            let bud = self.b.use_var(self.budget);
+            let call =
+                self.b
+                    .ins()
+                    .call_indirect(self.sigs.rep, f, &[self.ctx, ip, r, bud]);
+            let res = self.b.inst_results(call)[0];
+            let extra = self.b.ins().ushr_imm_s(res, 32);
+            let bud = self.b.ins().isub(bud, extra);
+            self.b.def_var(self.budget, bud);
+            self.b.ins().ireduce(types::I32, res)
+        } else {
+            let f = self.b.ins().iconst(types::I64, helper as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+            self.b.inst_results(call)[0]
+        };
         self.reload();
         self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a

@@ -255,6 +255,29 @@ pub extern "C" fn h_exec_plain<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, 
     r
 }
 
+/// `h_exec_plain` for a REP string instruction: the interpreter runs it in batches, each a
+/// retired instruction that restarts itself (EIP left on it) until the count is done; run
+/// further batches here while the region's budget allows (`avail`: instructions it may
+/// still spend) instead of leaving the region after each. Returns the `exec_result` bits
+/// of the last batch | the number of further batches << 32 (the caller takes them off its
+/// budget).
+pub extern "C" fn h_rep<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64, avail: i64) -> u64 {
+    // SAFETY: as for `h_exec`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    c.sync(cpu, bk);
+    let i = unsafe { &*i };
+    let mut extra = 0i64;
+    loop {
+        let r = cpu.exec_one(bus, i, c.entry_flags);
+        c.count(r);
+        // Exactly BRANCHED: the batch ended with the count not done (nothing else to report).
+        if r != exec_result::BRANCHED || extra >= avail {
+            return r as u64 | (extra as u64) << 32;
+        }
+        extra += 1;
+    }
+}
+
 /// Execute the instruction at CS:EIP with the interpreter, decoding it afresh (one that
 /// crosses a page: see `Region::straddles`; the instruction pointer is unused).
 pub extern "C" fn h_step<B: CpuBus>(ctx: *mut Ctx, _i: *const Instruction, bk: i64) -> u32 {
@@ -369,6 +392,7 @@ pub struct Helpers {
     pub exec_plain: usize,
     pub step: usize,
     pub raise: usize,
+    pub rep: usize,
 }
 
 impl Helpers {
@@ -381,6 +405,7 @@ impl Helpers {
             exec_plain: h_exec_plain::<B> as *const () as usize,
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
+            rep: h_rep::<B> as *const () as usize,
         }
     }
 }
