@@ -130,6 +130,8 @@ enum Kind {
     FlagOp,
     /// LOOP/LOOPE/LOOPNE/JCXZ/JECXZ (the last instruction of a block).
     Loop,
+    /// MOVS/STOS/LODS without a repeat prefix.
+    Str,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -298,6 +300,19 @@ fn classify(i: &Instruction) -> Kind {
             }
         }
         Mnemonic::Leave => Kind::Leave,
+        Mnemonic::Movsb
+        | Mnemonic::Movsw
+        | Mnemonic::Movsd
+        | Mnemonic::Stosb
+        | Mnemonic::Stosw
+        | Mnemonic::Stosd
+        | Mnemonic::Lodsb
+        | Mnemonic::Lodsw
+        | Mnemonic::Lodsd
+            if i.is_string_instruction() =>
+        {
+            Kind::Str
+        }
         Mnemonic::Cbw | Mnemonic::Cwde | Mnemonic::Cwd | Mnemonic::Cdq => Kind::Convert,
         Mnemonic::Clc
         | Mnemonic::Stc
@@ -512,7 +527,10 @@ pub fn lower_region(
                     if opts.interp_only || region.straddles {
                         Kind::Interp
                     } else {
-                        classify(i)
+                        match classify(i) {
+                            Kind::Str if region.string_quirks => Kind::Interp,
+                            k => k,
+                        }
                     }
                 })
                 .collect()
@@ -1018,10 +1036,10 @@ impl Lower<'_, '_> {
             // Its batches run on while the budget allows (see `h_rep`).
             let f = self.b.ins().iconst(types::I64, self.h.rep as i64);
             let bud = self.b.use_var(self.budget);
-            let call =
-                self.b
-                    .ins()
-                    .call_indirect(self.sigs.rep, f, &[self.ctx, ip, r, bud]);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.rep, f, &[self.ctx, ip, r, bud]);
             let res = self.b.inst_results(call)[0];
             let extra = self.b.ins().ushr_imm_s(res, 32);
             let bud = self.b.ins().isub(bud, extra);
@@ -1410,6 +1428,7 @@ impl Lower<'_, '_> {
                 let r = self.push(i, v, size, refund);
                 self.code_hit = Some(r);
             }
+            Kind::Str => self.string_op(i, refund),
             Kind::Pop => {
                 let size = i.stack_pointer_increment().unsigned_abs();
                 let sp = self.sp();
@@ -1557,6 +1576,79 @@ impl Lower<'_, '_> {
             self.b.def_var(self.gpr[4], v);
         } else {
             self.set_reg(Register::SP, v);
+        }
+    }
+
+    /// MOVS/STOS/LODS without a repeat prefix: the accesses (a fault leaves the registers
+    /// as they were), then SI/DI stepped by the element size, backwards if DF is set.
+    fn string_op(&mut self, i: &Instruction, refund: i64) {
+        use Mnemonic as M;
+        let m = i.mnemonic();
+        let size = match m {
+            M::Movsb | M::Stosb | M::Lodsb => 1,
+            M::Movsw | M::Stosw | M::Lodsw => 2,
+            _ => 4,
+        };
+        let acc = match size {
+            1 => Register::AL,
+            2 => Register::AX,
+            _ => Register::EAX,
+        };
+        let a32 = (0..i.op_count()).any(|n| {
+            matches!(
+                i.op_kind(n),
+                OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
+            )
+        });
+        let index = |l: &mut Self, r: usize| {
+            let v = l.b.use_var(l.gpr[r]);
+            if a32 {
+                v
+            } else {
+                l.b.ins().band_imm_s(v, 0xFFFF)
+            }
+        };
+        let (lods, stos) = (
+            matches!(m, M::Lodsb | M::Lodsw | M::Lodsd),
+            matches!(m, M::Stosb | M::Stosw | M::Stosd),
+        );
+        let v = if stos {
+            self.get_reg(acc)
+        } else {
+            let si = index(self, 6);
+            let seg = seg_index(i.memory_segment());
+            self.read_mem(i, seg, si, size, false, refund)
+        };
+        if !lods {
+            let di = index(self, 7);
+            let r = self.write_mem(i, 0, di, size, v, refund);
+            self.code_hit = Some(r);
+        }
+        let f = self.b.use_var(self.flags);
+        let df = self.b.ins().band_imm_s(f, fl::DF as i64);
+        let back = self.b.ins().iconst(types::I32, -(size as i64));
+        let fwd = self.b.ins().iconst(types::I32, size as i64);
+        let delta = self.b.ins().select(df, back, fwd);
+        let step = |l: &mut Self, r: usize| {
+            let old = l.b.use_var(l.gpr[r]);
+            let n = l.b.ins().iadd(old, delta);
+            let n = if a32 {
+                n
+            } else {
+                let lo = l.b.ins().band_imm_s(n, 0xFFFF);
+                let hi = l.b.ins().band_imm_s(old, -0x1_0000i64);
+                l.b.ins().bor(hi, lo)
+            };
+            l.b.def_var(l.gpr[r], n);
+        };
+        if !stos {
+            step(self, 6);
+        }
+        if !lods {
+            step(self, 7);
+        }
+        if lods {
+            self.set_reg(acc, v);
         }
     }
 

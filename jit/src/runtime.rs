@@ -261,7 +261,12 @@ pub extern "C" fn h_exec_plain<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, 
 /// still spend) instead of leaving the region after each. Returns the `exec_result` bits
 /// of the last batch | the number of further batches << 32 (the caller takes them off its
 /// budget).
-pub extern "C" fn h_rep<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64, avail: i64) -> u64 {
+pub extern "C" fn h_rep<B: CpuBus>(
+    ctx: *mut Ctx,
+    i: *const Instruction,
+    bk: i64,
+    avail: i64,
+) -> u64 {
     // SAFETY: as for `h_exec`.
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
     c.sync(cpu, bk);

@@ -295,8 +295,13 @@ impl Cpu {
         }
         // The last element must pass the segment checks too (the range is contiguous).
         let span = delta.wrapping_mul(k - 1);
-        if self.seg_lin(SegReg::Es, di.wrapping_add(span), size, write_di).is_err()
-            || (uses_si && self.seg_lin(seg, si.wrapping_add(span), size, false).is_err())
+        if self
+            .seg_lin(SegReg::Es, di.wrapping_add(span), size, write_di)
+            .is_err()
+            || (uses_si
+                && self
+                    .seg_lin(seg, si.wrapping_add(span), size, false)
+                    .is_err())
         {
             return 0;
         }
@@ -314,7 +319,11 @@ impl Cpu {
             // SAFETY: inside the 4 KiB page `h` points to.
             sp = unsafe { h.add((p & 0xFFF) as usize) };
         }
-        let acc = if write_di { Access::Write } else { Access::Read };
+        let acc = if write_di {
+            Access::Write
+        } else {
+            Access::Read
+        };
         let Ok(p) = self.translate(bus, dlin, acc, user) else {
             self.s.cr2 = cr2;
             return 0;
@@ -366,7 +375,11 @@ impl Cpu {
                 }
             }
             Bulk::Cmps(e) | Bulk::Scas(e) => {
-                let m = if size == 4 { u32::MAX } else { (1 << (8 * size)) - 1 };
+                let m = if size == 4 {
+                    u32::MAX
+                } else {
+                    (1 << (8 * size)) - 1
+                };
                 let scas = matches!(op, Bulk::Scas(_));
                 let mut j = 0;
                 let (a, b) = loop {

@@ -1,7 +1,8 @@
 ; String instructions in 16-bit real mode (code at 0000:1000, data in segment 0x7000): REP
 ; STOSB/MOVSW/MOVSB whose offsets wrap at 0xFFFF (both directions), a32 forms, CX counting with
 ; the high half of ECX kept, and a REP STOSW whose word at offset 0xFFFF overruns the segment
-; (#GP midway: the handler logs CX/DI and ends the instruction). Ends with HLT.
+; (#GP midway: the handler logs CX/DI and ends the instruction), and a plain STOSW there.
+; Ends with HLT.
 bits 16
 org 0x1000
 LOG equ 0x6000                  ; fault log in segment 0: count, then 8 bytes per entry
@@ -95,6 +96,10 @@ start:
     mov cx, 0x10
     mov ax, bx
     rep stosw
+    ; a plain STOSW at 0xFFFF: #GP (the handler moves DI to 0)
+    mov di, 0xFFFF
+    stosw
+    add bx, di
     dec bp
     jnz .round
     mov [0x7000], bx
@@ -110,5 +115,6 @@ gp_handler:
     mov [LOG + 4 + si], di
     mov [LOG + 6 + si], bx
     pop si
-    xor cx, cx                  ; the retried instruction does nothing
+    xor cx, cx                  ; a retried REP does nothing,
+    xor di, di                  ; a plain one writes at 0
     iret

@@ -140,6 +140,16 @@ start:
     add ebx, eax
     mov dword [PT + (HOLE >> 12) * 4], HOLE | 2
     invlpg [HOLE]
+    ; a plain MOVSD into the hole (#PF, resumed), backwards
+    std
+    mov esi, 0x10010
+    mov edi, HOLE + 0x20
+    movsd
+    cld
+    add ebx, esi
+    add ebx, edi
+    mov dword [PT + (HOLE >> 12) * 4], HOLE | 2
+    invlpg [HOLE]
     ; a fill past ES's limit: #GP midway
     mov ax, 24
     mov es, ax
