@@ -52,6 +52,7 @@ const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
+const CTX_LZ: i32 = offset_of!(Ctx, lz) as i32;
 const CS_BASE: i32 = (S
     + offset_of!(CpuState, seg)
     + std::mem::size_of::<ironbox_cpu::Segment>()
@@ -585,11 +586,17 @@ pub fn lower_region(
         need,
         code_hit: None,
     };
-    for v in lz {
-        let z = l.b.ins().iconst(types::I32, 0);
-        l.b.def_var(v, z);
-    }
     l.reload();
+    // A translation that chained here may have left its lazy flag record in the context
+    // (see `chain`): take it over (and clear it), and make exact what the first block needs.
+    for (k, v) in lz.into_iter().enumerate() {
+        let x = l.b.ins().load(types::I32, l.mf, ctx, CTX_LZ + 4 * k as i32);
+        l.b.def_var(v, x);
+    }
+    let z = l.b.ins().iconst(types::I32, 0);
+    l.b.ins().store(l.mf, z, ctx, CTX_LZ);
+    l.maybe_lazy = STATUS;
+    l.materialize(l.need[region.index[&region.entry_eip]]);
     let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
     l.b.def_var(budget, bud);
     let first = l.heads[&region.entry_eip];
@@ -715,11 +722,23 @@ impl Lower<'_, '_> {
         let m = self.b.ins().band(m, m3);
         self.b.ins().brif(m, go, &[], ret, &[]);
         self.b.switch_to_block(go);
+        // The next translation takes over the lazy flag record (EFLAGS in the state may
+        // hold stale status bits until it settles them).
+        for k in 0..4 {
+            let v = self.b.use_var(self.lz[k]);
+            self.b
+                .ins()
+                .store(self.mf, v, self.ctx, CTX_LZ + 4 * k as i32);
+        }
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
         self.b
             .ins()
             .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
         self.b.switch_to_block(ret);
+        // Back to the dispatcher: EFLAGS exact.
+        self.materialize_exit();
+        let f = self.b.use_var(self.flags);
+        self.b.ins().store(self.mf, f, cpu, EFLAGS);
         self.b.ins().return_(&[code]);
     }
 
@@ -783,7 +802,7 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(b).to_vec();
             let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
             if regs {
-                self.materialize_exit();
+                // (Status flags still pending in the lazy record are settled in `chain`.)
                 self.writeback();
             }
             let cpu = self.cpu_ptr();

@@ -45,6 +45,9 @@ pub struct Ctx {
     pub seg_base: [u32; 6],
     pub seg_rlim: [i64; 6],
     pub seg_wlim: [i64; 6],
+    /// A lazy flag record (`lower::Rec`: op | pending bits << 12, a, b, r) handed from a
+    /// translation to the one it chains to; op 0 (nothing pending) everywhere else.
+    pub lz: [u32; 4],
     /// What the tables above were computed from (they are recomputed only when it changes).
     seg_key: ([Segment; 6], u32),
 }
@@ -74,6 +77,7 @@ impl Ctx {
             seg_base: [0; 6],
             seg_rlim: [-1; 6],
             seg_wlim: [-1; 6],
+            lz: [0; 4],
             seg_key: ([Segment::default(); 6], u32::MAX),
         }
     }
@@ -87,6 +91,7 @@ impl Ctx {
         self.synced = 0;
         self.faults = 0;
         self.entry_flags = entry_flags;
+        self.lz[0] = 0;
         self.load_segments(cpu);
     }
 

@@ -186,3 +186,10 @@ fn flat_32bit_string_instructions_agree_with_the_interpreter() {
 fn real_mode_16bit_string_instructions_agree_with_the_interpreter() {
     check("strings16.asm", real16);
 }
+
+/// Status flags pending at a chained exit (RET, indirect JMP) read, or seen by a fault, at
+/// the start of the next translation.
+#[test]
+fn flags_across_chained_exits_agree_with_the_interpreter() {
+    check("flagchain32.asm", flat32);
+}
