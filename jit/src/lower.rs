@@ -3,12 +3,14 @@
 //! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
 //! back at exits and around interpreter calls. The integer instructions that matter are
 //! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
-//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP (here),
-//! SETcc/CMOVcc and branches (`cond`), bit operations and counted shifts (`bits`), exchanges
-//! (`exchange`); data accesses inline the segment checks and host TLB (`memory`), with the
-//! `h_read`/`h_write` helpers, which do every check of the interpreter, on a miss. Everything
-//! else calls the interpreter for that one instruction. A status flag is computed only if a later instruction may observe it: a
-//! reader, the end of the block, or an instruction that can fault or calls the interpreter.
+//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP and plain
+//! MOVS/STOS/LODS (here), SETcc/CMOVcc and branches (`cond`), bit operations and counted
+//! shifts (`bits`), exchanges (`exchange`); data accesses inline the segment checks and host
+//! TLB (`memory`), with the `h_read`/`h_write` helpers, which do every check of the
+//! interpreter, on a miss. REP string instructions call `h_rep`, which runs the interpreter's
+//! batches back to back. Everything else calls the interpreter for that one instruction. A
+//! status flag is computed only if a later instruction may observe it: a reader, the end of
+//! the block, or an instruction that can fault or calls the interpreter (see `flags`).
 //! Every block entry checks the instruction budget, so a region never runs past it.
 
 use std::collections::HashMap;
@@ -378,29 +380,10 @@ fn classify(i: &Instruction) -> Kind {
     }
 }
 
-/// A string instruction with a REP/REPE/REPNE prefix (INS/OUTS leave for their I/O anyway).
+/// A string instruction with a REP/REPE/REPNE prefix (`h_rep` runs its batches; INS/OUTS
+/// leave after the first for their I/O anyway).
 fn rep_string(i: &Instruction) -> bool {
-    use Mnemonic as M;
-    (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix())
-        && i.is_string_instruction()
-        && matches!(
-            i.mnemonic(),
-            M::Movsb
-                | M::Movsw
-                | M::Movsd
-                | M::Stosb
-                | M::Stosw
-                | M::Stosd
-                | M::Lodsb
-                | M::Lodsw
-                | M::Lodsd
-                | M::Cmpsb
-                | M::Cmpsw
-                | M::Cmpsd
-                | M::Scasb
-                | M::Scasw
-                | M::Scasd
-        )
+    (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
 }
 
 /// Function signature of a translation: `(cpu, ctx) -> exit code`.
