@@ -323,7 +323,11 @@ fn block_flags_exact_at_faults_and_budgets() {
         c1.step(&mut b1);
     }
     let pushed = u16::from_le_bytes([b1.mem[0x3000], b1.mem[0x3001]]);
-    assert_eq!(pushed & 0x08D5, 0x0894, "ADD 7FFF+1: OF SF AF PF, no ZF CF: {pushed:04x}");
+    assert_eq!(
+        pushed & 0x08D5,
+        0x0894,
+        "ADD 7FFF+1: OF SF AF PF, no ZF CF: {pushed:04x}"
+    );
     for budget in [1, 2, 3, 4, 5, 7, 100] {
         let (mut c2, mut b2) = setup();
         for _ in 0..1000 {

@@ -3,12 +3,14 @@
 //! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
 //! back at exits and around interpreter calls. The integer instructions that matter are
 //! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
-//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP (here),
-//! SETcc/CMOVcc and branches (`cond`), bit operations and counted shifts (`bits`), exchanges
-//! (`exchange`); data accesses inline the segment checks and host TLB (`memory`), with the
-//! `h_read`/`h_write` helpers, which do every check of the interpreter, on a miss. Everything
-//! else calls the interpreter for that one instruction. A status flag is computed only if a later instruction may observe it: a
-//! reader, the end of the block, or an instruction that can fault or calls the interpreter.
+//! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP and plain
+//! MOVS/STOS/LODS (here), SETcc/CMOVcc and branches (`cond`), bit operations and counted
+//! shifts (`bits`), exchanges (`exchange`); data accesses inline the segment checks and host
+//! TLB (`memory`), with the `h_read`/`h_write` helpers, which do every check of the
+//! interpreter, on a miss. REP string instructions call `h_rep`, which runs the interpreter's
+//! batches back to back. Everything else calls the interpreter for that one instruction. A
+//! status flag is computed only if a later instruction may observe it: a reader, the end of
+//! the block, or an instruction that can fault or calls the interpreter (see `flags`).
 //! Every block entry checks the instruction budget, so a region never runs past it.
 
 use std::collections::HashMap;
@@ -53,6 +55,7 @@ const CTX_CHAIN_MISS: i32 = offset_of!(Ctx, chain_miss) as i32;
 const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
+const CTX_LZ: i32 = offset_of!(Ctx, lz) as i32;
 const CS_BASE: i32 = (S
     + offset_of!(CpuState, seg)
     + std::mem::size_of::<ironbox_cpu::Segment>()
@@ -134,6 +137,8 @@ enum Kind {
     FlagOp,
     /// LOOP/LOOPE/LOOPNE/JCXZ/JECXZ (the last instruction of a block).
     Loop,
+    /// MOVS/STOS/LODS without a repeat prefix.
+    Str,
 }
 
 fn is_gpr(r: Register) -> bool {
@@ -302,6 +307,19 @@ fn classify(i: &Instruction) -> Kind {
             }
         }
         Mnemonic::Leave => Kind::Leave,
+        Mnemonic::Movsb
+        | Mnemonic::Movsw
+        | Mnemonic::Movsd
+        | Mnemonic::Stosb
+        | Mnemonic::Stosw
+        | Mnemonic::Stosd
+        | Mnemonic::Lodsb
+        | Mnemonic::Lodsw
+        | Mnemonic::Lodsd
+            if i.is_string_instruction() =>
+        {
+            Kind::Str
+        }
         Mnemonic::Cbw | Mnemonic::Cwde | Mnemonic::Cwd | Mnemonic::Cdq => Kind::Convert,
         Mnemonic::Clc
         | Mnemonic::Stc
@@ -366,6 +384,12 @@ fn classify(i: &Instruction) -> Kind {
     }
 }
 
+/// A string instruction with a REP/REPE/REPNE prefix (`h_rep` runs its batches; INS/OUTS
+/// leave after the first for their I/O anyway).
+fn rep_string(i: &Instruction) -> bool {
+    (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
+}
+
 /// Function signature of a translation: `(cpu, ctx) -> exit code`.
 pub fn region_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
@@ -391,6 +415,7 @@ struct Sigs {
     read: SigRef,
     write: SigRef,
     exec: SigRef,
+    rep: SigRef,
     raise: SigRef,
 }
 
@@ -468,6 +493,7 @@ pub fn lower_region(
         flags: b.import_signature(helper_sig(call_conv, &[i32t; 6], i32t)),
         write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
+        rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
         raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
     };
     let entry = b.create_block();
@@ -489,7 +515,10 @@ pub fn lower_region(
                     if opts.interp_only || region.straddles {
                         Kind::Interp
                     } else {
-                        classify(i)
+                        match classify(i) {
+                            Kind::Str if region.string_quirks => Kind::Interp,
+                            k => k,
+                        }
                     }
                 })
                 .collect()
@@ -544,11 +573,17 @@ pub fn lower_region(
         need,
         code_hit: None,
     };
-    for v in lz {
-        let z = l.b.ins().iconst(types::I32, 0);
-        l.b.def_var(v, z);
-    }
     l.reload();
+    // A translation that chained here may have left its lazy flag record in the context
+    // (see `chain`): take it over (and clear it), and make exact what the first block needs.
+    for (k, v) in lz.into_iter().enumerate() {
+        let x = l.b.ins().load(types::I32, l.mf, ctx, CTX_LZ + 4 * k as i32);
+        l.b.def_var(v, x);
+    }
+    let z = l.b.ins().iconst(types::I32, 0);
+    l.b.ins().store(l.mf, z, ctx, CTX_LZ);
+    l.maybe_lazy = STATUS;
+    l.materialize(l.need[region.index[&region.entry_eip]]);
     let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
     l.b.def_var(budget, bud);
     let first = l.heads[&region.entry_eip];
@@ -696,12 +731,24 @@ impl Lower<'_, '_> {
         let m = self.b.ins().band(m, m5);
         self.b.ins().brif(m, go, &[], ret, &[]);
         self.b.switch_to_block(go);
+        // The next translation takes over the lazy flag record (EFLAGS in the state may
+        // hold stale status bits until it settles them).
+        for k in 0..4 {
+            let v = self.b.use_var(self.lz[k]);
+            self.b
+                .ins()
+                .store(self.mf, v, self.ctx, CTX_LZ + 4 * k as i32);
+        }
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
         self.b
             .ins()
             .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
         self.b.switch_to_block(ret);
         self.b.ins().store(self.mf, want, self.ctx, CTX_CHAIN_MISS);
+        // Back to the dispatcher: EFLAGS exact.
+        self.materialize_exit();
+        let f = self.b.use_var(self.flags);
+        self.b.ins().store(self.mf, f, cpu, EFLAGS);
         self.b.ins().return_(&[code]);
     }
 
@@ -765,7 +812,7 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(b).to_vec();
             let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
             if regs {
-                self.materialize_exit();
+                // (Status flags still pending in the lazy record are settled in `chain`.)
                 self.writeback();
             }
             let cpu = self.cpu_ptr();
@@ -1014,12 +1061,27 @@ impl Lower<'_, '_> {
         } else {
             self.h.exec
         };
-        let f = self.b.ins().iconst(types::I64, helper as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
-        let res = self.b.inst_results(call)[0];
+        let res = if rep_string(i) && !self.region.straddles {
+            // Its batches run on while the budget allows (see `h_rep`).
+            let f = self.b.ins().iconst(types::I64, self.h.rep as i64);
+            let bud = self.b.use_var(self.budget);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.rep, f, &[self.ctx, ip, r, bud]);
+            let res = self.b.inst_results(call)[0];
+            let extra = self.b.ins().ushr_imm_s(res, 32);
+            let bud = self.b.ins().isub(bud, extra);
+            self.b.def_var(self.budget, bud);
+            self.b.ins().ireduce(types::I32, res)
+        } else {
+            let f = self.b.ins().iconst(types::I64, helper as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+            self.b.inst_results(call)[0]
+        };
         self.reload();
         self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a
@@ -1395,6 +1457,7 @@ impl Lower<'_, '_> {
                 let r = self.push(i, v, size, refund);
                 self.code_hit = Some(r);
             }
+            Kind::Str => self.string_op(i, refund),
             Kind::Pop => {
                 let size = i.stack_pointer_increment().unsigned_abs();
                 let sp = self.sp();
@@ -1542,6 +1605,79 @@ impl Lower<'_, '_> {
             self.b.def_var(self.gpr[4], v);
         } else {
             self.set_reg(Register::SP, v);
+        }
+    }
+
+    /// MOVS/STOS/LODS without a repeat prefix: the accesses (a fault leaves the registers
+    /// as they were), then SI/DI stepped by the element size, backwards if DF is set.
+    fn string_op(&mut self, i: &Instruction, refund: i64) {
+        use Mnemonic as M;
+        let m = i.mnemonic();
+        let size = match m {
+            M::Movsb | M::Stosb | M::Lodsb => 1,
+            M::Movsw | M::Stosw | M::Lodsw => 2,
+            _ => 4,
+        };
+        let acc = match size {
+            1 => Register::AL,
+            2 => Register::AX,
+            _ => Register::EAX,
+        };
+        let a32 = (0..i.op_count()).any(|n| {
+            matches!(
+                i.op_kind(n),
+                OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
+            )
+        });
+        let index = |l: &mut Self, r: usize| {
+            let v = l.b.use_var(l.gpr[r]);
+            if a32 {
+                v
+            } else {
+                l.b.ins().band_imm_s(v, 0xFFFF)
+            }
+        };
+        let (lods, stos) = (
+            matches!(m, M::Lodsb | M::Lodsw | M::Lodsd),
+            matches!(m, M::Stosb | M::Stosw | M::Stosd),
+        );
+        let v = if stos {
+            self.get_reg(acc)
+        } else {
+            let si = index(self, 6);
+            let seg = seg_index(i.memory_segment());
+            self.read_mem(i, seg, si, size, false, refund)
+        };
+        if !lods {
+            let di = index(self, 7);
+            let r = self.write_mem(i, 0, di, size, v, refund);
+            self.code_hit = Some(r);
+        }
+        let f = self.b.use_var(self.flags);
+        let df = self.b.ins().band_imm_s(f, fl::DF as i64);
+        let back = self.b.ins().iconst(types::I32, -(size as i64));
+        let fwd = self.b.ins().iconst(types::I32, size as i64);
+        let delta = self.b.ins().select(df, back, fwd);
+        let step = |l: &mut Self, r: usize| {
+            let old = l.b.use_var(l.gpr[r]);
+            let n = l.b.ins().iadd(old, delta);
+            let n = if a32 {
+                n
+            } else {
+                let lo = l.b.ins().band_imm_s(n, 0xFFFF);
+                let hi = l.b.ins().band_imm_s(old, -0x1_0000i64);
+                l.b.ins().bor(hi, lo)
+            };
+            l.b.def_var(l.gpr[r], n);
+        };
+        if !stos {
+            step(self, 6);
+        }
+        if !lods {
+            step(self, 7);
+        }
+        if lods {
+            self.set_reg(acc, v);
         }
     }
 

@@ -63,6 +63,9 @@ pub struct Region {
     /// The region is one instruction that crosses into the next page: its code decodes and
     /// runs it afresh each time (the next page's bytes are not tracked), then leaves.
     pub straddles: bool,
+    /// The CPU model has string-instruction quirks on faults (8086, 80286: see the
+    /// interpreter's `overrun_286`): plain string instructions stay interpreted.
+    pub string_quirks: bool,
 }
 
 impl Region {
@@ -90,6 +93,10 @@ pub fn discover<B: CpuBus>(
         max_last: eip,
         index: HashMap::new(),
         straddles: false,
+        string_quirks: matches!(
+            cpu.s.model,
+            ironbox_cpu::CpuModel::I8086 | ironbox_cpu::CpuModel::I80286
+        ),
     };
     let mut work = vec![eip];
     while let Some(start) = work.pop() {

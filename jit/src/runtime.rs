@@ -45,6 +45,9 @@ pub struct Ctx {
     pub seg_base: [u32; 6],
     pub seg_rlim: [i64; 6],
     pub seg_wlim: [i64; 6],
+    /// A lazy flag record (`lower::Rec`: op | pending bits << 12, a, b, r) handed from a
+    /// translation to the one it chains to; op 0 (nothing pending) everywhere else.
+    pub lz: [u32; 4],
     /// What the tables above were computed from (they are recomputed only when it changes).
     seg_key: ([Segment; 6], u32),
     /// Set by translated code when it returns to the dispatcher from an exit that could have
@@ -77,6 +80,7 @@ impl Ctx {
             seg_base: [0; 6],
             seg_rlim: [-1; 6],
             seg_wlim: [-1; 6],
+            lz: [0; 4],
             seg_key: ([Segment::default(); 6], u32::MAX),
             chain_miss: 0,
         }
@@ -91,6 +95,7 @@ impl Ctx {
         self.synced = 0;
         self.faults = 0;
         self.entry_flags = entry_flags;
+        self.lz[0] = 0;
         self.load_segments(cpu);
     }
 
@@ -259,6 +264,34 @@ pub extern "C" fn h_exec_plain<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, 
     r
 }
 
+/// `h_exec_plain` for a REP string instruction: the interpreter runs it in batches, each a
+/// retired instruction that restarts itself (EIP left on it) until the count is done; run
+/// further batches here while the region's budget allows (`avail`: instructions it may
+/// still spend) instead of leaving the region after each. Returns the `exec_result` bits
+/// of the last batch | the number of further batches << 32 (the caller takes them off its
+/// budget).
+pub extern "C" fn h_rep<B: CpuBus>(
+    ctx: *mut Ctx,
+    i: *const Instruction,
+    bk: i64,
+    avail: i64,
+) -> u64 {
+    // SAFETY: as for `h_exec`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    c.sync(cpu, bk);
+    let i = unsafe { &*i };
+    let mut extra = 0i64;
+    loop {
+        let r = cpu.exec_one(bus, i, c.entry_flags);
+        c.count(r);
+        // Exactly BRANCHED: the batch ended with the count not done (nothing else to report).
+        if r != exec_result::BRANCHED || extra >= avail {
+            return r as u64 | (extra as u64) << 32;
+        }
+        extra += 1;
+    }
+}
+
 /// Execute the instruction at CS:EIP with the interpreter, decoding it afresh (one that
 /// crosses a page: see `Region::straddles`; the instruction pointer is unused).
 pub extern "C" fn h_step<B: CpuBus>(ctx: *mut Ctx, _i: *const Instruction, bk: i64) -> u32 {
@@ -373,6 +406,7 @@ pub struct Helpers {
     pub exec_plain: usize,
     pub step: usize,
     pub raise: usize,
+    pub rep: usize,
 }
 
 impl Helpers {
@@ -385,6 +419,7 @@ impl Helpers {
             exec_plain: h_exec_plain::<B> as *const () as usize,
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
+            rep: h_rep::<B> as *const () as usize,
         }
     }
 }

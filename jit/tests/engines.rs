@@ -173,3 +173,23 @@ fn flat_32bit_lowered_instructions_agree_with_the_interpreter() {
 fn real_mode_16bit_lowered_instructions_agree_with_the_interpreter() {
     check("lowered16.asm", real16);
 }
+
+/// String instructions (REP MOVS/STOS forward and backward, overlapping, zero counts, faults
+/// midway with partial progress, REP MOVSB onto the code page) in paged flat mode.
+#[test]
+fn flat_32bit_string_instructions_agree_with_the_interpreter() {
+    check("strings32.asm", flat32);
+}
+
+/// String instructions with 16-bit offsets wrapping at 0xFFFF and overrunning the segment.
+#[test]
+fn real_mode_16bit_string_instructions_agree_with_the_interpreter() {
+    check("strings16.asm", real16);
+}
+
+/// Status flags pending at a chained exit (RET, indirect JMP) read, or seen by a fault, at
+/// the start of the next translation.
+#[test]
+fn flags_across_chained_exits_agree_with_the_interpreter() {
+    check("flagchain32.asm", flat32);
+}

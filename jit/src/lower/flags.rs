@@ -2,7 +2,9 @@
 //! a record (kind, operands, result, pending bits) in Cranelift variables and its flags are
 //! computed only where something needs them — inline where it is known at compile time,
 //! through `runtime::h_flags` otherwise (exits, faults). Conditions of Jcc come straight from
-//! the operands of the last writer where its kind allows.
+//! the operands of the last writer where its kind allows. A chained exit (RET, indirect
+//! jumps, branches out of the region) hands the pending record to the next translation
+//! through `Ctx::lz` instead of settling it; a return to the dispatcher settles it.
 
 use super::*;
 
