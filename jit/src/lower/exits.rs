@@ -1,0 +1,235 @@
+//! Leaving translated code: the region's shared exit blocks (registers and flags written
+//! back, EIP and budget settled), chaining into the next translation through the jump cache
+//! and its code TLB, and the shared fault block.
+
+use super::*;
+
+impl Lower<'_, '_> {
+    /// Jumps to one of the region's two shared exit blocks (with or without writing the
+    /// registers back), which are emitted by `finish_exits`.
+    pub(super) fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
+        self.exit_chain(eip, code, refund, regs, false)
+    }
+
+    /// `chain`: the exit continues at a known or computed EIP with nothing else to report,
+    /// so the next translation may be entered directly (see `jumpcache`).
+    pub(super) fn exit_chain(
+        &mut self,
+        eip: Option<u32>,
+        code: Value,
+        refund: i64,
+        regs: bool,
+        chain: bool,
+    ) {
+        let blk = self.exit_block(regs);
+        let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
+        let set = self
+            .b
+            .ins()
+            .iconst(types::I32, eip.is_some() as i64 | (chain as i64) << 1);
+        let rf = self.b.ins().iconst(types::I64, refund);
+        let args = [e, set, code, rf].map(BlockArg::Value);
+        self.b.ins().jump(blk, &args);
+    }
+
+    pub(super) fn exit_block(&mut self, regs: bool) -> Block {
+        let slot = &mut self.exits[regs as usize];
+        if let Some(b) = *slot {
+            return b;
+        }
+        let b = self.b.create_block();
+        for t in [types::I32, types::I32, types::I32, types::I64] {
+            self.b.append_block_param(b, t);
+        }
+        self.b.set_cold_block(b);
+        self.exits[regs as usize] = Some(b);
+        b
+    }
+
+    /// Enter the translation cached for the new EIP `e` with a tail call if the exit allows
+    /// it (`set` bit 1) and the jump cache has one for this mode within the CS limit; else
+    /// return `code` to the dispatcher.
+    pub(super) fn chain(&mut self, set: Value, e: Value, cpu: Value, code: Value) {
+        let i64t = types::I64;
+        let ret = self.b.create_block();
+        let look = self.b.create_block();
+        let go = self.b.create_block();
+        let want = self.b.ins().band_imm_s(set, 2);
+        let jc = self.b.ins().load(i64t, self.mf, self.ctx, CTX_JC);
+        let have = self.b.ins().icmp_imm_s(IntCC::NotEqual, jc, 0);
+        let both = self.b.ins().icmp_imm_s(IntCC::NotEqual, want, 0);
+        let ok = self.b.ins().band(have, both);
+        self.b.ins().brif(ok, look, &[], ret, &[]);
+        self.b.switch_to_block(look);
+        let base = self.b.ins().load(types::I32, self.mf, cpu, CS_BASE);
+        let lin = self.b.ins().iadd(e, base);
+        let h = self.b.ins().imul_imm_s(lin, jumpcache::HASH as i32 as i64);
+        let idx = self.b.ins().ushr_imm_s(h, jumpcache::SLOT_SHIFT as i64);
+        let idx = self.b.ins().uextend(i64t, idx);
+        let off = self
+            .b
+            .ins()
+            .imul_imm_s(idx, std::mem::size_of::<jumpcache::JumpEntry>() as i64);
+        let ent = self.b.ins().iadd(jc, off);
+        let elin = self.b.ins().load(types::I32, self.mf, ent, JE_LIN);
+        let emode = self.b.ins().load(types::I32, self.mf, ent, JE_MODE);
+        let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
+        let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
+        let m1 = self.b.ins().icmp(IntCC::Equal, elin, lin);
+        let m2 = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, emode, self.mode as i64);
+        let m3 = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
+        // The linear page must map where it did when the entry was made (code TLB).
+        let pslot = self.b.ins().ushr_imm_s(lin, 12);
+        let pslot = self.b.ins().band_imm_s(pslot, jumpcache::PAGES as i64 - 1);
+        let pslot = self.b.ins().uextend(i64t, pslot);
+        let pslot = self.b.ins().ishl_imm_s(pslot, 2);
+        let pat = self.b.ins().iadd(jc, pslot);
+        let ptag = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_TAG);
+        let pphys = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_PHYS);
+        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
+        let user = if self.user_tag != 0 {
+            jumpcache::USER
+        } else {
+            0
+        };
+        let tag = self
+            .b
+            .ins()
+            .bor_imm_s(page, (jumpcache::VALID | user) as i64);
+        let m4 = self.b.ins().icmp(IntCC::Equal, ptag, tag);
+        let ephys = self.b.ins().load(types::I32, self.mf, ent, JE_PHYS);
+        let m5 = self.b.ins().icmp(IntCC::Equal, pphys, ephys);
+        let m = self.b.ins().band(m1, m2);
+        let m = self.b.ins().band(m, m3);
+        let m = self.b.ins().band(m, m4);
+        let m = self.b.ins().band(m, m5);
+        self.b.ins().brif(m, go, &[], ret, &[]);
+        self.b.switch_to_block(go);
+        // The next translation takes over the lazy flag record (EFLAGS in the state may
+        // hold stale status bits until it settles them).
+        for k in 0..4 {
+            let v = self.b.use_var(self.lz[k]);
+            self.b
+                .ins()
+                .store(self.mf, v, self.ctx, CTX_LZ + 4 * k as i32);
+        }
+        let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
+        self.b
+            .ins()
+            .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
+        self.b.switch_to_block(ret);
+        self.b.ins().store(self.mf, want, self.ctx, CTX_CHAIN_MISS);
+        // Back to the dispatcher: EFLAGS exact.
+        self.materialize_exit();
+        let f = self.b.use_var(self.flags);
+        self.b.ins().store(self.mf, f, cpu, EFLAGS);
+        self.b.ins().return_(&[code]);
+    }
+
+    /// In a shared exit: EFLAGS exact from whatever lazy record reaches it.
+    pub(super) fn materialize_exit(&mut self) {
+        let f = self.b.use_var(self.flags);
+        let m = self.lazy_mask();
+        let nf = self.call_h_flags(f, m);
+        self.b.def_var(self.flags, nf);
+    }
+
+    /// Emit the shared exit and fault blocks (after all guest blocks).
+    pub(super) fn finish_exits(&mut self) {
+        if let Some(ib) = self.interp_blk {
+            self.b.switch_to_block(ib);
+            let p = self.b.block_params(ib).to_vec();
+            let (ip, refund) = (p[0], p[1]);
+            self.materialize_exit();
+            self.writeback();
+            let bud = self.b.use_var(self.budget);
+            let bud = self.b.ins().iadd(bud, refund);
+            let r = self.b.ins().iadd_imm_s(bud, 1);
+            let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+            let res = self.b.inst_results(call)[0];
+            let c = self.exit_code(res);
+            let blk = self.exit_block(false);
+            let zero32 = self.b.ins().iconst(types::I32, 0);
+            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            self.b.ins().jump(blk, &args);
+        }
+        if let Some(fb) = self.fault_blk {
+            self.b.switch_to_block(fb);
+            let p = self.b.block_params(fb).to_vec();
+            let (eip, refund, bk) = (p[0], p[1], p[2]);
+            self.materialize_exit();
+            self.writeback();
+            let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.raise, f, &[self.ctx, eip, bk]);
+            let res = self.b.inst_results(call)[0];
+            let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
+            let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+            let c_sd = self.b.ins().iconst(types::I32, EXIT_SHUTDOWN as i64);
+            let c = self.b.ins().select(sd, c_sd, c_none);
+            let blk = self.exit_block(false);
+            let zero32 = self.b.ins().iconst(types::I32, 0);
+            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            self.b.ins().jump(blk, &args);
+        }
+        for regs in [true, false] {
+            let Some(b) = self.exits[regs as usize] else {
+                continue;
+            };
+            self.b.switch_to_block(b);
+            let p = self.b.block_params(b).to_vec();
+            let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
+            if regs {
+                // (Status flags still pending in the lazy record are settled in `chain`.)
+                self.writeback();
+            }
+            let cpu = self.cpu_ptr();
+            let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
+            let has = self.b.ins().band_imm_s(set, 1);
+            let e = self.b.ins().select(has, eip, cur);
+            self.b.ins().store(self.mf, e, cpu, EIP);
+            let bud = self.b.use_var(self.budget);
+            let bud = self.b.ins().iadd(bud, refund);
+            self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
+            if regs {
+                self.chain(set, e, cpu, code);
+            } else {
+                self.b.ins().return_(&[code]);
+            }
+        }
+    }
+
+    pub(super) fn exit_const(&mut self, eip: Option<u32>, code: i32, refund: i64) {
+        let c = self.b.ins().iconst(types::I32, code as i64);
+        self.exit(eip, c, refund, true);
+    }
+
+    /// Leave for `eip` (or the EIP in the state), chaining to its translation if cached.
+    pub(super) fn exit_to(&mut self, eip: Option<u32>) {
+        let c = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
+        self.exit_chain(eip, c, 0, true, true);
+    }
+
+    /// Continue at guest `eip`: a jump to its block if the region has it, else an exit.
+    pub(super) fn goto(&mut self, eip: u32) {
+        if let Some(&h) = self.heads.get(&eip) {
+            let gi = self.region.index[&eip];
+            self.materialize(self.need[gi]);
+            self.b.ins().jump(h, &[]);
+        } else {
+            self.exit_to(Some(eip));
+        }
+    }
+}
