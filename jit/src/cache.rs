@@ -97,6 +97,8 @@ pub struct Jit<B: CpuBus> {
     trampoline: Option<TrampolineFn>,
     /// The context translated code runs with (points at `tlb` and `jc`).
     ctx: Box<Ctx>,
+    /// Register-preserving entries to the cold-path helpers (`None`: call them directly).
+    _thunks: Option<crate::thunks::Thunks>,
     _bus: PhantomData<fn(&mut B)>,
 }
 
@@ -109,13 +111,23 @@ impl<B: CpuBus> Jit<B> {
         let mut tlb = HostTlb::new();
         let mut jc = JumpCache::new();
         let ctx = Box::new(Ctx::new(&mut *tlb, &mut *jc));
+        let mut helpers = Helpers::for_bus::<B>();
+        // (`IRONBOX_JIT_THUNKS=0`: call the cold-path helpers directly, to compare.)
+        let want = std::env::var("IRONBOX_JIT_THUNKS").map_or(true, |v| v != "0");
+        let thunks = match want.then(|| crate::thunks::Thunks::install(&mut helpers)).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("jit: no register-preserving thunks ({e}); calling helpers directly");
+                None
+            }
+        };
         Jit {
             module: Some(new_module()),
             compiler: Compiler::new(),
             worker: None,
             epoch: 0,
             entries: HashMap::default(),
-            helpers: Helpers::for_bus::<B>(),
+            helpers,
             threshold,
             opts: LowerOptions::default(),
             limits: Limits::default(),
@@ -126,6 +138,7 @@ impl<B: CpuBus> Jit<B> {
             chaining: true,
             trampoline: None,
             ctx,
+            _thunks: thunks,
             _bus: PhantomData,
         }
     }
@@ -295,6 +308,7 @@ impl<B: CpuBus> Jit<B> {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("jit: region at {:#x} did not compile: {e}", key.1);
+                if std::env::var_os("IRONBOX_JIT_VERIFY").is_some() { eprintln!("jit: region at {:#x} did not compile: {e}", key.1); }
                 self.entries.entry(key).or_default().failed = true;
                 return None;
             }

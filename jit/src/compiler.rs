@@ -31,6 +31,8 @@ pub fn host_isa() -> OwnedTargetIsa {
     fb.set("preserve_frame_pointers", "true")
         .expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
+    // Translations keep their context in the pinned register (r15 on x86-64).
+    fb.set("enable_pinned_reg", "true").expect("known setting");
     // `IRONBOX_JIT_VERIFY=true` checks every function's IR (slow; for debugging lowerings).
     fb.set("enable_verifier", &env("IRONBOX_JIT_VERIFY", "false"))
         .expect("known setting");
@@ -117,8 +119,12 @@ impl Compiler {
             b.append_block_params_for_function_params(blk);
             b.switch_to_block(blk);
             let p = b.block_params(blk).to_vec();
+            // The pinned register is the caller's callee-saved register: keep its value.
+            let saved = b.ins().get_pinned_reg(types::I64);
+            b.ins().set_pinned_reg(p[2]);
             let call = b.ins().call_indirect(callee, p[0], &[p[1], p[2]]);
             let r = b.inst_results(call)[0];
+            b.ins().set_pinned_reg(saved);
             b.ins().return_(&[r]);
             b.seal_all_blocks();
             b.finalize(self.isa.frontend_config());
@@ -131,7 +137,12 @@ impl Compiler {
         let code = self
             .ctx
             .compile(&*self.isa, &mut ControlPlane::default())
-            .map_err(|e| format!("{:?}", e.inner))?;
+            .map_err(|e| {
+                if dump {
+                    eprintln!("{}", e.func.display());
+                }
+                format!("{:?}", e.inner)
+            })?;
         if !code.buffer.relocs().is_empty() {
             return Err("the code needs relocations".into());
         }

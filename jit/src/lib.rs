@@ -16,6 +16,7 @@ mod lockstep;
 mod lower;
 mod region;
 mod runtime;
+mod thunks;
 mod tlb;
 mod worker;
 

@@ -22,7 +22,7 @@ use cranelift_codegen::ir::{
     types, AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, SigRef, Signature, Value,
 };
 use cranelift_codegen::isa::CallConv;
-use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_frontend::FunctionBuilder;
 use iced_x86::{ConditionCode, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use ironbox_cpu::state::flags as fl;
 use ironbox_cpu::translator::exec_result as xr;
@@ -60,6 +60,7 @@ const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
 const CTX_LZ: i32 = offset_of!(Ctx, lz) as i32;
+pub(crate) const CTX_RET: i32 = offset_of!(Ctx, ret) as i32;
 const CS_BASE: i32 = (S
     + offset_of!(CpuState, seg)
     + std::mem::size_of::<ironbox_cpu::Segment>()
@@ -125,10 +126,12 @@ pub struct LowerOptions {
 
 struct Lower<'a, 'b> {
     b: &'a mut FunctionBuilder<'b>,
-    ctx: Value,
-    gpr: [Variable; 8],
-    flags: Variable,
-    budget: Variable,
+    /// Guest registers as cached in the current guest block (see `RegCache`).
+    regs: RegCache,
+    /// The CPU pointer, loaded once at the head of each guest block.
+    cpu: Option<Value>,
+    /// The context value at hand in the current guest block (see `ctx`).
+    ctxv: Option<Value>,
     sigs: Sigs,
     h: Helpers,
     region: &'a Region,
@@ -146,9 +149,8 @@ struct Lower<'a, 'b> {
     fault_blk: Option<Block>,
     /// The shared "run one instruction in the interpreter, then leave" path (`interp_exit`).
     interp_blk: Option<Block>,
-    /// The lazy flag record: op | pending EFLAGS bits << 12, a, b, r (see `Rec::op`).
-    lz: [Variable; 4],
-    /// The lazy record if it was set in the current block (else it came from elsewhere).
+    /// The lazy record if it was set in the current block (its values are at hand); else
+    /// the record is in `Ctx::lz` (op | pending EFLAGS bits << 12, a, b, r; see `Rec::op`).
     known: Option<Rec>,
     /// Status bits that may be pending in the lazy record here.
     maybe_lazy: u32,
@@ -162,11 +164,24 @@ struct Lower<'a, 'b> {
     code_hit: Option<Value>,
 }
 
+/// The compile-time state that two paths out of a branch each start from.
 #[derive(Clone, Copy)]
 struct FlagState {
     known: Option<Rec>,
     maybe_lazy: u32,
     last_writer: Option<Rec>,
+    regs: RegCache,
+}
+
+/// Guest registers live in the CPU state. Within a guest block, a register read or written
+/// there is kept as an SSA value (`vals`); written ones (`dirty`) are stored back before
+/// anything outside the block may look: at the jump to another block, at every exit, fault
+/// path or interpreter call (`sync_regs`). Values therefore never live across blocks,
+/// which keeps register allocation local and cheap.
+#[derive(Clone, Copy, Default)]
+struct RegCache {
+    vals: [Option<Value>; 8],
+    dirty: u8,
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
@@ -182,11 +197,13 @@ pub fn lower_region(
 ) {
     let i64t = types::I64;
     let i32t = types::I32;
+    // The cold-path helpers, through register-preserving thunks when there are (`thunks`).
+    let cold = |t| crate::thunks::call_signature(t, h.preserve_all, call_conv);
     let sigs = Sigs {
         region: b.import_signature(region_signature(CallConv::Tail)),
-        read: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t], i64t)),
-        flags: b.import_signature(helper_sig(call_conv, &[i32t; 6], i32t)),
-        write: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t, i32t, i32t], i32t)),
+        read: b.import_signature(cold(crate::thunks::READ)),
+        flags: b.import_signature(cold(crate::thunks::FLAGS)),
+        write: b.import_signature(cold(crate::thunks::WRITE)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
         rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
         raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
@@ -194,11 +211,9 @@ pub fn lower_region(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
+    // The context lives in the pinned register for the whole run (see `Lower::ctx`).
     let ctx = b.block_params(entry)[1];
-    let gpr = std::array::from_fn(|_| b.declare_var(i32t));
-    let flags = b.declare_var(i32t);
-    let budget = b.declare_var(i64t);
-    let lz = std::array::from_fn(|_| b.declare_var(i32t));
+    b.ins().set_pinned_reg(ctx);
     let kinds: Vec<Vec<Kind>> = region
         .blocks
         .iter()
@@ -243,10 +258,9 @@ pub fn lower_region(
         .collect::<HashMap<_, _>>();
     let mut l = Lower {
         b,
-        ctx,
-        gpr,
-        flags,
-        budget,
+        regs: RegCache::default(),
+        cpu: None,
+        ctxv: None,
         sigs,
         h,
         region,
@@ -260,7 +274,6 @@ pub fn lower_region(
         exits: [None, None],
         fault_blk: None,
         interp_blk: None,
-        lz,
         known: None,
         maybe_lazy: 0,
         last_writer: None,
@@ -270,17 +283,9 @@ pub fn lower_region(
     };
     l.reload();
     // A translation that chained here may have left its lazy flag record in the context
-    // (see `chain`): take it over (and clear it), and make exact what the first block needs.
-    for (k, v) in lz.into_iter().enumerate() {
-        let x = l.b.ins().load(types::I32, l.mf, ctx, CTX_LZ + 4 * k as i32);
-        l.b.def_var(v, x);
-    }
-    let z = l.b.ins().iconst(types::I32, 0);
-    l.b.ins().store(l.mf, z, ctx, CTX_LZ);
+    // (see `chain`): it stays there; make exact what the first block needs.
     l.maybe_lazy = STATUS;
     l.materialize(l.need[region.index[&region.entry_eip]]);
-    let bud = l.b.ins().load(i64t, l.mf, ctx, CTX_BUDGET);
-    l.b.def_var(budget, bud);
     let first = l.heads[&region.entry_eip];
     l.b.ins().jump(first, &[]);
     for gi in 0..region.blocks.len() {
@@ -291,39 +296,114 @@ pub fn lower_region(
 }
 
 impl Lower<'_, '_> {
+    /// The context (`Ctx`): in the pinned register, which no register allocation touches, so
+    /// it costs no register and no spill anywhere in the region.
+    fn ctx(&mut self) -> Value {
+        match self.ctxv {
+            Some(c) => c,
+            None => self.b.ins().get_pinned_reg(types::I64),
+        }
+    }
+
+    /// The instruction budget left (`Ctx::budget`: kept in memory, so no value lives
+    /// across guest blocks).
+    fn bud_get(&mut self) -> Value {
+        self.ctx_load(types::I64, CTX_BUDGET)
+    }
+
+    fn bud_set(&mut self, v: Value) {
+        self.ctx_store(v, CTX_BUDGET);
+    }
+
+    fn ctx_load(&mut self, ty: types::Type, off: i32) -> Value {
+        let c = self.ctx();
+        self.b.ins().load(ty, self.mf, c, off)
+    }
+
+    fn ctx_store(&mut self, v: Value, off: i32) {
+        let c = self.ctx();
+        self.b.ins().store(self.mf, v, c, off);
+    }
+
     /// The CPU pointer, loaded from the context where needed (a shorter live range than
     /// the function parameter's).
     fn cpu_ptr(&mut self) -> Value {
-        self.b.ins().load(types::I64, self.mf, self.ctx, CTX_CPU)
+        match self.cpu {
+            Some(c) => c,
+            None => self.ctx_load(types::I64, CTX_CPU),
+        }
     }
 
+    /// Call a cold-path helper (`thunks`): its result, from the return register or, through
+    /// a thunk, from the context.
+    fn call_cold(&mut self, sig: SigRef, f: usize, args: &[Value], ret: types::Type) -> Value {
+        let f = self.b.ins().iconst(types::I64, f as i64);
+        let call = self.b.ins().call_indirect(sig, f, args);
+        if self.h.preserve_all {
+            self.ctx_load(ret, CTX_RET)
+        } else {
+            self.b.inst_results(call)[0]
+        }
+    }
+
+    /// Forget the cached registers (the interpreter may have changed them).
     fn reload(&mut self) {
-        let cpu = self.cpu_ptr();
-        for r in 0..8 {
-            let v = self
-                .b
-                .ins()
-                .load(types::I32, self.mf, cpu, GPR + 4 * r as i32);
-            self.b.def_var(self.gpr[r], v);
-        }
-        let f = self.b.ins().load(types::I32, self.mf, cpu, EFLAGS);
-        self.b.def_var(self.flags, f);
+        self.regs = RegCache::default();
     }
 
-    fn writeback(&mut self) {
-        let cpu = self.cpu_ptr();
+    /// Store the written registers back to the CPU state (code only; the cache stays
+    /// as it is: for paths that leave).
+    fn sync_regs(&mut self) {
         for r in 0..8 {
-            let v = self.b.use_var(self.gpr[r]);
-            self.b.ins().store(self.mf, v, cpu, GPR + 4 * r as i32);
+            if self.regs.dirty & 1 << r != 0 {
+                let v = self.regs.vals[r].expect("a dirty register has a value");
+                let cpu = self.cpu_ptr();
+                self.b.ins().store(self.mf, v, cpu, GPR + 4 * r as i32);
+            }
         }
-        let f = self.b.use_var(self.flags);
-        self.b.ins().store(self.mf, f, cpu, EFLAGS);
+    }
+
+    /// Store the written registers back; they are clean from here on.
+    fn writeback(&mut self) {
+        self.sync_regs();
+        self.regs.dirty = 0;
+    }
+
+    /// Guest register `n` (32 bits).
+    fn gpr_get(&mut self, n: usize) -> Value {
+        if let Some(v) = self.regs.vals[n] {
+            return v;
+        }
+        let cpu = self.cpu_ptr();
+        let v = self
+            .b
+            .ins()
+            .load(types::I32, self.mf, cpu, GPR + 4 * n as i32);
+        self.regs.vals[n] = Some(v);
+        v
+    }
+
+    fn gpr_set(&mut self, n: usize, v: Value) {
+        self.regs.vals[n] = Some(v);
+        self.regs.dirty |= 1 << n;
+    }
+
+    /// EFLAGS as kept in the CPU state (the status bits pending in the lazy record are
+    /// stale there; see `flags`).
+    fn get_flags(&mut self) -> Value {
+        let cpu = self.cpu_ptr();
+        self.b.ins().load(types::I32, self.mf, cpu, EFLAGS)
+    }
+
+    fn set_flags(&mut self, v: Value) {
+        let cpu = self.cpu_ptr();
+        self.b.ins().store(self.mf, v, cpu, EFLAGS);
     }
 
     /// The budget as of the start of the instruction `refund` instructions before the end
     /// of the current block (what helpers need to count retired instructions).
     fn budget_at(&mut self, refund: i64) -> Value {
-        let bud = self.b.use_var(self.budget);
+        let bud = self.bud_get();
         self.b.ins().iadd_imm_s(bud, refund + 1)
     }
 
@@ -332,6 +412,7 @@ impl Lower<'_, '_> {
             known: self.known,
             maybe_lazy: self.maybe_lazy,
             last_writer: self.last_writer,
+            regs: self.regs,
         }
     }
 
@@ -339,6 +420,7 @@ impl Lower<'_, '_> {
         self.known = f.known;
         self.maybe_lazy = f.maybe_lazy;
         self.last_writer = f.last_writer;
+        self.regs = f.regs;
     }
 
     fn mask_next(&self, e: u32) -> u32 {
@@ -354,9 +436,20 @@ impl Lower<'_, '_> {
         let g = &region.blocks[gi];
         let head = self.heads[&g.eip];
         self.b.switch_to_block(head);
+        // The lazy record is in the context here (see `goto`), the registers in the state.
+        self.regs = RegCache::default();
+        self.cpu = None;
+        self.ctxv = None;
+        let c = self.ctx();
+        self.ctxv = Some(c);
+        let cpu = self.cpu_ptr();
+        self.cpu = Some(cpu);
+        self.known = None;
+        self.last_writer = None;
+        self.maybe_lazy = STATUS & !self.need[gi];
         let n = g.instrs.len();
         // Budget: the whole block must fit, else leave before it.
-        let bud = self.b.use_var(self.budget);
+        let bud = self.bud_get();
         let short = self
             .b
             .ins()
@@ -368,12 +461,9 @@ impl Lower<'_, '_> {
         self.exit_const(Some(g.eip), EXIT_NONE, 0);
         self.b.switch_to_block(cont);
         let bud = self.b.ins().iadd_imm_s(bud, -(n as i64));
-        self.b.def_var(self.budget, bud);
+        self.bud_set(bud);
 
         let kinds = self.kinds[gi].clone();
-        self.known = None;
-        self.last_writer = None;
-        self.maybe_lazy = STATUS & !self.need[gi];
         for k in 0..n {
             let i = &g.instrs[k];
             let refund = (n - k - 1) as i64;
@@ -428,6 +518,8 @@ impl Lower<'_, '_> {
         let ok = self.b.create_block();
         let bad = self.b.create_block();
         self.b.set_cold_block(bad);
+        // (The `bad` path starts from the state here, whatever the `ok` path does to it.)
+        let before = self.flag_state();
         if matches!(kind, Kind::JmpInd | Kind::CallInd) {
             let t = self.read_op(i, 0, size, false, refund);
             let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, t, limit);
@@ -473,6 +565,7 @@ impl Lower<'_, '_> {
             self.set_sp(nsp);
             self.exit_value(v, true);
         }
+        self.set_flag_state(before);
         self.b.switch_to_block(bad);
         self.interp_exit(i, refund);
     }
@@ -480,6 +573,8 @@ impl Lower<'_, '_> {
     /// Leave for the EIP `v` (computed), chaining to its translation if cached.
     /// (`chain`: and enter its translation directly if the jump cache has one.)
     fn exit_value(&mut self, v: Value, chain: bool) {
+        self.flush_lazy();
+        self.sync_regs();
         let blk = self.exit_block(true);
         let set = self.b.ins().iconst(types::I32, 1 | (chain as i64) << 1);
         let code = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
@@ -538,22 +633,24 @@ impl Lower<'_, '_> {
         let res = if rep_string(i) && !self.region.straddles {
             // Its batches run on while the budget allows (see `h_rep`).
             let f = self.b.ins().iconst(types::I64, self.h.rep as i64);
-            let bud = self.b.use_var(self.budget);
+            let bud = self.bud_get();
+            let cx = self.ctx();
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.rep, f, &[self.ctx, ip, r, bud]);
+                .call_indirect(self.sigs.rep, f, &[cx, ip, r, bud]);
             let res = self.b.inst_results(call)[0];
             let extra = self.b.ins().ushr_imm_s(res, 32);
             let bud = self.b.ins().isub(bud, extra);
-            self.b.def_var(self.budget, bud);
+            self.bud_set(bud);
             self.b.ins().ireduce(types::I32, res)
         } else {
             let f = self.b.ins().iconst(types::I64, helper as i64);
+            let cx = self.ctx();
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+                .call_indirect(self.sigs.exec, f, &[cx, ip, r]);
             self.b.inst_results(call)[0]
         };
         self.reload();
@@ -633,6 +730,8 @@ impl Lower<'_, '_> {
                 b
             }
         };
+        self.flush_lazy();
+        self.sync_regs();
         let ip = self
             .b
             .ins()
@@ -647,7 +746,7 @@ impl Lower<'_, '_> {
 
     fn get_reg(&mut self, r: Register) -> Value {
         let (n, hi) = gpr_index(r).expect("lowered registers are GPRs");
-        let v = self.b.use_var(self.gpr[n]);
+        let v = self.gpr_get(n);
         match (r.size(), hi) {
             (4, _) => v,
             (2, _) => self.b.ins().band_imm_s(v, 0xFFFF),
@@ -664,26 +763,26 @@ impl Lower<'_, '_> {
         let new = match (r.size(), hi) {
             (4, _) => v,
             (2, _) => {
-                let old = self.b.use_var(self.gpr[n]);
+                let old = self.gpr_get(n);
                 let old = self.b.ins().band_imm_s(old, 0xFFFF_0000u32 as i32 as i64);
                 let v = self.b.ins().band_imm_s(v, 0xFFFF);
                 self.b.ins().bor(old, v)
             }
             (_, false) => {
-                let old = self.b.use_var(self.gpr[n]);
+                let old = self.gpr_get(n);
                 let old = self.b.ins().band_imm_s(old, !0xFFi64);
                 let v = self.b.ins().band_imm_s(v, 0xFF);
                 self.b.ins().bor(old, v)
             }
             (_, true) => {
-                let old = self.b.use_var(self.gpr[n]);
+                let old = self.gpr_get(n);
                 let old = self.b.ins().band_imm_s(old, !0xFF00i64);
                 let v = self.b.ins().band_imm_s(v, 0xFF);
                 let v = self.b.ins().ishl_imm_s(v, 8);
                 self.b.ins().bor(old, v)
             }
         };
-        self.b.def_var(self.gpr[n], new);
+        self.gpr_set(n, new);
     }
 
     // ---- memory ----------------------------------------------------------------------------
@@ -697,13 +796,13 @@ impl Lower<'_, '_> {
         let base = i.memory_base();
         if base != Register::None {
             let (n, _) = gpr_index(base).unwrap();
-            let v = self.b.use_var(self.gpr[n]);
+            let v = self.gpr_get(n);
             a = self.b.ins().iadd(a, v);
         }
         let idx = i.memory_index();
         if idx != Register::None {
             let (n, _) = gpr_index(idx).unwrap();
-            let v = self.b.use_var(self.gpr[n]);
+            let v = self.gpr_get(n);
             let sh = i.memory_index_scale().trailing_zeros() as i64;
             let v = if sh > 0 {
                 self.b.ins().ishl_imm_s(v, sh)
@@ -732,6 +831,8 @@ impl Lower<'_, '_> {
                 b
             }
         };
+        self.flush_lazy();
+        self.sync_regs();
         let bk = self.budget_at(refund);
         let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
         let rf = self.b.ins().iconst(types::I64, refund);
@@ -850,7 +951,7 @@ impl Lower<'_, '_> {
                 } else {
                     2
                 };
-                let bp = self.b.use_var(self.gpr[5]);
+                let bp = self.gpr_get(5);
                 let bp = if self.stack32 {
                     bp
                 } else {
@@ -867,7 +968,7 @@ impl Lower<'_, '_> {
                 self.set_reg(r, v);
             }
             Kind::Convert => {
-                let eax = self.b.use_var(self.gpr[0]);
+                let eax = self.gpr_get(0);
                 // sign-extend the low `from` bits of EAX into `to`
                 let (from, to) = match m {
                     Mnemonic::Cbw => (8, Register::AX),
@@ -885,15 +986,15 @@ impl Lower<'_, '_> {
                 self.set_reg(to, v);
             }
             Kind::FlagOp => {
-                let f = self.b.use_var(self.flags);
+                let f = self.get_flags();
                 match m {
                     Mnemonic::Cld => {
                         let nf = self.b.ins().band_imm_s(f, !(fl::DF as i64));
-                        self.b.def_var(self.flags, nf);
+                        self.set_flags(nf);
                     }
                     Mnemonic::Std => {
                         let nf = self.b.ins().bor_imm_s(f, fl::DF as i64);
-                        self.b.def_var(self.flags, nf);
+                        self.set_flags(nf);
                     }
                     Mnemonic::Clc => {
                         let v = self.b.ins().iconst(types::I32, 0);
@@ -907,7 +1008,7 @@ impl Lower<'_, '_> {
                         const LOW: u32 = fl::SF | fl::ZF | fl::AF | fl::PF | fl::CF;
                         if m == Mnemonic::Lahf {
                             self.materialize(LOW);
-                            let f = self.b.use_var(self.flags);
+                            let f = self.get_flags();
                             // AH = SF ZF 0 AF 0 PF 1 CF
                             let v = self.b.ins().band_imm_s(f, LOW as i64);
                             let v = self.b.ins().bor_imm_s(v, 2);
@@ -950,7 +1051,7 @@ impl Lower<'_, '_> {
             }
             Kind::MulWide => {
                 let src = self.read_op(i, 0, 4, false, refund);
-                let eax = self.b.use_var(self.gpr[0]);
+                let eax = self.gpr_get(0);
                 let (a64, b64) = if m == Mnemonic::Imul {
                     (
                         self.b.ins().sextend(types::I64, eax),
@@ -974,8 +1075,8 @@ impl Lower<'_, '_> {
                 };
                 let over = self.b.ins().icmp(IntCC::NotEqual, full, ext);
                 let over = self.b.ins().uextend(types::I32, over);
-                self.b.def_var(self.gpr[0], lo);
-                self.b.def_var(self.gpr[2], hi);
+                self.gpr_set(0, lo);
+                self.gpr_set(2, hi);
                 let rec = self.rec(K_MUL, 4, lo, over, lo, STATUS);
                 self.write_flags(rec);
             }
@@ -1004,8 +1105,8 @@ impl Lower<'_, '_> {
             }
             Kind::Div => {
                 let src = self.read_op(i, 0, 4, false, refund);
-                let eax = self.b.use_var(self.gpr[0]);
-                let edx = self.b.use_var(self.gpr[2]);
+                let eax = self.gpr_get(0);
+                let edx = self.gpr_get(2);
                 let lo = self.b.ins().uextend(types::I64, eax);
                 let hi = self.b.ins().uextend(types::I64, edx);
                 let hi = self.b.ins().ishl_imm_s(hi, 32);
@@ -1014,6 +1115,9 @@ impl Lower<'_, '_> {
                 let bad = self.b.create_block();
                 let join = self.b.create_block();
                 self.b.set_cold_block(bad);
+                // Both paths store their registers before they meet again.
+                self.writeback();
+                let saved = self.flag_state();
                 let (q, r) = if m == Mnemonic::Div {
                     // No divide error iff EDX < divisor (which also excludes 0).
                     let fits = self.b.ins().icmp(IntCC::UnsignedLessThan, edx, src);
@@ -1042,15 +1146,18 @@ impl Lower<'_, '_> {
                 };
                 let q = self.b.ins().ireduce(types::I32, q);
                 let r = self.b.ins().ireduce(types::I32, r);
-                self.b.def_var(self.gpr[0], q);
-                self.b.def_var(self.gpr[2], r);
+                self.gpr_set(0, q);
+                self.gpr_set(2, r);
+                self.writeback();
+                let after = self.flag_state();
                 self.b.ins().jump(join, &[]);
                 // A divide error: the interpreter executes the instruction and raises #DE.
-                let saved = self.flag_state();
+                self.set_flag_state(saved);
                 self.b.switch_to_block(bad);
                 self.interp(i, refund, false);
                 self.b.ins().jump(join, &[]);
-                self.set_flag_state(saved);
+                self.set_flag_state(after);
+                self.reload();
                 self.b.switch_to_block(join);
             }
             Kind::Interp
@@ -1066,7 +1173,7 @@ impl Lower<'_, '_> {
     }
 
     fn sp(&mut self) -> Value {
-        let v = self.b.use_var(self.gpr[4]);
+        let v = self.gpr_get(4);
         if self.stack32 {
             v
         } else {
@@ -1076,7 +1183,7 @@ impl Lower<'_, '_> {
 
     fn set_sp(&mut self, v: Value) {
         if self.stack32 {
-            self.b.def_var(self.gpr[4], v);
+            self.gpr_set(4, v);
         } else {
             self.set_reg(Register::SP, v);
         }
@@ -1104,7 +1211,7 @@ impl Lower<'_, '_> {
             )
         });
         let index = |l: &mut Self, r: usize| {
-            let v = l.b.use_var(l.gpr[r]);
+            let v = l.gpr_get(r);
             if a32 {
                 v
             } else {
@@ -1127,13 +1234,13 @@ impl Lower<'_, '_> {
             let r = self.write_mem(i, 0, di, size, v, refund);
             self.code_hit = Some(r);
         }
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let df = self.b.ins().band_imm_s(f, fl::DF as i64);
         let back = self.b.ins().iconst(types::I32, -(size as i64));
         let fwd = self.b.ins().iconst(types::I32, size as i64);
         let delta = self.b.ins().select(df, back, fwd);
         let step = |l: &mut Self, r: usize| {
-            let old = l.b.use_var(l.gpr[r]);
+            let old = l.gpr_get(r);
             let n = l.b.ins().iadd(old, delta);
             let n = if a32 {
                 n
@@ -1142,7 +1249,7 @@ impl Lower<'_, '_> {
                 let hi = l.b.ins().band_imm_s(old, -0x1_0000i64);
                 l.b.ins().bor(hi, lo)
             };
-            l.b.def_var(l.gpr[r], n);
+            l.gpr_set(r, n);
         };
         if !stos {
             step(self, 6);

@@ -53,6 +53,8 @@ pub struct Ctx {
     /// Set by translated code when it returns to the dispatcher from an exit that could have
     /// chained (no translation for the target in the jump cache): for `JitStats`.
     pub chain_miss: u32,
+    /// The result of a helper called through a thunk (`thunks`).
+    pub ret: u64,
 }
 
 // SAFETY: the raw pointers are only dereferenced during a run of translated code, on the
@@ -83,6 +85,7 @@ impl Ctx {
             lz: [0; 4],
             seg_key: ([Segment::default(); 6], u32::MAX),
             chain_miss: 0,
+            ret: 0,
         }
     }
 
@@ -319,6 +322,13 @@ pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, bk: i64) -> u32 {
 /// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 4
 /// | shift count << 7 (higher bits ignored). Returns `flags` with its `mask` bits replaced. The same formulas as
 /// the interpreter's (ADC/SBB carry-in is recovered from the result).
+/// `h_flags` for the lazy record in the context (`Ctx::lz`).
+pub extern "C" fn h_flags_ctx(ctx: *mut Ctx, flags: u32, mask: u32) -> u32 {
+    // SAFETY: translated code passes its own context.
+    let [op, a, b, r] = unsafe { (*ctx).lz };
+    h_flags(op, a, b, r, flags, mask)
+}
+
 pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32) -> u32 {
     use crate::lower::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
     use ironbox_cpu::state::flags::{AF, CF, OF, PF, SF, ZF};
@@ -407,12 +417,14 @@ pub struct Helpers {
     pub step: usize,
     pub raise: usize,
     pub rep: usize,
+    /// `read`, `write` and `flags` are `thunks` with the `preserve_all` convention.
+    pub preserve_all: bool,
 }
 
 impl Helpers {
     pub fn for_bus<B: CpuBus>() -> Helpers {
         Helpers {
-            flags: h_flags as *const () as usize,
+            flags: h_flags_ctx as *const () as usize,
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,
@@ -420,6 +432,7 @@ impl Helpers {
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
             rep: h_rep::<B> as *const () as usize,
+            preserve_all: false,
         }
     }
 }

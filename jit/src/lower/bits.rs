@@ -39,19 +39,23 @@ impl Lower<'_, '_> {
         self.materialize_all();
         let doit = self.b.create_block();
         let join = self.b.create_block();
+        // Both paths store their registers before they meet again.
+        self.writeback();
         self.b.ins().brif(c, doit, &[], join, &[]);
         self.b.switch_to_block(doit);
         let (r, f, w) = op(self, a, c);
         self.write_op0(i, r, size, refund);
-        let old = self.b.use_var(self.flags);
+        let old = self.get_flags();
         let keep = self.b.ins().band_imm_s(old, !(w as i64));
         let nf = self.b.ins().bor(keep, f);
-        self.b.def_var(self.flags, nf);
+        self.set_flags(nf);
         if let Some(hit) = self.code_hit.take() {
             self.leave_if_code_hit(i, hit, refund);
         }
+        self.writeback();
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
+        self.reload();
         self.forget_writer();
     }
 
@@ -249,7 +253,7 @@ impl Lower<'_, '_> {
             self.rsub(31, lz)
         };
         let zero = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let f_zero = self.b.ins().bor_imm_s(f, fl::ZF as i64);
         let keep = self
             .b
@@ -259,7 +263,7 @@ impl Lower<'_, '_> {
         let sp = self.b.ins().band_imm_s(sp, (fl::SF | fl::PF) as i64);
         let f_found = self.b.ins().bor(keep, sp);
         let nf = self.b.ins().select(zero, f_zero, f_found);
-        self.b.def_var(self.flags, nf);
+        self.set_flags(nf);
         self.forget_writer();
         let old = self.get_reg(i.op0_register());
         let r = self.b.ins().select(zero, old, idx);

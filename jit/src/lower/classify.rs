@@ -311,3 +311,4 @@ pub(super) fn classify(i: &Instruction) -> Kind {
 pub(super) fn rep_string(i: &Instruction) -> bool {
     (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
 }
+

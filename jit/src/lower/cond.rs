@@ -42,7 +42,7 @@ impl Lower<'_, '_> {
                 | C::Jecxz_rel8_32
         );
         let size = if ecx_sized { 4 } else { 2 };
-        let ecx = self.b.use_var(self.gpr[1]);
+        let ecx = self.gpr_get(1);
         let m = i.mnemonic();
         if matches!(m, Mnemonic::Jcxz | Mnemonic::Jecxz) {
             let c = self.mask_to(ecx, size);
@@ -88,7 +88,7 @@ impl Lower<'_, '_> {
         self.set_flag_state(saved);
         self.b.switch_to_block(not);
         if let Some(v) = ecx {
-            self.b.def_var(self.gpr[1], v);
+            self.gpr_set(1, v);
         }
         let nx = self.mask_next(i.next_ip32());
         self.goto(nx);
@@ -113,7 +113,7 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(ok);
         }
         if let Some(v) = ecx {
-            self.b.def_var(self.gpr[1], v);
+            self.gpr_set(1, v);
         }
         self.goto(target);
     }

@@ -54,7 +54,7 @@ impl Lower<'_, '_> {
         let off_hi = self.b.ins().iadd_imm_s(off, 4);
         let lo = self.read_mem(i, seg, off, 4, true, refund);
         let hi = self.read_mem(i, seg, off_hi, 4, true, refund);
-        let [eax, ecx, edx, ebx] = [0, 1, 2, 3].map(|r| self.b.use_var(self.gpr[r]));
+        let [eax, ecx, edx, ebx] = [0, 1, 2, 3].map(|r| self.gpr_get(r));
         let eq_lo = self.b.ins().icmp(IntCC::Equal, lo, eax);
         let eq_hi = self.b.ins().icmp(IntCC::Equal, hi, edx);
         let eq = self.b.ins().band(eq_lo, eq_hi);
@@ -65,8 +65,8 @@ impl Lower<'_, '_> {
         self.code_hit = Some(self.b.ins().bor(r_lo, r_hi));
         let na = self.b.ins().select(eq, eax, lo);
         let nd = self.b.ins().select(eq, edx, hi);
-        self.b.def_var(self.gpr[0], na);
-        self.b.def_var(self.gpr[2], nd);
+        self.gpr_set(0, na);
+        self.gpr_set(2, nd);
         let z = self.b.ins().uextend(types::I32, eq);
         let z = self.at(z, fl::ZF);
         self.set_bits(fl::ZF, z);

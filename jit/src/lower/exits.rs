@@ -21,6 +21,8 @@ impl Lower<'_, '_> {
         regs: bool,
         chain: bool,
     ) {
+        self.flush_lazy();
+        self.sync_regs();
         let blk = self.exit_block(regs);
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
         let set = self
@@ -55,7 +57,7 @@ impl Lower<'_, '_> {
         let look = self.b.create_block();
         let go = self.b.create_block();
         let want = self.b.ins().band_imm_s(set, 2);
-        let jc = self.b.ins().load(i64t, self.mf, self.ctx, CTX_JC);
+        let jc = self.ctx_load(i64t, CTX_JC);
         let have = self.b.ins().icmp_imm_s(IntCC::NotEqual, jc, 0);
         let both = self.b.ins().icmp_imm_s(IntCC::NotEqual, want, 0);
         let ok = self.b.ins().band(have, both);
@@ -111,51 +113,49 @@ impl Lower<'_, '_> {
         let m = self.b.ins().band(m, m5);
         self.b.ins().brif(m, go, &[], ret, &[]);
         self.b.switch_to_block(go);
-        // The next translation takes over the lazy flag record (EFLAGS in the state may
-        // hold stale status bits until it settles them).
-        for k in 0..4 {
-            let v = self.b.use_var(self.lz[k]);
-            self.b
-                .ins()
-                .store(self.mf, v, self.ctx, CTX_LZ + 4 * k as i32);
-        }
+        // The next translation takes over the lazy flag record in the context (EFLAGS in
+        // the state may hold stale status bits until it settles them).
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
+        let cx = self.ctx();
         self.b
             .ins()
-            .return_call_indirect(self.sigs.region, f, &[cpu, self.ctx]);
+            .return_call_indirect(self.sigs.region, f, &[cpu, cx]);
         self.b.switch_to_block(ret);
-        self.b.ins().store(self.mf, want, self.ctx, CTX_CHAIN_MISS);
+        self.ctx_store(want, CTX_CHAIN_MISS);
         // Back to the dispatcher: EFLAGS exact.
         self.materialize_exit();
-        let f = self.b.use_var(self.flags);
-        self.b.ins().store(self.mf, f, cpu, EFLAGS);
         self.b.ins().return_(&[code]);
     }
 
-    /// In a shared exit: EFLAGS exact from whatever lazy record reaches it.
+    /// In a shared exit: EFLAGS exact from the lazy record in the context (every path into
+    /// a shared exit stored its record there: `flush_lazy`).
     pub(super) fn materialize_exit(&mut self) {
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let m = self.lazy_mask();
         let nf = self.call_h_flags(f, m);
-        self.b.def_var(self.flags, nf);
+        self.set_flags(nf);
     }
 
     /// Emit the shared exit and fault blocks (after all guest blocks).
     pub(super) fn finish_exits(&mut self) {
+        // (Every path into these blocks stored its registers and lazy record.)
+        self.regs = RegCache::default();
+        self.cpu = None;
+        self.ctxv = None;
         if let Some(ib) = self.interp_blk {
             self.b.switch_to_block(ib);
             let p = self.b.block_params(ib).to_vec();
             let (ip, refund) = (p[0], p[1]);
             self.materialize_exit();
-            self.writeback();
-            let bud = self.b.use_var(self.budget);
+            let bud = self.bud_get();
             let bud = self.b.ins().iadd(bud, refund);
             let r = self.b.ins().iadd_imm_s(bud, 1);
             let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
+            let cx = self.ctx();
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.exec, f, &[self.ctx, ip, r]);
+                .call_indirect(self.sigs.exec, f, &[cx, ip, r]);
             let res = self.b.inst_results(call)[0];
             let c = self.exit_code(res);
             let blk = self.exit_block(false);
@@ -168,12 +168,12 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(fb).to_vec();
             let (eip, refund, bk) = (p[0], p[1], p[2]);
             self.materialize_exit();
-            self.writeback();
             let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
+            let cx = self.ctx();
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.raise, f, &[self.ctx, eip, bk]);
+                .call_indirect(self.sigs.raise, f, &[cx, eip, bk]);
             let res = self.b.inst_results(call)[0];
             let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
             let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
@@ -191,18 +191,14 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(b);
             let p = self.b.block_params(b).to_vec();
             let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
-            if regs {
-                // (Status flags still pending in the lazy record are settled in `chain`.)
-                self.writeback();
-            }
             let cpu = self.cpu_ptr();
             let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
             let has = self.b.ins().band_imm_s(set, 1);
             let e = self.b.ins().select(has, eip, cur);
             self.b.ins().store(self.mf, e, cpu, EIP);
-            let bud = self.b.use_var(self.budget);
+            let bud = self.bud_get();
             let bud = self.b.ins().iadd(bud, refund);
-            self.b.ins().store(self.mf, bud, self.ctx, CTX_BUDGET);
+            self.ctx_store(bud, CTX_BUDGET);
             if regs {
                 self.chain(set, e, cpu, code);
             } else {
@@ -227,6 +223,8 @@ impl Lower<'_, '_> {
         if let Some(&h) = self.heads.get(&eip) {
             let gi = self.region.index[&eip];
             self.materialize(self.need[gi]);
+            self.flush_lazy();
+            self.sync_regs();
             self.b.ins().jump(h, &[]);
         } else {
             self.exit_to(Some(eip));

@@ -248,46 +248,54 @@ impl Lower<'_, '_> {
         self.or_all(parts)
     }
 
-    /// Set the lazy record variables to `rec` with `mask` pending.
-    pub(super) fn def_lazy(&mut self, rec: &Rec, mask: u32) {
-        let op = self
-            .b
-            .ins()
-            .iconst(types::I32, (rec.op() | mask << 12) as i64);
-        self.b.def_var(self.lz[0], op);
-        self.b.def_var(self.lz[1], rec.a);
-        self.b.def_var(self.lz[2], rec.b);
-        self.b.def_var(self.lz[3], rec.r);
+    /// Store the lazy record where translated code outside this block finds it (`Ctx::lz`):
+    /// at every jump to another block, exit or shared cold path while it is only known here.
+    /// Emits code only; the compile-time state is unchanged.
+    pub(super) fn flush_lazy(&mut self) {
+        let Some(rec) = self.known else {
+            return; // already there
+        };
+        let op = if self.maybe_lazy == 0 {
+            0
+        } else {
+            rec.op() | self.maybe_lazy << 12
+        };
+        let opv = self.b.ins().iconst(types::I32, op as i64);
+        self.ctx_store(opv, CTX_LZ);
+        if self.maybe_lazy != 0 {
+            for (k, v) in [rec.a, rec.b, rec.r].into_iter().enumerate() {
+                self.ctx_store(v, CTX_LZ + 4 * (k as i32 + 1));
+            }
+        }
     }
 
-    /// The pending-bits mask of the lazy record (run time).
+    /// The pending-bits mask of the lazy record in the context (run time).
     pub(super) fn lazy_mask(&mut self) -> Value {
-        let opm = self.b.use_var(self.lz[0]);
+        let opm = self.ctx_load(types::I32, CTX_LZ);
         self.b.ins().ushr_imm_s(opm, 12)
     }
 
     /// An instruction wrote the status flags `rec.w`: they become the pending lazy record.
     pub(super) fn write_flags(&mut self, rec: Rec) {
         let w = rec.w;
-        // Old pending bits this write does not replace go into the flags variable first.
+        // Old pending bits this write does not replace go into EFLAGS first.
         let survive = self.maybe_lazy & !w;
         if survive != 0 {
             self.materialize(survive);
         }
-        self.def_lazy(&rec, w);
         self.known = Some(rec);
         self.maybe_lazy = w;
         self.last_writer = Some(rec);
     }
 
-    /// Make the status bits `bits` exact in the flags variable (compute them from the lazy
-    /// record: inline if it is known here, else through `h_flags`).
+    /// Make the status bits `bits` exact in EFLAGS (compute them from the lazy record:
+    /// inline if it is known here, else through `h_flags`).
     pub(super) fn materialize(&mut self, bits: u32) {
         let need = bits & self.maybe_lazy;
         if need == 0 {
             return;
         }
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let newf = match self.known {
             Some(rec) => {
                 let v = self.rec_bits(&rec, need);
@@ -300,30 +308,20 @@ impl Lower<'_, '_> {
                 self.call_h_flags(f, m)
             }
         };
-        self.b.def_var(self.flags, newf);
+        self.set_flags(newf);
         self.maybe_lazy &= !need;
-        match self.known {
-            Some(rec) => self.def_lazy(&rec, self.maybe_lazy),
-            None => {
-                let opm = self.b.use_var(self.lz[0]);
-                let m = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
-                self.b.def_var(self.lz[0], m);
-            }
+        if self.known.is_none() {
+            let opm = self.ctx_load(types::I32, CTX_LZ);
+            let m = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
+            self.ctx_store(m, CTX_LZ);
         }
     }
 
-    /// `h_flags(lazy record, flags, mask)`: the flags with the `mask` bits of the record.
+    /// `h_flags(lazy record in the context, flags, mask)`: the flags with the `mask` bits
+    /// of the record.
     pub(super) fn call_h_flags(&mut self, f: Value, mask: Value) -> Value {
-        let op = self.b.use_var(self.lz[0]);
-        let a = self.b.use_var(self.lz[1]);
-        let b = self.b.use_var(self.lz[2]);
-        let r = self.b.use_var(self.lz[3]);
-        let h = self.b.ins().iconst(types::I64, self.h.flags as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.flags, h, &[op, a, b, r, f, mask]);
-        self.b.inst_results(call)[0]
+        let args = [self.ctx(), f, mask];
+        self.call_cold(self.sigs.flags, self.h.flags, &args, types::I32)
     }
 
     /// All flags exact (before the interpreter or a helper sees EFLAGS).
@@ -333,14 +331,15 @@ impl Lower<'_, '_> {
 
     /// Forget the lazy state after the interpreter ran (it left EFLAGS exact).
     pub(super) fn lazy_reset(&mut self) {
-        let z = self.b.ins().iconst(types::I32, 0);
-        self.b.def_var(self.lz[0], z);
         self.forget_writer();
     }
 
     /// The flags variable was written directly after `materialize_all`: no record is
     /// pending, and no condition may come from the last writer's operands.
     pub(super) fn forget_writer(&mut self) {
+        // (The context's record may be an old one: nothing is pending now.)
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.ctx_store(z, CTX_LZ);
         self.known = None;
         self.maybe_lazy = 0;
         self.last_writer = None;
@@ -353,10 +352,10 @@ impl Lower<'_, '_> {
         if let Some(w) = self.last_writer.as_mut() {
             w.w &= !bits;
         }
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let keep = self.b.ins().band_imm_s(f, !(bits as i64));
         let nf = self.b.ins().bor(keep, v);
-        self.b.def_var(self.flags, nf);
+        self.set_flags(nf);
     }
 
     /// The zero, sign and parity flags of the `size`-byte result `r`.
@@ -462,7 +461,7 @@ impl Lower<'_, '_> {
 
     pub(super) fn carry_in(&mut self) -> Value {
         self.materialize(fl::CF);
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         self.b.ins().band_imm_s(f, fl::CF as i64)
     }
 
@@ -546,6 +545,29 @@ impl Lower<'_, '_> {
                     _ => return None,
                 }
             }
+            // Carries: the bit shifted out last, or the wrap of an addition.
+            (K_SHL | K_SHR | K_SAR | K_ROT_L | K_ROT_R | K_ADD | K_LOGIC, C::b | C::ae)
+                if rec.c.is_none() =>
+            {
+                let bits = size * 8;
+                let cf = match rec.kind {
+                    K_SHL => self.bit(rec.a, bits - rec.count),
+                    K_SHR | K_SAR => self.bit(rec.a, rec.count - 1),
+                    K_ROT_L => self.b.ins().band_imm_s(r, 1),
+                    K_ROT_R => self.bit(r, bits - 1),
+                    K_ADD => {
+                        let c = self.b.ins().icmp(IntCC::UnsignedLessThan, r, rec.a);
+                        self.b.ins().uextend(types::I32, c)
+                    }
+                    _ => self.b.ins().iconst(types::I32, 0),
+                };
+                let want = if cc == C::b {
+                    IntCC::NotEqual
+                } else {
+                    IntCC::Equal
+                };
+                self.b.ins().icmp_imm_s(want, cf, 0)
+            }
             (K_LOGIC, C::s | C::l) | (K_ADD, C::s) => {
                 let sr = signed(self, r);
                 self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sr, 0)
@@ -577,7 +599,7 @@ impl Lower<'_, '_> {
         }
         use ConditionCode::{a, ae, b, be, e, g, ge, l, le, ne, no, np, ns, o, p, s};
         self.materialize(cc_reads(cc));
-        let f = self.b.use_var(self.flags);
+        let f = self.get_flags();
         let bit = |me: &mut Self, flag: u32| me.b.ins().band_imm_s(f, flag as i64);
         let sf_ne_of = |me: &mut Self| {
             let sf = me.bit(f, 7);

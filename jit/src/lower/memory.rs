@@ -17,20 +17,17 @@ impl Lower<'_, '_> {
     ) -> (Value, Value, Value, Value) {
         let i64t = types::I64;
         let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
-        let lim = self.b.ins().load(i64t, self.mf, self.ctx, lim_at);
+        let lim = self.ctx_load(i64t, lim_at);
         let off64 = self.b.ins().uextend(i64t, off);
         let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
         let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
-        let base = self
-            .b
-            .ins()
-            .load(types::I32, self.mf, self.ctx, CTX_SEG_BASE + 4 * seg as i32);
+        let base = self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32);
         let lin = self.b.ins().iadd(base, off);
         let pg = self.b.ins().ushr_imm_s(lin, 12);
         let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
         let slot = self.b.ins().uextend(i64t, slot);
         let tag_off = self.b.ins().ishl_imm_s(slot, 2);
-        let tlbp = self.b.ins().load(types::I64, self.mf, self.ctx, CTX_TLB);
+        let tlbp = self.ctx_load(types::I64, CTX_TLB);
         let tag_at = self.b.ins().iadd(tlbp, tag_off);
         let tag = self.b.ins().load(
             types::I32,
@@ -38,19 +35,20 @@ impl Lower<'_, '_> {
             tag_at,
             if write { TLB_WRITE } else { TLB_READ },
         );
-        let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
+        // The tag of the page of the access's last byte: a hit means the slot holds the
+        // page of its first byte too, so the access does not cross a page (nor wrap).
+        let last = if size > 1 {
+            self.b.ins().iadd_imm_s(lin, size as i64 - 1)
+        } else {
+            lin
+        };
+        let page = self.b.ins().band_imm_s(last, 0xFFFF_F000u32 as i32 as i64);
         let want = self
             .b
             .ins()
             .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
         let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
-        let pgoff = self.b.ins().band_imm_s(lin, 0xFFF);
-        let in_page =
-            self.b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, pgoff, 0x1000 - size as i64);
         let ok = self.b.ins().band(seg_ok, tlb_ok);
-        let ok = self.b.ins().band(ok, in_page);
         let add_off = self.b.ins().ishl_imm_s(slot, 3);
         let add_at = self.b.ins().iadd(tlbp, add_off);
         let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
@@ -218,12 +216,8 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .iconst(types::I32, (size | if rmw { 0x100 } else { 0 }) as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.read as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.read, f, &[self.ctx, segv, off, sz]);
-        let r = self.b.inst_results(call)[0];
+        let args = [self.ctx(), segv, off, sz];
+        let r = self.call_cold(self.sigs.read, self.h.read, &args, types::I64);
         let bad = self
             .b
             .ins()
@@ -245,12 +239,8 @@ impl Lower<'_, '_> {
     ) -> Value {
         let segv = self.b.ins().iconst(types::I32, seg as i64);
         let sz = self.b.ins().iconst(types::I32, size as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.write as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.write, f, &[self.ctx, segv, off, sz, v]);
-        let r = self.b.inst_results(call)[0];
+        let args = [self.ctx(), segv, off, sz, v];
+        let r = self.call_cold(self.sigs.write, self.h.write, &args, types::I32);
         let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
         self.fault_if(bad, i, refund);
         r

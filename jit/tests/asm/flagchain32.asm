@@ -1,7 +1,8 @@
 ; Status flags across chained exits (flat 32-bit, code at 0x1000): routines that end with a
 ; flag-writing instruction and RET, and indirect jumps after a flag writer, whose targets read
 ; the flags first (ADC, PUSHF, SETcc, Jcc), or fault first (DIV by zero: the #DE handler adds
-; the EFLAGS image the CPU pushed into a checksum and makes the divisor 1). Ends with HLT.
+; the EFLAGS image the CPU pushed into a checksum and makes the divisor 1); carries tested
+; right after shifts, rotates and additions. Ends with HLT.
 bits 32
 org 0x1000
 IDT equ 0x7F000
@@ -34,6 +35,38 @@ start:
     add bl, cl
     add bh, ch
     add esi, edx
+    ; carries read straight from their writer: shifts, rotates and ADD, then JC/JNC
+    mov eax, ebp
+    imul eax, eax, 0x2545F491
+    shr eax, 3
+    jc .s1
+    inc esi
+.s1:
+    shl eax, 5
+    jnc .s2
+    add esi, 3
+.s2:
+    sar eax, 7
+    jc .s3
+    xor esi, 0x55
+.s3:
+    rol eax, 9
+    jc .s4
+    sub esi, 7
+.s4:
+    ror eax, 13
+    jnc .s5
+    add esi, 11
+.s5:
+    add eax, 0xC0000000
+    jc .s6
+    add esi, 13
+.s6:
+    add al, 0x90
+    jnc .s7
+    add esi, 17
+.s7:
+    add esi, eax
     ; a DIV that faults when EBP % 4 == 0, first thing after the RET
     mov ecx, ebp
     and ecx, 3
