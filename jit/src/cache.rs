@@ -308,7 +308,10 @@ impl<B: CpuBus> Jit<B> {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("jit: region at {:#x} did not compile: {e}", key.1);
-                if std::env::var_os("IRONBOX_JIT_VERIFY").is_some() { eprintln!("jit: region at {:#x} did not compile: {e}", key.1); }
+                // (With the IR verifier on, say so loudly: a lowering bug is being debugged.)
+                if std::env::var_os("IRONBOX_JIT_VERIFY").is_some() {
+                    eprintln!("jit: region at {:#x} did not compile: {e}", key.1);
+                }
                 self.entries.entry(key).or_default().failed = true;
                 return None;
             }

@@ -182,6 +182,11 @@ struct FlagState {
 struct RegCache {
     vals: [Option<Value>; 8],
     dirty: u8,
+    /// Loaded from the context within the block (they change only when the interpreter
+    /// runs): the host TLB's address, segment bases, read and write limits.
+    tlbp: Option<Value>,
+    seg_base: [Option<Value>; 6],
+    seg_lim: [[Option<Value>; 6]; 2],
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.

@@ -17,17 +17,38 @@ impl Lower<'_, '_> {
     ) -> (Value, Value, Value, Value) {
         let i64t = types::I64;
         let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
-        let lim = self.ctx_load(i64t, lim_at);
+        let lim = match self.regs.seg_lim[write as usize][seg as usize] {
+            Some(v) => v,
+            None => {
+                let v = self.ctx_load(i64t, lim_at);
+                self.regs.seg_lim[write as usize][seg as usize] = Some(v);
+                v
+            }
+        };
         let off64 = self.b.ins().uextend(i64t, off);
         let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
         let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
-        let base = self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32);
+        let base = match self.regs.seg_base[seg as usize] {
+            Some(v) => v,
+            None => {
+                let v = self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32);
+                self.regs.seg_base[seg as usize] = Some(v);
+                v
+            }
+        };
         let lin = self.b.ins().iadd(base, off);
         let pg = self.b.ins().ushr_imm_s(lin, 12);
         let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
         let slot = self.b.ins().uextend(i64t, slot);
         let tag_off = self.b.ins().ishl_imm_s(slot, 2);
-        let tlbp = self.ctx_load(types::I64, CTX_TLB);
+        let tlbp = match self.regs.tlbp {
+            Some(v) => v,
+            None => {
+                let v = self.ctx_load(types::I64, CTX_TLB);
+                self.regs.tlbp = Some(v);
+                v
+            }
+        };
         let tag_at = self.b.ins().iadd(tlbp, tag_off);
         let tag = self.b.ins().load(
             types::I32,
