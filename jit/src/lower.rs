@@ -568,11 +568,40 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(ok);
             let nsp = self.b.ins().iadd_imm_s(sp, size as i64 + extra.max(0));
             self.set_sp(nsp);
+            // Returns to a call site of this region stay in it.
+            for c in self.return_sites() {
+                let hit = self.b.ins().icmp_imm_s(IntCC::Equal, v, c as i64);
+                let yes = self.b.create_block();
+                let no = self.b.create_block();
+                self.b.ins().brif(hit, yes, &[], no, &[]);
+                self.b.switch_to_block(yes);
+                let st = self.flag_state();
+                self.goto(c);
+                self.set_flag_state(st);
+                self.b.switch_to_block(no);
+            }
             self.exit_value(v, true);
         }
         self.set_flag_state(before);
         self.b.switch_to_block(bad);
         self.interp_exit(i, refund);
+    }
+
+    /// The addresses after this region's CALLs that are blocks of the region (where its
+    /// RETs most likely go), at most `MAX_RETURN_SITES`.
+    fn return_sites(&self) -> Vec<u32> {
+        const MAX_RETURN_SITES: usize = 4;
+        let mut out = Vec::new();
+        for (g, ks) in self.region.blocks.iter().zip(&self.kinds) {
+            if let (Some(i), Some(Kind::CallRel | Kind::CallInd)) = (g.instrs.last(), ks.last()) {
+                let c = self.mask_next(i.next_ip32());
+                if self.heads.contains_key(&c) && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out.truncate(MAX_RETURN_SITES);
+        out
     }
 
     /// Leave for the EIP `v` (computed), chaining to its translation if cached.
