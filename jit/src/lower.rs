@@ -39,7 +39,7 @@ mod flags;
 mod memory;
 
 use classify::*;
-use flags::{hot_need, Rec};
+use flags::{hot_need, live_after, Rec};
 pub use flags::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
 
 use crate::jumpcache;
@@ -147,6 +147,10 @@ struct Lower<'a, 'b> {
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
+    /// Status flags observable after the instruction being lowered (`flags::live_after`).
+    live_now: u32,
+    /// The last fault stub made in this guest block and what it stores.
+    fault_stub: Option<(StubKey, Block)>,
     /// The shared "run one instruction in the interpreter, then leave" path (`interp_exit`).
     interp_blk: Option<Block>,
     /// The lazy record if it was set in the current block (its values are at hand); else
@@ -171,6 +175,13 @@ struct FlagState {
     maybe_lazy: u32,
     last_writer: Option<Rec>,
     regs: RegCache,
+}
+
+/// The state a shared fault stub stores (see `Lower::fault_exit`).
+#[derive(Clone, Copy, PartialEq)]
+struct StubKey {
+    vals: [Option<Value>; 8],
+    lazy: Option<(Rec, u32)>,
 }
 
 /// Guest registers live in the CPU state. Within a guest block, a register read or written
@@ -278,6 +289,8 @@ pub fn lower_region(
         inline_memory: !opts.no_inline_memory,
         exits: [None, None],
         fault_blk: None,
+        fault_stub: None,
+        live_now: STATUS,
         interp_blk: None,
         known: None,
         maybe_lazy: 0,
@@ -445,6 +458,7 @@ impl Lower<'_, '_> {
         self.regs = RegCache::default();
         self.cpu = None;
         self.ctxv = None;
+        self.fault_stub = None;
         let c = self.ctx();
         self.ctxv = Some(c);
         let cpu = self.cpu_ptr();
@@ -469,8 +483,10 @@ impl Lower<'_, '_> {
         self.bud_set(bud);
 
         let kinds = self.kinds[gi].clone();
+        let live = live_after(&g.instrs, &kinds);
         for k in 0..n {
             let i = &g.instrs[k];
+            self.live_now = live[k];
             let refund = (n - k - 1) as i64;
             let last = k + 1 == n;
             match kinds[k] {
@@ -865,13 +881,49 @@ impl Lower<'_, '_> {
                 b
             }
         };
-        self.flush_lazy();
-        self.sync_regs();
-        let bk = self.budget_at(refund);
+        // Fault paths with the same registers and lazy record to store share one stub that
+        // stores them (a block has many accesses and few changes in between).
+        let key = self.stub_key();
+        let stub = match self.fault_stub {
+            Some((k, b)) if k == key => b,
+            _ => {
+                let b = self.b.create_block();
+                let eip = self.b.append_block_param(b, types::I32);
+                let rf = self.b.append_block_param(b, types::I64);
+                self.b.set_cold_block(b);
+                let here = self.b.current_block().expect("lowering is in a block");
+                self.b.switch_to_block(b);
+                self.flush_lazy();
+                self.sync_regs();
+                let bud = self.bud_get();
+                let bk = self.b.ins().iadd(bud, rf);
+                let bk = self.b.ins().iadd_imm_s(bk, 1);
+                let args = [eip, rf, bk].map(BlockArg::Value);
+                self.b.ins().jump(fb, &args);
+                self.b.switch_to_block(here);
+                self.fault_stub = Some((key, b));
+                b
+            }
+        };
         let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
         let rf = self.b.ins().iconst(types::I64, refund);
-        let args = [eip, rf, bk].map(BlockArg::Value);
-        self.b.ins().jump(fb, &args);
+        self.b
+            .ins()
+            .jump(stub, &[BlockArg::Value(eip), BlockArg::Value(rf)]);
+    }
+
+    /// What a fault path stores: the written registers and the lazy record if only known here.
+    fn stub_key(&self) -> StubKey {
+        let mut vals = [None; 8];
+        for (r, v) in vals.iter_mut().enumerate() {
+            if self.regs.dirty & 1 << r != 0 {
+                *v = self.regs.vals[r];
+            }
+        }
+        StubKey {
+            vals,
+            lazy: self.known.map(|r| (r, self.maybe_lazy)),
+        }
     }
 
     // ---- operands --------------------------------------------------------------------------

@@ -8,6 +8,36 @@
 
 use super::*;
 
+/// The status flags an instruction reads and writes as lowered (`Interp`: all of both).
+fn reads_writes(i: &Instruction, k: Kind) -> (u32, u32) {
+    match k {
+        Kind::Interp => (STATUS, STATUS),
+        Kind::Branch => (cc_reads(i.condition_code()), 0),
+        Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => (fl::CF, STATUS),
+        Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => (0, STATUS),
+        // Partial writers keep the other flags: those must be exact first.
+        Kind::IncDec => (fl::CF, STATUS & !fl::CF),
+        Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => {
+            (STATUS & !(fl::CF | fl::OF), fl::CF | fl::OF)
+        }
+        Kind::Shift | Kind::Xadd | Kind::Cmpxchg => (0, STATUS),
+        Kind::Setcc | Kind::Cmov => (cc_reads(i.condition_code()), 0),
+        // A count of 0 or a zero source keeps every flag (computed in place).
+        Kind::ShiftVar | Kind::DoubleShift | Kind::BitScan => (STATUS, 0),
+        Kind::BitTest => (0, fl::CF),
+        Kind::Cmpxchg8b => (0, fl::ZF),
+        Kind::FlagOp => match i.mnemonic() {
+            Mnemonic::Cmc => (fl::CF, fl::CF),
+            Mnemonic::Clc | Mnemonic::Stc => (0, fl::CF),
+            Mnemonic::Lahf => (STATUS & !fl::OF, 0),
+            Mnemonic::Sahf => (0, STATUS & !fl::OF),
+            _ => (0, 0),
+        },
+        Kind::Loop if matches!(i.mnemonic(), Mnemonic::Loope | Mnemonic::Loopne) => (fl::ZF, 0),
+        _ => (0, 0),
+    }
+}
+
 /// Status flags that block must find exact in the flags variable (not pending in the lazy
 /// record) when it starts: read, or kept by a partial writer, before it writes them itself.
 /// Predecessors in the region compute them before jumping there (inline, cheaply).
@@ -15,32 +45,7 @@ pub(super) fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
     let mut written = 0u32;
     let mut need = 0u32;
     for (i, &k) in instrs.iter().zip(kinds) {
-        let (reads, writes) = match k {
-            Kind::Interp => (STATUS, STATUS),
-            Kind::Branch => (cc_reads(i.condition_code()), 0),
-            Kind::Alu if matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) => (fl::CF, STATUS),
-            Kind::Alu | Kind::Cmp | Kind::Neg | Kind::MulWide | Kind::Imul => (0, STATUS),
-            // Partial writers keep the other flags: those must be exact first.
-            Kind::IncDec => (fl::CF, STATUS & !fl::CF),
-            Kind::Shift if matches!(i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) => {
-                (STATUS & !(fl::CF | fl::OF), fl::CF | fl::OF)
-            }
-            Kind::Shift | Kind::Xadd | Kind::Cmpxchg => (0, STATUS),
-            Kind::Setcc | Kind::Cmov => (cc_reads(i.condition_code()), 0),
-            // A count of 0 or a zero source keeps every flag (computed in place).
-            Kind::ShiftVar | Kind::DoubleShift | Kind::BitScan => (STATUS, 0),
-            Kind::BitTest => (0, fl::CF),
-            Kind::Cmpxchg8b => (0, fl::ZF),
-            Kind::FlagOp => match i.mnemonic() {
-                Mnemonic::Cmc => (fl::CF, fl::CF),
-                Mnemonic::Clc | Mnemonic::Stc => (0, fl::CF),
-                Mnemonic::Lahf => (STATUS & !fl::OF, 0),
-                Mnemonic::Sahf => (0, STATUS & !fl::OF),
-                _ => (0, 0),
-            },
-            Kind::Loop if matches!(i.mnemonic(), Mnemonic::Loope | Mnemonic::Loopne) => (fl::ZF, 0),
-            _ => (0, 0),
-        };
+        let (reads, writes) = reads_writes(i, k);
         need |= reads & !written;
         written |= writes;
         if k == Kind::Interp {
@@ -48,6 +53,56 @@ pub(super) fn hot_need(instrs: &[Instruction], kinds: &[Kind]) -> u32 {
         }
     }
     need
+}
+
+/// An instruction whose lowering may leave the region or fault, where every status flag
+/// must be recoverable: anything touching memory, the interpreter, control transfers.
+fn may_leave(i: &Instruction, k: Kind) -> bool {
+    let register_only = matches!(
+        k,
+        Kind::Mov
+            | Kind::Alu
+            | Kind::Cmp
+            | Kind::IncDec
+            | Kind::Neg
+            | Kind::Not
+            | Kind::Lea
+            | Kind::Movx
+            | Kind::Nop
+            | Kind::Shift
+            | Kind::MulWide
+            | Kind::Imul
+            | Kind::Setcc
+            | Kind::Cmov
+            | Kind::Bswap
+            | Kind::Convert
+            | Kind::FlagOp
+            | Kind::Xchg
+            | Kind::BitTest
+            | Kind::BitScan
+            | Kind::ShiftVar
+            | Kind::DoubleShift
+    );
+    !register_only || (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
+}
+
+/// Per instruction of a block: the status flags something may observe after it before they
+/// are written again (a reader, a possible fault or exit, the end of the block). A partial
+/// writer need not keep the pending bits of an earlier writer that nothing observes.
+pub(super) fn live_after(instrs: &[Instruction], kinds: &[Kind]) -> Vec<u32> {
+    let mut live = STATUS;
+    let mut out = vec![0; instrs.len()];
+    for k in (0..instrs.len()).rev() {
+        out[k] = live;
+        let (reads, writes) = reads_writes(&instrs[k], kinds[k]);
+        let reads = if may_leave(&instrs[k], kinds[k]) {
+            STATUS
+        } else {
+            reads
+        };
+        live = (live & !writes) | reads;
+    }
+    out
 }
 
 /// Lazy flag record kinds (`h_flags` computes the same flags at run time).
@@ -64,7 +119,7 @@ pub const K_MUL: u32 = 9;
 /// A flag-writing operation, kept so its flags can be computed when something needs them:
 /// kind, operand size, shift count, operands (`b` = overflow for MUL, carry-in `c` for
 /// ADC/SBB inline), result, and the flags it writes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 pub(super) struct Rec {
     kind: u32,
     size: u32,
@@ -278,8 +333,9 @@ impl Lower<'_, '_> {
     /// An instruction wrote the status flags `rec.w`: they become the pending lazy record.
     pub(super) fn write_flags(&mut self, rec: Rec) {
         let w = rec.w;
-        // Old pending bits this write does not replace go into EFLAGS first.
-        let survive = self.maybe_lazy & !w;
+        // Old pending bits this write does not replace go into EFLAGS first, unless
+        // nothing can observe them before they are written again.
+        let survive = self.maybe_lazy & !w & self.live_now;
         if survive != 0 {
             self.materialize(survive);
         }
