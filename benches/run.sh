@@ -34,8 +34,8 @@ workloads=(
     "indirect:indirect.inc:50:cpu"
     "strings:strings.inc:12:cpu"
     "x87:x87.inc:5:cpu"
-    "smc-separated:smc.inc:1000:smc-separated"
-    "smc-shared:smc.inc:1000:smc-shared"
+    "smc-separated:smc.inc:3000:smc-separated"
+    "smc-shared:smc.inc:3000:smc-shared"
     "linux:-:-:linux"
 )
 want=" $* "
