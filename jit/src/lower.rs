@@ -147,6 +147,8 @@ struct Lower<'a, 'b> {
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
+    /// The current block's back edge to itself, if it keeps registers across it.
+    self_loop: Option<SelfLoop>,
     /// Status flags observable after the instruction being lowered (`flags::live_after`).
     live_now: u32,
     /// The last fault stub made in this guest block and what it stores.
@@ -175,6 +177,14 @@ struct FlagState {
     maybe_lazy: u32,
     last_writer: Option<Rec>,
     regs: RegCache,
+}
+
+/// A block's back edge to itself (see `Lower::enter_self_loop`): the block that checks the
+/// budget and takes the written registers (`regs`, in order) as parameters.
+struct SelfLoop {
+    eip: u32,
+    check: Block,
+    regs: Vec<usize>,
 }
 
 /// The state a shared fault stub stores (see `Lower::fault_exit`).
@@ -291,6 +301,7 @@ pub fn lower_region(
         fault_blk: None,
         fault_stub: None,
         live_now: STATUS,
+        self_loop: None,
         interp_blk: None,
         known: None,
         maybe_lazy: 0,
@@ -466,6 +477,10 @@ impl Lower<'_, '_> {
         self.known = None;
         self.last_writer = None;
         self.maybe_lazy = STATUS & !self.need[gi];
+        self.self_loop = None;
+        if let Some((reads, writes)) = self_loop_registers(g, &self.kinds[gi]) {
+            self.enter_self_loop(g, reads, writes);
+        }
         let n = g.instrs.len();
         // Budget: the whole block must fit, else leave before it.
         let bud = self.bud_get();
@@ -519,6 +534,57 @@ impl Lower<'_, '_> {
         }
         let nx = g.next_eip(self.code32);
         self.goto(nx);
+    }
+
+    /// A block that branches to itself keeps the registers it uses in SSA values across
+    /// its back edge: its head loads them (and the host TLB address and segment tables its
+    /// accesses use) once; the back edge passes the written ones to a `check` block (the
+    /// budget check), whose exits store them. The registers it only reads stay loaded.
+    fn enter_self_loop(&mut self, g: &crate::region::GuestBlock, reads: u8, writes: u8) {
+        let mut cache = RegCache::default();
+        for r in 0..8 {
+            if (reads | writes) & 1 << r != 0 {
+                cache.vals[r] = Some(self.gpr_get(r));
+            }
+        }
+        self.regs = RegCache::default();
+        let tlbp = self.ctx_load(types::I64, CTX_TLB);
+        cache.tlbp = Some(tlbp);
+        for i in &g.instrs {
+            if let Some(seg) = (0..i.op_count())
+                .any(|n| i.op_kind(n) == OpKind::Memory)
+                .then(|| seg_index(i.memory_segment()))
+            {
+                let s = seg as usize;
+                if cache.seg_base[s].is_none() {
+                    cache.seg_base[s] = Some(self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32));
+                    for w in [false, true] {
+                        let at = if w { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
+                        cache.seg_lim[w as usize][s] = Some(self.ctx_load(types::I64, at));
+                    }
+                }
+            }
+        }
+        let check = self.b.create_block();
+        let mut args = Vec::new();
+        let mut order = Vec::new();
+        for r in 0..8 {
+            if writes & 1 << r != 0 {
+                let p = self.b.append_block_param(check, types::I32);
+                args.push(BlockArg::Value(cache.vals[r].expect("loaded above")));
+                cache.vals[r] = Some(p);
+                order.push(r);
+            }
+        }
+        self.b.ins().jump(check, &args);
+        self.b.switch_to_block(check);
+        cache.dirty = writes;
+        self.regs = cache;
+        self.self_loop = Some(SelfLoop {
+            eip: g.eip,
+            check,
+            regs: order,
+        });
     }
 
     /// Near CALL rel / RET: the stack work inline; a target beyond the CS limit goes to the

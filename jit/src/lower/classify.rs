@@ -312,3 +312,32 @@ pub(super) fn rep_string(i: &Instruction) -> bool {
     (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
 }
 
+
+/// For a block that ends in a branch to itself and never calls the interpreter: the
+/// registers it reads and writes (bit n: GPR n), as iced-x86 reports them (implicit ones
+/// too). `None` for any other block.
+pub(super) fn self_loop_registers(g: &crate::region::GuestBlock, kinds: &[Kind]) -> Option<(u8, u8)> {
+    use iced_x86::{InstructionInfoFactory, OpAccess};
+    let last = g.instrs.last()?;
+    let to_self = matches!(kinds.last(), Some(Kind::Branch | Kind::Loop))
+        && has_near_target(last)
+        && last.near_branch_target() as u32 == g.eip;
+    if !to_self || kinds.iter().any(|k| matches!(k, Kind::Interp | Kind::Div)) {
+        return None;
+    }
+    let mut f = InstructionInfoFactory::new();
+    let (mut reads, mut writes) = (0u8, 0u8);
+    for i in &g.instrs {
+        for u in f.info(i).used_registers() {
+            let Some((n, _)) = gpr_index(u.register().full_register32()) else {
+                continue;
+            };
+            match u.access() {
+                OpAccess::Read | OpAccess::CondRead => reads |= 1 << n,
+                OpAccess::None | OpAccess::NoMemAccess => {}
+                _ => writes |= 1 << n,
+            }
+        }
+    }
+    Some((reads & !writes, writes))
+}

@@ -220,7 +220,18 @@ impl Lower<'_, '_> {
 
     /// Continue at guest `eip`: a jump to its block if the region has it, else an exit.
     pub(super) fn goto(&mut self, eip: u32) {
-        if let Some(&h) = self.heads.get(&eip) {
+        if let Some(l) = self.self_loop.as_ref().filter(|l| l.eip == eip) {
+            // The back edge of a block to itself: the written registers go along.
+            let (check, regs) = (l.check, l.regs.clone());
+            let gi = self.region.index[&eip];
+            self.materialize(self.need[gi]);
+            self.flush_lazy();
+            let args: Vec<BlockArg> = regs
+                .into_iter()
+                .map(|r| BlockArg::Value(self.gpr_get(r)))
+                .collect();
+            self.b.ins().jump(check, &args);
+        } else if let Some(&h) = self.heads.get(&eip) {
             let gi = self.region.index[&eip];
             self.materialize(self.need[gi]);
             self.flush_lazy();
