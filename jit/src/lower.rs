@@ -375,6 +375,19 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// After a call with the host's C convention: the pointers a block keeps at hand are
+    /// taken afresh, so no value lives across the call (in a callee-saved register the
+    /// translation would have to save in its prologue).
+    fn after_call(&mut self) {
+        self.ctxv = None;
+        self.cpu = None;
+        let c = self.ctx();
+        self.ctxv = Some(c);
+        let p = self.cpu_ptr();
+        self.cpu = Some(p);
+        self.fault_stub = None;
+    }
+
     /// Forget the cached registers (the interpreter may have changed them).
     fn reload(&mut self) {
         self.regs = RegCache::default();
@@ -769,6 +782,7 @@ impl Lower<'_, '_> {
                 .call_indirect(self.sigs.exec, f, &[cx, ip, r]);
             self.b.inst_results(call)[0]
         };
+        self.after_call();
         self.reload();
         self.lazy_reset();
         // Mid-block, any change of control flow (a REP instruction that stopped early, a
@@ -1267,8 +1281,12 @@ impl Lower<'_, '_> {
                 let bad = self.b.create_block();
                 let join = self.b.create_block();
                 self.b.set_cold_block(bad);
-                // Both paths store their registers before they meet again.
+                // Both paths store their registers and the lazy record before they meet
+                // again (the other path calls the interpreter).
                 self.writeback();
+                self.flush_lazy();
+                self.known = None;
+                self.last_writer = None;
                 let saved = self.flag_state();
                 let (q, r) = if m == Mnemonic::Div {
                     // No divide error iff EDX < divisor (which also excludes 0).
@@ -1309,8 +1327,9 @@ impl Lower<'_, '_> {
                 self.interp(i, refund, false);
                 self.b.ins().jump(join, &[]);
                 self.set_flag_state(after);
-                self.reload();
                 self.b.switch_to_block(join);
+                self.after_call();
+                self.reload();
             }
             Kind::Interp
             | Kind::Branch

@@ -319,9 +319,6 @@ pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, bk: i64) -> u32 {
     exec_result::LEAVE | exec_result::FAULTED | if shutdown { exec_result::SHUTDOWN } else { 0 }
 }
 
-/// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 4
-/// | shift count << 7 (higher bits ignored). Returns `flags` with its `mask` bits replaced. The same formulas as
-/// the interpreter's (ADC/SBB carry-in is recovered from the result).
 /// `h_flags` for the lazy record in the context (`Ctx::lz`).
 pub extern "C" fn h_flags_ctx(ctx: *mut Ctx, flags: u32, mask: u32) -> u32 {
     // SAFETY: translated code passes its own context.
@@ -329,6 +326,9 @@ pub extern "C" fn h_flags_ctx(ctx: *mut Ctx, flags: u32, mask: u32) -> u32 {
     h_flags(op, a, b, r, flags, mask)
 }
 
+/// The status flags of a lazily kept operation (see `lower::Rec`): `op` = kind | size << 4
+/// | shift count << 7 (higher bits ignored). Returns `flags` with its `mask` bits replaced. The same formulas as
+/// the interpreter's (ADC/SBB carry-in is recovered from the result).
 pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32) -> u32 {
     use crate::lower::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
     use ironbox_cpu::state::flags::{AF, CF, OF, PF, SF, ZF};

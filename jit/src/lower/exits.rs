@@ -147,8 +147,11 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(ib).to_vec();
             let (ip, refund) = (p[0], p[1]);
             self.materialize_exit();
+            // (The budget is settled before the call: nothing but the context lives across
+            // a call, so translations need no callee-saved registers for it.)
             let bud = self.bud_get();
             let bud = self.b.ins().iadd(bud, refund);
+            self.bud_set(bud);
             let r = self.b.ins().iadd_imm_s(bud, 1);
             let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
             let cx = self.ctx();
@@ -160,7 +163,8 @@ impl Lower<'_, '_> {
             let c = self.exit_code(res);
             let blk = self.exit_block(false);
             let zero32 = self.b.ins().iconst(types::I32, 0);
-            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            let zero64 = self.b.ins().iconst(types::I64, 0);
+            let args = [zero32, zero32, c, zero64].map(BlockArg::Value);
             self.b.ins().jump(blk, &args);
         }
         if let Some(fb) = self.fault_blk {
@@ -168,6 +172,9 @@ impl Lower<'_, '_> {
             let p = self.b.block_params(fb).to_vec();
             let (eip, refund, bk) = (p[0], p[1], p[2]);
             self.materialize_exit();
+            let bud = self.bud_get();
+            let bud = self.b.ins().iadd(bud, refund);
+            self.bud_set(bud);
             let f = self.b.ins().iconst(types::I64, self.h.raise as i64);
             let cx = self.ctx();
             let call = self
@@ -181,7 +188,8 @@ impl Lower<'_, '_> {
             let c = self.b.ins().select(sd, c_sd, c_none);
             let blk = self.exit_block(false);
             let zero32 = self.b.ins().iconst(types::I32, 0);
-            let args = [zero32, zero32, c, refund].map(BlockArg::Value);
+            let zero64 = self.b.ins().iconst(types::I64, 0);
+            let args = [zero32, zero32, c, zero64].map(BlockArg::Value);
             self.b.ins().jump(blk, &args);
         }
         for regs in [true, false] {
