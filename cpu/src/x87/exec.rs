@@ -154,7 +154,8 @@ impl Cpu {
         }
     }
 
-    /// The 11-bit FOP of the current instruction (from its bytes; 0 if unreadable).
+    /// The 11-bit FOP of the current instruction from its bytes (0 if unreadable), for an
+    /// instruction decoded without `stash_fop`.
     fn fpu_opcode<B: CpuBus>(&mut self, bus: &mut B) -> u16 {
         let base = self.s.cs().base.wrapping_add(self.start_eip);
         for k in 0..14 {
@@ -221,7 +222,10 @@ impl Cpu {
         );
         self.x87_dispatch(bus, i, m)?;
         if !control {
-            let fop = self.fpu_opcode(bus);
+            let fop = match super::stashed_fop(i) {
+                Some(f) => f,
+                None => self.fpu_opcode(bus),
+            };
             let f = &mut self.s.fpu;
             f.fip = self.start_eip;
             f.fcs = self.s.seg[crate::state::SegReg::Cs as usize].selector;

@@ -276,3 +276,47 @@ fn mmx_aliasing_and_emms() {
         Err(Fault::ud())
     );
 }
+
+/// The FOP the decoder keeps in an x87 instruction (`stash_fop`) is the one read back from
+/// its bytes: escape opcode low bits and ModR/M, past prefixes, SIB bytes and displacements.
+#[test]
+fn stashed_fop_matches_bytes() {
+    // (16-bit code bytes, FOP)
+    let cases: &[(&[u8], u16)] = &[
+        (&[0xD9, 0xE8], 0x1E8),                         // fld1
+        (&[0xD8, 0xC1], 0x0C1),                         // fadd st0, st1
+        (&[0xDE, 0xE9], 0x6E9),                         // fsubrp
+        (&[0xDD, 0x06, 0x00, 0x20], 0x506),             // fld qword [0x2000]
+        (&[0x26, 0xDD, 0x46, 0x10], 0x546),             // fld qword es:[bp+0x10]
+        (&[0x67, 0xDB, 0x04, 0x24], 0x304),             // fild dword [esp] (SIB)
+        (&[0x67, 0xDB, 0x00], 0x300),                   // fild dword [eax]
+        (&[0x66, 0x67, 0xD8, 0x44, 0x20, 0x08], 0x044), // fadd dword [eax+0x08] (SIB, no index)
+        (&[0x67, 0xDA, 0x0D, 0, 0x20, 0, 0], 0x20D),    // fimul dword [0x2000]
+        (&[0xDF, 0x3E, 0x00, 0x20], 0x73E),             // fistp qword [0x2000]
+    ];
+    for &(code, fop) in cases {
+        let mut i = Decoder::with_ip(16, code, 0x1000, DecoderOptions::NONE).decode();
+        assert_eq!(i.len(), code.len(), "{code:02X?}");
+        super::stash_fop(&mut i, code);
+        assert_eq!(super::stashed_fop(&i), Some(fop), "{code:02X?}");
+        // Executed with and without the stash: the same FOP.
+        for stash in [false, true] {
+            let (mut cpu, mut bus) = setup();
+            run(&mut cpu, &mut bus, &FLD1).unwrap();
+            run(&mut cpu, &mut bus, &FLD1).unwrap();
+            bus.mem.mem[0x1000..0x1000 + code.len()].copy_from_slice(code);
+            let mut i = Decoder::with_ip(16, code, 0x1000, DecoderOptions::NONE).decode();
+            if stash {
+                super::stash_fop(&mut i, code);
+            }
+            cpu.start_eip = 0x1000;
+            cpu.s.eip = i.next_ip32();
+            cpu.exec_x87(&mut bus, &i).unwrap();
+            assert_eq!(cpu.s.fpu.fop, fop, "{code:02X?} stash {stash}");
+        }
+    }
+    // Not x87, or WAIT: nothing kept.
+    let mut i = Decoder::with_ip(16, &[0x9B], 0, DecoderOptions::NONE).decode();
+    super::stash_fop(&mut i, &[0x9B]);
+    assert_eq!(super::stashed_fop(&i), None);
+}
