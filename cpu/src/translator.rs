@@ -216,6 +216,35 @@ impl Cpu {
         r
     }
 
+    /// Execute the x87 instruction `i` (at `i.ip32()`) for translated code that did not write
+    /// its registers back: as `exec_one` would, for an instruction that reads no general
+    /// register but its memory operand's base and index (which the caller has stored) and
+    /// writes none, nor EFLAGS (see [`x87_plain`]). A fault is returned, not delivered: the
+    /// caller writes its registers back and delivers it with [`Cpu::raise_at`]; nothing the
+    /// interpreter would have restored has changed. `Ok(true)`: the instruction wrote cached
+    /// code (leave). EIP is left at the next instruction. The 8086 and 286 models (no x87
+    /// fitted) retire it as a no-op, as `execute` does.
+    pub fn exec_x87_translated<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<bool, Fault> {
+        let here = i.ip32();
+        let next = if self.s.code32() {
+            i.next_ip32()
+        } else {
+            i.next_ip32() & 0xFFFF
+        };
+        self.start_eip = here;
+        self.s.eip = next;
+        if self.s.model.is_386_plus() {
+            self.icache.code_written = false;
+            self.exec_x87(bus, i)?;
+        }
+        self.retire(1);
+        Ok(std::mem::take(&mut self.icache.code_written))
+    }
+
     /// Can translated code assume that alignment checks are off (CR0.AM or EFLAGS.AC clear,
     /// or CPL < 3)?
     pub fn alignment_checks_off(&self) -> bool {
@@ -418,6 +447,40 @@ pub fn keeps_segments(i: &Instruction) -> bool {
             let r = i.op0_register();
             r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
         })
+}
+
+/// Is `i` an x87 instruction that reads no general register or EFLAGS except for its memory
+/// operand's address, and writes neither (so translated code may run it with
+/// [`Cpu::exec_x87_translated`] without writing back or reloading its registers)? Not FNSTSW
+/// AX, FCOMI/FUCOMI(P) (EFLAGS), FCMOVcc (reads EFLAGS), nor the environment and state
+/// loads/stores (rare; they stay with the generic path).
+pub fn x87_plain(i: &Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    let m = i.mnemonic();
+    crate::x87::is_x87(m)
+        && !matches!(
+            m,
+            Fnstsw
+                | Fstsw
+                | Fcomi
+                | Fcomip
+                | Fucomi
+                | Fucomip
+                | Fcmovb
+                | Fcmovbe
+                | Fcmove
+                | Fcmovnb
+                | Fcmovnbe
+                | Fcmovne
+                | Fcmovnu
+                | Fcmovu
+                | Fnstenv
+                | Fstenv
+                | Fldenv
+                | Fnsave
+                | Fsave
+                | Frstor
+        )
 }
 
 /// The most recent INVLPG'd linear pages, for translators that cache by linear page.

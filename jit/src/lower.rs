@@ -37,6 +37,7 @@ mod exchange;
 mod exits;
 mod flags;
 mod memory;
+mod x87;
 
 use classify::*;
 use flags::{hot_need, Rec};
@@ -1053,6 +1054,7 @@ impl Lower<'_, '_> {
                 self.set_flag_state(saved);
                 self.b.switch_to_block(join);
             }
+            Kind::X87 => self.x87(i, refund),
             Kind::Interp
             | Kind::Branch
             | Kind::Loop

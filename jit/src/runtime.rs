@@ -14,6 +14,9 @@ use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg, Segment};
 use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
+mod x87;
+pub use x87::{X87_FAULT, X87_LEAVE};
+
 /// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
 /// fields by offset.
 #[repr(C)]
@@ -407,6 +410,7 @@ pub struct Helpers {
     pub step: usize,
     pub raise: usize,
     pub rep: usize,
+    pub x87: usize,
 }
 
 impl Helpers {
@@ -420,6 +424,7 @@ impl Helpers {
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
             rep: h_rep::<B> as *const () as usize,
+            x87: x87::h_x87::<B> as *const () as usize,
         }
     }
 }
