@@ -12,6 +12,9 @@ fn zero_sum_sign(ctx: &Ctx) -> bool {
 
 /// a + b (negate b beforehand for a subtraction).
 pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        return add_normal(ctx, a, b);
+    }
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }
@@ -39,6 +42,25 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
         (false, true) => return norm_copy(ctx, a),
         _ => {}
     }
+    add_finite(ctx, a, b)
+}
+
+/// `add` of two normal operands (what screening, the special cases and the denormal checks
+/// come to then).
+#[inline]
+fn add_normal(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if ctx.den {
+        ctx.raise(DE);
+    }
+    if ctx.blocked() {
+        return F80::INDEFINITE;
+    }
+    add_finite(ctx, a, b)
+}
+
+/// `add` of two finite non-zero operands, after the checks.
+#[inline]
+fn add_finite(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     let (sa, ea, ma) = a.unpack();
     let (sb, eb, mb) = b.unpack();
     // Larger magnitude first.
@@ -71,6 +93,9 @@ fn norm_copy(ctx: &mut Ctx, a: F80) -> F80 {
 }
 
 pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        return add_normal(ctx, a, b.neg());
+    }
     // Negating a NaN would change which NaN wins a tie; screen first.
     if let Some(r) = screen2(ctx, a, b) {
         return r;
@@ -79,6 +104,18 @@ pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
 }
 
 pub fn mul(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        // (What screening, the special cases and the denormal checks come to.)
+        if ctx.den {
+            ctx.raise(DE);
+        }
+        if ctx.blocked() {
+            return F80::INDEFINITE;
+        }
+        let p = a.mant as u128 * b.mant as u128;
+        let e = (a.exp() as i32 - BIAS) + (b.exp() as i32 - BIAS);
+        return round_f80(ctx, a.sign() ^ b.sign(), e + 1, p, ctx.prec);
+    }
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }

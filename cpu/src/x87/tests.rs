@@ -320,3 +320,46 @@ fn stashed_fop_matches_bytes() {
     super::stash_fop(&mut i, &[0x9B]);
     assert_eq!(super::stashed_fop(&i), None);
 }
+
+/// `round_f80`'s fast path (full precision, exponent well in range) gives what the general
+/// `round` gives: value, flags and C1, for every rounding mode, near the range's edges too.
+#[test]
+fn round_f80_fast_path_matches_round() {
+    use super::f80::{round, round_f80, Ctx, EXT};
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let exps = [-16500, -16447, -16383, -16382, -16381, -16300, -1, 0, 1, 77, 16382, 16383, 16384];
+    for n in 0..200_000u32 {
+        let hi = next();
+        let lo = match n % 4 {
+            0 => next(),
+            1 => 1 << 63,               // a tie
+            2 => 0,                     // exact
+            _ => next() & 0xFF,         // barely inexact
+        };
+        let hi = match n % 5 {
+            0 => u64::MAX,              // carries into the exponent
+            1 => hi >> (next() % 64),   // not normalized
+            _ => hi | 1 << 63,
+        };
+        let sig = (hi as u128) << 64 | lo as u128;
+        let exp = exps[(next() % exps.len() as u64) as usize] + (next() % 3) as i32 - 1;
+        let sign = next() & 1 != 0;
+        for cw in [0x037F, 0x077F, 0x0B7F, 0x0F7F, 0x0340, 0x0B40] {
+            let mut a = Ctx::from_cw(cw);
+            let mut b = Ctx::from_cw(cw);
+            let fa = round_f80(&mut a, sign, exp, sig, 64);
+            let fb = round(&mut b, sign, exp, sig, EXT, 64).to_f80();
+            assert_eq!(
+                (fa, a.exc, a.up),
+                (fb, b.exc, b.up),
+                "sign {sign} exp {exp} sig {sig:#x} cw {cw:#x}"
+            );
+        }
+    }
+}
