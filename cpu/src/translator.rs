@@ -450,19 +450,17 @@ pub fn keeps_segments(i: &Instruction) -> bool {
 }
 
 /// Is `i` an x87 instruction that reads no general register or EFLAGS except for its memory
-/// operand's address, and writes neither (so translated code may run it with
-/// [`Cpu::exec_x87_translated`] without writing back or reloading its registers)? Not FNSTSW
-/// AX, FCOMI/FUCOMI(P) (EFLAGS), FCMOVcc (reads EFLAGS), nor the environment and state
-/// loads/stores (rare; they stay with the generic path).
+/// operand's address, and writes neither, except AX for FNSTSW/FSTSW AX ([`x87_writes_ax`])?
+/// Translated code may run it with [`Cpu::exec_x87_translated`] without writing back or
+/// reloading its registers (but those). Not FCOMI/FUCOMI(P) (EFLAGS), FCMOVcc (reads
+/// EFLAGS), nor the environment and state loads/stores (rare; they stay with the generic path).
 pub fn x87_plain(i: &Instruction) -> bool {
     use iced_x86::Mnemonic::*;
     let m = i.mnemonic();
     crate::x87::is_x87(m)
         && !matches!(
             m,
-            Fnstsw
-                | Fstsw
-                | Fcomi
+            Fcomi
                 | Fcomip
                 | Fucomi
                 | Fucomip
@@ -481,6 +479,13 @@ pub fn x87_plain(i: &Instruction) -> bool {
                 | Fsave
                 | Frstor
         )
+}
+
+/// FNSTSW AX / FSTSW AX: the one `x87_plain` instruction that writes a general register (the
+/// low half of EAX; EAX must be in the state before, and is changed there).
+pub fn x87_writes_ax(i: &Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    matches!(i.mnemonic(), Fnstsw | Fstsw) && i.op0_kind() == iced_x86::OpKind::Register
 }
 
 /// The most recent INVLPG'd linear pages, for translators that cache by linear page.

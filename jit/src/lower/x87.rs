@@ -1,8 +1,8 @@
 //! x87 instructions (`Kind::X87`): a call to `h_x87`, which runs the interpreter's x87
 //! semantics for the one instruction. Such an instruction reads no general register but its
-//! memory operand's base and index and writes none, nor EFLAGS (`translator::x87_plain`), so
-//! only those address registers are stored before the call, the lazy flags stay pending, and
-//! nothing is reloaded after it. A fault comes back undelivered and leaves through the shared
+//! memory operand's base and index and writes none (but AX for FNSTSW AX), nor EFLAGS
+//! (`translator::x87_plain`), so only those registers are stored before the call (EAX for
+//! FNSTSW AX, reloaded after it), the lazy flags stay pending, and nothing else is reloaded. A fault comes back undelivered and leaves through the shared
 //! fault path (registers written back, flags settled, then delivered); a write that hit
 //! translated code leaves after the instruction.
 
@@ -12,10 +12,18 @@ use crate::runtime::{X87_FAULT, X87_LEAVE};
 impl Lower<'_, '_> {
     pub(super) fn x87(&mut self, i: &Instruction, refund: i64) {
         let mem = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory);
-        if mem {
-            // The interpreter computes the address from the state's registers.
+        let ax = ironbox_cpu::translator::x87_writes_ax(i);
+        if mem || ax {
+            // The interpreter computes the address from the state's registers (and FNSTSW AX
+            // changes half of EAX there).
             let mut stored = [false; 8];
-            for r in [i.memory_base(), i.memory_index()] {
+            let addr = if mem {
+                [i.memory_base(), i.memory_index()]
+            } else {
+                [Register::None; 2]
+            };
+            let eax = if ax { Register::EAX } else { Register::None };
+            for r in [addr[0], addr[1], eax] {
                 if let Some((n, _)) = gpr_index(r) {
                     if !std::mem::replace(&mut stored[n], true) {
                         let cpu = self.cpu_ptr();
@@ -36,6 +44,12 @@ impl Lower<'_, '_> {
             .ins()
             .call_indirect(self.sigs.exec, f, &[self.ctx, ip, bk]);
         let res = self.b.inst_results(call)[0];
+        if ax {
+            // (Unchanged in the state if it faulted.)
+            let cpu = self.cpu_ptr();
+            let v = self.b.ins().load(types::I32, self.mf, cpu, GPR);
+            self.b.def_var(self.gpr[0], v);
+        }
         let slow = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(slow);

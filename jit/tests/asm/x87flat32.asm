@@ -103,6 +103,14 @@ start:
     cmp ebp, ebx                ; flags pending at the fault
     fld1                        ; #NM
     fstp st0
+    mov eax, cr0
+    or eax, 8                   ; TS
+    mov cr0, eax
+    mov eax, ebx
+    fnstsw ax                   ; #NM
+    add edx, eax
+    fstsw ax
+    xor edx, eax
 .no_nm:
     ; #MF every 5th round
     mov eax, ebp
