@@ -224,7 +224,10 @@ impl Cpu {
     /// interpreter would have restored has changed. `Ok(true)`: the instruction wrote cached
     /// code (leave). EIP is left at the next instruction. The 8086 and 286 models (no x87
     /// fitted) retire it as a no-op, as `execute` does.
-    pub fn exec_x87_translated<B: CpuBus>(
+    ///
+    /// `C` is the instruction's class (`x87::class::of` its mnemonic, or `GENERIC`).
+    #[inline]
+    pub fn exec_x87_translated<B: CpuBus, const C: u8>(
         &mut self,
         bus: &mut B,
         i: &Instruction,
@@ -239,7 +242,7 @@ impl Cpu {
         self.s.eip = next;
         if self.s.model.is_386_plus() {
             self.icache.code_written = false;
-            self.exec_x87(bus, i)?;
+            self.exec_x87_class::<B, C>(bus, i)?;
         }
         self.retire(1);
         Ok(std::mem::take(&mut self.icache.code_written))

@@ -410,7 +410,8 @@ pub struct Helpers {
     pub step: usize,
     pub raise: usize,
     pub rep: usize,
-    pub x87: usize,
+    /// `h_x87` per x87 instruction class.
+    pub x87: [usize; ironbox_cpu::x87::class::COUNT],
 }
 
 impl Helpers {
@@ -424,7 +425,7 @@ impl Helpers {
             step: h_step::<B> as *const () as usize,
             raise: h_raise::<B> as *const () as usize,
             rep: h_rep::<B> as *const () as usize,
-            x87: x87::h_x87::<B> as *const () as usize,
+            x87: x87::helpers::<B>(),
         }
     }
 }

@@ -33,10 +33,11 @@ pub struct Ctx {
     pub rc: u8,
     /// Significand bits from precision control (24, 53 or 64).
     pub prec: u32,
-    /// Exception masks (control word bits 0-5).
-    pub mask: u16,
-    /// Exceptions raised so far.
-    pub exc: u16,
+    /// Exception masks (control word bits 0-5). (u32, as `exc`: 16-bit fields side by side get
+    /// read as one word after separate narrow writes, which stalls store forwarding.)
+    pub mask: u32,
+    /// Exceptions raised so far (the `IE`..`SF` bits).
+    pub exc: u32,
     /// The last rounding increased the magnitude (becomes C1).
     pub up: bool,
     /// A memory operand was a 32/64-bit denormal (it is normal once converted, but the
@@ -54,7 +55,7 @@ impl Ctx {
         Ctx {
             rc: ((cw >> 10) & 3) as u8,
             prec,
-            mask: cw & 0x3F,
+            mask: cw as u32 & 0x3F,
             exc: 0,
             up: false,
             den: false,
@@ -66,15 +67,15 @@ impl Ctx {
     }
     #[inline]
     pub fn masked(&self, e: u16) -> bool {
-        self.mask & e != 0
+        self.mask & e as u32 != 0
     }
     #[inline]
     pub fn raise(&mut self, e: u16) {
-        self.exc |= e;
+        self.exc |= e as u32;
     }
     /// An unmasked exception that suppresses the result (IE, DE, ZE) was raised.
     pub fn blocked(&self) -> bool {
-        self.exc & (IE | DE | ZE) & !self.mask != 0
+        self.exc & (IE | DE | ZE) as u32 & !self.mask != 0
     }
 }
 

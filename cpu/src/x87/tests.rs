@@ -333,18 +333,20 @@ fn round_f80_fast_path_matches_round() {
         seed ^= seed << 17;
         seed
     };
-    let exps = [-16500, -16447, -16383, -16382, -16381, -16300, -1, 0, 1, 77, 16382, 16383, 16384];
+    let exps = [
+        -16500, -16447, -16383, -16382, -16381, -16300, -1, 0, 1, 77, 16382, 16383, 16384,
+    ];
     for n in 0..200_000u32 {
         let hi = next();
         let lo = match n % 4 {
             0 => next(),
-            1 => 1 << 63,               // a tie
-            2 => 0,                     // exact
-            _ => next() & 0xFF,         // barely inexact
+            1 => 1 << 63,       // a tie
+            2 => 0,             // exact
+            _ => next() & 0xFF, // barely inexact
         };
         let hi = match n % 5 {
-            0 => u64::MAX,              // carries into the exponent
-            1 => hi >> (next() % 64),   // not normalized
+            0 => u64::MAX,            // carries into the exponent
+            1 => hi >> (next() % 64), // not normalized
             _ => hi | 1 << 63,
         };
         let sig = (hi as u128) << 64 | lo as u128;

@@ -38,7 +38,11 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .iconst(types::I64, i as *const Instruction as i64);
-        let f = self.b.ins().iconst(types::I64, self.h.x87 as i64);
+        let class = ironbox_cpu::x87::class::of(i.mnemonic());
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, self.h.x87[class as usize] as i64);
         let call = self
             .b
             .ins()

@@ -4,6 +4,7 @@
 //! translation need not write its registers back before the call nor reload them after.
 
 use iced_x86::Instruction;
+use ironbox_cpu::x87::class;
 use ironbox_cpu::CpuBus;
 
 use super::{parts, Ctx};
@@ -17,11 +18,16 @@ pub const X87_LEAVE: u32 = 2;
 /// Execute the x87 instruction `i` (`bk`: the budget as of its start; the base and index
 /// registers of its memory operand are in the CPU state). Returns 0, `X87_FAULT` or
 /// `X87_LEAVE`.
-pub extern "C" fn h_x87<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64) -> u32 {
+/// `C`: the instruction's class (`x87::class`), one helper per class (see `helpers`).
+pub extern "C" fn h_x87<B: CpuBus, const C: u8>(
+    ctx: *mut Ctx,
+    i: *const Instruction,
+    bk: i64,
+) -> u32 {
     // SAFETY: as for `h_exec`.
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
     c.sync(cpu, bk);
-    match cpu.exec_x87_translated(bus, unsafe { &*i }) {
+    match cpu.exec_x87_translated::<B, C>(bus, unsafe { &*i }) {
         Ok(hit) => {
             c.synced += 1;
             if hit {
@@ -35,4 +41,23 @@ pub extern "C" fn h_x87<B: CpuBus>(ctx: *mut Ctx, i: *const Instruction, bk: i64
             X87_FAULT
         }
     }
+}
+
+/// `h_x87` for each class, indexed by class.
+pub fn helpers<B: CpuBus>() -> [usize; class::COUNT] {
+    use class::*;
+    let mut h = [0; COUNT];
+    h[GENERIC as usize] = h_x87::<B, GENERIC> as *const () as usize;
+    h[ADD as usize] = h_x87::<B, ADD> as *const () as usize;
+    h[SUB as usize] = h_x87::<B, SUB> as *const () as usize;
+    h[SUBR as usize] = h_x87::<B, SUBR> as *const () as usize;
+    h[MUL as usize] = h_x87::<B, MUL> as *const () as usize;
+    h[DIV as usize] = h_x87::<B, DIV> as *const () as usize;
+    h[DIVR as usize] = h_x87::<B, DIVR> as *const () as usize;
+    h[CMP as usize] = h_x87::<B, CMP> as *const () as usize;
+    h[LOAD as usize] = h_x87::<B, LOAD> as *const () as usize;
+    h[STORE as usize] = h_x87::<B, STORE> as *const () as usize;
+    h[XCH as usize] = h_x87::<B, XCH> as *const () as usize;
+    debug_assert!(h.iter().all(|&a| a != 0));
+    h
 }
