@@ -582,7 +582,7 @@ impl Cpu {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn f_bin<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, op: Bin) -> Result<(), Fault> {
         let mut ctx = self.fctx();
         let pop = matches!(
