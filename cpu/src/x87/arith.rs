@@ -11,10 +11,17 @@ fn zero_sum_sign(ctx: &Ctx) -> bool {
 }
 
 /// a + b (negate b beforehand for a subtraction).
+#[inline]
 pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if a.is_normal() && b.is_normal() {
         return add_normal(ctx, a, b);
     }
+    add_special(ctx, a, b)
+}
+
+/// `add` with a special operand (zero, denormal, infinity, NaN, unsupported) among them.
+#[inline(never)]
+fn add_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }
@@ -92,10 +99,16 @@ fn norm_copy(ctx: &mut Ctx, a: F80) -> F80 {
     round_f80(ctx, s, e, (m as u128) << 64, ctx.prec)
 }
 
+#[inline]
 pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if a.is_normal() && b.is_normal() {
         return add_normal(ctx, a, b.neg());
     }
+    sub_special(ctx, a, b)
+}
+
+#[inline(never)]
+fn sub_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     // Negating a NaN would change which NaN wins a tie; screen first.
     if let Some(r) = screen2(ctx, a, b) {
         return r;
@@ -103,6 +116,7 @@ pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     add(ctx, a, b.neg())
 }
 
+#[inline]
 pub fn mul(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if a.is_normal() && b.is_normal() {
         // (What screening, the special cases and the denormal checks come to.)
@@ -116,6 +130,12 @@ pub fn mul(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
         let e = (a.exp() as i32 - BIAS) + (b.exp() as i32 - BIAS);
         return round_f80(ctx, a.sign() ^ b.sign(), e + 1, p, ctx.prec);
     }
+    mul_special(ctx, a, b)
+}
+
+/// `mul` with a special operand among them.
+#[inline(never)]
+fn mul_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }
