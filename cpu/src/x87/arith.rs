@@ -78,7 +78,7 @@ fn add_finite(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     };
     let x = (ma as u128) << 63; // integer bit at 126: one bit of headroom for the carry
     let d = (ea - eb) as u32;
-    let y = shr_jam((mb as u128) << 63, d);
+    let y = align_addend(mb, d);
     let (sig, sign) = if sa == sb {
         (x + y, sa)
     } else {
@@ -90,6 +90,20 @@ fn add_finite(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     };
     // value = sig / 2^126 * 2^ea = sig/2^127 * 2^(ea+1)
     round_f80(ctx, sign, ea + 1, sig, ctx.prec)
+}
+
+/// `shr_jam((m as u128) << 63, d)` on 64-bit halves: the low 63 bits of the shifted value are
+/// zero, so bits are lost (and make the sticky bit) only for `d` > 63.
+#[inline]
+pub(crate) fn align_addend(m: u64, d: u32) -> u128 {
+    if d < 64 {
+        (m as u128) << (63 - d)
+    } else if d < 127 {
+        let s = d - 63; // 1..=63
+        ((m >> s) | ((m & ((1u64 << s) - 1)) != 0) as u64) as u128
+    } else {
+        (m != 0) as u128
+    }
 }
 
 /// A single finite operand passed through an operation that does not change it (x + 0): rounded

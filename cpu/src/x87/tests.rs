@@ -365,3 +365,27 @@ fn round_f80_fast_path_matches_round() {
         }
     }
 }
+
+/// The addend alignment of `add` on 64-bit halves is `shr_jam` of the 128-bit value.
+#[test]
+fn align_addend_matches_shr_jam() {
+    use super::f80::shr_jam;
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for n in 0..20_000u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let m = match n % 3 {
+            0 => seed | 1 << 63,
+            1 => (1 << 63) | (seed & 0xFF),
+            _ => 1 << 63,
+        };
+        for d in 0..200 {
+            assert_eq!(
+                super::arith::align_addend(m, d),
+                shr_jam((m as u128) << 63, d),
+                "m {m:#x} d {d}"
+            );
+        }
+    }
+}
