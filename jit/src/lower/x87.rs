@@ -1,16 +1,216 @@
-//! x87 instructions (`Kind::X87`): a call to `h_x87`, which runs the interpreter's x87
-//! semantics for the one instruction. Such an instruction reads no general register but its
-//! memory operand's base and index and writes none (but AX for FNSTSW AX), nor EFLAGS
-//! (`translator::x87_plain`), so only those registers are stored before the call (EAX for
-//! FNSTSW AX, reloaded after it), the lazy flags stay pending, and nothing else is reloaded. A fault comes back undelivered and leaves through the shared
+//! x87 instructions (`Kind::X87`): a call to `h_x87` (one per instruction class), which runs
+//! the interpreter's x87 semantics for the one instruction. Such an instruction reads no
+//! general register but its memory operand's base and index and writes none (but AX for
+//! FNSTSW AX), nor EFLAGS (`translator::x87_plain`), so only those registers are stored
+//! before the call (EAX for FNSTSW AX, reloaded after it), the lazy flags stay pending, and
+//! nothing else is reloaded. A fault comes back undelivered and leaves through the shared
 //! fault path (registers written back, flags settled, then delivered); a write that hit
-//! translated code leaves after the instruction.
+//! translated code leaves after the instruction. FXCH and FLD ST(i) are done inline when
+//! nothing unusual is pending (`x87_fast`), falling back to the call.
 
 use super::*;
 use crate::runtime::{X87_FAULT, X87_LEAVE};
+use ironbox_cpu::state::cr0;
+
+use ironbox_cpu::state::CpuModel;
+use ironbox_cpu::x87::{FpuState, F80};
+
+const FPU: usize = S + offset_of!(CpuState, fpu);
+const FPU_REGS: i32 = (FPU + offset_of!(FpuState, regs)) as i32;
+const FPU_CW: i32 = (FPU + offset_of!(FpuState, cw)) as i32;
+const FPU_SW: i32 = (FPU + offset_of!(FpuState, sw)) as i32;
+const FPU_TOP: i32 = (FPU + offset_of!(FpuState, top)) as i32;
+const FPU_TW: i32 = (FPU + offset_of!(FpuState, tw)) as i32;
+const FPU_FOP: i32 = (FPU + offset_of!(FpuState, fop)) as i32;
+const FPU_FIP: i32 = (FPU + offset_of!(FpuState, fip)) as i32;
+const FPU_FCS: i32 = (FPU + offset_of!(FpuState, fcs)) as i32;
+const F80_SE: i32 = offset_of!(F80, se) as i32;
+const CR0: i32 = (S + offset_of!(CpuState, cr0)) as i32;
+const MODEL: i32 = (S + offset_of!(CpuState, model)) as i32;
+const CS_SEL: i32 = (S
+    + offset_of!(CpuState, seg)
+    + std::mem::size_of::<ironbox_cpu::Segment>()
+    + offset_of!(ironbox_cpu::Segment, selector)) as i32;
+const _: () = assert!(std::mem::size_of::<F80>() == 16);
+
+/// Register stack operations done inline when nothing unusual is pending (see `x87_fast`).
+#[derive(Clone, Copy)]
+enum Inline {
+    /// FXCH ST(k), k ≠ 0.
+    Xch(u32),
+    /// FLD ST(k).
+    Ld(u32),
+}
+
+fn inline_op(i: &Instruction) -> Option<Inline> {
+    ironbox_cpu::x87::stashed_fop(i)?;
+    let st = |r: Register| (r as u32).wrapping_sub(Register::ST0 as u32) & 7;
+    let reg = |n: u32| i.op_kind(n) == OpKind::Register;
+    match i.mnemonic() {
+        Mnemonic::Fxch => {
+            let k = match i.op_count() {
+                0 => 1,
+                1 if reg(0) => st(i.op0_register()),
+                2 if reg(1) => st(i.op1_register()),
+                _ => return None,
+            };
+            (k != 0).then_some(Inline::Xch(k))
+        }
+        Mnemonic::Fld if i.op_count() == 1 && reg(0) => Some(Inline::Ld(st(i.op0_register()))),
+        _ => None,
+    }
+}
 
 impl Lower<'_, '_> {
+    /// The tag of the register value (`mant`, `se` as i32): 0 normal, 1 zero, 2 special
+    /// (`F80::tag`).
+    fn x87_tag(&mut self, mant: Value, se: Value) -> Value {
+        let e = self.b.ins().band_imm_s(se, 0x7FFF);
+        let em1 = self.b.ins().iadd_imm_s(e, -1);
+        let in_range = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, em1, 0x7FFE);
+        let j = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, mant, 0);
+        let normal = self.b.ins().band(in_range, j);
+        let ez = self.b.ins().icmp_imm_s(IntCC::Equal, e, 0);
+        let mz = self.b.ins().icmp_imm_s(IntCC::Equal, mant, 0);
+        let zero = self.b.ins().band(ez, mz);
+        let one = self.b.ins().iconst(types::I32, 1);
+        let two = self.b.ins().iconst(types::I32, 2);
+        let zero_v = self.b.ins().iconst(types::I32, 0);
+        let t = self.b.ins().select(zero, one, two);
+        self.b.ins().select(normal, zero_v, t)
+    }
+
+    /// The address of physical register `p` (i32) in the state.
+    fn x87_reg_addr(&mut self, cpu: Value, p: Value) -> Value {
+        let p64 = self.b.ins().uextend(types::I64, p);
+        let off = self.b.ins().ishl_imm_s(p64, 4);
+        let a = self.b.ins().iadd(cpu, off);
+        self.b.ins().iadd_imm_s(a, FPU_REGS as i64)
+    }
+
+    /// FXCH / FLD ST(k) inline, exactly as `exec_x87_translated` does them when CR0.EM/TS are
+    /// clear, no exception is pending (ES), the registers involved are not empty (FLD: the
+    /// one it pushes into is), and the model has an x87: the registers and their tags
+    /// (recomputed from the values, as `set_st` does), C1 cleared, ES/B recomputed, and
+    /// FIP/FCS/FOP. Anything else branches to the helper call that follows (the builder is
+    /// left there); the returned block joins both.
+    fn x87_fast(&mut self, i: &Instruction, op: Inline) -> Block {
+        let i32t = types::I32;
+        let mf = self.mf;
+        let cpu = self.cpu_ptr();
+        let cr0 = self.b.ins().load(i32t, mf, cpu, CR0);
+        let model = self.b.ins().uload8(i32t, mf, cpu, MODEL);
+        let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
+        let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
+        let tw = self.b.ins().uload16(i32t, mf, cpu, FPU_TW);
+        let (k, ld) = match op {
+            Inline::Xch(k) => (k, false),
+            Inline::Ld(k) => (k, true),
+        };
+        let p0 = self.b.ins().band_imm_s(top, 7);
+        let pk = self.b.ins().iadd_imm_s(top, k as i64);
+        let pk = self.b.ins().band_imm_s(pk, 7);
+        // FXCH: ST(0) and ST(k); FLD: ST(k) and the slot it pushes into, ST(7).
+        let pd = if ld {
+            let p = self.b.ins().iadd_imm_s(top, 7);
+            self.b.ins().band_imm_s(p, 7)
+        } else {
+            p0
+        };
+        let tag_of = |me: &mut Self, p: Value| {
+            let sh = me.b.ins().ishl_imm_s(p, 1);
+            let t = me.b.ins().ushr(tw, sh);
+            me.b.ins().band_imm_s(t, 3)
+        };
+        let td = tag_of(self, pd);
+        let tk = tag_of(self, pk);
+        let bad_cr0 = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
+        let bad_es = self.b.ins().band_imm_s(sw, 0x80);
+        let bad = self.b.ins().bor(bad_cr0, bad_es);
+        let no_fpu = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
+        let k_empty = self.b.ins().icmp_imm_s(IntCC::Equal, tk, 3);
+        let d_bad = self
+            .b
+            .ins()
+            .icmp_imm_s(if ld { IntCC::NotEqual } else { IntCC::Equal }, td, 3);
+        let b1 = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
+        let any = self.b.ins().bor(b1, no_fpu);
+        let any = self.b.ins().bor(any, k_empty);
+        let any = self.b.ins().bor(any, d_bad);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(any, slow, &[], fast, &[]);
+
+        self.b.switch_to_block(fast);
+        let ak = self.x87_reg_addr(cpu, pk);
+        let ad = self.x87_reg_addr(cpu, pd);
+        let mk = self.b.ins().load(types::I64, mf, ak, 0);
+        let sk = self.b.ins().uload16(i32t, mf, ak, F80_SE);
+        let old_d = (!ld).then(|| {
+            let m0 = self.b.ins().load(types::I64, mf, ad, 0);
+            let s0 = self.b.ins().uload16(i32t, mf, ad, F80_SE);
+            (m0, s0)
+        });
+        // ST(k) goes to `pd` (FXCH: ST(0); FLD: the new ST(0)); FXCH moves ST(0) to `pk`.
+        self.b.ins().store(mf, mk, ad, 0);
+        self.b.ins().istore16(mf, sk, ad, F80_SE);
+        let m3 = self.b.ins().iconst(i32t, 3);
+        let mut ntw = tw;
+        let mut put_tag = |me: &mut Self, p: Value, t: Value| {
+            let sh = me.b.ins().ishl_imm_s(p, 1);
+            let clr = me.b.ins().ishl(m3, sh);
+            let clr = me.b.ins().bnot(clr);
+            let kept = me.b.ins().band(ntw, clr);
+            let set = me.b.ins().ishl(t, sh);
+            ntw = me.b.ins().bor(kept, set);
+        };
+        let tag_k = self.x87_tag(mk, sk);
+        put_tag(self, pd, tag_k);
+        if let Some((m0, s0)) = old_d {
+            self.b.ins().store(mf, m0, ak, 0);
+            self.b.ins().istore16(mf, s0, ak, F80_SE);
+            let tag_0 = self.x87_tag(m0, s0);
+            put_tag(self, pk, tag_0);
+        }
+        self.b.ins().istore16(mf, ntw, cpu, FPU_TW);
+        if ld {
+            self.b.ins().istore8(mf, pd, cpu, FPU_TOP);
+        }
+        // C1 clear; ES and B from the unmasked exception flags (`ffinish`, `update_es`).
+        let cw = self.b.ins().uload16(i32t, mf, cpu, FPU_CW);
+        let ncw = self.b.ins().bnot(cw);
+        let unm = self.b.ins().band(sw, ncw);
+        let unm = self.b.ins().band_imm_s(unm, 0x3F);
+        let es_on = self.b.ins().icmp_imm_s(IntCC::NotEqual, unm, 0);
+        let es_bits = self.b.ins().iconst(i32t, 0x8080);
+        let zero = self.b.ins().iconst(i32t, 0);
+        let es = self.b.ins().select(es_on, es_bits, zero);
+        let nsw = self.b.ins().band_imm_s(sw, !(0x0200 | 0x8080) as i64);
+        let nsw = self.b.ins().bor(nsw, es);
+        self.b.ins().istore16(mf, nsw, cpu, FPU_SW);
+        // FIP, FCS, FOP (`exec_x87_class`).
+        let fop = ironbox_cpu::x87::stashed_fop(i).unwrap_or(0) & 0x7FF;
+        let ip = self.b.ins().iconst(i32t, i.ip32() as i64);
+        self.b.ins().store(mf, ip, cpu, FPU_FIP);
+        let cs = self.b.ins().uload16(i32t, mf, cpu, CS_SEL);
+        self.b.ins().istore16(mf, cs, cpu, FPU_FCS);
+        let fop = self.b.ins().iconst(i32t, fop as i64);
+        self.b.ins().istore16(mf, fop, cpu, FPU_FOP);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        join
+    }
+
     pub(super) fn x87(&mut self, i: &Instruction, refund: i64) {
+        let join = inline_op(i).map(|op| self.x87_fast(i, op));
         let mem = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory);
         let ax = ironbox_cpu::translator::x87_writes_ax(i);
         if mem || ax {
@@ -72,5 +272,9 @@ impl Lower<'_, '_> {
         let nx = self.mask_next(i.next_ip32());
         self.exit_const(Some(nx), EXIT_NONE, refund);
         self.b.switch_to_block(cont);
+        if let Some(j) = join {
+            self.b.ins().jump(j, &[]);
+            self.b.switch_to_block(j);
+        }
     }
 }

@@ -2,7 +2,9 @@
 ; format with base/index/scale addressing, register arithmetic, compares through FNSTSW/SAHF,
 ; status flags of integer instructions pending across x87 instructions, an FIST into the code
 ; (the translation leaves), and faults: #NM (CR0.TS), #MF (an unmasked ZE, CR0.NE=1) and #GP
-; (a load beyond FS's limit). The handlers fold the EFLAGS image into a checksum. Ends with HLT.
+; (a load beyond FS's limit). FXCH and FLD ST(i) run inline unless something is unusual: C1
+; set before them, empty and special registers, a full stack, #NM/#MF at them. The handlers fold
+; the EFLAGS image into a checksum. Ends with HLT.
 bits 32
 org 0x1000
 IDT equ 0x7F000
@@ -84,6 +86,55 @@ start:
     fld tword [esi + 0x30]
     fbstp [esi + 0x50]
     add edx, [esi + 0x50]
+    ; register stack moves (inline when nothing is unusual): zero, special and empty
+    ; registers, a full stack (FLD overflows: masked IE|SF), FXCH with an empty register
+    fninit
+    fldz
+    fld1
+    fxch st1
+    fld st1
+    fxch st2
+    fdiv st0, st1               ; 0/1
+    fld st0
+    fxch st3                    ; ST(3) empty: IE|SF, both become indefinite
+    fstp qword [esi + 0x70]
+    fld st0
+    fld st1
+    fld st2
+    fld st3
+    fld st4                     ; 8 registers in use
+    fld st2                     ; overflow
+    fxch st7
+    fldpi
+    fxch st4
+    fld st0
+    fstp tword [esi + 0x80]
+    fnstenv [esi + 0x90]
+    mov eax, [esi + 0x98]       ; the tag word
+    add edx, eax
+    ; C1 set by a rounding up, cleared by FLD ST(i) / FXCH
+    fninit
+    fld1
+    mov dword [esi + 0xF0], 3
+    fidiv dword [esi + 0xF0]    ; 1/3 rounds up: C1
+    fld st0
+    fnstsw ax
+    add edx, eax
+    fidiv dword [esi + 0xF0]
+    fxch st1
+    fnstsw ax
+    add edx, eax
+    ; an environment with an unmasked flag set (and ES clear in the image): the FXCH after
+    ; FLDENV raises #MF
+    fnstenv [esi + 0x100]
+    mov word [esi + 0x100], 0x035F      ; PM unmasked
+    or word [esi + 0x104], 0x0020       ; PE set
+    and word [esi + 0x104], 0x7F7F      ; ES, B clear
+    fldenv [esi + 0x100]
+    fxch st1
+    fnstsw ax
+    add edx, eax
+    fninit
     ; the code changed under the translation (every 1024th round): FIST into the immediate
     fild dword [esi]
     test ebp, 1023
@@ -106,6 +157,10 @@ start:
     mov eax, cr0
     or eax, 8                   ; TS
     mov cr0, eax
+    fxch st1                    ; #NM
+    mov eax, cr0
+    or eax, 8                   ; TS
+    mov cr0, eax
     mov eax, ebx
     fnstsw ax                   ; #NM
     add edx, eax
@@ -124,8 +179,11 @@ start:
     fldz
     fdivp st1, st0              ; ZE unmasked: ES set
     sub eax, ebp                ; flags pending at the fault
-    fld1                        ; #MF
+    fld st0                     ; #MF
     faddp st1, st0
+    fld st0
+    fdivr st0, st0
+    fxch st1
     fldcw [esi + 0x108]
 .no_mf:
     ; #GP every 7th round: FS's limit is 0xFFF
