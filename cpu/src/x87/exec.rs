@@ -749,14 +749,20 @@ impl Cpu {
         let seg = self.mem_seg(i);
         let off = self.ea(i);
         let ms = i.memory_size();
-        let bytes: Vec<u8> = match ms {
+        // The memory image (no allocation: this runs for every FST/FIST to memory).
+        let mut buf = [0u8; 10];
+        let mut put = |b: &[u8]| {
+            buf[..b.len()].copy_from_slice(b);
+            b.len()
+        };
+        let len = match ms {
             MemorySize::Float32 => {
                 let r = if empty {
                     0xFFC0_0000
                 } else {
                     conv::to_f32(&mut ctx, v)
                 };
-                r.to_le_bytes().to_vec()
+                put(&r.to_le_bytes())
             }
             MemorySize::Float64 => {
                 let r = if empty {
@@ -764,13 +770,13 @@ impl Cpu {
                 } else {
                     conv::to_f64(&mut ctx, v)
                 };
-                r.to_le_bytes().to_vec()
+                put(&r.to_le_bytes())
             }
             MemorySize::Float80 => {
                 let r = if empty { F80::INDEFINITE } else { v };
-                let mut b = r.mant.to_le_bytes().to_vec();
-                b.extend_from_slice(&r.se.to_le_bytes());
-                b
+                put(&r.mant.to_le_bytes());
+                buf[8..10].copy_from_slice(&r.se.to_le_bytes());
+                10
             }
             MemorySize::Int16 | MemorySize::Int32 | MemorySize::Int64 => {
                 let bits = ms.size() as u32 * 8;
@@ -780,7 +786,7 @@ impl Cpu {
                     conv::to_int(&mut ctx, v, bits)
                 };
                 let r = r.unwrap_or(i64::MIN >> (64 - bits)) as u64;
-                r.to_le_bytes()[..ms.size()].to_vec()
+                put(&r.to_le_bytes()[..ms.size()])
             }
             MemorySize::Bcd => {
                 let r = if empty {
@@ -788,15 +794,15 @@ impl Cpu {
                 } else {
                     conv::to_bcd(&mut ctx, v)
                 };
-                r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF])
-                    .to_vec()
+                put(&r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF]))
             }
             _ => return Err(Fault::ud()),
         };
+        let bytes = &buf[..len];
         let unmasked = ctx.exc & (IE | OE | UE | DE | ZE) as u32 & !ctx.mask != 0;
         if !unmasked {
             // Store first (it may fault, leaving the FPU untouched), then commit the status.
-            self.write_bytes(bus, seg, off, &bytes)?;
+            self.write_bytes(bus, seg, off, bytes)?;
         }
         self.ffinish(&ctx);
         if !unmasked && pop {

@@ -5,8 +5,8 @@
 //! before the call (EAX for FNSTSW AX, reloaded after it), the lazy flags stay pending, and
 //! nothing else is reloaded. A fault comes back undelivered and leaves through the shared
 //! fault path (registers written back, flags settled, then delivered); a write that hit
-//! translated code leaves after the instruction. FXCH and FLD ST(i) are done inline when
-//! nothing unusual is pending (`x87_fast`), falling back to the call.
+//! translated code leaves after the instruction. FXCH, FLD ST(i) and FST(P) ST(i) are done
+//! inline when nothing unusual is pending (`x87_fast`), falling back to the call.
 
 use super::*;
 use crate::runtime::{X87_FAULT, X87_LEAVE};
@@ -40,6 +40,8 @@ enum Inline {
     Xch(u32),
     /// FLD ST(k).
     Ld(u32),
+    /// FST ST(k) / FSTP ST(k) (pop).
+    St(u32, bool),
 }
 
 fn inline_op(i: &Instruction) -> Option<Inline> {
@@ -57,6 +59,10 @@ fn inline_op(i: &Instruction) -> Option<Inline> {
             (k != 0).then_some(Inline::Xch(k))
         }
         Mnemonic::Fld if i.op_count() == 1 && reg(0) => Some(Inline::Ld(st(i.op0_register()))),
+        Mnemonic::Fst | Mnemonic::Fstp if i.op_count() == 1 && reg(0) => Some(Inline::St(
+            st(i.op0_register()),
+            i.mnemonic() == Mnemonic::Fstp,
+        )),
         _ => None,
     }
 }
@@ -91,12 +97,12 @@ impl Lower<'_, '_> {
         self.b.ins().iadd_imm_s(a, FPU_REGS as i64)
     }
 
-    /// FXCH / FLD ST(k) inline, exactly as `exec_x87_translated` does them when CR0.EM/TS are
-    /// clear, no exception is pending (ES), the registers involved are not empty (FLD: the
-    /// one it pushes into is), and the model has an x87: the registers and their tags
-    /// (recomputed from the values, as `set_st` does), C1 cleared, ES/B recomputed, and
-    /// FIP/FCS/FOP. Anything else branches to the helper call that follows (the builder is
-    /// left there); the returned block joins both.
+    /// FXCH / FLD ST(k) / FST(P) ST(k) inline, exactly as `exec_x87_translated` does them
+    /// when CR0.EM/TS are clear, no exception is pending (ES), the registers they read are not
+    /// empty (FLD: the one it pushes into is), and the model has an x87: the registers and
+    /// their tags (recomputed from the values, as `set_st` does), TOP, C1 cleared, ES/B
+    /// recomputed, and FIP/FCS/FOP. Anything else branches to the helper call that follows
+    /// (the builder is left there); the returned block joins both.
     fn x87_fast(&mut self, i: &Instruction, op: Inline) -> Block {
         let i32t = types::I32;
         let mf = self.mf;
@@ -106,43 +112,46 @@ impl Lower<'_, '_> {
         let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
         let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
         let tw = self.b.ins().uload16(i32t, mf, cpu, FPU_TW);
-        let (k, ld) = match op {
-            Inline::Xch(k) => (k, false),
-            Inline::Ld(k) => (k, true),
+        let phys = |me: &mut Self, k: u32| {
+            let p = me.b.ins().iadd_imm_s(top, k as i64);
+            me.b.ins().band_imm_s(p, 7)
         };
-        let p0 = self.b.ins().band_imm_s(top, 7);
-        let pk = self.b.ins().iadd_imm_s(top, k as i64);
-        let pk = self.b.ins().band_imm_s(pk, 7);
-        // FXCH: ST(0) and ST(k); FLD: ST(k) and the slot it pushes into, ST(7).
-        let pd = if ld {
-            let p = self.b.ins().iadd_imm_s(top, 7);
-            self.b.ins().band_imm_s(p, 7)
-        } else {
-            p0
+        // The value moves from `src` to `dst`; FXCH also moves the old `dst` to `src`.
+        let (src, dst) = match op {
+            Inline::Xch(k) => (phys(self, k), phys(self, 0)),
+            Inline::Ld(k) => (phys(self, k), phys(self, 7)),
+            Inline::St(k, _) => (phys(self, 0), phys(self, k)),
         };
         let tag_of = |me: &mut Self, p: Value| {
             let sh = me.b.ins().ishl_imm_s(p, 1);
             let t = me.b.ins().ushr(tw, sh);
             me.b.ins().band_imm_s(t, 3)
         };
-        let td = tag_of(self, pd);
-        let tk = tag_of(self, pk);
+        let t_src = tag_of(self, src);
         let bad_cr0 = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
         let bad_es = self.b.ins().band_imm_s(sw, 0x80);
         let bad = self.b.ins().bor(bad_cr0, bad_es);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
         let no_fpu = self
             .b
             .ins()
             .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
-        let k_empty = self.b.ins().icmp_imm_s(IntCC::Equal, tk, 3);
-        let d_bad = self
-            .b
-            .ins()
-            .icmp_imm_s(if ld { IntCC::NotEqual } else { IntCC::Equal }, td, 3);
-        let b1 = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
-        let any = self.b.ins().bor(b1, no_fpu);
-        let any = self.b.ins().bor(any, k_empty);
-        let any = self.b.ins().bor(any, d_bad);
+        let src_empty = self.b.ins().icmp_imm_s(IntCC::Equal, t_src, 3);
+        let mut any = self.b.ins().bor(bad, no_fpu);
+        any = self.b.ins().bor(any, src_empty);
+        match op {
+            Inline::Xch(_) | Inline::Ld(_) => {
+                let t_dst = tag_of(self, dst);
+                let cc = if matches!(op, Inline::Ld(_)) {
+                    IntCC::NotEqual // FLD: the slot must be empty (else stack overflow)
+                } else {
+                    IntCC::Equal
+                };
+                let d_bad = self.b.ins().icmp_imm_s(cc, t_dst, 3);
+                any = self.b.ins().bor(any, d_bad);
+            }
+            Inline::St(..) => {}
+        }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let join = self.b.create_block();
@@ -150,18 +159,17 @@ impl Lower<'_, '_> {
         self.b.ins().brif(any, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
-        let ak = self.x87_reg_addr(cpu, pk);
-        let ad = self.x87_reg_addr(cpu, pd);
-        let mk = self.b.ins().load(types::I64, mf, ak, 0);
-        let sk = self.b.ins().uload16(i32t, mf, ak, F80_SE);
-        let old_d = (!ld).then(|| {
-            let m0 = self.b.ins().load(types::I64, mf, ad, 0);
-            let s0 = self.b.ins().uload16(i32t, mf, ad, F80_SE);
+        let a_src = self.x87_reg_addr(cpu, src);
+        let a_dst = self.x87_reg_addr(cpu, dst);
+        let m = self.b.ins().load(types::I64, mf, a_src, 0);
+        let se = self.b.ins().uload16(i32t, mf, a_src, F80_SE);
+        let old_dst = matches!(op, Inline::Xch(_)).then(|| {
+            let m0 = self.b.ins().load(types::I64, mf, a_dst, 0);
+            let s0 = self.b.ins().uload16(i32t, mf, a_dst, F80_SE);
             (m0, s0)
         });
-        // ST(k) goes to `pd` (FXCH: ST(0); FLD: the new ST(0)); FXCH moves ST(0) to `pk`.
-        self.b.ins().store(mf, mk, ad, 0);
-        self.b.ins().istore16(mf, sk, ad, F80_SE);
+        self.b.ins().store(mf, m, a_dst, 0);
+        self.b.ins().istore16(mf, se, a_dst, F80_SE);
         let m3 = self.b.ins().iconst(i32t, 3);
         let mut ntw = tw;
         let mut put_tag = |me: &mut Self, p: Value, t: Value| {
@@ -172,18 +180,28 @@ impl Lower<'_, '_> {
             let set = me.b.ins().ishl(t, sh);
             ntw = me.b.ins().bor(kept, set);
         };
-        let tag_k = self.x87_tag(mk, sk);
-        put_tag(self, pd, tag_k);
-        if let Some((m0, s0)) = old_d {
-            self.b.ins().store(mf, m0, ak, 0);
-            self.b.ins().istore16(mf, s0, ak, F80_SE);
+        let tag = self.x87_tag(m, se);
+        put_tag(self, dst, tag);
+        if let Some((m0, s0)) = old_dst {
+            self.b.ins().store(mf, m0, a_src, 0);
+            self.b.ins().istore16(mf, s0, a_src, F80_SE);
             let tag_0 = self.x87_tag(m0, s0);
-            put_tag(self, pk, tag_0);
+            put_tag(self, src, tag_0);
+        }
+        match op {
+            Inline::Ld(_) => {
+                self.b.ins().istore8(mf, dst, cpu, FPU_TOP);
+            }
+            Inline::St(_, true) => {
+                // Pop: ST(0) (`src`) empty, TOP + 1 (after the store: FSTP ST(0) empties).
+                let empty = self.b.ins().iconst(i32t, 3);
+                put_tag(self, src, empty);
+                let nt = phys(self, 1);
+                self.b.ins().istore8(mf, nt, cpu, FPU_TOP);
+            }
+            _ => {}
         }
         self.b.ins().istore16(mf, ntw, cpu, FPU_TW);
-        if ld {
-            self.b.ins().istore8(mf, pd, cpu, FPU_TOP);
-        }
         // C1 clear; ES and B from the unmasked exception flags (`ffinish`, `update_es`).
         let cw = self.b.ins().uload16(i32t, mf, cpu, FPU_CW);
         let ncw = self.b.ins().bnot(cw);

@@ -2,9 +2,9 @@
 ; format with base/index/scale addressing, register arithmetic, compares through FNSTSW/SAHF,
 ; status flags of integer instructions pending across x87 instructions, an FIST into the code
 ; (the translation leaves), and faults: #NM (CR0.TS), #MF (an unmasked ZE, CR0.NE=1) and #GP
-; (a load beyond FS's limit). FXCH and FLD ST(i) run inline unless something is unusual: C1
-; set before them, empty and special registers, a full stack, #NM/#MF at them. The handlers fold
-; the EFLAGS image into a checksum. Ends with HLT.
+; (a load beyond FS's limit). FXCH, FLD ST(i) and FST(P) ST(i) run inline unless something is
+; unusual: C1 set before them, empty and special registers, a full stack, #NM/#MF at them. The
+; handlers fold the EFLAGS image into a checksum. Ends with HLT.
 bits 32
 org 0x1000
 IDT equ 0x7F000
@@ -107,12 +107,22 @@ start:
     fxch st7
     fldpi
     fxch st4
+    fst st6
+    fstp st3
+    fstp st0
     fld st0
     fstp tword [esi + 0x80]
     fnstenv [esi + 0x90]
     mov eax, [esi + 0x98]       ; the tag word
     add edx, eax
-    ; C1 set by a rounding up, cleared by FLD ST(i) / FXCH
+    fninit
+    fstp st0                    ; empty: IE|SF
+    fldz
+    fst st1                     ; into an empty register
+    fstp st1
+    fnstsw ax
+    add edx, eax
+    ; C1 set by a rounding up, cleared by FLD ST(i) / FXCH / FST ST(i)
     fninit
     fld1
     mov dword [esi + 0xF0], 3
@@ -122,6 +132,10 @@ start:
     add edx, eax
     fidiv dword [esi + 0xF0]
     fxch st1
+    fnstsw ax
+    add edx, eax
+    fidiv dword [esi + 0xF0]
+    fst st2
     fnstsw ax
     add edx, eax
     ; an environment with an unmasked flag set (and ES clear in the image): the FXCH after
