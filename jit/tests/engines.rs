@@ -201,3 +201,9 @@ fn flags_across_chained_exits_agree_with_the_interpreter() {
 fn flat_32bit_x87_agrees_with_the_interpreter() {
     check("x87flat32.asm", flat32);
 }
+
+/// x87 instructions in real mode: 16-bit addressing forms, segment overrides, #NM.
+#[test]
+fn real_mode_16bit_x87_agrees_with_the_interpreter() {
+    check("x87real16.asm", real16);
+}

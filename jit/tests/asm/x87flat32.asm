@@ -40,7 +40,7 @@ start:
     mov edi, DATA + 0x400
     xor ebx, ebx
     xor edx, edx
-    mov ebp, 3000
+    mov ebp, 1500
 .loop:
     fninit
     mov eax, ebp
