@@ -467,7 +467,7 @@ pub fn round_f80(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, prec: u32) -> F
         let lz = sig.leading_zeros();
         let sig = sig << lz;
         let exp = exp - lz as i32;
-        if exp >= EXT.emin && exp < EXT.emax {
+        if (EXT.emin..EXT.emax).contains(&exp) {
             let (hi, lo) = ((sig >> 64) as u64, sig as u64);
             ctx.up = false;
             let inc = match ctx.rc {
