@@ -400,6 +400,7 @@ impl Cpu {
         if model == CpuModel::I80286 && instr.len() > 10 {
             return Err(Fault::gp0()); // the 286 limits instructions to 10 bytes
         }
+        crate::x87::stash_fop(&mut instr, &buf[..n]);
         let len = instr.len() as u32;
         let page_end = 0x1000 - (lin0 & 0xFFF);
         if len <= page_end && (code32 || eip.wrapping_add(len) <= 0x10000) {

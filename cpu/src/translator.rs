@@ -216,6 +216,38 @@ impl Cpu {
         r
     }
 
+    /// Execute the x87 instruction `i` (at `i.ip32()`) for translated code that did not write
+    /// its registers back: as `exec_one` would, for an instruction that reads no general
+    /// register but its memory operand's base and index (which the caller has stored) and
+    /// writes none, nor EFLAGS (see [`x87_plain`]). A fault is returned, not delivered: the
+    /// caller writes its registers back and delivers it with [`Cpu::raise_at`]; nothing the
+    /// interpreter would have restored has changed. `Ok(true)`: the instruction wrote cached
+    /// code (leave). EIP is left at the next instruction. The 8086 and 286 models (no x87
+    /// fitted) retire it as a no-op, as `execute` does.
+    ///
+    /// `C` is the instruction's class (`x87::class::of` its mnemonic, or `GENERIC`).
+    #[inline]
+    pub fn exec_x87_translated<B: CpuBus, const C: u8>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<bool, Fault> {
+        let here = i.ip32();
+        let next = if self.s.code32() {
+            i.next_ip32()
+        } else {
+            i.next_ip32() & 0xFFFF
+        };
+        self.start_eip = here;
+        self.s.eip = next;
+        if self.s.model.is_386_plus() {
+            self.icache.code_written = false;
+            self.exec_x87_class::<B, C>(bus, i)?;
+        }
+        self.retire(1);
+        Ok(std::mem::take(&mut self.icache.code_written))
+    }
+
     /// Can translated code assume that alignment checks are off (CR0.AM or EFLAGS.AC clear,
     /// or CPL < 3)?
     pub fn alignment_checks_off(&self) -> bool {
@@ -418,6 +450,45 @@ pub fn keeps_segments(i: &Instruction) -> bool {
             let r = i.op0_register();
             r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
         })
+}
+
+/// Is `i` an x87 instruction that reads no general register or EFLAGS except for its memory
+/// operand's address, and writes neither, except AX for FNSTSW/FSTSW AX ([`x87_writes_ax`])?
+/// Translated code may run it with [`Cpu::exec_x87_translated`] without writing back or
+/// reloading its registers (but those). Not FCOMI/FUCOMI(P) (EFLAGS), FCMOVcc (reads
+/// EFLAGS), nor the environment and state loads/stores (rare; they stay with the generic path).
+pub fn x87_plain(i: &Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    let m = i.mnemonic();
+    crate::x87::is_x87(m)
+        && !matches!(
+            m,
+            Fcomi
+                | Fcomip
+                | Fucomi
+                | Fucomip
+                | Fcmovb
+                | Fcmovbe
+                | Fcmove
+                | Fcmovnb
+                | Fcmovnbe
+                | Fcmovne
+                | Fcmovnu
+                | Fcmovu
+                | Fnstenv
+                | Fstenv
+                | Fldenv
+                | Fnsave
+                | Fsave
+                | Frstor
+        )
+}
+
+/// FNSTSW AX / FSTSW AX: the one `x87_plain` instruction that writes a general register (the
+/// low half of EAX; EAX must be in the state before, and is changed there).
+pub fn x87_writes_ax(i: &Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    matches!(i.mnemonic(), Fnstsw | Fstsw) && i.op0_kind() == iced_x86::OpKind::Register
 }
 
 /// The most recent INVLPG'd linear pages, for translators that cache by linear page.

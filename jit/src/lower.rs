@@ -37,6 +37,7 @@ mod exchange;
 mod exits;
 mod flags;
 mod memory;
+mod x87;
 
 use classify::*;
 use flags::{hot_need, live_after, Rec};
@@ -1331,6 +1332,7 @@ impl Lower<'_, '_> {
                 self.after_call();
                 self.reload();
             }
+            Kind::X87 => self.x87(i, refund),
             Kind::Interp
             | Kind::Branch
             | Kind::Loop

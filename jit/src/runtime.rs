@@ -14,6 +14,9 @@ use ironbox_cpu::{Cpu, CpuBus, Fault, SegReg, Segment};
 use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
+mod x87;
+pub use x87::{X87_FAULT, X87_LEAVE};
+
 /// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
 /// fields by offset.
 #[repr(C)]
@@ -419,6 +422,8 @@ pub struct Helpers {
     pub rep: usize,
     /// `read`, `write` and `flags` are `thunks` with the `preserve_all` convention.
     pub preserve_all: bool,
+    /// `h_x87` per x87 instruction class.
+    pub x87: [usize; ironbox_cpu::x87::class::COUNT],
 }
 
 impl Helpers {
@@ -433,6 +438,7 @@ impl Helpers {
             raise: h_raise::<B> as *const () as usize,
             rep: h_rep::<B> as *const () as usize,
             preserve_all: false,
+            x87: x87::helpers::<B>(),
         }
     }
 }

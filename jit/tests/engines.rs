@@ -193,3 +193,17 @@ fn real_mode_16bit_string_instructions_agree_with_the_interpreter() {
 fn flags_across_chained_exits_agree_with_the_interpreter() {
     check("flagchain32.asm", flat32);
 }
+
+/// x87 instructions run from translated code without writing the registers back (memory
+/// operands with every addressing form, flags pending across them, #NM/#MF/#GP faults, an
+/// FIST into the code).
+#[test]
+fn flat_32bit_x87_agrees_with_the_interpreter() {
+    check("x87flat32.asm", flat32);
+}
+
+/// x87 instructions in real mode: 16-bit addressing forms, segment overrides, #NM.
+#[test]
+fn real_mode_16bit_x87_agrees_with_the_interpreter() {
+    check("x87real16.asm", real16);
+}

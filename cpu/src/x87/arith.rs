@@ -11,7 +11,17 @@ fn zero_sum_sign(ctx: &Ctx) -> bool {
 }
 
 /// a + b (negate b beforehand for a subtraction).
+#[inline]
 pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        return add_normal(ctx, a, b);
+    }
+    add_special(ctx, a, b)
+}
+
+/// `add` with a special operand (zero, denormal, infinity, NaN, unsupported) among them.
+#[inline(never)]
+fn add_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }
@@ -39,6 +49,25 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
         (false, true) => return norm_copy(ctx, a),
         _ => {}
     }
+    add_finite(ctx, a, b)
+}
+
+/// `add` of two normal operands (what screening, the special cases and the denormal checks
+/// come to then).
+#[inline]
+fn add_normal(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if ctx.den {
+        ctx.raise(DE);
+    }
+    if ctx.blocked() {
+        return F80::INDEFINITE;
+    }
+    add_finite(ctx, a, b)
+}
+
+/// `add` of two finite non-zero operands, after the checks.
+#[inline]
+fn add_finite(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     let (sa, ea, ma) = a.unpack();
     let (sb, eb, mb) = b.unpack();
     // Larger magnitude first.
@@ -49,7 +78,7 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     };
     let x = (ma as u128) << 63; // integer bit at 126: one bit of headroom for the carry
     let d = (ea - eb) as u32;
-    let y = shr_jam((mb as u128) << 63, d);
+    let y = align_addend(mb, d);
     let (sig, sign) = if sa == sb {
         (x + y, sa)
     } else {
@@ -63,6 +92,20 @@ pub fn add(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     round_f80(ctx, sign, ea + 1, sig, ctx.prec)
 }
 
+/// `shr_jam((m as u128) << 63, d)` on 64-bit halves: the low 63 bits of the shifted value are
+/// zero, so bits are lost (and make the sticky bit) only for `d` > 63.
+#[inline]
+pub(crate) fn align_addend(m: u64, d: u32) -> u128 {
+    if d < 64 {
+        (m as u128) << (63 - d)
+    } else if d < 127 {
+        let s = d - 63; // 1..=63
+        ((m >> s) | ((m & ((1u64 << s) - 1)) != 0) as u64) as u128
+    } else {
+        (m != 0) as u128
+    }
+}
+
 /// A single finite operand passed through an operation that does not change it (x + 0): rounded
 /// to the current precision (denormals stay denormal, exact results raise nothing).
 fn norm_copy(ctx: &mut Ctx, a: F80) -> F80 {
@@ -70,7 +113,16 @@ fn norm_copy(ctx: &mut Ctx, a: F80) -> F80 {
     round_f80(ctx, s, e, (m as u128) << 64, ctx.prec)
 }
 
+#[inline]
 pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        return add_normal(ctx, a, b.neg());
+    }
+    sub_special(ctx, a, b)
+}
+
+#[inline(never)]
+fn sub_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     // Negating a NaN would change which NaN wins a tie; screen first.
     if let Some(r) = screen2(ctx, a, b) {
         return r;
@@ -78,7 +130,26 @@ pub fn sub(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     add(ctx, a, b.neg())
 }
 
+#[inline]
 pub fn mul(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
+    if a.is_normal() && b.is_normal() {
+        // (What screening, the special cases and the denormal checks come to.)
+        if ctx.den {
+            ctx.raise(DE);
+        }
+        if ctx.blocked() {
+            return F80::INDEFINITE;
+        }
+        let p = a.mant as u128 * b.mant as u128;
+        let e = (a.exp() as i32 - BIAS) + (b.exp() as i32 - BIAS);
+        return round_f80(ctx, a.sign() ^ b.sign(), e + 1, p, ctx.prec);
+    }
+    mul_special(ctx, a, b)
+}
+
+/// `mul` with a special operand among them.
+#[inline(never)]
+fn mul_special(ctx: &mut Ctx, a: F80, b: F80) -> F80 {
     if let Some(r) = screen2(ctx, a, b) {
         return r;
     }

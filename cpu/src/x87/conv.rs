@@ -172,7 +172,7 @@ pub fn to_bcd(ctx: &mut Ctx, a: F80) -> Option<[u8; 10]> {
     let m = v.unsigned_abs();
     if m > 999_999_999_999_999_999 {
         ctx.raise(IE);
-        ctx.exc &= !PE;
+        ctx.exc &= !(PE as u32);
         ctx.up = false;
         return None;
     }

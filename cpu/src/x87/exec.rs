@@ -110,6 +110,45 @@ pub(super) fn sti(r: Register) -> usize {
     (r as usize).wrapping_sub(Register::ST0 as usize) & 7
 }
 
+/// Classes of x87 instructions with their own entry (`Cpu::exec_x87_class`): each groups the
+/// mnemonics `x87_dispatch` sends to one routine.
+pub mod class {
+    use iced_x86::Mnemonic::{self, *};
+
+    /// Anything (dispatched on the mnemonic at run time).
+    pub const GENERIC: u8 = 0;
+    pub const ADD: u8 = 1;
+    pub const SUB: u8 = 2;
+    pub const SUBR: u8 = 3;
+    pub const MUL: u8 = 4;
+    pub const DIV: u8 = 5;
+    pub const DIVR: u8 = 6;
+    pub const CMP: u8 = 7;
+    pub const LOAD: u8 = 8;
+    pub const STORE: u8 = 9;
+    pub const XCH: u8 = 10;
+    /// Number of classes.
+    pub const COUNT: usize = 11;
+
+    /// The class of an x87 mnemonic (`GENERIC` for those without their own entry).
+    pub fn of(m: Mnemonic) -> u8 {
+        match m {
+            Fadd | Faddp | Fiadd => ADD,
+            Fsub | Fsubp | Fisub => SUB,
+            Fsubr | Fsubrp | Fisubr => SUBR,
+            Fmul | Fmulp | Fimul => MUL,
+            Fdiv | Fdivp | Fidiv => DIV,
+            Fdivr | Fdivrp | Fidivr => DIVR,
+            Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Ftst | Fcomi
+            | Fcomip | Fucomi | Fucomip => CMP,
+            Fld | Fild | Fbld => LOAD,
+            Fst | Fstp | Fist | Fistp | Fbstp => STORE,
+            Fxch => XCH,
+            _ => GENERIC,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Bin {
     Add,
@@ -130,8 +169,8 @@ impl Cpu {
     /// fault). Returns false when an unmasked IE/DE/ZE suppresses the result.
     pub(super) fn ffinish(&mut self, ctx: &Ctx) -> bool {
         let f = &mut self.s.fpu;
-        f.set_c1(ctx.up && ctx.exc & (PE | SF) != 0);
-        f.sw |= ctx.exc & 0x7F;
+        f.set_c1(ctx.up && ctx.exc & (PE | SF) as u32 != 0);
+        f.sw |= (ctx.exc & 0x7F) as u16;
         f.update_es();
         !ctx.blocked()
     }
@@ -154,7 +193,8 @@ impl Cpu {
         }
     }
 
-    /// The 11-bit FOP of the current instruction (from its bytes; 0 if unreadable).
+    /// The 11-bit FOP of the current instruction from its bytes (0 if unreadable), for an
+    /// instruction decoded without `stash_fop`.
     fn fpu_opcode<B: CpuBus>(&mut self, bus: &mut B) -> u16 {
         let base = self.s.cs().base.wrapping_add(self.start_eip);
         for k in 0..14 {
@@ -176,10 +216,22 @@ impl Cpu {
         bus: &mut B,
         i: &Instruction,
     ) -> Result<(), Fault> {
+        self.exec_x87_class::<B, { class::GENERIC }>(bus, i)
+    }
+
+    /// `exec_x87` for an instruction of class `C` (`class::of`): the dispatch on the mnemonic
+    /// is resolved at compile time for all but `class::GENERIC`, so that a translator calling
+    /// one entry per class has no indirect branch to mispredict here.
+    #[inline(always)]
+    pub(crate) fn exec_x87_class<B: CpuBus, const C: u8>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         use Mnemonic::*;
         let m = i.mnemonic();
         let c0 = self.s.cr0;
-        if m == Wait {
+        if C == class::GENERIC && m == Wait {
             if c0 & (cr0::TS | cr0::MP) == cr0::TS | cr0::MP {
                 return Err(Fault::nm());
             }
@@ -188,40 +240,57 @@ impl Cpu {
         if c0 & (cr0::EM | cr0::TS) != 0 {
             return Err(Fault::nm());
         }
-        let no_wait = matches!(
-            m,
-            Fninit | Fnclex | Fnstsw | Fnstcw | Fnstenv | Fnsave | Fneni | Fndisi | Fnsetpm
-        );
+        let no_wait = C == class::GENERIC
+            && matches!(
+                m,
+                Fninit | Fnclex | Fnstsw | Fnstcw | Fnstenv | Fnsave | Fneni | Fndisi | Fnsetpm
+            );
         if !no_wait {
             self.fpu_pending(bus)?;
         }
-        let control = matches!(
-            m,
-            Fninit
-                | Finit
-                | Fnclex
-                | Fclex
-                | Fldcw
-                | Fnstcw
-                | Fstcw
-                | Fnstsw
-                | Fstsw
-                | Fnstenv
-                | Fstenv
-                | Fldenv
-                | Fnsave
-                | Fsave
-                | Frstor
-                | Fneni
-                | Feni
-                | Fndisi
-                | Fdisi
-                | Fnsetpm
-                | Fsetpm
-        );
-        self.x87_dispatch(bus, i, m)?;
+        let control = C == class::GENERIC
+            && matches!(
+                m,
+                Fninit
+                    | Finit
+                    | Fnclex
+                    | Fclex
+                    | Fldcw
+                    | Fnstcw
+                    | Fstcw
+                    | Fnstsw
+                    | Fstsw
+                    | Fnstenv
+                    | Fstenv
+                    | Fldenv
+                    | Fnsave
+                    | Fsave
+                    | Frstor
+                    | Fneni
+                    | Feni
+                    | Fndisi
+                    | Fdisi
+                    | Fnsetpm
+                    | Fsetpm
+            );
+        match C {
+            class::ADD => self.f_bin(bus, i, Bin::Add)?,
+            class::SUB => self.f_bin(bus, i, Bin::Sub)?,
+            class::SUBR => self.f_bin(bus, i, Bin::SubR)?,
+            class::MUL => self.f_bin(bus, i, Bin::Mul)?,
+            class::DIV => self.f_bin(bus, i, Bin::Div)?,
+            class::DIVR => self.f_bin(bus, i, Bin::DivR)?,
+            class::CMP => self.f_cmp(bus, i, m)?,
+            class::LOAD => self.f_load(bus, i)?,
+            class::STORE => self.f_store(bus, i, m)?,
+            class::XCH => self.f_xch(i),
+            _ => self.x87_dispatch(bus, i, m)?,
+        }
         if !control {
-            let fop = self.fpu_opcode(bus);
+            let fop = match super::stashed_fop(i) {
+                Some(f) => f,
+                None => self.fpu_opcode(bus),
+            };
             let f = &mut self.s.fpu;
             f.fip = self.start_eip;
             f.fcs = self.s.seg[crate::state::SegReg::Cs as usize].selector;
@@ -235,6 +304,30 @@ impl Cpu {
             }
         }
         Ok(())
+    }
+
+    fn f_xch(&mut self, i: &Instruction) {
+        let k = match i.op_count() {
+            2 => sti(i.op1_register()),
+            1 => sti(i.op0_register()),
+            _ => 1,
+        };
+        let mut ctx = self.fctx();
+        let f = &self.s.fpu;
+        let (mut a, mut b) = (f.st(0), f.st(k));
+        if f.empty(0) || f.empty(k) {
+            ctx.raise(IE | SF);
+            if f.empty(0) {
+                a = F80::INDEFINITE;
+            }
+            if f.empty(k) {
+                b = F80::INDEFINITE;
+            }
+        }
+        if self.ffinish(&ctx) {
+            self.s.fpu.set_st(0, b);
+            self.s.fpu.set_st(k, a);
+        }
     }
 
     fn x87_dispatch<B: CpuBus>(
@@ -270,27 +363,7 @@ impl Cpu {
             }
             Fst | Fstp | Fist | Fistp | Fbstp => self.f_store(bus, i, m),
             Fxch => {
-                let k = match i.op_count() {
-                    2 => sti(i.op1_register()),
-                    1 => sti(i.op0_register()),
-                    _ => 1,
-                };
-                let mut ctx = self.fctx();
-                let f = &self.s.fpu;
-                let (mut a, mut b) = (f.st(0), f.st(k));
-                if f.empty(0) || f.empty(k) {
-                    ctx.raise(IE | SF);
-                    if f.empty(0) {
-                        a = F80::INDEFINITE;
-                    }
-                    if f.empty(k) {
-                        b = F80::INDEFINITE;
-                    }
-                }
-                if self.ffinish(&ctx) {
-                    self.s.fpu.set_st(0, b);
-                    self.s.fpu.set_st(k, a);
-                }
+                self.f_xch(i);
                 Ok(())
             }
             Fcmovb | Fcmovbe | Fcmove | Fcmovnb | Fcmovnbe | Fcmovne | Fcmovnu | Fcmovu => {
@@ -465,16 +538,17 @@ impl Cpu {
     }
 
     /// Push `v` (stack overflow check: ST(7) must be empty). Exceptions already in `ctx`.
+    #[inline]
     pub(super) fn f_push(&mut self, v: F80, mut ctx: Ctx) {
         let mut v = v;
         if !self.s.fpu.empty(7) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             ctx.up = true;
             v = F80::INDEFINITE;
         }
         // Loads complete despite an unmasked DE (measured); only IE suppresses them.
         let ok = self.ffinish(&ctx);
-        if ok || ctx.exc & IE & !ctx.mask == 0 {
+        if ok || ctx.exc & IE as u32 & !ctx.mask == 0 {
             self.s.fpu.push(v);
         }
     }
@@ -508,6 +582,7 @@ impl Cpu {
         })
     }
 
+    #[inline(always)]
     fn f_bin<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, op: Bin) -> Result<(), Fault> {
         let mut ctx = self.fctx();
         let pop = matches!(
@@ -533,7 +608,7 @@ impl Cpu {
             (d, f.st(d), f.st(s), f.empty(d) || f.empty(s))
         };
         let r = if empty {
-            ctx.exc = IE | SF;
+            ctx.exc = (IE | SF) as u32;
             ctx.up = false;
             F80::INDEFINITE
         } else {
@@ -578,7 +653,7 @@ impl Cpu {
         };
         let a = self.s.fpu.st(0);
         let ord = if b_empty || self.s.fpu.empty(0) {
-            ctx.exc = IE | SF;
+            ctx.exc = (IE | SF) as u32;
             ctx.up = false;
             Ord3::Unordered
         } else {
@@ -612,6 +687,7 @@ impl Cpu {
         Ok(())
     }
 
+    #[inline]
     fn f_load<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let mut ctx = self.fctx();
         ctx.up = false;
@@ -629,7 +705,7 @@ impl Cpu {
         } else {
             let k = sti(i.op0_register());
             if self.s.fpu.empty(k) {
-                ctx.exc |= IE | SF;
+                ctx.raise(IE | SF);
                 F80::INDEFINITE
             } else {
                 self.s.fpu.st(k)
@@ -654,7 +730,7 @@ impl Cpu {
         if i.op0_kind() == OpKind::Register {
             let k = sti(i.op0_register());
             let v = if empty {
-                ctx.exc |= IE | SF;
+                ctx.raise(IE | SF);
                 F80::INDEFINITE
             } else {
                 v
@@ -668,19 +744,25 @@ impl Cpu {
             return Ok(());
         }
         if empty {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
         }
         let seg = self.mem_seg(i);
         let off = self.ea(i);
         let ms = i.memory_size();
-        let bytes: Vec<u8> = match ms {
+        // The memory image (no allocation: this runs for every FST/FIST to memory).
+        let mut buf = [0u8; 10];
+        let mut put = |b: &[u8]| {
+            buf[..b.len()].copy_from_slice(b);
+            b.len()
+        };
+        let len = match ms {
             MemorySize::Float32 => {
                 let r = if empty {
                     0xFFC0_0000
                 } else {
                     conv::to_f32(&mut ctx, v)
                 };
-                r.to_le_bytes().to_vec()
+                put(&r.to_le_bytes())
             }
             MemorySize::Float64 => {
                 let r = if empty {
@@ -688,13 +770,13 @@ impl Cpu {
                 } else {
                     conv::to_f64(&mut ctx, v)
                 };
-                r.to_le_bytes().to_vec()
+                put(&r.to_le_bytes())
             }
             MemorySize::Float80 => {
                 let r = if empty { F80::INDEFINITE } else { v };
-                let mut b = r.mant.to_le_bytes().to_vec();
-                b.extend_from_slice(&r.se.to_le_bytes());
-                b
+                put(&r.mant.to_le_bytes());
+                buf[8..10].copy_from_slice(&r.se.to_le_bytes());
+                10
             }
             MemorySize::Int16 | MemorySize::Int32 | MemorySize::Int64 => {
                 let bits = ms.size() as u32 * 8;
@@ -704,7 +786,7 @@ impl Cpu {
                     conv::to_int(&mut ctx, v, bits)
                 };
                 let r = r.unwrap_or(i64::MIN >> (64 - bits)) as u64;
-                r.to_le_bytes()[..ms.size()].to_vec()
+                put(&r.to_le_bytes()[..ms.size()])
             }
             MemorySize::Bcd => {
                 let r = if empty {
@@ -712,15 +794,15 @@ impl Cpu {
                 } else {
                     conv::to_bcd(&mut ctx, v)
                 };
-                r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF])
-                    .to_vec()
+                put(&r.unwrap_or([0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF]))
             }
             _ => return Err(Fault::ud()),
         };
-        let unmasked = ctx.exc & (IE | OE | UE | DE | ZE) & !ctx.mask != 0;
+        let bytes = &buf[..len];
+        let unmasked = ctx.exc & (IE | OE | UE | DE | ZE) as u32 & !ctx.mask != 0;
         if !unmasked {
             // Store first (it may fault, leaving the FPU untouched), then commit the status.
-            self.write_bytes(bus, seg, off, &bytes)?;
+            self.write_bytes(bus, seg, off, bytes)?;
         }
         self.ffinish(&ctx);
         if !unmasked && pop {
@@ -734,7 +816,7 @@ impl Cpu {
         let mut ctx = self.fctx();
         ctx.up = false;
         let r = if self.s.fpu.empty(0) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             F80::INDEFINITE
         } else {
             op(&mut ctx, self.s.fpu.st(0))
@@ -750,7 +832,7 @@ impl Cpu {
         ctx.up = false;
         let f = &self.s.fpu;
         let r = if f.empty(0) || f.empty(1) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             F80::INDEFINITE
         } else {
             op(&mut ctx, f.st(0), f.st(1))
@@ -770,7 +852,7 @@ impl Cpu {
         ctx.up = false;
         let f = &self.s.fpu;
         if f.empty(0) || f.empty(1) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             if self.ffinish(&ctx) {
                 self.s.fpu.set_st(0, F80::INDEFINITE);
             }
@@ -795,7 +877,7 @@ impl Cpu {
         ctx.up = false;
         let f = &self.s.fpu;
         if f.empty(0) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             if self.ffinish(&ctx) {
                 self.s.fpu.set_st(0, F80::INDEFINITE);
                 self.s.fpu.push(F80::INDEFINITE);
@@ -803,7 +885,7 @@ impl Cpu {
             return;
         }
         if !f.empty(7) {
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             ctx.up = true;
             if self.ffinish(&ctx) {
                 self.s.fpu.set_st(0, F80::INDEFINITE);
@@ -825,7 +907,7 @@ impl Cpu {
         let f = &self.s.fpu;
         if f.empty(0) || (pushes && !f.empty(7)) {
             let over = !f.empty(0);
-            ctx.exc |= IE | SF;
+            ctx.raise(IE | SF);
             ctx.up = over;
             if self.ffinish(&ctx) {
                 self.s.fpu.set_st(0, F80::INDEFINITE);

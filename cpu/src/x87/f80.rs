@@ -33,10 +33,11 @@ pub struct Ctx {
     pub rc: u8,
     /// Significand bits from precision control (24, 53 or 64).
     pub prec: u32,
-    /// Exception masks (control word bits 0-5).
-    pub mask: u16,
-    /// Exceptions raised so far.
-    pub exc: u16,
+    /// Exception masks (control word bits 0-5). (u32, as `exc`: 16-bit fields side by side get
+    /// read as one word after separate narrow writes, which stalls store forwarding.)
+    pub mask: u32,
+    /// Exceptions raised so far (the `IE`..`SF` bits).
+    pub exc: u32,
     /// The last rounding increased the magnitude (becomes C1).
     pub up: bool,
     /// A memory operand was a 32/64-bit denormal (it is normal once converted, but the
@@ -54,7 +55,7 @@ impl Ctx {
         Ctx {
             rc: ((cw >> 10) & 3) as u8,
             prec,
-            mask: cw & 0x3F,
+            mask: cw as u32 & 0x3F,
             exc: 0,
             up: false,
             den: false,
@@ -66,15 +67,15 @@ impl Ctx {
     }
     #[inline]
     pub fn masked(&self, e: u16) -> bool {
-        self.mask & e != 0
+        self.mask & e as u32 != 0
     }
     #[inline]
     pub fn raise(&mut self, e: u16) {
-        self.exc |= e;
+        self.exc |= e as u32;
     }
     /// An unmasked exception that suppresses the result (IE, DE, ZE) was raised.
     pub fn blocked(&self) -> bool {
-        self.exc & (IE | DE | ZE) & !self.mask != 0
+        self.exc & (IE | DE | ZE) as u32 & !self.mask != 0
     }
 }
 
@@ -192,12 +193,22 @@ impl F80 {
         }
     }
     /// Tag of this value for the tag word: 0 valid, 1 zero, 2 special.
+    #[inline]
     pub fn tag(self) -> u16 {
-        match self.class() {
-            Class::Normal => 0,
-            Class::Zero => 1,
-            _ => 2,
+        // (`class()` Normal → 0, Zero → 1, anything else → 2, without the full match.)
+        if self.is_normal() {
+            0
+        } else if self.se & 0x7FFF == 0 && self.mant == 0 {
+            1
+        } else {
+            2
         }
+    }
+    /// A normal finite value (`class() == Class::Normal`): exponent 1..=0x7FFE with the integer
+    /// bit set.
+    #[inline]
+    pub fn is_normal(self) -> bool {
+        (self.se & 0x7FFF).wrapping_sub(1) < 0x7FFE && self.mant & J != 0
     }
     /// Finite non-zero value as (sign, unbiased exponent, significand normalized to bit 63).
     /// Must not be called on zero/inf/NaN/unsupported.
@@ -447,7 +458,39 @@ impl Rounded {
 }
 
 /// Round an intermediate into an 80-bit register value at precision `prec`.
+#[inline]
 pub fn round_f80(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, prec: u32) -> F80 {
+    if prec == 64 && sig != 0 {
+        // Fast path: full precision and a result well inside the exponent range (no tininess,
+        // no overflow even when rounding carries into the exponent). The same result, flags
+        // and C1 as `round`, on 64-bit halves.
+        let lz = sig.leading_zeros();
+        let sig = sig << lz;
+        let exp = exp - lz as i32;
+        if (EXT.emin..EXT.emax).contains(&exp) {
+            let (hi, lo) = ((sig >> 64) as u64, sig as u64);
+            ctx.up = false;
+            let inc = match ctx.rc {
+                0 => lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0),
+                1 => lo != 0 && sign,
+                2 => lo != 0 && !sign,
+                _ => false,
+            };
+            let (mant, exp) = if inc {
+                match hi.checked_add(1) {
+                    Some(h) => (h, exp),
+                    None => (J, exp + 1),
+                }
+            } else {
+                (hi, exp)
+            };
+            if lo != 0 {
+                ctx.raise(PE);
+                ctx.up = inc;
+            }
+            return F80::new(sign, (exp + BIAS) as u16, mant);
+        }
+    }
     round(ctx, sign, exp, sig, EXT, prec).to_f80()
 }
 

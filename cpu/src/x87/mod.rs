@@ -17,6 +17,7 @@ pub mod big;
 pub mod conv;
 mod env;
 mod exec;
+pub use exec::class;
 pub mod f80;
 mod mmx;
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -132,6 +133,32 @@ pub fn is_x87(m: Mnemonic) -> bool {
             | Fyl2xp1
             | Wait
     )
+}
+
+/// Marks an x87 instruction's FOP kept in its (otherwise unused) immediate field by the
+/// decoder (`stash_fop`): bit 31, FOP in bits 0..11.
+const FOP_STASHED: u32 = 1 << 31;
+
+/// Keep the FOP of the x87 instruction `i` decoded from `bytes` (its encoding, prefixes first)
+/// in `i`, so that executing it need not fetch its bytes again. The FOP is the low 3 bits of
+/// the escape opcode (D8-DF, the first such byte: no prefix lies in that range) and the
+/// ModR/M byte. x87 instructions have no immediate operand, so iced's immediate field is free.
+pub fn stash_fop(i: &mut iced_x86::Instruction, bytes: &[u8]) {
+    if !is_x87(i.mnemonic()) || i.mnemonic() == Mnemonic::Wait {
+        return;
+    }
+    let n = (i.len()).min(bytes.len());
+    if let Some(k) = bytes[..n].iter().position(|b| (0xD8..=0xDF).contains(b)) {
+        let modrm = bytes.get(k + 1).copied().unwrap_or(0) as u32;
+        i.set_immediate32(FOP_STASHED | ((bytes[k] as u32 & 7) << 8) | modrm);
+    }
+}
+
+/// The FOP `stash_fop` kept in `i`, if any.
+#[inline]
+pub fn stashed_fop(i: &iced_x86::Instruction) -> Option<u16> {
+    let v = i.immediate32();
+    (v & FOP_STASHED != 0).then_some((v & 0x7FF) as u16)
 }
 
 /// Is `m` an MMX instruction of the Pentium II handled by `Cpu::exec_mmx`? (The SSE2 forms of

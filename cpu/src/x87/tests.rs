@@ -276,3 +276,116 @@ fn mmx_aliasing_and_emms() {
         Err(Fault::ud())
     );
 }
+
+/// The FOP the decoder keeps in an x87 instruction (`stash_fop`) is the one read back from
+/// its bytes: escape opcode low bits and ModR/M, past prefixes, SIB bytes and displacements.
+#[test]
+fn stashed_fop_matches_bytes() {
+    // (16-bit code bytes, FOP)
+    let cases: &[(&[u8], u16)] = &[
+        (&[0xD9, 0xE8], 0x1E8),                         // fld1
+        (&[0xD8, 0xC1], 0x0C1),                         // fadd st0, st1
+        (&[0xDE, 0xE9], 0x6E9),                         // fsubrp
+        (&[0xDD, 0x06, 0x00, 0x20], 0x506),             // fld qword [0x2000]
+        (&[0x26, 0xDD, 0x46, 0x10], 0x546),             // fld qword es:[bp+0x10]
+        (&[0x67, 0xDB, 0x04, 0x24], 0x304),             // fild dword [esp] (SIB)
+        (&[0x67, 0xDB, 0x00], 0x300),                   // fild dword [eax]
+        (&[0x66, 0x67, 0xD8, 0x44, 0x20, 0x08], 0x044), // fadd dword [eax+0x08] (SIB, no index)
+        (&[0x67, 0xDA, 0x0D, 0, 0x20, 0, 0], 0x20D),    // fimul dword [0x2000]
+        (&[0xDF, 0x3E, 0x00, 0x20], 0x73E),             // fistp qword [0x2000]
+    ];
+    for &(code, fop) in cases {
+        let mut i = Decoder::with_ip(16, code, 0x1000, DecoderOptions::NONE).decode();
+        assert_eq!(i.len(), code.len(), "{code:02X?}");
+        super::stash_fop(&mut i, code);
+        assert_eq!(super::stashed_fop(&i), Some(fop), "{code:02X?}");
+        // Executed with and without the stash: the same FOP.
+        for stash in [false, true] {
+            let (mut cpu, mut bus) = setup();
+            run(&mut cpu, &mut bus, &FLD1).unwrap();
+            run(&mut cpu, &mut bus, &FLD1).unwrap();
+            bus.mem.mem[0x1000..0x1000 + code.len()].copy_from_slice(code);
+            let mut i = Decoder::with_ip(16, code, 0x1000, DecoderOptions::NONE).decode();
+            if stash {
+                super::stash_fop(&mut i, code);
+            }
+            cpu.start_eip = 0x1000;
+            cpu.s.eip = i.next_ip32();
+            cpu.exec_x87(&mut bus, &i).unwrap();
+            assert_eq!(cpu.s.fpu.fop, fop, "{code:02X?} stash {stash}");
+        }
+    }
+    // Not x87, or WAIT: nothing kept.
+    let mut i = Decoder::with_ip(16, &[0x9B], 0, DecoderOptions::NONE).decode();
+    super::stash_fop(&mut i, &[0x9B]);
+    assert_eq!(super::stashed_fop(&i), None);
+}
+
+/// `round_f80`'s fast path (full precision, exponent well in range) gives what the general
+/// `round` gives: value, flags and C1, for every rounding mode, near the range's edges too.
+#[test]
+fn round_f80_fast_path_matches_round() {
+    use super::f80::{round, round_f80, Ctx, EXT};
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let exps = [
+        -16500, -16447, -16383, -16382, -16381, -16300, -1, 0, 1, 77, 16382, 16383, 16384,
+    ];
+    for n in 0..200_000u32 {
+        let hi = next();
+        let lo = match n % 4 {
+            0 => next(),
+            1 => 1 << 63,       // a tie
+            2 => 0,             // exact
+            _ => next() & 0xFF, // barely inexact
+        };
+        let hi = match n % 5 {
+            0 => u64::MAX,            // carries into the exponent
+            1 => hi >> (next() % 64), // not normalized
+            _ => hi | 1 << 63,
+        };
+        let sig = (hi as u128) << 64 | lo as u128;
+        let exp = exps[(next() % exps.len() as u64) as usize] + (next() % 3) as i32 - 1;
+        let sign = next() & 1 != 0;
+        for cw in [0x037F, 0x077F, 0x0B7F, 0x0F7F, 0x0340, 0x0B40] {
+            let mut a = Ctx::from_cw(cw);
+            let mut b = Ctx::from_cw(cw);
+            let fa = round_f80(&mut a, sign, exp, sig, 64);
+            let fb = round(&mut b, sign, exp, sig, EXT, 64).to_f80();
+            assert_eq!(
+                (fa, a.exc, a.up),
+                (fb, b.exc, b.up),
+                "sign {sign} exp {exp} sig {sig:#x} cw {cw:#x}"
+            );
+        }
+    }
+}
+
+/// The addend alignment of `add` on 64-bit halves is `shr_jam` of the 128-bit value.
+#[test]
+fn align_addend_matches_shr_jam() {
+    use super::f80::shr_jam;
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for n in 0..20_000u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let m = match n % 3 {
+            0 => seed | 1 << 63,
+            1 => (1 << 63) | (seed & 0xFF),
+            _ => 1 << 63,
+        };
+        for d in 0..200 {
+            assert_eq!(
+                super::arith::align_addend(m, d),
+                shr_jam((m as u128) << 63, d),
+                "m {m:#x} d {d}"
+            );
+        }
+    }
+}

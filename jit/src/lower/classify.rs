@@ -61,6 +61,8 @@ pub(super) enum Kind {
     Loop,
     /// MOVS/STOS/LODS without a repeat prefix.
     Str,
+    /// An x87 instruction that touches no GPR or EFLAGS but its address (see `x87`).
+    X87,
 }
 
 pub(super) fn is_gpr(r: Register) -> bool {
@@ -143,6 +145,9 @@ pub(super) fn classify(i: &Instruction) -> Kind {
     }
     if i.has_lock_prefix() || i.has_rep_prefix() || i.has_repne_prefix() {
         return Kind::Interp;
+    }
+    if ironbox_cpu::translator::x87_plain(i) {
+        return Kind::X87;
     }
     match i.mnemonic() {
         Mnemonic::Mov if ops(2) && !(mem0 && mem1) => Kind::Mov,
