@@ -1,16 +1,24 @@
 //! Lowering a region to Cranelift IR: one function `fn(cpu, ctx) -> exit code`.
 //!
-//! Guest GPRs and EFLAGS live in Cranelift variables for the whole region and are written
-//! back at exits and around interpreter calls. The integer instructions that matter are
+//! Between guest blocks all guest state is in memory: GPRs and EFLAGS in the CPU state, the
+//! lazy flag record and the instruction budget in the context (`Ctx`), whose address is in
+//! the pinned register. Within a guest block, registers read or written are SSA values
+//! (`RegCache`), stored back wherever something outside the block may look (the jump to
+//! another block, exits, fault paths, interpreter calls). No value lives across blocks or
+//! across a call to the host's C convention, so register allocation stays local and cheap;
+//! the one exception is a block that branches to itself, which carries its registers
+//! around the loop (`enter_self_loop`). Cold-path helpers are called through thunks that
+//! preserve every register (`thunks`). The integer instructions that matter are
 //! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
 //! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP and plain
 //! MOVS/STOS/LODS (here), SETcc/CMOVcc and branches (`cond`), bit operations and counted
-//! shifts (`bits`), exchanges (`exchange`); data accesses inline the segment checks and host
-//! TLB (`memory`), with the `h_read`/`h_write` helpers, which do every check of the
-//! interpreter, on a miss. REP string instructions call `h_rep`, which runs the interpreter's
-//! batches back to back. Everything else calls the interpreter for that one instruction. A
-//! status flag is computed only if a later instruction may observe it: a reader, the end of
-//! the block, or an instruction that can fault or calls the interpreter (see `flags`).
+//! shifts (`bits`), exchanges (`exchange`), x87 (`x87`); data accesses inline the segment
+//! checks and host TLB (`memory`), with the `h_read`/`h_write` helpers, which do every check
+//! of the interpreter, on a miss. REP string instructions call `h_rep`, which runs the
+//! interpreter's batches back to back. Everything else calls the interpreter for that one
+//! instruction. A status flag is computed only if a later instruction may observe it: a
+//! reader, the end of the block, or an instruction that can fault or calls the interpreter
+//! (see `flags`). A RET to a call site of the same region jumps there directly.
 //! Every block entry checks the instruction budget, so a region never runs past it.
 //! `classify` picks each instruction's lowering; `exits` leaves the region or chains on.
 
