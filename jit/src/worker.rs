@@ -3,7 +3,7 @@
 //! guest's path. The dispatcher submits a `Job` when a block entry becomes hot and installs
 //! each `Done` it collects (see `cache`); a result from before a cache flush is dropped there.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +40,10 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     /// Jobs submitted whose result has not been collected.
     pub in_flight: usize,
+    /// Results sent by the worker so far, and collected so far (the dispatcher looks at the
+    /// channel only when they differ: one relaxed load per dispatch).
+    sent: Arc<AtomicUsize>,
+    collected: usize,
 }
 
 impl Worker {
@@ -48,6 +52,8 @@ impl Worker {
         let (tx, done) = channel::<Done>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let sent_w = sent.clone();
         std::thread::Builder::new()
             .name("ironbox-jit".into())
             .spawn(move || {
@@ -70,6 +76,7 @@ impl Worker {
                     if tx.send(d).is_err() {
                         break;
                     }
+                    sent_w.fetch_add(1, Ordering::Release);
                 }
             })?;
         Ok(Worker {
@@ -77,6 +84,8 @@ impl Worker {
             done,
             stop,
             in_flight: 0,
+            sent,
+            collected: 0,
         })
     }
 
@@ -87,10 +96,17 @@ impl Worker {
         ok
     }
 
+    /// Whether a finished job is waiting (cheap).
+    #[inline]
+    pub fn ready(&self) -> bool {
+        self.sent.load(Ordering::Acquire) != self.collected
+    }
+
     /// A finished job, if one is waiting.
     pub fn collect(&mut self) -> Option<Done> {
         let d = self.done.try_recv().ok()?;
         self.in_flight -= 1;
+        self.collected += 1;
         Some(d)
     }
 }
