@@ -5,6 +5,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::isa::CallConv;
@@ -48,6 +50,7 @@ unsafe impl Send for Compiled {}
 /// it interprets). The compiled code, if any, is in `Jit::compiled`.
 #[derive(Clone, Copy)]
 struct Entry {
+    /// Dispatcher visits (while `PENDING`: the index of its heat counter in `Jit::heat`).
     hits: u32,
     /// Times its translation went stale (its page was written).
     stale: u16,
@@ -134,6 +137,9 @@ pub struct Jit<B: CpuBus> {
     /// Translations (`Entry::c`), with free indices in `free`.
     compiled: Vec<Option<Compiled>>,
     free: Vec<u32>,
+    /// Heat counters of the entries waiting for the worker (shared with their jobs).
+    heat: Vec<Option<Arc<AtomicU32>>>,
+    heat_free: Vec<u32>,
     helpers: Helpers,
     /// Block entries seen this many times are compiled.
     pub threshold: u32,
@@ -173,6 +179,8 @@ impl<B: CpuBus> Jit<B> {
             front: vec![FRONT_EMPTY; FRONT_SLOTS].into_boxed_slice(),
             compiled: Vec::new(),
             free: Vec::new(),
+            heat: Vec::new(),
+            heat_free: Vec::new(),
             helpers: Helpers::for_bus::<B>(),
             threshold,
             opts: LowerOptions::default(),
@@ -196,6 +204,8 @@ impl<B: CpuBus> Jit<B> {
         self.front.fill(FRONT_EMPTY);
         self.compiled.clear();
         self.free.clear();
+        self.heat.clear();
+        self.heat_free.clear();
         if let Some(m) = self.module.take() {
             // SAFETY: no translation runs now (we are in the dispatcher) and every pointer
             // into this module went with `entries`.
@@ -249,6 +259,9 @@ impl<B: CpuBus> Jit<B> {
                     self.stats.failed_entries += 1;
                 } else {
                     self.stats.pending_entries += 1;
+                    if let Some(h) = &self.heat[e.hits as usize] {
+                        h.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 return None;
             }
@@ -388,15 +401,30 @@ impl<B: CpuBus> Jit<B> {
             opts: self.opts,
         };
         if let Some(w) = &mut self.worker {
+            let heat = Arc::new(AtomicU32::new(0));
             let job = Job {
                 key,
                 epoch: self.epoch,
                 region,
                 params,
                 gen,
+                heat: heat.clone(),
             };
             if w.submit(job) {
-                self.mark(key, PENDING, true);
+                let h = match self.heat_free.pop() {
+                    Some(h) => {
+                        self.heat[h as usize] = Some(heat);
+                        h
+                    }
+                    None => {
+                        self.heat.push(Some(heat));
+                        self.heat.len() as u32 - 1
+                    }
+                };
+                let ei = self.entry_index(key);
+                let e = &mut self.slots[ei];
+                e.state |= PENDING;
+                e.hits = h;
                 return None;
             }
             // The worker is gone: compile here from now on.
@@ -471,9 +499,16 @@ impl<B: CpuBus> Jit<B> {
             }
             let c = self.install(key, region, gen, code);
             // (Installing may flush the cache: look the entry up afterwards.)
-            self.mark(key, PENDING, false);
+            let ei = self.entry_index(key);
+            let e = self.slots[ei];
+            if e.state & PENDING != 0 {
+                self.heat[e.hits as usize] = None;
+                self.heat_free.push(e.hits);
+                let e = &mut self.slots[ei];
+                e.state &= !PENDING;
+                e.hits = self.threshold;
+            }
             if let Some(c) = c {
-                let ei = self.entry_index(key);
                 if self.slots[ei].c != NONE {
                     let old = self.slots[ei].c;
                     self.drop_compiled(old);
