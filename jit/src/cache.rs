@@ -569,6 +569,10 @@ impl<B: CpuBus> Drop for Jit<B> {
                 s.failed_entries,
                 self.entries.len()
             );
+            eprintln!(
+                "jit: jump cache dropped {} times, its code TLB {} times",
+                self.jc.clears.0, self.jc.clears.1
+            );
         }
     }
 }
