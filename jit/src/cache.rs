@@ -427,8 +427,15 @@ impl<B: CpuBus> Jit<B> {
                 e.hits = h;
                 return None;
             }
-            // The worker is gone: compile here from now on.
+            // The worker is gone: compile here from now on (what it still had queued too).
             self.worker = None;
+            let t = self.threshold;
+            for e in self.slots.iter_mut().filter(|e| e.state & PENDING != 0) {
+                e.state &= !PENDING;
+                e.hits = t;
+            }
+            self.heat.clear();
+            self.heat_free.clear();
             return None;
         }
         let t0 = Instant::now();

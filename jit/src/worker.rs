@@ -73,6 +73,9 @@ impl Worker {
         std::thread::Builder::new()
             .name("ironbox-jit".into())
             .spawn(move || {
+                // (Dropped on the way out, also when a compilation panics: the dispatcher
+                // then compiles inline.)
+                let _alive = Alive(alive_w);
                 let mut c = Compiler::new();
                 let dump = std::env::var_os("IRONBOX_JIT_DUMP").is_some();
                 let log = std::env::var_os("IRONBOX_JIT_LOG").is_some();
@@ -95,7 +98,6 @@ impl Worker {
                     }
                     sent_w.fetch_add(1, Ordering::Release);
                 }
-                alive_w.store(false, Ordering::Relaxed);
             })?;
         Ok(Worker {
             queue,
@@ -134,6 +136,15 @@ impl Worker {
         self.in_flight -= 1;
         self.collected += 1;
         Some(d)
+    }
+}
+
+/// Clears the worker's `alive` flag when the thread ends.
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 
