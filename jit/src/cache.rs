@@ -5,6 +5,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::isa::CallConv;
@@ -44,16 +46,58 @@ struct Compiled {
 // that owns the `Jit` at that moment.
 unsafe impl Send for Compiled {}
 
-#[derive(Default)]
+/// Per cache key: hotness and state (kept small: the dispatcher touches one for every block
+/// it interprets). The compiled code, if any, is in `Jit::compiled`.
+#[derive(Clone, Copy)]
 struct Entry {
+    /// Dispatcher visits (while `PENDING`: the index of its heat counter in `Jit::heat`).
     hits: u32,
     /// Times its translation went stale (its page was written).
-    stale: u32,
-    /// Discovery or compilation failed here: stay interpreted.
-    failed: bool,
-    /// Being compiled in the background.
-    pending: bool,
-    compiled: Option<Compiled>,
+    stale: u16,
+    /// `FAILED` (discovery or compilation failed here: stay interpreted) and `PENDING`
+    /// (being compiled in the background).
+    state: u16,
+    /// Index of its translation in `Jit::compiled` (`NONE`: not compiled).
+    c: u32,
+}
+
+const FAILED: u16 = 1;
+const PENDING: u16 = 2;
+const NONE: u32 = u32::MAX;
+
+impl Default for Entry {
+    fn default() -> Self {
+        Entry {
+            hits: 0,
+            stale: 0,
+            state: 0,
+            c: NONE,
+        }
+    }
+}
+
+/// A direct-mapped front for the key → entry map, so that the dispatcher's lookup usually
+/// costs one cache line.
+#[derive(Clone, Copy)]
+struct Front {
+    phys: u32,
+    eip: u32,
+    /// `u32::MAX`: empty (mode keys are small).
+    mode: u32,
+    entry: u32,
+}
+
+const FRONT_SLOTS: usize = 1 << 14;
+const FRONT_EMPTY: Front = Front {
+    phys: 0,
+    eip: 0,
+    mode: u32::MAX,
+    entry: 0,
+};
+
+fn front_slot(key: Key) -> usize {
+    let h = (key.0 ^ key.1.rotate_left(7) ^ key.2.rotate_left(25)).wrapping_mul(0x9E37_79B1);
+    (h >> (32 - FRONT_SLOTS.trailing_zeros())) as usize
 }
 
 /// Counters for `--stats` and the benchmarks.
@@ -70,6 +114,11 @@ pub struct JitStats {
     /// Runs that ended at an exit that could have chained, but found no translation for its
     /// target in the jump cache.
     pub chain_misses: u64,
+    /// Dispatcher calls that interpreted: cold entries (under the threshold), entries waiting
+    /// for their background compilation, entries that stay interpreted.
+    pub cold_entries: u64,
+    pub pending_entries: u64,
+    pub failed_entries: u64,
 }
 
 /// Translations for one bus type (helpers are monomorphised per bus).
@@ -81,7 +130,16 @@ pub struct Jit<B: CpuBus> {
     worker: Option<Worker>,
     /// Cache flushes so far (a background result from an older epoch is dropped).
     epoch: u64,
-    entries: HashMap<Key, Entry>,
+    /// Key → index in `slots`.
+    entries: HashMap<Key, u32>,
+    slots: Vec<Entry>,
+    front: Box<[Front]>,
+    /// Translations (`Entry::c`), with free indices in `free`.
+    compiled: Vec<Option<Compiled>>,
+    free: Vec<u32>,
+    /// Heat counters of the entries waiting for the worker (shared with their jobs).
+    heat: Vec<Option<Arc<AtomicU32>>>,
+    heat_free: Vec<u32>,
     helpers: Helpers,
     /// Block entries seen this many times are compiled.
     pub threshold: u32,
@@ -89,6 +147,8 @@ pub struct Jit<B: CpuBus> {
     pub limits: Limits,
     pub stats: JitStats,
     code_in_module: usize,
+    /// Key of the region being defined (diagnostics: `IRONBOX_JIT_LOG`).
+    defining: Option<Key>,
     tlb: Box<HostTlb>,
     /// Translation for the next EIP, consulted by translated code when it leaves.
     jc: Box<JumpCache>,
@@ -127,12 +187,19 @@ impl<B: CpuBus> Jit<B> {
             worker: None,
             epoch: 0,
             entries: HashMap::default(),
+            slots: Vec::new(),
+            front: vec![FRONT_EMPTY; FRONT_SLOTS].into_boxed_slice(),
+            compiled: Vec::new(),
+            free: Vec::new(),
+            heat: Vec::new(),
+            heat_free: Vec::new(),
             helpers,
             threshold,
             opts: LowerOptions::default(),
             limits: Limits::default(),
             stats: JitStats::default(),
             code_in_module: 0,
+            defining: None,
             tlb,
             jc,
             chaining: true,
@@ -146,6 +213,12 @@ impl<B: CpuBus> Jit<B> {
     /// Drop every translation and free their code.
     pub fn flush(&mut self) {
         self.entries.clear();
+        self.slots.clear();
+        self.front.fill(FRONT_EMPTY);
+        self.compiled.clear();
+        self.free.clear();
+        self.heat.clear();
+        self.heat_free.clear();
         if let Some(m) = self.module.take() {
             // SAFETY: no translation runs now (we are in the dispatcher) and every pointer
             // into this module went with `entries`.
@@ -167,40 +240,56 @@ impl<B: CpuBus> Jit<B> {
         bus: &mut B,
         budget: u64,
     ) -> Option<(u64, Option<RunExit>)> {
-        if self.worker.as_ref().is_some_and(|w| w.in_flight > 0) {
+        if self.worker.as_ref().is_some_and(|w| w.ready()) {
             self.collect();
         }
         let eip = cpu.s.eip;
         let phys = cpu.code_phys(bus, eip)?;
         let key = (phys, eip, mode_key(cpu));
-        let threshold = self.threshold;
-        let entry = self.entries.entry(key).or_default();
-        if let Some(c) = &entry.compiled {
+        let mut ei = self.entry_index(key);
+        let mut e = self.slots[ei];
+        if e.c != NONE {
+            let c = self.compiled[e.c as usize]
+                .as_ref()
+                .expect("live translation");
             if cpu.code_page_gen(c.page) != Some(c.gen) {
-                entry.compiled = None;
-                entry.hits = threshold / 2;
-                entry.stale += 1;
+                self.drop_compiled(e.c);
+                let e = &mut self.slots[ei];
+                e.c = NONE;
+                e.hits = self.threshold / 2;
+                e.stale = e.stale.saturating_add(1);
                 // Code that keeps rewriting itself stays interpreted.
-                entry.failed = entry.stale > 8;
+                if e.stale > 8 {
+                    e.state |= FAILED;
+                }
                 self.stats.stale_drops += 1;
             }
+            e = self.slots[ei];
         }
-        if entry.compiled.is_none() {
-            if entry.failed || entry.pending {
+        if e.c == NONE {
+            if e.state != 0 {
+                if e.state & FAILED != 0 {
+                    self.stats.failed_entries += 1;
+                } else {
+                    self.stats.pending_entries += 1;
+                    if let Some(h) = &self.heat[e.hits as usize] {
+                        h.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 return None;
             }
-            entry.hits += 1;
-            if entry.hits < threshold {
+            let hits = e.hits + 1;
+            self.slots[ei].hits = hits;
+            if hits < self.threshold {
+                self.stats.cold_entries += 1;
                 return None;
             }
-            match self.compile(cpu, bus, key) {
-                // (Compiling may flush the cache, so look the entry up again.)
-                Some(c) => self.entries.entry(key).or_default().compiled = Some(c),
-                None => return None,
-            }
+            let c = self.compile(cpu, bus, key)?;
+            // (Compiling may flush the cache, so look the entry up again.)
+            ei = self.entry_index(key);
+            self.set_compiled(ei, c);
         }
-        let c = self.entries[&key]
-            .compiled
+        let c = self.compiled[self.slots[ei].c as usize]
             .as_ref()
             .expect("compiled above");
         if c.max_last > cpu.s.seg[SegReg::Cs as usize].limit {
@@ -254,6 +343,57 @@ impl<B: CpuBus> Jit<B> {
         Some((n, exit))
     }
 
+    /// Index of the entry for `key` in `slots` (made if new).
+    #[inline]
+    fn entry_index(&mut self, key: Key) -> usize {
+        let fs = front_slot(key);
+        let f = self.front[fs];
+        if (f.phys, f.eip, f.mode) == key {
+            return f.entry as usize;
+        }
+        let n = self.slots.len() as u32;
+        let i = *self.entries.entry(key).or_insert(n);
+        if i == n {
+            self.slots.push(Entry::default());
+        }
+        self.front[fs] = Front {
+            phys: key.0,
+            eip: key.1,
+            mode: key.2,
+            entry: i,
+        };
+        i as usize
+    }
+
+    fn set_compiled(&mut self, ei: usize, c: Compiled) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.compiled[i as usize] = Some(c);
+                i
+            }
+            None => {
+                self.compiled.push(Some(c));
+                self.compiled.len() as u32 - 1
+            }
+        };
+        self.slots[ei].c = i;
+    }
+
+    fn drop_compiled(&mut self, i: u32) {
+        self.compiled[i as usize] = None;
+        self.free.push(i);
+    }
+
+    fn mark(&mut self, key: Key, state: u16, on: bool) {
+        let ei = self.entry_index(key);
+        let e = &mut self.slots[ei];
+        if on {
+            e.state |= state;
+        } else {
+            e.state &= !state;
+        }
+    }
+
     /// Compile the region at `key` now, or queue it for the worker (then `None`: it is
     /// installed by `collect` when done). A failure marks the entry to stay interpreted.
     fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Compiled> {
@@ -263,7 +403,7 @@ impl<B: CpuBus> Jit<B> {
             cpu.code_page_gen(phys >> 12).map(|g| (r, g))
         });
         let Some((region, gen)) = found else {
-            self.entries.entry(key).or_default().failed = true;
+            self.mark(key, FAILED, true);
             return None;
         };
         let params = LowerParams {
@@ -274,19 +414,41 @@ impl<B: CpuBus> Jit<B> {
             opts: self.opts,
         };
         if let Some(w) = &mut self.worker {
+            let heat = Arc::new(AtomicU32::new(0));
             let job = Job {
                 key,
                 epoch: self.epoch,
                 region,
                 params,
                 gen,
+                heat: heat.clone(),
             };
             if w.submit(job) {
-                self.entries.entry(key).or_default().pending = true;
+                let h = match self.heat_free.pop() {
+                    Some(h) => {
+                        self.heat[h as usize] = Some(heat);
+                        h
+                    }
+                    None => {
+                        self.heat.push(Some(heat));
+                        self.heat.len() as u32 - 1
+                    }
+                };
+                let ei = self.entry_index(key);
+                let e = &mut self.slots[ei];
+                e.state |= PENDING;
+                e.hits = h;
                 return None;
             }
-            // The worker is gone: compile here from now on.
+            // The worker is gone: compile here from now on (what it still had queued too).
             self.worker = None;
+            let t = self.threshold;
+            for e in self.slots.iter_mut().filter(|e| e.state & PENDING != 0) {
+                e.state &= !PENDING;
+                e.hits = t;
+            }
+            self.heat.clear();
+            self.heat_free.clear();
             return None;
         }
         let t0 = Instant::now();
@@ -312,15 +474,23 @@ impl<B: CpuBus> Jit<B> {
                 if std::env::var_os("IRONBOX_JIT_VERIFY").is_some() {
                     eprintln!("jit: region at {:#x} did not compile: {e}", key.1);
                 }
-                self.entries.entry(key).or_default().failed = true;
+                self.mark(key, FAILED, true);
                 return None;
             }
         };
         if self.code_in_module > CODE_LIMIT {
             self.flush();
         }
+        self.defining = Some(key);
+        if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
+            for g in &region.blocks {
+                for i in &g.instrs {
+                    eprintln!("  {:08x}  {}", i.ip32(), crate::disasm(i));
+                }
+            }
+        }
         let Some(f) = self.define(&code) else {
-            self.entries.entry(key).or_default().failed = true;
+            self.mark(key, FAILED, true);
             return None;
         };
         self.code_in_module += code.bytes.len();
@@ -351,12 +521,23 @@ impl<B: CpuBus> Jit<B> {
             if epoch != self.epoch {
                 continue; // made before a flush: its entry is gone
             }
-            if let Some(c) = self.install(key, region, gen, code) {
-                let e = self.entries.entry(key).or_default();
-                e.pending = false;
-                e.compiled = Some(c);
-            } else if let Some(e) = self.entries.get_mut(&key) {
-                e.pending = false;
+            let c = self.install(key, region, gen, code);
+            // (Installing may flush the cache: look the entry up afterwards.)
+            let ei = self.entry_index(key);
+            let e = self.slots[ei];
+            if e.state & PENDING != 0 {
+                self.heat[e.hits as usize] = None;
+                self.heat_free.push(e.hits);
+                let e = &mut self.slots[ei];
+                e.state &= !PENDING;
+                e.hits = self.threshold;
+            }
+            if let Some(c) = c {
+                if self.slots[ei].c != NONE {
+                    let old = self.slots[ei].c;
+                    self.drop_compiled(old);
+                }
+                self.set_compiled(ei, c);
             }
         }
     }
@@ -374,6 +555,9 @@ impl<B: CpuBus> Jit<B> {
         let module = self.module.as_mut().expect("a module is always there");
         let sig = lower::region_signature(CallConv::Tail);
         let id = module.declare_anonymous_function(&sig).ok()?;
+        if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
+            eprintln!("jit: .Lfn{:x} = {:x?}", id.as_u32(), self.defining);
+        }
         module
             .define_function_bytes(id, code.align, &code.bytes, &[])
             .ok()?;
@@ -391,9 +575,28 @@ impl<B: CpuBus> Jit<B> {
 
     /// The region compiled at CS:EIP, if any (for the lockstep report).
     pub(crate) fn region_at(&self, phys: u32, eip: u32, mode: u32) -> Option<&Region> {
-        self.entries
-            .get(&(phys, eip, mode))
-            .and_then(|e| e.compiled.as_ref())
-            .map(|c| &c.region)
+        let e = self.slots[*self.entries.get(&(phys, eip, mode))? as usize];
+        self.compiled.get(e.c as usize)?.as_ref().map(|c| &c.region)
+    }
+}
+
+impl<B: CpuBus> Drop for Jit<B> {
+    fn drop(&mut self) {
+        // Diagnostics: `IRONBOX_JIT_LOG=1` also names each translation (`.LfnN` in perf's map)
+        // with its key and guest code as it is installed.
+        if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
+            let s = &self.stats;
+            eprintln!(
+                "jit: dispatcher interpreted {} cold, {} pending, {} failed entries; {} keys",
+                s.cold_entries,
+                s.pending_entries,
+                s.failed_entries,
+                self.entries.len()
+            );
+            eprintln!(
+                "jit: jump cache dropped {} times, its code TLB {} times",
+                self.jc.clears.0, self.jc.clears.1
+            );
+        }
     }
 }

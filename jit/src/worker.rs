@@ -2,10 +2,15 @@
 //! machine code while the guest goes on in the interpreter, so compile latency stays off the
 //! guest's path. The dispatcher submits a `Job` when a block entry becomes hot and installs
 //! each `Done` it collects (see `cache`); a result from before a cache flush is dropped there.
+//!
+//! The queue is not first-in first-out: the worker takes the job whose entry the dispatcher
+//! reached most often while it waited (its `heat`), newest first among equals. Compilation
+//! cannot keep up during a boot, and the entries that became hot in a phase long gone (the
+//! kernel's decompressor, early setup) should not hold up the ones running now.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::compiler::{Code, Compiler, LowerParams};
@@ -22,6 +27,8 @@ pub struct Job {
     /// The code page's generation when the region was decoded.
     pub gen: u32,
     pub params: LowerParams,
+    /// Dispatcher visits to the entry while it waits (the worker's priority).
+    pub heat: Arc<AtomicU32>,
 }
 
 pub struct Done {
@@ -33,32 +40,51 @@ pub struct Done {
     pub time: Duration,
 }
 
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// The cache went away: the worker drops what is still queued and ends.
+    closed: bool,
+}
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
+
 pub struct Worker {
-    jobs: Option<Sender<Job>>,
+    queue: Shared,
     done: Receiver<Done>,
-    /// Set when the cache goes away: the worker drops what is still queued and ends.
-    stop: Arc<AtomicBool>,
+    alive: Arc<AtomicBool>,
     /// Jobs submitted whose result has not been collected.
     pub in_flight: usize,
+    /// Results sent by the worker so far, and collected so far (the dispatcher looks at the
+    /// channel only when they differ: one relaxed load per dispatch).
+    sent: Arc<AtomicUsize>,
+    collected: usize,
 }
 
 impl Worker {
     pub fn spawn() -> std::io::Result<Worker> {
-        let (jobs, rx) = channel::<Job>();
+        let queue: Shared = Arc::default();
+        let q = queue.clone();
         let (tx, done) = channel::<Done>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let sent_w = sent.clone();
+        let alive = Arc::new(AtomicBool::new(true));
+        let alive_w = alive.clone();
         std::thread::Builder::new()
             .name("ironbox-jit".into())
             .spawn(move || {
+                // (Dropped on the way out, also when a compilation panics: the dispatcher
+                // then compiles inline.)
+                let _alive = Alive(alive_w);
                 let mut c = Compiler::new();
                 let dump = std::env::var_os("IRONBOX_JIT_DUMP").is_some();
-                for job in rx {
-                    if stopped.load(Ordering::Relaxed) {
-                        break;
-                    }
+                let log = std::env::var_os("IRONBOX_JIT_LOG").is_some();
+                while let Some(job) = next_job(&q) {
                     let t0 = Instant::now();
                     let code = c.region(&job.region, &job.params, dump);
+                    if log {
+                        log_compile(&job, &code, t0);
+                    }
                     let d = Done {
                         key: job.key,
                         epoch: job.epoch,
@@ -70,34 +96,110 @@ impl Worker {
                     if tx.send(d).is_err() {
                         break;
                     }
+                    sent_w.fetch_add(1, Ordering::Release);
                 }
             })?;
         Ok(Worker {
-            jobs: Some(jobs),
+            queue,
             done,
-            stop,
+            alive,
             in_flight: 0,
+            sent,
+            collected: 0,
         })
     }
 
     /// Queue a job; `false` if the worker is gone (the caller compiles it itself).
     pub fn submit(&mut self, job: Job) -> bool {
-        let ok = self.jobs.as_ref().is_some_and(|s| s.send(job).is_ok());
-        self.in_flight += ok as usize;
-        ok
+        if !self.alive.load(Ordering::Relaxed) {
+            return false;
+        }
+        let (m, cv) = &*self.queue;
+        let Ok(mut q) = m.lock() else {
+            return false;
+        };
+        q.jobs.push(job);
+        cv.notify_one();
+        self.in_flight += 1;
+        true
+    }
+
+    /// Whether a finished job is waiting (cheap).
+    #[inline]
+    pub fn ready(&self) -> bool {
+        self.sent.load(Ordering::Acquire) != self.collected
     }
 
     /// A finished job, if one is waiting.
     pub fn collect(&mut self) -> Option<Done> {
         let d = self.done.try_recv().ok()?;
         self.in_flight -= 1;
+        self.collected += 1;
         Some(d)
     }
 }
 
+/// Clears the worker's `alive` flag when the thread ends.
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The hottest queued job (the newest among equals); `None` once the queue is closed.
+fn next_job(q: &Shared) -> Option<Job> {
+    let (m, cv) = &**q;
+    let mut g = m.lock().ok()?;
+    loop {
+        if g.closed {
+            return None;
+        }
+        if !g.jobs.is_empty() {
+            let mut best = g.jobs.len() - 1;
+            let mut heat = g.jobs[best].heat.load(Ordering::Relaxed);
+            for (i, j) in g.jobs.iter().enumerate().rev().skip(1) {
+                let h = j.heat.load(Ordering::Relaxed);
+                if h > heat {
+                    (best, heat) = (i, h);
+                }
+            }
+            // (`remove`, not `swap_remove`: the order stays the submission order.)
+            return Some(g.jobs.remove(best));
+        }
+        g = cv.wait(g).ok()?;
+    }
+}
+
+/// `IRONBOX_JIT_LOG`: one line per compiled region.
+fn log_compile(job: &Job, code: &Result<Code, String>, t0: Instant) {
+    let r = &job.region;
+    let distinct = r
+        .blocks
+        .iter()
+        .flat_map(|g| g.instrs.iter().map(|i| i.ip32()))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    eprintln!(
+        "jit-compile: {:#x} {} instrs ({} distinct) {} blocks {} bytes {} us, heat {}",
+        r.entry_eip,
+        r.instr_count(),
+        distinct,
+        r.blocks.len(),
+        code.as_ref().map_or(0, |c| c.bytes.len()),
+        t0.elapsed().as_micros(),
+        job.heat.load(Ordering::Relaxed),
+    );
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.jobs = None; // ends the worker's loop once it is idle
+        let (m, cv) = &*self.queue;
+        if let Ok(mut q) = m.lock() {
+            q.closed = true;
+            q.jobs.clear();
+        }
+        cv.notify_all();
     }
 }
