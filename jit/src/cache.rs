@@ -174,10 +174,15 @@ impl<B: CpuBus> Jit<B> {
         let mut helpers = Helpers::for_bus::<B>();
         // (`IRONBOX_JIT_THUNKS=0`: call the cold-path helpers directly, to compare.)
         let want = std::env::var("IRONBOX_JIT_THUNKS").map_or(true, |v| v != "0");
-        let thunks = match want.then(|| crate::thunks::Thunks::install(&mut helpers)).transpose() {
+        let thunks = match want
+            .then(|| crate::thunks::Thunks::install(&mut helpers))
+            .transpose()
+        {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!("jit: no register-preserving thunks ({e}); calling helpers directly");
+                tracing::warn!(
+                    "jit: no register-preserving thunks ({e}); calling helpers directly"
+                );
                 None
             }
         };

@@ -45,11 +45,13 @@ mod exchange;
 mod exits;
 mod flags;
 mod memory;
+mod regs;
 mod x87;
 
 use classify::*;
 use flags::{hot_need, live_after, Rec};
 pub use flags::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
+use regs::{RegCache, SelfLoop};
 
 use crate::jumpcache;
 use crate::tlb::{self, HostTlb};
@@ -188,35 +190,11 @@ struct FlagState {
     regs: RegCache,
 }
 
-/// A block's back edge to itself (see `Lower::enter_self_loop`): the block that checks the
-/// budget and takes the written registers (`regs`, in order) as parameters.
-struct SelfLoop {
-    eip: u32,
-    check: Block,
-    regs: Vec<usize>,
-}
-
 /// The state a shared fault stub stores (see `Lower::fault_exit`).
 #[derive(Clone, Copy, PartialEq)]
 struct StubKey {
     vals: [Option<Value>; 8],
     lazy: Option<(Rec, u32)>,
-}
-
-/// Guest registers live in the CPU state. Within a guest block, a register read or written
-/// there is kept as an SSA value (`vals`); written ones (`dirty`) are stored back before
-/// anything outside the block may look: at the jump to another block, at every exit, fault
-/// path or interpreter call (`sync_regs`). Values therefore never live across blocks,
-/// which keeps register allocation local and cheap.
-#[derive(Clone, Copy, Default)]
-struct RegCache {
-    vals: [Option<Value>; 8],
-    dirty: u8,
-    /// Loaded from the context within the block (they change only when the interpreter
-    /// runs): the host TLB's address, segment bases, read and write limits.
-    tlbp: Option<Value>,
-    seg_base: [Option<Value>; 6],
-    seg_lim: [[Option<Value>; 6]; 2],
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
@@ -384,61 +362,6 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// After a call with the host's C convention: the pointers a block keeps at hand are
-    /// taken afresh, so no value lives across the call (in a callee-saved register the
-    /// translation would have to save in its prologue).
-    fn after_call(&mut self) {
-        self.ctxv = None;
-        self.cpu = None;
-        let c = self.ctx();
-        self.ctxv = Some(c);
-        let p = self.cpu_ptr();
-        self.cpu = Some(p);
-        self.fault_stub = None;
-    }
-
-    /// Forget the cached registers (the interpreter may have changed them).
-    fn reload(&mut self) {
-        self.regs = RegCache::default();
-    }
-
-    /// Store the written registers back to the CPU state (code only; the cache stays
-    /// as it is: for paths that leave).
-    fn sync_regs(&mut self) {
-        for r in 0..8 {
-            if self.regs.dirty & 1 << r != 0 {
-                let v = self.regs.vals[r].expect("a dirty register has a value");
-                let cpu = self.cpu_ptr();
-                self.b.ins().store(self.mf, v, cpu, GPR + 4 * r as i32);
-            }
-        }
-    }
-
-    /// Store the written registers back; they are clean from here on.
-    fn writeback(&mut self) {
-        self.sync_regs();
-        self.regs.dirty = 0;
-    }
-
-    /// Guest register `n` (32 bits).
-    fn gpr_get(&mut self, n: usize) -> Value {
-        if let Some(v) = self.regs.vals[n] {
-            return v;
-        }
-        let cpu = self.cpu_ptr();
-        let v = self
-            .b
-            .ins()
-            .load(types::I32, self.mf, cpu, GPR + 4 * n as i32);
-        self.regs.vals[n] = Some(v);
-        v
-    }
-
-    fn gpr_set(&mut self, n: usize, v: Value) {
-        self.regs.vals[n] = Some(v);
-        self.regs.dirty |= 1 << n;
-    }
-
     /// EFLAGS as kept in the CPU state (the status bits pending in the lazy record are
     /// stale there; see `flags`).
     fn get_flags(&mut self) -> Value {
@@ -556,57 +479,6 @@ impl Lower<'_, '_> {
         }
         let nx = g.next_eip(self.code32);
         self.goto(nx);
-    }
-
-    /// A block that branches to itself keeps the registers it uses in SSA values across
-    /// its back edge: its head loads them (and the host TLB address and segment tables its
-    /// accesses use) once; the back edge passes the written ones to a `check` block (the
-    /// budget check), whose exits store them. The registers it only reads stay loaded.
-    fn enter_self_loop(&mut self, g: &crate::region::GuestBlock, reads: u8, writes: u8) {
-        let mut cache = RegCache::default();
-        for r in 0..8 {
-            if (reads | writes) & 1 << r != 0 {
-                cache.vals[r] = Some(self.gpr_get(r));
-            }
-        }
-        self.regs = RegCache::default();
-        let tlbp = self.ctx_load(types::I64, CTX_TLB);
-        cache.tlbp = Some(tlbp);
-        for i in &g.instrs {
-            if let Some(seg) = (0..i.op_count())
-                .any(|n| i.op_kind(n) == OpKind::Memory)
-                .then(|| seg_index(i.memory_segment()))
-            {
-                let s = seg as usize;
-                if cache.seg_base[s].is_none() {
-                    cache.seg_base[s] = Some(self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32));
-                    for w in [false, true] {
-                        let at = if w { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
-                        cache.seg_lim[w as usize][s] = Some(self.ctx_load(types::I64, at));
-                    }
-                }
-            }
-        }
-        let check = self.b.create_block();
-        let mut args = Vec::new();
-        let mut order = Vec::new();
-        for r in 0..8 {
-            if writes & 1 << r != 0 {
-                let p = self.b.append_block_param(check, types::I32);
-                args.push(BlockArg::Value(cache.vals[r].expect("loaded above")));
-                cache.vals[r] = Some(p);
-                order.push(r);
-            }
-        }
-        self.b.ins().jump(check, &args);
-        self.b.switch_to_block(check);
-        cache.dirty = writes;
-        self.regs = cache;
-        self.self_loop = Some(SelfLoop {
-            eip: g.eip,
-            check,
-            regs: order,
-        });
     }
 
     /// Near CALL rel / RET: the stack work inline; a target beyond the CS limit goes to the
@@ -785,10 +657,7 @@ impl Lower<'_, '_> {
         } else {
             let f = self.b.ins().iconst(types::I64, helper as i64);
             let cx = self.ctx();
-            let call = self
-                .b
-                .ins()
-                .call_indirect(self.sigs.exec, f, &[cx, ip, r]);
+            let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cx, ip, r]);
             self.b.inst_results(call)[0]
         };
         self.after_call();

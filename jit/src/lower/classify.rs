@@ -317,11 +317,13 @@ pub(super) fn rep_string(i: &Instruction) -> bool {
     (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
 }
 
-
 /// For a block that ends in a branch to itself and never calls the interpreter: the
 /// registers it reads and writes (bit n: GPR n), as iced-x86 reports them (implicit ones
 /// too). `None` for any other block.
-pub(super) fn self_loop_registers(g: &crate::region::GuestBlock, kinds: &[Kind]) -> Option<(u8, u8)> {
+pub(super) fn self_loop_registers(
+    g: &crate::region::GuestBlock,
+    kinds: &[Kind],
+) -> Option<(u8, u8)> {
     use iced_x86::{InstructionInfoFactory, OpAccess};
     let last = g.instrs.last()?;
     let to_self = matches!(kinds.last(), Some(Kind::Branch | Kind::Loop))

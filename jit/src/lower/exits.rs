@@ -155,10 +155,7 @@ impl Lower<'_, '_> {
             let r = self.b.ins().iadd_imm_s(bud, 1);
             let f = self.b.ins().iconst(types::I64, self.h.exec as i64);
             let cx = self.ctx();
-            let call = self
-                .b
-                .ins()
-                .call_indirect(self.sigs.exec, f, &[cx, ip, r]);
+            let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cx, ip, r]);
             let res = self.b.inst_results(call)[0];
             let c = self.exit_code(res);
             let blk = self.exit_block(false);

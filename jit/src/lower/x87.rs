@@ -247,10 +247,7 @@ impl Lower<'_, '_> {
             .ins()
             .iconst(types::I64, self.h.x87[class as usize] as i64);
         let cx = self.ctx();
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.exec, f, &[cx, ip, bk]);
+        let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cx, ip, bk]);
         let res = self.b.inst_results(call)[0];
         let slow = self.b.create_block();
         let cont = self.b.create_block();
