@@ -6,7 +6,8 @@
 //! fault path (registers written back, flags settled, then delivered); a write that hit
 //! translated code leaves after the instruction. FXCH, FLD ST(i), FST(P) ST(i) and FNSTSW /
 //! FSTSW AX are done inline when nothing unusual is pending (`x87_fast`), falling back to the
-//! call.
+//! call; register-operand arithmetic and compares first try `h_x87_rr` (no dispatch, no
+//! retired-count sync, cannot fault), which declines in the same unusual cases.
 
 use super::*;
 use crate::runtime::{X87_FAULT, X87_LEAVE};
@@ -72,7 +73,39 @@ fn inline_op(i: &Instruction) -> Option<Inline> {
     }
 }
 
+/// Register-operand arithmetic or compare `code` (`x87::rr_code`) at `ip`, called directly
+/// from translated code with its CPU (`x87_fast_rr`): `Cpu::x87_rr`, which cannot fault and
+/// retires nothing (the translation counts the instruction as done inline). Returns 1 if
+/// done, 0 if the caller must take `h_x87` instead (nothing changed).
+extern "C" fn h_x87_rr(cpu: *mut ironbox_cpu::Cpu, code: u64, ip: u64) -> u32 {
+    // SAFETY: the translation passes its CPU, which nothing else touches during the call.
+    let cpu = unsafe { &mut *cpu };
+    cpu.x87_rr(code as u32, ip as u32) as u32
+}
+
 impl Lower<'_, '_> {
+    /// A register-operand arithmetic or compare (`code`: `x87::rr_code`) through `h_x87_rr`
+    /// (no instruction decode, retired count or fault path); if that declines, branches to
+    /// the `h_x87` call that follows (the builder is left there). Returns the join block.
+    fn x87_fast_rr(&mut self, i: &Instruction, code: u32) -> Block {
+        let cpu = self.cpu_ptr();
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, h_x87_rr as *const () as usize as i64);
+        let c = self.b.ins().iconst(types::I64, code as i64);
+        let ip = self.b.ins().iconst(types::I64, i.ip32() as i64);
+        let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cpu, c, ip]);
+        let res = self.b.inst_results(call)[0];
+        self.after_call();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(res, join, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        join
+    }
+
     /// The tag of the register value (`mant`, `se` as i32): 0 normal, 1 zero, 2 special
     /// (`F80::tag`).
     fn x87_tag(&mut self, mant: Value, se: Value) -> Value {
@@ -285,7 +318,11 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.known = None;
         self.last_writer = None;
-        let join = inline_op(i).map(|op| self.x87_fast(i, op));
+        let join = match (inline_op(i), ironbox_cpu::x87::rr_code(i)) {
+            (Some(op), _) => Some(self.x87_fast(i, op)),
+            (None, Some(code)) => Some(self.x87_fast_rr(i, code)),
+            _ => None,
+        };
         let bk = self.budget_at(refund);
         let ip = self
             .b
