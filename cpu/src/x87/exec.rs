@@ -607,6 +607,23 @@ impl Cpu {
             let f = &self.s.fpu;
             (d, f.st(d), f.st(s), f.empty(d) || f.empty(s))
         };
+        self.f_bin_vals(ctx, op, dst, a, b, empty, pop);
+        Ok(())
+    }
+
+    /// `f_bin` once its operands are read: `a` op `b` into ST(`dst`), popping if `pop`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn f_bin_vals(
+        &mut self,
+        mut ctx: Ctx,
+        op: Bin,
+        dst: usize,
+        a: F80,
+        b: F80,
+        empty: bool,
+        pop: bool,
+    ) {
         let r = if empty {
             ctx.exc = (IE | SF) as u32;
             ctx.up = false;
@@ -627,7 +644,6 @@ impl Cpu {
                 self.s.fpu.pop();
             }
         }
-        Ok(())
     }
 
     fn f_cmp<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction, m: Mnemonic) -> Result<(), Fault> {
@@ -651,6 +667,29 @@ impl Cpu {
             };
             (self.s.fpu.st(k), self.s.fpu.empty(k))
         };
+        self.f_cmp_vals(
+            ctx,
+            quiet,
+            pops,
+            matches!(m, Fcomi | Fcomip | Fucomi | Fucomip),
+            b,
+            b_empty,
+        );
+        Ok(())
+    }
+
+    /// `f_cmp` once its operand `b` is read: ST(0) against it, into C0/C2/C3 (EFLAGS if
+    /// `to_eflags`), then `pops` pops.
+    #[inline(always)]
+    fn f_cmp_vals(
+        &mut self,
+        mut ctx: Ctx,
+        quiet: bool,
+        pops: u32,
+        to_eflags: bool,
+        b: F80,
+        b_empty: bool,
+    ) {
         let a = self.s.fpu.st(0);
         let ord = if b_empty || self.s.fpu.empty(0) {
             ctx.exc = (IE | SF) as u32;
@@ -667,7 +706,7 @@ impl Cpu {
             Ord3::Unordered => (true, true, true),
         };
         let ok = self.ffinish(&ctx);
-        if matches!(m, Fcomi | Fcomip | Fucomi | Fucomip) {
+        if to_eflags {
             if ok {
                 let fl = &mut self.s.eflags;
                 *fl &= !(flags::OF | flags::SF | flags::AF | flags::ZF | flags::PF | flags::CF);
@@ -684,7 +723,6 @@ impl Cpu {
                 self.s.fpu.pop();
             }
         }
-        Ok(())
     }
 
     #[inline]
@@ -939,5 +977,109 @@ impl Cpu {
                 self.s.fpu.sw &= !C2;
             }
         }
+    }
+}
+
+/// Register-operand arithmetic and compares for translated code without the per-instruction
+/// dispatch: [`rr_code`] packs, at translation time, what `f_bin` / `f_cmp` take from the
+/// instruction, and [`Cpu::x87_rr`] runs it.
+pub mod rr {
+    /// Operation (bits 0-2): the `f_bin` operations in order, then a compare.
+    pub const CMP: u32 = 6;
+    /// Bit 3: an unordered compare (FUCOM*).
+    pub const QUIET: u32 = 1 << 3;
+}
+
+/// The packed form of a register-operand FADD/FSUB(R)/FMUL/FDIV(R)(P) or FCOM(P)(P) /
+/// FUCOM(P)(P) for [`Cpu::x87_rr`], if `i` is one (and `stash_fop` kept its FOP): operation
+/// and QUIET (bits 0-3), destination ST index (4-6), source ST index (8-10), pops (12-13),
+/// FOP (16-26).
+pub fn rr_code(i: &Instruction) -> Option<u32> {
+    use Mnemonic::*;
+    let fop = super::stashed_fop(i)? as u32 & 0x7FF;
+    let m = i.mnemonic();
+    let regs = (0..i.op_count()).all(|n| i.op_kind(n) == OpKind::Register);
+    if !regs {
+        return None;
+    }
+    let (op, pops) = match m {
+        Fadd | Faddp => (0, (m == Faddp) as u32),
+        Fsub | Fsubp => (1, (m == Fsubp) as u32),
+        Fsubr | Fsubrp => (2, (m == Fsubrp) as u32),
+        Fmul | Fmulp => (3, (m == Fmulp) as u32),
+        Fdiv | Fdivp => (4, (m == Fdivp) as u32),
+        Fdivr | Fdivrp => (5, (m == Fdivrp) as u32),
+        Fcom | Fucom => (rr::CMP, 0),
+        Fcomp | Fucomp => (rr::CMP, 1),
+        Fcompp | Fucompp => (rr::CMP, 2),
+        _ => return None,
+    };
+    let quiet = if matches!(m, Fucom | Fucomp | Fucompp) {
+        rr::QUIET
+    } else {
+        0
+    };
+    let (d, s) = if op == rr::CMP {
+        // (`f_cmp`: the operand is the last one, ST(1) if none.)
+        let k = match i.op_count() {
+            0 => 1,
+            1 => sti(i.op0_register()),
+            _ => sti(i.op1_register()),
+        };
+        (0, k)
+    } else {
+        match i.op_count() {
+            0 => (1, 0),
+            2 => (sti(i.op0_register()), sti(i.op1_register())),
+            _ => return None,
+        }
+    };
+    Some(op | quiet | (d as u32) << 4 | (s as u32) << 8 | pops << 12 | fop << 16)
+}
+
+impl Cpu {
+    /// Execute the instruction `code` (`rr_code`) at `ip` as `exec_x87_translated` would,
+    /// but for retiring it and moving EIP (the caller does both), when that cannot fault:
+    /// CR0.EM/TS clear, no pending exception (ES clear) and an x87 fitted. Returns false
+    /// (having changed nothing) otherwise.
+    pub fn x87_rr(&mut self, code: u32, ip: u32) -> bool {
+        if self.s.cr0 & (cr0::EM | cr0::TS) != 0
+            || self.s.fpu.sw & ES != 0
+            || !self.s.model.is_386_plus()
+        {
+            return false;
+        }
+        let ctx = self.fctx();
+        let (d, s) = (((code >> 4) & 7) as usize, ((code >> 8) & 7) as usize);
+        let pops = (code >> 12) & 3;
+        let op = match code & 7 {
+            0 => Bin::Add,
+            1 => Bin::Sub,
+            2 => Bin::SubR,
+            3 => Bin::Mul,
+            4 => Bin::Div,
+            5 => Bin::DivR,
+            _ => {
+                let f = &self.s.fpu;
+                let (b, b_empty) = (f.st(s), f.empty(s));
+                self.f_cmp_vals(ctx, code & rr::QUIET != 0, pops, false, b, b_empty);
+                self.x87_rr_note(code, ip);
+                return true;
+            }
+        };
+        let f = &self.s.fpu;
+        let (a, b, empty) = (f.st(d), f.st(s), f.empty(d) || f.empty(s));
+        self.f_bin_vals(ctx, op, d, a, b, empty, pops != 0);
+        self.x87_rr_note(code, ip);
+        true
+    }
+
+    /// FIP, FCS and FOP after `x87_rr` (as `exec_x87_class`; no memory operand: FDP stays).
+    fn x87_rr_note(&mut self, code: u32, ip: u32) {
+        let cs = self.s.seg[crate::state::SegReg::Cs as usize].selector;
+        let f = &mut self.s.fpu;
+        f.fip = ip;
+        f.fcs = cs;
+        f.fop = (code >> 16) as u16 & 0x7FF;
     }
 }

@@ -17,7 +17,7 @@ pub mod big;
 pub mod conv;
 mod env;
 mod exec;
-pub use exec::class;
+pub use exec::{class, rr, rr_code};
 pub mod f80;
 mod mmx;
 #[cfg(all(test, target_arch = "x86_64"))]

@@ -4,8 +4,10 @@
 //! FNSTSW AX), nor EFLAGS (`translator::x87_plain`): the written registers are stored
 //! before the call and the lazy flags stay pending (in the context). A fault comes back undelivered and leaves through the shared
 //! fault path (registers written back, flags settled, then delivered); a write that hit
-//! translated code leaves after the instruction. FXCH, FLD ST(i) and FST(P) ST(i) are done
-//! inline when nothing unusual is pending (`x87_fast`), falling back to the call.
+//! translated code leaves after the instruction. FXCH, FLD ST(i), FST(P) ST(i) and FNSTSW /
+//! FSTSW AX are done inline when nothing unusual is pending (`x87_fast`), falling back to the
+//! call; register-operand arithmetic and compares first try `h_x87_rr` (no dispatch, no
+//! retired-count sync, cannot fault), which declines in the same unusual cases.
 
 use super::*;
 use crate::runtime::{X87_FAULT, X87_LEAVE};
@@ -41,6 +43,8 @@ enum Inline {
     Ld(u32),
     /// FST ST(k) / FSTP ST(k) (pop).
     St(u32, bool),
+    /// FNSTSW AX / FSTSW AX (waits: a pending exception takes the helper).
+    Stsw(bool),
 }
 
 fn inline_op(i: &Instruction) -> Option<Inline> {
@@ -62,11 +66,46 @@ fn inline_op(i: &Instruction) -> Option<Inline> {
             st(i.op0_register()),
             i.mnemonic() == Mnemonic::Fstp,
         )),
+        Mnemonic::Fnstsw | Mnemonic::Fstsw if ironbox_cpu::translator::x87_writes_ax(i) => {
+            Some(Inline::Stsw(i.mnemonic() == Mnemonic::Fstsw))
+        }
         _ => None,
     }
 }
 
+/// Register-operand arithmetic or compare `code` (`x87::rr_code`) at `ip`, called directly
+/// from translated code with its CPU (`x87_fast_rr`): `Cpu::x87_rr`, which cannot fault and
+/// retires nothing (the translation counts the instruction as done inline). Returns 1 if
+/// done, 0 if the caller must take `h_x87` instead (nothing changed).
+extern "C" fn h_x87_rr(cpu: *mut ironbox_cpu::Cpu, code: u64, ip: u64) -> u32 {
+    // SAFETY: the translation passes its CPU, which nothing else touches during the call.
+    let cpu = unsafe { &mut *cpu };
+    cpu.x87_rr(code as u32, ip as u32) as u32
+}
+
 impl Lower<'_, '_> {
+    /// A register-operand arithmetic or compare (`code`: `x87::rr_code`) through `h_x87_rr`
+    /// (no instruction decode, retired count or fault path); if that declines, branches to
+    /// the `h_x87` call that follows (the builder is left there). Returns the join block.
+    fn x87_fast_rr(&mut self, i: &Instruction, code: u32) -> Block {
+        let cpu = self.cpu_ptr();
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, h_x87_rr as *const () as usize as i64);
+        let c = self.b.ins().iconst(types::I64, code as i64);
+        let ip = self.b.ins().iconst(types::I64, i.ip32() as i64);
+        let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cpu, c, ip]);
+        let res = self.b.inst_results(call)[0];
+        self.after_call();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(res, join, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        join
+    }
+
     /// The tag of the register value (`mant`, `se` as i32): 0 normal, 1 zero, 2 special
     /// (`F80::tag`).
     fn x87_tag(&mut self, mant: Value, se: Value) -> Value {
@@ -103,6 +142,9 @@ impl Lower<'_, '_> {
     /// recomputed, and FIP/FCS/FOP. Anything else branches to the helper call that follows
     /// (the builder is left there); the returned block joins both.
     fn x87_fast(&mut self, i: &Instruction, op: Inline) -> Block {
+        if let Inline::Stsw(wait) = op {
+            return self.x87_fast_stsw(wait);
+        }
         let i32t = types::I32;
         let mf = self.mf;
         let cpu = self.cpu_ptr();
@@ -120,6 +162,7 @@ impl Lower<'_, '_> {
             Inline::Xch(k) => (phys(self, k), phys(self, 0)),
             Inline::Ld(k) => (phys(self, k), phys(self, 7)),
             Inline::St(k, _) => (phys(self, 0), phys(self, k)),
+            Inline::Stsw(_) => unreachable!(),
         };
         let tag_of = |me: &mut Self, p: Value| {
             let sh = me.b.ins().ishl_imm_s(p, 1);
@@ -149,7 +192,7 @@ impl Lower<'_, '_> {
                 let d_bad = self.b.ins().icmp_imm_s(cc, t_dst, 3);
                 any = self.b.ins().bor(any, d_bad);
             }
-            Inline::St(..) => {}
+            Inline::St(..) | Inline::Stsw(_) => {}
         }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -226,6 +269,46 @@ impl Lower<'_, '_> {
         join
     }
 
+    /// FNSTSW AX / FSTSW AX inline, as `exec_x87_translated` does it when CR0.EM/TS are
+    /// clear, the model has an x87 and (FSTSW, which waits) no exception is pending: AX =
+    /// the status word with TOP (`FpuState::status`), in the state (the caller reloads).
+    /// A control instruction: FIP/FCS/FOP stay. Otherwise branches to the helper call that
+    /// follows (the builder is left there); the returned block joins both.
+    fn x87_fast_stsw(&mut self, wait: bool) -> Block {
+        let i32t = types::I32;
+        let mf = self.mf;
+        let cpu = self.cpu_ptr();
+        let cr0 = self.b.ins().load(i32t, mf, cpu, CR0);
+        let model = self.b.ins().uload8(i32t, mf, cpu, MODEL);
+        let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
+        let mut bad = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
+        if wait {
+            let es = self.b.ins().band_imm_s(sw, 0x80);
+            bad = self.b.ins().bor(bad, es);
+        }
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
+        let no_fpu = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
+        let any = self.b.ins().bor(bad, no_fpu);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(any, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
+        let top = self.b.ins().band_imm_s(top, 7);
+        let top = self.b.ins().ishl_imm_s(top, 11);
+        let st = self.b.ins().band_imm_s(sw, !0x3800i64);
+        let st = self.b.ins().bor(st, top);
+        self.b.ins().istore16(mf, st, cpu, GPR);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        join
+    }
+
     pub(super) fn x87(&mut self, i: &Instruction, refund: i64) {
         // The helper reads the address registers (and FNSTSW AX writes EAX) in the state,
         // and nothing may live across its call (see `after_call`): the written registers
@@ -235,7 +318,11 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.known = None;
         self.last_writer = None;
-        let join = inline_op(i).map(|op| self.x87_fast(i, op));
+        let join = match (inline_op(i), ironbox_cpu::x87::rr_code(i)) {
+            (Some(op), _) => Some(self.x87_fast(i, op)),
+            (None, Some(code)) => Some(self.x87_fast_rr(i, code)),
+            _ => None,
+        };
         let bk = self.budget_at(refund);
         let ip = self
             .b

@@ -3,8 +3,10 @@
 ; status flags of integer instructions pending across x87 instructions, an FIST into the code
 ; (the translation leaves), and faults: #NM (CR0.TS), #MF (an unmasked ZE, CR0.NE=1) and #GP
 ; (a load beyond FS's limit). FXCH, FLD ST(i) and FST(P) ST(i) run inline unless something is
-; unusual: C1 set before them, empty and special registers, a full stack, #NM/#MF at them. The
-; handlers fold the EFLAGS image into a checksum. Ends with HLT.
+; unusual: C1 set before them, empty and special registers, a full stack, #NM/#MF at them;
+; register arithmetic and compares (a leaner call) with empty operands, pops, FNSTENV after
+; them, #MF at FCOM ST(i) and FSTSW AX. The handlers fold the EFLAGS image into a checksum.
+; Ends with HLT.
 bits 32
 org 0x1000
 IDT equ 0x7F000
@@ -138,6 +140,45 @@ start:
     fst st2
     fnstsw ax
     add edx, eax
+    ; register arithmetic and compares (`x87_rr`): empty operands (masked IE|SF), pops,
+    ; reversed forms, unordered compares, FNSTSW after each
+    fninit
+    fld1
+    fldpi
+    fdivrp st1, st0
+    fld st0
+    fsubp st2, st0              ; ST(2) empty
+    fnstsw ax
+    add edx, eax
+    fld1
+    fcompp
+    fnstsw ax
+    add edx, eax
+    fucompp                     ; ST(1) empty
+    fnstsw ax
+    add edx, eax
+    fninit
+    fldz
+    fld1
+    fucom st1
+    fnstsw ax
+    add edx, eax
+    fcomp st3                   ; empty
+    fnstsw ax
+    add edx, eax
+    fmul st0, st0
+    fadd st0, st5               ; empty
+    fsubr st0, st0
+    fdiv st0, st0               ; NaN operands
+    fldz
+    fdivr st0, st0              ; 0/0: IE
+    fnstenv [esi + 0x90]        ; FIP, FCS and FOP of the FDIVR
+    add edx, [esi + 0x9C]
+    add edx, [esi + 0xA0]
+    fnstsw ax
+    add edx, eax
+    fstp qword [esi + 0x78]
+    add edx, [esi + 0x7C]
     ; an environment with an unmasked flag set (and ES clear in the image): the FXCH after
     ; FLDENV raises #MF
     fnstenv [esi + 0x100]
@@ -193,6 +234,12 @@ start:
     fldz
     fdivp st1, st0              ; ZE unmasked: ES set
     sub eax, ebp                ; flags pending at the fault
+    fcom st1                    ; #MF (the handler clears ES)
+    fldz
+    fdivp st1, st0              ; ES again
+    fstsw ax                    ; #MF
+    fldz
+    fdivp st1, st0              ; ES again
     fld st0                     ; #MF
     faddp st1, st0
     fld st0
