@@ -403,7 +403,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(j) = pc.engine.stats() {
             eprintln!(
-                "ironbox: jit: {} regions ({} guest instructions, {} KiB code) compiled in {:.2} s; {} of the instructions ran translated ({} entries from the dispatcher, {} of them after a jump-cache miss; {} stale, {} flushes); lockstep checked {}",
+                "ironbox: jit: {} regions ({} guest instructions, {} KiB code) compiled in {:.2} s; {} of the instructions ran translated ({} entries from the dispatcher, {} of them after a jump-cache miss; {} stale, {} flushes); interpreted blocks: {} cold, {} waiting for compilation, {} not compilable; lockstep checked {}",
                 j.regions_compiled,
                 j.guest_instrs_compiled,
                 j.code_bytes >> 10,
@@ -413,6 +413,9 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
                 j.chain_misses,
                 j.stale_drops,
                 j.flushes,
+                j.cold_entries,
+                j.pending_entries,
+                j.failed_entries,
                 pc.engine.lockstep_checked()
             );
         }
