@@ -79,7 +79,11 @@ fn run(
         let (e, n) = eng.run(&mut cpu, &mut bus, slice);
         total += n;
         if background {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            // Until something runs translated, give the worker more time (a loaded host may
+            // not schedule it before a short program ends).
+            let none_yet = eng.stats().is_some_and(|s| s.instrs_in_regions == 0);
+            let ms = if none_yet { 20 } else { 2 };
+            std::thread::sleep(std::time::Duration::from_millis(ms));
         }
         match e {
             RunExit::Halted => break,
