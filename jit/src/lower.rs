@@ -183,7 +183,7 @@ struct Lower<'a, 'b> {
 
 /// The compile-time state that two paths out of a branch each start from.
 #[derive(Clone, Copy)]
-struct FlagState {
+struct BranchState {
     known: Option<Rec>,
     maybe_lazy: u32,
     last_writer: Option<Rec>,
@@ -381,8 +381,8 @@ impl Lower<'_, '_> {
         self.b.ins().iadd_imm_s(bud, refund + 1)
     }
 
-    fn flag_state(&self) -> FlagState {
-        FlagState {
+    fn branch_state(&self) -> BranchState {
+        BranchState {
             known: self.known,
             maybe_lazy: self.maybe_lazy,
             last_writer: self.last_writer,
@@ -390,7 +390,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn set_flag_state(&mut self, f: FlagState) {
+    fn set_branch_state(&mut self, f: BranchState) {
         self.known = f.known;
         self.maybe_lazy = f.maybe_lazy;
         self.last_writer = f.last_writer;
@@ -500,7 +500,7 @@ impl Lower<'_, '_> {
         let bad = self.b.create_block();
         self.b.set_cold_block(bad);
         // (The `bad` path starts from the state here, whatever the `ok` path does to it.)
-        let before = self.flag_state();
+        let before = self.branch_state();
         if matches!(kind, Kind::JmpInd | Kind::CallInd) {
             let t = self.read_op(i, 0, size, false, refund);
             let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, t, limit);
@@ -551,14 +551,14 @@ impl Lower<'_, '_> {
                 let no = self.b.create_block();
                 self.b.ins().brif(hit, yes, &[], no, &[]);
                 self.b.switch_to_block(yes);
-                let st = self.flag_state();
+                let st = self.branch_state();
                 self.goto(c);
-                self.set_flag_state(st);
+                self.set_branch_state(st);
                 self.b.switch_to_block(no);
             }
             self.exit_value(v, true);
         }
-        self.set_flag_state(before);
+        self.set_branch_state(before);
         self.b.switch_to_block(bad);
         self.interp_exit(i, refund);
     }
@@ -1165,7 +1165,7 @@ impl Lower<'_, '_> {
                 self.flush_lazy();
                 self.known = None;
                 self.last_writer = None;
-                let saved = self.flag_state();
+                let saved = self.branch_state();
                 let (q, r) = if m == Mnemonic::Div {
                     // No divide error iff EDX < divisor (which also excludes 0).
                     let fits = self.b.ins().icmp(IntCC::UnsignedLessThan, edx, src);
@@ -1197,14 +1197,14 @@ impl Lower<'_, '_> {
                 self.gpr_set(0, q);
                 self.gpr_set(2, r);
                 self.writeback();
-                let after = self.flag_state();
+                let after = self.branch_state();
                 self.b.ins().jump(join, &[]);
                 // A divide error: the interpreter executes the instruction and raises #DE.
-                self.set_flag_state(saved);
+                self.set_branch_state(saved);
                 self.b.switch_to_block(bad);
                 self.interp(i, refund, false);
                 self.b.ins().jump(join, &[]);
-                self.set_flag_state(after);
+                self.set_branch_state(after);
                 self.b.switch_to_block(join);
                 self.after_call();
                 self.reload();

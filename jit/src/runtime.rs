@@ -15,7 +15,7 @@ use crate::jumpcache::JumpCache;
 use crate::tlb::HostTlb;
 
 mod x87;
-pub use x87::{X87_FAULT, X87_LEAVE};
+pub use x87::{h_x87_rr, X87_FAULT, X87_LEAVE};
 
 /// Shared between a running translation and the helpers. `#[repr(C)]`: code reaches the
 /// fields by offset.

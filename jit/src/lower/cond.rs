@@ -82,10 +82,10 @@ impl Lower<'_, '_> {
         let taken = self.b.create_block();
         let not = self.b.create_block();
         self.b.ins().brif(c, taken, &[], not, &[]);
-        let saved = self.flag_state();
+        let saved = self.branch_state();
         self.b.switch_to_block(taken);
         self.branch_to(i, target, ecx);
-        self.set_flag_state(saved);
+        self.set_branch_state(saved);
         self.b.switch_to_block(not);
         if let Some(v) = ecx {
             self.gpr_set(1, v);

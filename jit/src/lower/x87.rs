@@ -73,26 +73,28 @@ fn inline_op(i: &Instruction) -> Option<Inline> {
     }
 }
 
-/// Register-operand arithmetic or compare `code` (`x87::rr_code`) at `ip`, called directly
-/// from translated code with its CPU (`x87_fast_rr`): `Cpu::x87_rr`, which cannot fault and
-/// retires nothing (the translation counts the instruction as done inline). Returns 1 if
-/// done, 0 if the caller must take `h_x87` instead (nothing changed).
-extern "C" fn h_x87_rr(cpu: *mut ironbox_cpu::Cpu, code: u64, ip: u64) -> u32 {
-    // SAFETY: the translation passes its CPU, which nothing else touches during the call.
-    let cpu = unsafe { &mut *cpu };
-    cpu.x87_rr(code as u32, ip as u32) as u32
-}
-
 impl Lower<'_, '_> {
+    /// Inline code unless `bad`: continues in the (hot) inline block; returns the cold
+    /// block that takes the helper instead and the block both meet in.
+    fn inline_unless(&mut self, bad: Value) -> (Block, Block) {
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(bad, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        (slow, join)
+    }
+
     /// A register-operand arithmetic or compare (`code`: `x87::rr_code`) through `h_x87_rr`
     /// (no instruction decode, retired count or fault path); if that declines, branches to
     /// the `h_x87` call that follows (the builder is left there). Returns the join block.
     fn x87_fast_rr(&mut self, i: &Instruction, code: u32) -> Block {
         let cpu = self.cpu_ptr();
-        let f = self
-            .b
-            .ins()
-            .iconst(types::I64, h_x87_rr as *const () as usize as i64);
+        let f = self.b.ins().iconst(
+            types::I64,
+            crate::runtime::h_x87_rr as *const () as usize as i64,
+        );
         let c = self.b.ins().iconst(types::I64, code as i64);
         let ip = self.b.ins().iconst(types::I64, i.ip32() as i64);
         let call = self.b.ins().call_indirect(self.sigs.exec, f, &[cpu, c, ip]);
@@ -194,13 +196,7 @@ impl Lower<'_, '_> {
             }
             Inline::St(..) | Inline::Stsw(_) => {}
         }
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(any, slow, &[], fast, &[]);
-
-        self.b.switch_to_block(fast);
+        let (slow, join) = self.inline_unless(any);
         let a_src = self.x87_reg_addr(cpu, src);
         let a_dst = self.x87_reg_addr(cpu, dst);
         let m = self.b.ins().load(types::I64, mf, a_src, 0);
@@ -292,12 +288,7 @@ impl Lower<'_, '_> {
             .ins()
             .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
         let any = self.b.ins().bor(bad, no_fpu);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(any, slow, &[], fast, &[]);
-        self.b.switch_to_block(fast);
+        let (slow, join) = self.inline_unless(any);
         let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
         let top = self.b.ins().band_imm_s(top, 7);
         let top = self.b.ins().ishl_imm_s(top, 11);

@@ -61,3 +61,13 @@ pub fn helpers<B: CpuBus>() -> [usize; class::COUNT] {
     debug_assert!(h.iter().all(|&a| a != 0));
     h
 }
+
+/// Register-operand arithmetic or compare `code` (`x87::rr_code`) at `ip`, called directly
+/// from translated code with its CPU (`x87_fast_rr`): `Cpu::x87_rr`, which cannot fault and
+/// retires nothing (the translation counts the instruction as done inline). Returns 1 if
+/// done, 0 if the caller must take `h_x87` instead (nothing changed).
+pub extern "C" fn h_x87_rr(cpu: *mut ironbox_cpu::Cpu, code: u64, ip: u64) -> u32 {
+    // SAFETY: the translation passes its CPU, which nothing else touches during the call.
+    let cpu = unsafe { &mut *cpu };
+    cpu.x87_rr(code as u32, ip as u32) as u32
+}
