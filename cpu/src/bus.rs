@@ -29,6 +29,11 @@ pub trait CpuBus {
     fn io_in(&mut self, port: u16, size: u8) -> u32;
     /// Port output of `size` bytes (1, 2 or 4).
     fn io_out(&mut self, port: u16, size: u8, value: u32);
+    /// The time-stamp counter's count from the host clock, when the machine keeps time by the
+    /// host; `None` (the default) makes the CPU count retired instructions instead.
+    fn host_tsc(&mut self) -> Option<u64> {
+        None
+    }
     /// Is the INTR line raised (a maskable interrupt waiting)?
     fn intr_pending(&mut self) -> bool {
         false

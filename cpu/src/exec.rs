@@ -209,8 +209,8 @@ impl Cpu {
                 self.op_cpuid();
                 Ok(())
             }
-            M::Rdtsc => self.op_rdtsc(),
-            M::Rdmsr | M::Wrmsr => self.op_msr(i),
+            M::Rdtsc => self.op_rdtsc(bus),
+            M::Rdmsr | M::Wrmsr => self.op_msr(bus, i),
             M::Rdpmc => {
                 if self.s.protected() && self.s.cpl != 0 && self.s.cr4 & crate::state::cr4::PCE == 0
                     || self.s.gpr[1] > 1

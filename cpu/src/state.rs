@@ -235,7 +235,10 @@ pub struct CpuState {
     pub cr3: u32,
     pub cr4: u32,
     pub dr: [u32; 8],
+    /// The time-stamp counter (as last read, when the machine keeps time by the host).
     pub tsc: u64,
+    /// What the guest's WRMSR added to the host clock's count (host time only).
+    pub tsc_offset: u64,
     pub sysenter_cs: u32,
     pub sysenter_esp: u32,
     pub sysenter_eip: u32,
@@ -291,6 +294,7 @@ impl CpuState {
             cr4: 0,
             dr: [0, 0, 0, 0, 0xFFFF_0FF0, 0x400, 0xFFFF_0FF0, 0x400],
             tsc: 0,
+            tsc_offset: 0,
             sysenter_cs: 0,
             sysenter_esp: 0,
             sysenter_eip: 0,

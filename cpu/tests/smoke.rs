@@ -444,3 +444,73 @@ fn fused_jcc_past_cs_limit_faults_exactly() {
         assert_eq!(b1.mem, b2.mem, "budget {budget}");
     }
 }
+
+/// A flat bus whose time-stamp counter is a host clock the test sets.
+struct ClockedBus {
+    flat: FlatBus,
+    host: u64,
+}
+
+impl ironbox_cpu::CpuBus for ClockedBus {
+    fn read8(&mut self, addr: u32) -> u8 {
+        self.flat.read8(addr)
+    }
+    fn write8(&mut self, addr: u32, value: u8) {
+        self.flat.write8(addr, value)
+    }
+    fn io_in(&mut self, port: u16, size: u8) -> u32 {
+        self.flat.io_in(port, size)
+    }
+    fn io_out(&mut self, port: u16, size: u8, value: u32) {
+        self.flat.io_out(port, size, value)
+    }
+    fn host_tsc(&mut self) -> Option<u64> {
+        Some(self.host)
+    }
+}
+
+#[test]
+fn tsc_follows_the_host_clock_and_wrmsr_offsets_it() {
+    // rdtsc; mov ebx,eax; wrmsr(TSC := 0x1000); rdtsc; hlt
+    let mut a = CodeAssembler::new(16).unwrap();
+    a.rdtsc().unwrap();
+    a.mov(ebx, eax).unwrap();
+    a.mov(ecx, 0x10u32).unwrap();
+    a.mov(eax, 0x1000u32).unwrap();
+    a.xor(edx, edx).unwrap();
+    a.wrmsr().unwrap();
+    a.rdtsc().unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0x1000).unwrap();
+    let mut bus = ClockedBus {
+        flat: FlatBus::new(1 << 20),
+        host: 5_000_000,
+    };
+    bus.flat.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+    let mut cpu = Cpu::new(CpuModel::Pentium2);
+    cpu.s.seg[1] = Segment {
+        selector: 0,
+        attr: attr::REAL_CODE,
+        base: 0,
+        limit: 0xFFFF,
+    };
+    cpu.s.eip = 0x1000;
+    for _ in 0..100 {
+        if cpu.s.halted || cpu.step(&mut bus) == StepEvent::Halted {
+            break;
+        }
+        bus.host += 250; // host time passes between instructions, whatever their count
+    }
+    assert!(cpu.s.halted);
+    assert_eq!(
+        cpu.s.gpr[3], 5_000_000,
+        "the first RDTSC reads the host clock"
+    );
+    // WRMSR ran 5 steps later (host 5_001_250) and the second RDTSC one step after it.
+    assert_eq!(
+        cpu.s.gpr[0],
+        0x1000 + 250,
+        "RDTSC after WRMSR: the value written plus host time since"
+    );
+    assert_eq!(cpu.s.gpr[2], 0);
+}

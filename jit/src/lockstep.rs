@@ -32,6 +32,10 @@ pub enum Txn {
         size: u8,
         val: u32,
     },
+    /// A read of the host-clocked time-stamp counter.
+    Tsc {
+        val: Option<u64>,
+    },
 }
 
 /// A read of `size` bytes with the bus's own access of that width.
@@ -113,6 +117,11 @@ impl<B: CpuBus> CpuBus for Recorder<B> {
     fn io_out(&mut self, port: u16, size: u8, val: u32) {
         self.log.push(Txn::Out { port, size, val });
         self.bus().io_out(port, size, val)
+    }
+    fn host_tsc(&mut self) -> Option<u64> {
+        let val = self.bus().host_tsc();
+        self.log.push(Txn::Tsc { val });
+        val
     }
     fn intr_pending(&mut self) -> bool {
         self.bus().intr_pending()
@@ -199,6 +208,7 @@ impl<'a, B: CpuBus> Replay<'a, B> {
                 },
             ) => port == p && size == s,
             (Some(t @ Txn::Out { .. }), w @ Txn::Out { .. }) => t == w,
+            (Some(Txn::Tsc { .. }), Txn::Tsc { .. }) => true,
             _ => false,
         };
         if !same && self.problems.len() < 8 {
@@ -280,6 +290,12 @@ impl<B: CpuBus> CpuBus for Replay<'_, B> {
     }
     fn io_out(&mut self, port: u16, size: u8, val: u32) {
         self.next(&Txn::Out { port, size, val });
+    }
+    fn host_tsc(&mut self) -> Option<u64> {
+        match self.next(&Txn::Tsc { val: None }) {
+            Some(Txn::Tsc { val }) => val,
+            _ => None,
+        }
     }
     // The region ran with no interrupt deliverable (it leaves when that could change).
 }

@@ -62,21 +62,32 @@ impl Cpu {
         self.s.gpr[reg::EDX] = d;
     }
 
-    pub(crate) fn op_rdtsc(&mut self) -> Result<(), Fault> {
+    pub(crate) fn op_rdtsc<B: CpuBus>(&mut self, bus: &mut B) -> Result<(), Fault> {
         if self.s.cr4 & cr4::TSD != 0 && self.s.protected() && self.s.cpl != 0 {
             return Err(Fault::gp0());
         }
-        self.s.gpr[reg::EAX] = self.s.tsc as u32;
-        self.s.gpr[reg::EDX] = (self.s.tsc >> 32) as u32;
+        let tsc = self.read_tsc(bus);
+        self.s.gpr[reg::EAX] = tsc as u32;
+        self.s.gpr[reg::EDX] = (tsc >> 32) as u32;
         Ok(())
     }
 
-    pub(crate) fn op_msr(&mut self, i: &Instruction) -> Result<(), Fault> {
+    /// The time-stamp counter: the machine's host clock plus the offset the guest set with
+    /// WRMSR when the machine keeps time by the host, else the count of retired instructions
+    /// (which the machine advances over halted time).
+    fn read_tsc<B: CpuBus>(&mut self, bus: &mut B) -> u64 {
+        if let Some(host) = bus.host_tsc() {
+            self.s.tsc = host.wrapping_add(self.s.tsc_offset);
+        }
+        self.s.tsc
+    }
+
+    pub(crate) fn op_msr<B: CpuBus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         self.require_cpl0()?;
         let ecx = self.s.gpr[reg::ECX];
         if i.mnemonic() == Mnemonic::Rdmsr {
             let v: u64 = match ecx {
-                msr::TSC => self.s.tsc,
+                msr::TSC => self.read_tsc(bus),
                 msr::PLATFORM_ID | msr::EBL_CR_POWERON => 0,
                 msr::BIOS_SIGN_ID => self.s.bios_sign_id,
                 msr::PERFCTR0 | msr::PERFCTR1 => self.s.perfctr[(ecx - msr::PERFCTR0) as usize],
@@ -95,8 +106,14 @@ impl Cpu {
         } else {
             let v = (self.s.gpr[reg::EDX] as u64) << 32 | self.s.gpr[reg::EAX] as u64;
             match ecx {
-                msr::TSC => self.s.tsc = v & 0xFFFF_FFFF, // the P6 zero-extends EAX
-                msr::BIOS_UPDT_TRIG => {}                 // no microcode update to apply
+                msr::TSC => {
+                    let v = v & 0xFFFF_FFFF; // the P6 zero-extends EAX
+                    self.s.tsc = v;
+                    if let Some(host) = bus.host_tsc() {
+                        self.s.tsc_offset = v.wrapping_sub(host);
+                    }
+                }
+                msr::BIOS_UPDT_TRIG => {} // no microcode update to apply
                 msr::BIOS_SIGN_ID => self.s.bios_sign_id = v,
                 msr::PERFCTR0 | msr::PERFCTR1 => {
                     self.s.perfctr[(ecx - msr::PERFCTR0) as usize] = v & 0xFF_FFFF_FFFF

@@ -46,6 +46,9 @@ pub struct PcBus {
     pub chip: Chipset,
     /// Virtual time for device accesses (set by the run loop before each slice).
     pub now: Nanos,
+    /// When virtual time started, if it follows the host's clock: the time-stamp counter then
+    /// counts host time (else the CPU counts retired instructions).
+    pub host_clock: Option<std::time::Instant>,
 }
 
 /// Read/write enables of the PAM segment holding `addr` (0xC0000..=0xFFFFF): (RE, WE).
@@ -152,6 +155,9 @@ impl PcBus {
 }
 
 impl CpuBus for PcBus {
+    fn host_tsc(&mut self) -> Option<u64> {
+        self.host_clock.map(super::clock::host_tsc)
+    }
     #[inline(always)]
     fn read8(&mut self, addr: u32) -> u8 {
         let a = self.a20(addr);

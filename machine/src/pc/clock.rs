@@ -6,8 +6,16 @@ use std::time::Instant;
 
 use ironbox_devices::Nanos;
 
-/// Virtual nanoseconds per retired instruction in deterministic mode (a 500 MIPS machine).
+/// Virtual nanoseconds per retired instruction in deterministic mode (a 500 MIPS machine), and
+/// per time-stamp counter tick in both modes (a 500 MHz TSC).
 pub const NS_PER_INSTR: u64 = 2;
+
+/// The time-stamp counter of a machine that keeps host time: host nanoseconds since `start`
+/// at the same 500 MHz as in deterministic mode, whatever speed the guest code runs at (Linux
+/// calibrates it once, against the PIT, and then keeps time with it).
+pub fn host_tsc(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64 / NS_PER_INSTR
+}
 
 pub enum Clock {
     Deterministic { skipped: Nanos },
@@ -37,17 +45,32 @@ impl Clock {
         }
     }
 
-    /// A halted CPU waits for `until`: skip there (deterministic) or sleep (host).
-    pub fn wait_until(&mut self, instret: u64, until: Nanos) {
+    /// When host time started, for a clock that follows the host.
+    pub fn host_start(&self) -> Option<Instant> {
+        match self {
+            Clock::Host { start } => Some(*start),
+            Clock::Deterministic { .. } => None,
+        }
+    }
+
+    /// A halted CPU waits for `until`: skip there (deterministic) or sleep (host). Returns the
+    /// virtual time skipped (deterministic; host time passes by itself).
+    pub fn wait_until(&mut self, instret: u64, until: Nanos) -> Nanos {
         let now = self.now(instret);
         if until <= now {
-            return;
+            return 0;
         }
         match self {
-            Clock::Deterministic { skipped } => *skipped += until - now,
-            Clock::Host { .. } => std::thread::sleep(std::time::Duration::from_nanos(
-                (until - now).min(10_000_000),
-            )),
+            Clock::Deterministic { skipped } => {
+                *skipped += until - now;
+                until - now
+            }
+            Clock::Host { .. } => {
+                std::thread::sleep(std::time::Duration::from_nanos(
+                    (until - now).min(10_000_000),
+                ));
+                0
+            }
         }
     }
 
@@ -60,5 +83,22 @@ impl Clock {
             }
             _ => SLICE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_tsc_counts_host_time_at_500_mhz() {
+        let start = Instant::now();
+        let t0 = host_tsc(start);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let t1 = host_tsc(start);
+        // At least 20 ms at 2 ns per tick (sleeping may take longer, never shorter).
+        assert!(t1 - t0 >= 10_000_000, "{t0} -> {t1}");
+        let halted = Clock::new(true).wait_until(0, 1_000);
+        assert_eq!(halted, 1_000, "deterministic time skipped over a halt");
     }
 }

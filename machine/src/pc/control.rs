@@ -198,6 +198,7 @@ impl Pc {
             if let Clock::Host { start } = &mut self.clock {
                 *start += t.elapsed();
             }
+            self.bus.host_clock = self.clock.host_start();
         }
     }
 

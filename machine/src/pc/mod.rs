@@ -261,6 +261,7 @@ impl Pc {
             pam: [0; 7],
             chip,
             now: 0,
+            host_clock: None,
         };
         let cpu = {
             let mut c = Cpu::new(cfg.model);
@@ -279,6 +280,7 @@ impl Pc {
             next_deadline: None,
             control: Control::default(),
         };
+        pc.bus.host_clock = pc.clock.host_start();
         pc.power_on()?;
         Ok(pc)
     }
@@ -420,7 +422,12 @@ impl Pc {
                         return Ok(Stop::Exited(PcOutcome::Halted { cs, eip }));
                     }
                     match self.next_deadline {
-                        Some(d) => self.clock.wait_until(self.cpu.instret, d),
+                        Some(d) => {
+                            let skipped = self.clock.wait_until(self.cpu.instret, d);
+                            // The time-stamp counter goes on while the CPU is halted.
+                            self.cpu.s.tsc =
+                                self.cpu.s.tsc.wrapping_add(skipped / clock::NS_PER_INSTR);
+                        }
                         None if self.clock.deterministic() && self.serial_input.is_none() => {
                             let (cs, eip) = self.where_();
                             return Ok(Stop::Exited(PcOutcome::Halted { cs, eip }));
