@@ -29,8 +29,9 @@ pub mod exec_result {
     pub const FAULTED: u32 = 16;
 }
 
-/// Mode bits that change how code decodes and runs: CS.D, SS.B, CPL, PE, VM, PG.
-/// A translation is only valid under the key it was made for.
+/// Mode bits that change how code decodes and runs: CS.D, SS.B, CPL, PE, VM, PG, and
+/// [`MODE_FLAT`]. A translation is only valid under the key it was made for; an instruction
+/// that changes the key makes translated code leave ([`exec_result::LEAVE`]).
 pub fn mode_key(cpu: &Cpu) -> u32 {
     let s = &cpu.s;
     (s.code32() as u32)
@@ -39,6 +40,31 @@ pub fn mode_key(cpu: &Cpu) -> u32 {
         | (s.protected() as u32) << 4
         | (s.v86() as u32) << 5
         | (s.paging() as u32) << 6
+        | if flat_data(cpu) { MODE_FLAT } else { 0 }
+}
+
+/// Mode bit: CS has base 0 and limit 4 GiB, ES, SS and DS are flat (base 0, limit 4 GiB,
+/// present, writable, expand-up data) and alignment checks are off. So a data access through
+/// ES, SS or DS needs no segment check (its linear address is its offset), and an EIP's linear
+/// page is its own page.
+pub const MODE_FLAT: u32 = 1 << 7;
+
+fn flat_data(cpu: &Cpu) -> bool {
+    use crate::state::attr;
+    let flat = |sr: SegReg| {
+        let g = &cpu.s.seg[sr as usize];
+        g.base == 0
+            && g.limit == u32::MAX
+            && g.attr & (attr::P | attr::S | attr::CODE | attr::RW | attr::DC)
+                == attr::P | attr::S | attr::RW
+    };
+    let cs = &cpu.s.seg[SegReg::Cs as usize];
+    cs.base == 0
+        && cs.limit == u32::MAX
+        && flat(SegReg::Es)
+        && flat(SegReg::Ss)
+        && flat(SegReg::Ds)
+        && cpu.alignment_checks_off()
 }
 
 impl Cpu {
@@ -179,6 +205,7 @@ impl Cpu {
         self.saved_flags = self.s.eflags;
         self.icache.code_written = false;
         self.leave_block = false;
+        let mode = mode_key(self);
         let next = if code32 {
             i.next_ip32()
         } else {
@@ -208,6 +235,7 @@ impl Cpu {
         if self.s.halted
             || self.icache.code_written
             || self.leave_block
+            || mode_key(self) != mode
             || (self.s.eflags ^ entry_flags) & (flags::TF | flags::RF) != 0
             || self.s.eflags & !entry_flags & flags::IF != 0
         {

@@ -16,8 +16,8 @@ use ironbox_cpu::state::flags;
 use ironbox_cpu::translator::mode_key;
 use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 
-use crate::compiler::{host_isa, Code, Compiler, LowerParams};
-use crate::jumpcache::JumpCache;
+use crate::compiler::{host_isa, Code, Compiler, Links, LowerParams};
+use crate::jumpcache::{self, JumpCache};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
@@ -152,6 +152,8 @@ pub struct Jit<B: CpuBus> {
     tlb: Box<HostTlb>,
     /// Translation for the next EIP, consulted by translated code when it leaves.
     jc: Box<JumpCache>,
+    /// The next free exit-link slot (`JumpCache::links`), handed out to regions as compiled.
+    links_next: u32,
     /// Enter translations directly from one another (off for lockstep: it checks each run).
     pub chaining: bool,
     trampoline: Option<TrampolineFn>,
@@ -207,6 +209,7 @@ impl<B: CpuBus> Jit<B> {
             defining: None,
             tlb,
             jc,
+            links_next: 0,
             chaining: true,
             trampoline: None,
             ctx,
@@ -234,6 +237,7 @@ impl<B: CpuBus> Jit<B> {
         self.code_in_module = 0;
         self.trampoline = None;
         self.jc.clear();
+        self.links_next = 0;
         self.stats.flushes += 1;
     }
 
@@ -411,12 +415,25 @@ impl<B: CpuBus> Jit<B> {
             self.mark(key, FAILED, true);
             return None;
         };
+        // Exit-link slots: at most a taken and a not-taken exit per block, and return sites.
+        let want = 3 * region.blocks.len() as u32 + 4;
+        let links = if (self.links_next + want) as usize <= jumpcache::LINKS {
+            self.links_next += want;
+            Links {
+                table: self.jc.links.as_ptr() as u64,
+                first: self.links_next - want,
+                count: want,
+            }
+        } else {
+            Links::default()
+        };
         let params = LowerParams {
             helpers: self.helpers,
             stack32: cpu.s.stack32(),
             user: cpu.s.cpl == 3,
             mode,
             opts: self.opts,
+            links,
         };
         if let Some(w) = &mut self.worker {
             let heat = Arc::new(AtomicU32::new(0));

@@ -52,6 +52,16 @@ pub struct LowerParams {
     pub user: bool,
     pub mode: u32,
     pub opts: LowerOptions,
+    pub links: Links,
+}
+
+/// The exit-link slots a region's code may use (`JumpCache::links`): `count` slots from
+/// `first` of the table at host address `table` (0: none).
+#[derive(Clone, Copy, Default)]
+pub struct Links {
+    pub table: u64,
+    pub first: u32,
+    pub count: u32,
 }
 
 /// Compiled machine code, ready to be installed in a module.
@@ -88,7 +98,7 @@ impl Compiler {
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fbc);
             lower::lower_region(
-                &mut b, region, p.helpers, call_conv, p.stack32, p.user, p.mode, p.opts,
+                &mut b, region, p.helpers, call_conv, p.stack32, p.user, p.mode, p.opts, p.links,
             );
             b.finalize(self.isa.frontend_config());
         }

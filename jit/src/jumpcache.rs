@@ -18,6 +18,9 @@ use ironbox_cpu::{Cpu, CpuBus};
 pub const SLOTS: usize = 16384;
 /// Code TLB slots (linear pages).
 pub const PAGES: usize = 1024;
+/// Exit links (see [`JumpCache::links`]): enough for every exit of the ~6,000 regions the
+/// Linux benchmark compiles; when they run out, further exits go through the cache only.
+pub const LINKS: usize = 1 << 18;
 pub const VALID: u32 = 1;
 pub const USER: u32 = 2;
 
@@ -53,6 +56,12 @@ pub struct JumpCache {
     invlpg_seen: u64,
     /// Times everything / the code TLB was dropped (diagnostics).
     pub clears: (u64, u64),
+    /// Exit links: one slot per exit site of a translation to a fixed EIP on its own page in
+    /// a flat mode (`MODE_FLAT`), holding the translation that runs there (0: none yet). The
+    /// site tail-calls it without looking at the cache: in that mode the target's physical
+    /// address and mode are those of the site's own region. Filled by the site's first
+    /// chaining through the cache; emptied with the cache (any code change, a flush).
+    pub links: Box<[u64]>,
 }
 
 /// Multiplicative (Fibonacci) hashing: entry points are aligned and clustered, so their low
@@ -79,12 +88,14 @@ impl JumpCache {
             flush_epoch: u64::MAX,
             invlpg_seen: 0,
             clears: (0, 0),
+            links: vec![0; LINKS].into_boxed_slice(),
         })
     }
 
     pub fn clear(&mut self) {
         self.e.fill(EMPTY);
         self.page_tag.fill(0);
+        self.links.fill(0);
     }
 
     /// Drop everything if the memory map or any cached code changed; after a TLB flush only

@@ -34,8 +34,10 @@ use cranelift_frontend::FunctionBuilder;
 use iced_x86::{ConditionCode, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use ironbox_cpu::state::flags as fl;
 use ironbox_cpu::translator::exec_result as xr;
+use ironbox_cpu::translator::MODE_FLAT;
 use ironbox_cpu::{Cpu, CpuState};
 
+use crate::compiler::Links;
 use crate::region::{has_near_target, Region};
 use crate::runtime::{Ctx, Helpers, READ_FAULT, WRITE_FAULT, WRITE_HIT_CODE};
 mod bits;
@@ -179,6 +181,9 @@ struct Lower<'a, 'b> {
     need: Vec<u32>,
     /// The result of the current instruction's memory write (checked after its flags).
     code_hit: Option<Value>,
+    /// Exit-link slots for this region's exits (see `exit_chain`), and how many are used.
+    links: Links,
+    links_used: u32,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -207,6 +212,7 @@ pub fn lower_region(
     user: bool,
     mode: u32,
     opts: LowerOptions,
+    links: Links,
 ) {
     let i64t = types::I64;
     let i32t = types::I32;
@@ -296,6 +302,8 @@ pub fn lower_region(
         kinds,
         need,
         code_hit: None,
+        links,
+        links_used: 0,
     };
     l.reload();
     // A translation that chained here may have left its lazy flag record in the context
@@ -589,7 +597,8 @@ impl Lower<'_, '_> {
         let set = self.b.ins().iconst(types::I32, 1 | (chain as i64) << 1);
         let code = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
         let rf = self.b.ins().iconst(types::I64, 0);
-        let args = [v, set, code, rf].map(BlockArg::Value);
+        let link = self.b.ins().iconst(types::I64, 0);
+        let args = [v, set, code, rf, link].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
     }
 

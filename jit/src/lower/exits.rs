@@ -23,6 +23,27 @@ impl Lower<'_, '_> {
     ) {
         self.flush_lazy();
         self.sync_regs();
+        let slot = match eip {
+            Some(t) if chain && regs && refund == 0 => self.link_slot(t),
+            _ => None,
+        };
+        if let (Some(slot), Some(t)) = (slot, eip) {
+            // Linked: straight into the translation the slot holds, if it holds one.
+            let at = self.b.ins().iconst(types::I64, slot as i64);
+            let f = self.b.ins().load(types::I64, self.mf, at, 0);
+            let go = self.b.create_block();
+            let miss = self.b.create_block();
+            self.b.ins().brif(f, go, &[], miss, &[]);
+            self.b.switch_to_block(go);
+            let cpu = self.cpu_ptr();
+            let e = self.b.ins().iconst(types::I32, t as i64);
+            self.b.ins().store(self.mf, e, cpu, EIP);
+            let cx = self.ctx();
+            self.b
+                .ins()
+                .return_call_indirect(self.sigs.region, f, &[cpu, cx]);
+            self.b.switch_to_block(miss);
+        }
         let blk = self.exit_block(regs);
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
         let set = self
@@ -30,8 +51,25 @@ impl Lower<'_, '_> {
             .ins()
             .iconst(types::I32, eip.is_some() as i64 | (chain as i64) << 1);
         let rf = self.b.ins().iconst(types::I64, refund);
-        let args = [e, set, code, rf].map(BlockArg::Value);
+        let link = self.b.ins().iconst(types::I64, slot.unwrap_or(0) as i64);
+        let args = [e, set, code, rf, link].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
+    }
+
+    /// The exit-link slot for an exit to `target` (see `JumpCache::links`), if it may have
+    /// one: a fixed EIP on the region's own page, in a flat mode (CS base 0, so the target
+    /// is on the same physical page as the region, whatever maps it), while slots last.
+    fn link_slot(&mut self, target: u32) -> Option<u64> {
+        if self.mode & MODE_FLAT == 0
+            || self.links.table == 0
+            || (target ^ self.region.entry_eip) >> 12 != 0
+            || self.links_used >= self.links.count
+        {
+            return None;
+        }
+        let i = (self.links.first + self.links_used) as u64;
+        self.links_used += 1;
+        Some(self.links.table + 8 * i)
     }
 
     pub(super) fn exit_block(&mut self, regs: bool) -> Block {
@@ -40,7 +78,7 @@ impl Lower<'_, '_> {
             return b;
         }
         let b = self.b.create_block();
-        for t in [types::I32, types::I32, types::I32, types::I64] {
+        for t in [types::I32, types::I32, types::I32, types::I64, types::I64] {
             self.b.append_block_param(b, t);
         }
         self.b.set_cold_block(b);
@@ -51,7 +89,7 @@ impl Lower<'_, '_> {
     /// Enter the translation cached for the new EIP `e` with a tail call if the exit allows
     /// it (`set` bit 1) and the jump cache has one for this mode within the CS limit; else
     /// return `code` to the dispatcher.
-    pub(super) fn chain(&mut self, set: Value, e: Value, cpu: Value, code: Value) {
+    pub(super) fn chain(&mut self, set: Value, e: Value, cpu: Value, code: Value, link: Value) {
         let i64t = types::I64;
         let ret = self.b.create_block();
         let look = self.b.create_block();
@@ -116,6 +154,14 @@ impl Lower<'_, '_> {
         // The next translation takes over the lazy flag record in the context (EFLAGS in
         // the state may hold stale status bits until it settles them).
         let f = self.b.ins().load(i64t, self.mf, ent, JE_F);
+        // An exit with a link slot links itself to what it found (see `exit_chain`).
+        let fill = self.b.create_block();
+        let call = self.b.create_block();
+        self.b.ins().brif(link, fill, &[], call, &[]);
+        self.b.switch_to_block(fill);
+        self.b.ins().store(self.mf, f, link, 0);
+        self.b.ins().jump(call, &[]);
+        self.b.switch_to_block(call);
         let cx = self.ctx();
         self.b
             .ins()
@@ -161,7 +207,7 @@ impl Lower<'_, '_> {
             let blk = self.exit_block(false);
             let zero32 = self.b.ins().iconst(types::I32, 0);
             let zero64 = self.b.ins().iconst(types::I64, 0);
-            let args = [zero32, zero32, c, zero64].map(BlockArg::Value);
+            let args = [zero32, zero32, c, zero64, zero64].map(BlockArg::Value);
             self.b.ins().jump(blk, &args);
         }
         if let Some(fb) = self.fault_blk {
@@ -186,7 +232,7 @@ impl Lower<'_, '_> {
             let blk = self.exit_block(false);
             let zero32 = self.b.ins().iconst(types::I32, 0);
             let zero64 = self.b.ins().iconst(types::I64, 0);
-            let args = [zero32, zero32, c, zero64].map(BlockArg::Value);
+            let args = [zero32, zero32, c, zero64, zero64].map(BlockArg::Value);
             self.b.ins().jump(blk, &args);
         }
         for regs in [true, false] {
@@ -195,7 +241,7 @@ impl Lower<'_, '_> {
             };
             self.b.switch_to_block(b);
             let p = self.b.block_params(b).to_vec();
-            let (eip, set, code, refund) = (p[0], p[1], p[2], p[3]);
+            let (eip, set, code, refund, link) = (p[0], p[1], p[2], p[3], p[4]);
             let cpu = self.cpu_ptr();
             let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
             let has = self.b.ins().band_imm_s(set, 1);
@@ -205,7 +251,7 @@ impl Lower<'_, '_> {
             let bud = self.b.ins().iadd(bud, refund);
             self.ctx_store(bud, CTX_BUDGET);
             if regs {
-                self.chain(set, e, cpu, code);
+                self.chain(set, e, cpu, code, link);
             } else {
                 self.b.ins().return_(&[code]);
             }

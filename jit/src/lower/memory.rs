@@ -16,27 +16,32 @@ impl Lower<'_, '_> {
         write: bool,
     ) -> (Value, Value, Value, Value) {
         let i64t = types::I64;
-        let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
-        let lim = match self.regs.seg_lim[write as usize][seg as usize] {
-            Some(v) => v,
-            None => {
-                let v = self.ctx_load(i64t, lim_at);
-                self.regs.seg_lim[write as usize][seg as usize] = Some(v);
-                v
-            }
+        // A flat segment (`MODE_FLAT`) needs no check: the linear address is the offset.
+        let (seg_ok, lin) = if self.flat_seg(seg) {
+            (None, off)
+        } else {
+            let lim_at = if write { CTX_SEG_WLIM } else { CTX_SEG_RLIM } + 8 * seg as i32;
+            let lim = match self.regs.seg_lim[write as usize][seg as usize] {
+                Some(v) => v,
+                None => {
+                    let v = self.ctx_load(i64t, lim_at);
+                    self.regs.seg_lim[write as usize][seg as usize] = Some(v);
+                    v
+                }
+            };
+            let off64 = self.b.ins().uextend(i64t, off);
+            let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
+            let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
+            let base = match self.regs.seg_base[seg as usize] {
+                Some(v) => v,
+                None => {
+                    let v = self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32);
+                    self.regs.seg_base[seg as usize] = Some(v);
+                    v
+                }
+            };
+            (Some(seg_ok), self.b.ins().iadd(base, off))
         };
-        let off64 = self.b.ins().uextend(i64t, off);
-        let end = self.b.ins().iadd_imm_s(off64, size as i64 - 1);
-        let seg_ok = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, end, lim);
-        let base = match self.regs.seg_base[seg as usize] {
-            Some(v) => v,
-            None => {
-                let v = self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32);
-                self.regs.seg_base[seg as usize] = Some(v);
-                v
-            }
-        };
-        let lin = self.b.ins().iadd(base, off);
         let pg = self.b.ins().ushr_imm_s(lin, 12);
         let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
         let slot = self.b.ins().uextend(i64t, slot);
@@ -69,13 +74,21 @@ impl Lower<'_, '_> {
             .ins()
             .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
         let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
-        let ok = self.b.ins().band(seg_ok, tlb_ok);
+        let ok = match seg_ok {
+            Some(s) => self.b.ins().band(s, tlb_ok),
+            None => tlb_ok,
+        };
         let add_off = self.b.ins().ishl_imm_s(slot, 3);
         let add_at = self.b.ins().iadd(tlbp, add_off);
         let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
         let lin64 = self.b.ins().uextend(i64t, lin);
         let host = self.b.ins().iadd(addend, lin64);
         (ok, host, lin, add_at)
+    }
+
+    /// Is `seg` one of the segments the region's mode says are flat (ES, SS, DS)?
+    pub(super) fn flat_seg(&self, seg: u32) -> bool {
+        self.mode & MODE_FLAT != 0 && matches!(seg, 0 | 2 | 3)
     }
 
     pub(super) fn mem_type(size: u32) -> types::Type {

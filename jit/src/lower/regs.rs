@@ -104,7 +104,7 @@ impl Lower<'_, '_> {
                 .then(|| seg_index(i.memory_segment()))
             {
                 let s = seg as usize;
-                if cache.seg_base[s].is_none() {
+                if cache.seg_base[s].is_none() && !self.flat_seg(seg) {
                     cache.seg_base[s] =
                         Some(self.ctx_load(types::I32, CTX_SEG_BASE + 4 * seg as i32));
                     for w in [false, true] {
