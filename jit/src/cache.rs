@@ -420,6 +420,7 @@ impl<B: CpuBus> Jit<B> {
         let links = if (self.links_next + want) as usize <= jumpcache::LINKS {
             self.links_next += want;
             Links {
+                jc: &*self.jc as *const JumpCache as u64,
                 table: self.jc.links.as_ptr() as u64,
                 first: self.links_next - want,
                 count: want,

@@ -56,9 +56,10 @@ pub struct LowerParams {
 }
 
 /// The exit-link slots a region's code may use (`JumpCache::links`): `count` slots from
-/// `first` of the table at host address `table` (0: none).
+/// `first` of the table at host address `table` (0: none), of the jump cache at `jc`.
 #[derive(Clone, Copy, Default)]
 pub struct Links {
+    pub jc: u64,
     pub table: u64,
     pub first: u32,
     pub count: u32,

@@ -21,6 +21,12 @@ pub const PAGES: usize = 1024;
 /// Exit links (see [`JumpCache::links`]): enough for every exit of the ~6,000 regions the
 /// Linux benchmark compiles; when they run out, further exits go through the cache only.
 pub const LINKS: usize = 1 << 18;
+/// An exit link: the translation (0: none), and the linear EIP and physical page it was
+/// made for (`LINK_F`, `LINK_LIN`, `LINK_PHYS`: byte offsets).
+pub const LINK_BYTES: usize = 16;
+pub const LINK_F: i32 = 0;
+pub const LINK_LIN: i32 = 8;
+pub const LINK_PHYS: i32 = 12;
 pub const VALID: u32 = 1;
 pub const USER: u32 = 2;
 
@@ -56,11 +62,14 @@ pub struct JumpCache {
     invlpg_seen: u64,
     /// Times everything / the code TLB was dropped (diagnostics).
     pub clears: (u64, u64),
-    /// Exit links: one slot per exit site of a translation to a fixed EIP on its own page in
-    /// a flat mode (`MODE_FLAT`), holding the translation that runs there (0: none yet). The
-    /// site tail-calls it without looking at the cache: in that mode the target's physical
-    /// address and mode are those of the site's own region. Filled by the site's first
-    /// chaining through the cache; emptied with the cache (any code change, a flush).
+    /// Exit links: one slot (`LINK_BYTES`) per chaining exit of a translation in a flat mode
+    /// (`MODE_FLAT`), naming the translation it went to last. The exit tail-calls it without
+    /// looking at the cache when it still applies: always for a fixed EIP on the exit's own
+    /// page (then the target's physical page and mode are those of the exit's region); when
+    /// the code TLB maps the target's page where the slot says for another page; and also
+    /// when the EIP is the slot's for a computed target (RET, indirect jumps). Filled by the
+    /// exit's chaining through the cache; emptied with the cache (any code change, a flush).
+    /// Each exit has its own indirect jump, which the host predicts per exit.
     pub links: Box<[u64]>,
 }
 
@@ -88,7 +97,7 @@ impl JumpCache {
             flush_epoch: u64::MAX,
             invlpg_seen: 0,
             clears: (0, 0),
-            links: vec![0; LINKS].into_boxed_slice(),
+            links: vec![0; LINKS * LINK_BYTES / 8].into_boxed_slice(),
         })
     }
 

@@ -593,11 +593,15 @@ impl Lower<'_, '_> {
     fn exit_value(&mut self, v: Value, chain: bool) {
         self.flush_lazy();
         self.sync_regs();
+        let slot = if chain { self.link_slot() } else { None };
+        if let Some(slot) = slot {
+            self.try_link(slot, v, exits::LinkTo::Computed);
+        }
         let blk = self.exit_block(true);
         let set = self.b.ins().iconst(types::I32, 1 | (chain as i64) << 1);
         let code = self.b.ins().iconst(types::I32, EXIT_NONE as i64);
         let rf = self.b.ins().iconst(types::I64, 0);
-        let link = self.b.ins().iconst(types::I64, 0);
+        let link = self.b.ins().iconst(types::I64, slot.unwrap_or(0) as i64);
         let args = [v, set, code, rf, link].map(BlockArg::Value);
         self.b.ins().jump(blk, &args);
     }

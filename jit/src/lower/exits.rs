@@ -4,6 +4,18 @@
 
 use super::*;
 
+/// Where a linked exit goes (see `Lower::try_link`).
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum LinkTo {
+    /// A fixed EIP on the region's own page: the slot's translation was made for the region's
+    /// physical page, whatever maps it.
+    OwnPage,
+    /// A fixed EIP on another page: the code TLB must map its page where the slot says.
+    Page(u32),
+    /// A computed EIP: the slot must name it, and the code TLB map its page as the slot says.
+    Computed,
+}
+
 impl Lower<'_, '_> {
     /// Jumps to one of the region's two shared exit blocks (with or without writing the
     /// registers back), which are emitted by `finish_exits`.
@@ -24,25 +36,17 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.sync_regs();
         let slot = match eip {
-            Some(t) if chain && regs && refund == 0 => self.link_slot(t),
+            Some(_) if chain && regs && refund == 0 => self.link_slot(),
             _ => None,
         };
         if let (Some(slot), Some(t)) = (slot, eip) {
-            // Linked: straight into the translation the slot holds, if it holds one.
-            let at = self.b.ins().iconst(types::I64, slot as i64);
-            let f = self.b.ins().load(types::I64, self.mf, at, 0);
-            let go = self.b.create_block();
-            let miss = self.b.create_block();
-            self.b.ins().brif(f, go, &[], miss, &[]);
-            self.b.switch_to_block(go);
-            let cpu = self.cpu_ptr();
             let e = self.b.ins().iconst(types::I32, t as i64);
-            self.b.ins().store(self.mf, e, cpu, EIP);
-            let cx = self.ctx();
-            self.b
-                .ins()
-                .return_call_indirect(self.sigs.region, f, &[cpu, cx]);
-            self.b.switch_to_block(miss);
+            let to = if (t ^ self.region.entry_eip) >> 12 == 0 {
+                LinkTo::OwnPage
+            } else {
+                LinkTo::Page(t)
+            };
+            self.try_link(slot, e, to);
         }
         let blk = self.exit_block(regs);
         let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
@@ -56,20 +60,78 @@ impl Lower<'_, '_> {
         self.b.ins().jump(blk, &args);
     }
 
-    /// The exit-link slot for an exit to `target` (see `JumpCache::links`), if it may have
-    /// one: a fixed EIP on the region's own page, in a flat mode (CS base 0, so the target
-    /// is on the same physical page as the region, whatever maps it), while slots last.
-    fn link_slot(&mut self, target: u32) -> Option<u64> {
+    /// An exit-link slot for a chaining exit (see `JumpCache::links`), in a flat mode (CS
+    /// base 0: an EIP is its linear address), while the region's slots last.
+    pub(super) fn link_slot(&mut self) -> Option<u64> {
         if self.mode & MODE_FLAT == 0
             || self.links.table == 0
-            || (target ^ self.region.entry_eip) >> 12 != 0
             || self.links_used >= self.links.count
         {
             return None;
         }
         let i = (self.links.first + self.links_used) as u64;
         self.links_used += 1;
-        Some(self.links.table + 8 * i)
+        Some(self.links.table + jumpcache::LINK_BYTES as u64 * i)
+    }
+
+    /// Tail-call the translation held by the exit-link `slot` for the exit to EIP `e`, if it
+    /// is valid here (see `LinkTo`); else fall through (registers and flags are stored).
+    pub(super) fn try_link(&mut self, slot: u64, e: Value, to: LinkTo) {
+        let i32t = types::I32;
+        let at = self.b.ins().iconst(types::I64, slot as i64);
+        let f = self
+            .b
+            .ins()
+            .load(types::I64, self.mf, at, jumpcache::LINK_F);
+        let mut ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, f, 0);
+        if to != LinkTo::OwnPage {
+            let user = if self.user_tag != 0 {
+                jumpcache::USER
+            } else {
+                0
+            };
+            let (tag_at, want) = if let LinkTo::Page(t) = to {
+                let off = 4 * jumpcache::page_slot(t) as i64;
+                let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
+                let want = (t & !0xFFF) | jumpcache::VALID | user;
+                let want = self.b.ins().iconst(i32t, want as i64);
+                (tag_at, want)
+            } else {
+                let lin = self.b.ins().load(i32t, self.mf, at, jumpcache::LINK_LIN);
+                let same = self.b.ins().icmp(IntCC::Equal, lin, e);
+                ok = self.b.ins().band(ok, same);
+                let ps = self.b.ins().ushr_imm_s(e, 12);
+                let ps = self.b.ins().band_imm_s(ps, jumpcache::PAGES as i64 - 1);
+                let ps = self.b.ins().uextend(types::I64, ps);
+                let ps = self.b.ins().ishl_imm_s(ps, 2);
+                let base = self.b.ins().iconst(types::I64, self.links.jc as i64);
+                let tag_at = self.b.ins().iadd(base, ps);
+                let page = self.b.ins().band_imm_s(e, 0xFFFF_F000u32 as i32 as i64);
+                let want = self
+                    .b
+                    .ins()
+                    .bor_imm_s(page, (jumpcache::VALID | user) as i64);
+                (tag_at, want)
+            };
+            let tag = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_TAG);
+            let mapped = self.b.ins().icmp(IntCC::Equal, tag, want);
+            let phys = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_PHYS);
+            let sphys = self.b.ins().load(i32t, self.mf, at, jumpcache::LINK_PHYS);
+            let there = self.b.ins().icmp(IntCC::Equal, phys, sphys);
+            let both = self.b.ins().band(mapped, there);
+            ok = self.b.ins().band(ok, both);
+        }
+        let go = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.ins().brif(ok, go, &[], miss, &[]);
+        self.b.switch_to_block(go);
+        let cpu = self.cpu_ptr();
+        self.b.ins().store(self.mf, e, cpu, EIP);
+        let cx = self.ctx();
+        self.b
+            .ins()
+            .return_call_indirect(self.sigs.region, f, &[cpu, cx]);
+        self.b.switch_to_block(miss);
     }
 
     pub(super) fn exit_block(&mut self, regs: bool) -> Block {
@@ -159,7 +221,11 @@ impl Lower<'_, '_> {
         let call = self.b.create_block();
         self.b.ins().brif(link, fill, &[], call, &[]);
         self.b.switch_to_block(fill);
-        self.b.ins().store(self.mf, f, link, 0);
+        self.b.ins().store(self.mf, f, link, jumpcache::LINK_F);
+        self.b.ins().store(self.mf, lin, link, jumpcache::LINK_LIN);
+        self.b
+            .ins()
+            .store(self.mf, ephys, link, jumpcache::LINK_PHYS);
         self.b.ins().jump(call, &[]);
         self.b.switch_to_block(call);
         let cx = self.ctx();
