@@ -5,14 +5,19 @@ use iced_x86::code_asm::*;
 use ironbox_cpu::state::attr;
 use ironbox_cpu::{Cpu, CpuModel, FlatBus, Segment, StepEvent};
 
-/// Assemble 16-bit code at 0x1000, run it in real mode until HLT, return the CPU and bus.
-fn run16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> (Cpu, FlatBus) {
+/// 16-bit code assembled at 0x1000, followed by HLT, on a 1 MiB flat bus.
+fn load16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> FlatBus {
     let mut a = CodeAssembler::new(16).unwrap();
     build(&mut a).unwrap();
     a.hlt().unwrap();
     let code = a.assemble(0x1000).unwrap();
     let mut bus = FlatBus::new(1 << 20);
     bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+    bus
+}
+
+/// A real-mode CPU about to run the code of `load16` (SP 0x8000).
+fn real_mode_cpu() -> Cpu {
     let mut cpu = Cpu::new(CpuModel::Pentium2);
     cpu.s.seg[1] = Segment {
         selector: 0,
@@ -22,6 +27,13 @@ fn run16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> (Cp
     };
     cpu.s.eip = 0x1000;
     cpu.s.gpr[4] = 0x8000;
+    cpu
+}
+
+/// Assemble 16-bit code at 0x1000, run it in real mode until HLT, return the CPU and bus.
+fn run16(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> (Cpu, FlatBus) {
+    let mut bus = load16(build);
+    let mut cpu = real_mode_cpu();
     for _ in 0..100_000 {
         if cpu.step(&mut bus) == StepEvent::Halted || cpu.s.halted {
             return (cpu, bus);
@@ -472,29 +484,20 @@ impl ironbox_cpu::CpuBus for ClockedBus {
 #[test]
 fn tsc_follows_the_host_clock_and_wrmsr_offsets_it() {
     // rdtsc; mov ebx,eax; wrmsr(TSC := 0x1000); rdtsc; hlt
-    let mut a = CodeAssembler::new(16).unwrap();
-    a.rdtsc().unwrap();
-    a.mov(ebx, eax).unwrap();
-    a.mov(ecx, 0x10u32).unwrap();
-    a.mov(eax, 0x1000u32).unwrap();
-    a.xor(edx, edx).unwrap();
-    a.wrmsr().unwrap();
-    a.rdtsc().unwrap();
-    a.hlt().unwrap();
-    let code = a.assemble(0x1000).unwrap();
+    let flat = load16(|a| {
+        a.rdtsc()?;
+        a.mov(ebx, eax)?;
+        a.mov(ecx, 0x10u32)?;
+        a.mov(eax, 0x1000u32)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?;
+        a.rdtsc()
+    });
     let mut bus = ClockedBus {
-        flat: FlatBus::new(1 << 20),
+        flat,
         host: 5_000_000,
     };
-    bus.flat.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
-    let mut cpu = Cpu::new(CpuModel::Pentium2);
-    cpu.s.seg[1] = Segment {
-        selector: 0,
-        attr: attr::REAL_CODE,
-        base: 0,
-        limit: 0xFFFF,
-    };
-    cpu.s.eip = 0x1000;
+    let mut cpu = real_mode_cpu();
     for _ in 0..100 {
         if cpu.s.halted || cpu.step(&mut bus) == StepEvent::Halted {
             break;
