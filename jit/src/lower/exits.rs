@@ -1,6 +1,6 @@
 //! Leaving translated code: the region's shared exit blocks (registers and flags written
-//! back, EIP and budget settled), chaining into the next translation through the jump cache
-//! and its code TLB, and the shared fault block.
+//! back, EIP and budget settled), chaining into the next translation through an exit's own
+//! link (`JumpCache::links`) or the jump cache and its code TLB, and the shared fault block.
 
 use super::*;
 
