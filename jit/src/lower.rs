@@ -418,15 +418,10 @@ impl Lower<'_, '_> {
         let g = &region.blocks[gi];
         let head = self.heads[&g.eip];
         self.b.switch_to_block(head);
-        // The lazy record is in the context here (see `goto`), the registers in the state.
+        // The lazy record is in the context here (see `goto`), the registers in the state;
+        // the context and CPU pointers are taken afresh as after a call.
         self.regs = RegCache::default();
-        self.cpu = None;
-        self.ctxv = None;
-        self.fault_stub = None;
-        let c = self.ctx();
-        self.ctxv = Some(c);
-        let cpu = self.cpu_ptr();
-        self.cpu = Some(cpu);
+        self.after_call();
         self.known = None;
         self.last_writer = None;
         self.maybe_lazy = STATUS & !self.need[gi];

@@ -39,8 +39,8 @@ impl Lower<'_, '_> {
             Some(_) if chain && regs && refund == 0 => self.link_slot(),
             _ => None,
         };
+        let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
         if let (Some(slot), Some(t)) = (slot, eip) {
-            let e = self.b.ins().iconst(types::I32, t as i64);
             let to = if (t ^ self.region.entry_eip) >> 12 == 0 {
                 LinkTo::OwnPage
             } else {
@@ -49,7 +49,6 @@ impl Lower<'_, '_> {
             self.try_link(slot, e, to);
         }
         let blk = self.exit_block(regs);
-        let e = self.b.ins().iconst(types::I32, eip.unwrap_or(0) as i64);
         let set = self
             .b
             .ins()
