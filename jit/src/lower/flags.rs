@@ -351,26 +351,33 @@ impl Lower<'_, '_> {
         if need == 0 {
             return;
         }
-        let f = self.get_flags();
-        let newf = match self.known {
-            Some(rec) => {
-                let v = self.rec_bits(&rec, need);
-                let keep = self.b.ins().band_imm_s(f, !(need as i64));
-                self.b.ins().bor(keep, v)
-            }
-            None => {
-                let m = self.lazy_mask();
-                let m = self.b.ins().band_imm_s(m, need as i64);
-                self.call_h_flags(f, m)
-            }
+        let Some(rec) = self.known else {
+            // Unknown record (region entry, after a call): often nothing wanted is pending
+            // (the previous translation settled those bits), so test before calling.
+            let m = self.lazy_mask();
+            let m = self.b.ins().band_imm_s(m, need as i64);
+            let call = self.b.create_block();
+            let done = self.b.create_block();
+            self.b.set_cold_block(call);
+            self.b.ins().brif(m, call, &[], done, &[]);
+            self.b.switch_to_block(call);
+            let f = self.get_flags();
+            let nf = self.call_h_flags(f, m);
+            self.set_flags(nf);
+            let opm = self.ctx_load(types::I32, CTX_LZ);
+            let cleared = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
+            self.ctx_store(cleared, CTX_LZ);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            self.maybe_lazy &= !need;
+            return;
         };
+        let f = self.get_flags();
+        let v = self.rec_bits(&rec, need);
+        let keep = self.b.ins().band_imm_s(f, !(need as i64));
+        let newf = self.b.ins().bor(keep, v);
         self.set_flags(newf);
         self.maybe_lazy &= !need;
-        if self.known.is_none() {
-            let opm = self.ctx_load(types::I32, CTX_LZ);
-            let m = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
-            self.ctx_store(m, CTX_LZ);
-        }
     }
 
     /// `h_flags(lazy record in the context, flags, mask)`: the flags with the `mask` bits
