@@ -14,6 +14,11 @@ use crate::Cpu;
 /// Cached decodes: a direct-mapped table keyed by physical address and code size. A write to
 /// a page that holds cached code bumps that page's generation, which invalidates its entries
 /// without searching for them. Only instructions wholly inside one page are cached.
+/// Words of a code page's byte bitmap: 64 for its 4096 bytes, and one more that stays zero,
+/// so that translated code may read a 16-bit window at any byte's bit without a bound check.
+pub(crate) const CODE_BYTES_WORDS: usize = 65;
+type CodeBytes = [u64; CODE_BYTES_WORDS];
+
 pub struct DecodeCache {
     entries: Vec<Entry>,
     /// Generation of each 4 KiB physical page (grown on demand).
@@ -28,7 +33,7 @@ pub struct DecodeCache {
     pub(crate) gen_epoch: u64,
     /// Which bytes of each code page hold cached instructions: writes elsewhere on the page
     /// (data sharing a page with code) drop nothing.
-    code_bytes: Vec<Option<Box<[u64; 64]>>>,
+    code_bytes: Vec<Option<Box<CodeBytes>>>,
     /// Pages whose generation changed (for `follow_generations`; bounded).
     bump_log: Vec<u32>,
     bump_overflow: bool,
@@ -201,7 +206,7 @@ impl DecodeCache {
         if self.code_bytes.len() <= page {
             self.code_bytes.resize_with(page + 1, || None);
         }
-        let bits = self.code_bytes[page].get_or_insert_with(|| Box::new([0; 64]));
+        let bits = self.code_bytes[page].get_or_insert_with(|| Box::new([0; CODE_BYTES_WORDS]));
         for b in (phys & 0xFFF)..((phys & 0xFFF) + len).min(0x1000) {
             bits[(b >> 6) as usize] |= 1 << (b & 63);
         }
@@ -209,7 +214,7 @@ impl DecodeCache {
 
     /// The bitmap of a code page's instruction bytes (bit `b` of word `b / 64` for byte
     /// offset `b`), if the page has one. It lives until the page's generation changes.
-    pub(crate) fn code_bytes_of(&self, page: u32) -> Option<&[u64; 64]> {
+    pub(crate) fn code_bytes_of(&self, page: u32) -> Option<&CodeBytes> {
         self.code_bytes.get(page as usize)?.as_deref()
     }
 

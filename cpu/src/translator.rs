@@ -324,8 +324,9 @@ impl Cpu {
 
     /// Host address of the bitmap of the bytes of a code page that hold cached instructions
     /// (bit `b % 64` of word `b / 64` for byte `b`): writes that touch none of them change no
-    /// cached code. Valid until `code_gen_epoch` changes; `None` if the page has none (a page
-    /// claimed as a whole counts as all code).
+    /// cached code. One more zero word follows the page's 64 (so a 16-bit read at any byte's
+    /// bit stays inside). Valid until `code_gen_epoch` changes; `None` if the page has none (a
+    /// page claimed as a whole counts as all code).
     pub fn code_bytes_map(&self, page: u32) -> Option<*const u64> {
         self.icache.code_bytes_of(page).map(|b| b.as_ptr())
     }

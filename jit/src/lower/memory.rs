@@ -207,33 +207,18 @@ impl Lower<'_, '_> {
     }
 
     /// Non-zero if any of the `size` bytes at `lin` (not crossing its page) is marked in the
-    /// code-byte bitmap at host address `bits` (bit `b % 64` of word `b / 64`).
+    /// code-byte bitmap at host address `bits` (bit `b % 8` of byte `b / 8`, little-endian
+    /// words). The 16 bits from the byte holding the first one cover every size up to 8 (the
+    /// bitmap ends with a zero word: `Cpu::code_bytes_map`).
     fn code_bytes_hit(&mut self, bits: Value, lin: Value, size: u32) -> Value {
-        let i64t = types::I64;
         let b = self.b.ins().band_imm_s(lin, 0xFFF);
-        let b = self.b.ins().uextend(i64t, b);
-        let w = self.b.ins().ushr_imm_s(b, 6);
-        let sh = self.b.ins().band_imm_s(b, 63);
-        let at = self.b.ins().ishl_imm_s(w, 3);
-        let at = self.b.ins().iadd(bits, at);
-        let lo = self.b.ins().load(i64t, self.mf, at, 0);
-        let ones = self.b.ins().iconst(i64t, (1i64 << size) - 1);
-        let m = self.b.ins().ishl(ones, sh);
-        let lo = self.b.ins().band(lo, m);
-        // Bytes past the word's end are in the next word (never past the bitmap's end: the
-        // access stays in its page, so word 63 holds all of it).
-        let next = self.b.ins().iconst(i64t, (1i64 << (size - 1)) - 1);
-        let inv = self.b.ins().bxor_imm_s(sh, 63); // 63 - sh
-        let hm = self.b.ins().ushr(next, inv);
-        let w1 = self.b.ins().iadd_imm_s(w, 1);
-        let last = self.b.ins().iconst(i64t, 63);
-        let w1 = self.b.ins().umin(w1, last);
-        let at1 = self.b.ins().ishl_imm_s(w1, 3);
-        let at1 = self.b.ins().iadd(bits, at1);
-        let hi = self.b.ins().load(i64t, self.mf, at1, 0);
-        let hi = self.b.ins().band(hi, hm);
-        let any = self.b.ins().bor(lo, hi);
-        self.b.ins().icmp_imm_s(IntCC::NotEqual, any, 0)
+        let byte = self.b.ins().ushr_imm_s(b, 3);
+        let byte = self.b.ins().uextend(types::I64, byte);
+        let at = self.b.ins().iadd(bits, byte);
+        let window = self.b.ins().uload16(types::I32, MemFlagsData::new(), at, 0);
+        let sh = self.b.ins().band_imm_s(b, 7);
+        let window = self.b.ins().ushr(window, sh);
+        self.b.ins().band_imm_s(window, (1i64 << size) - 1)
     }
 
     pub(super) fn read_mem_helper(
