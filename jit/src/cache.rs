@@ -21,7 +21,6 @@ use crate::jumpcache::{self, JumpCache};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
 use crate::region::{discover, Limits, Region};
 use crate::runtime::{Ctx, Helpers};
-use crate::tlb::HostTlb;
 use crate::worker::{Done, Job, Key, Worker};
 
 /// Code memory kept before a generation flush.
@@ -149,7 +148,6 @@ pub struct Jit<B: CpuBus> {
     code_in_module: usize,
     /// Key of the region being defined (diagnostics: `IRONBOX_JIT_LOG`).
     defining: Option<Key>,
-    tlb: Box<HostTlb>,
     /// Translation for the next EIP, consulted by translated code when it leaves.
     jc: Box<JumpCache>,
     /// The next free exit-link slot (`JumpCache::links`), handed out to regions as compiled.
@@ -170,9 +168,8 @@ fn new_module() -> JITModule {
 
 impl<B: CpuBus> Jit<B> {
     pub fn new(threshold: u32) -> Jit<B> {
-        let mut tlb = HostTlb::new();
         let mut jc = JumpCache::new();
-        let ctx = Box::new(Ctx::new(&mut *tlb, &mut *jc));
+        let ctx = Box::new(Ctx::new(&mut *jc));
         let mut helpers = Helpers::for_bus::<B>();
         // (`IRONBOX_JIT_THUNKS=0`: call the cold-path helpers directly, to compare.)
         let want = std::env::var("IRONBOX_JIT_THUNKS").map_or(true, |v| v != "0");
@@ -207,7 +204,6 @@ impl<B: CpuBus> Jit<B> {
             stats: JitStats::default(),
             code_in_module: 0,
             defining: None,
-            tlb,
             jc,
             links_next: 0,
             chaining: true,
@@ -305,7 +301,7 @@ impl<B: CpuBus> Jit<B> {
             return None; // the limit check is the interpreter's business
         }
         let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
-        self.tlb.sync(cpu, bus);
+        self.ctx.host_tlb.sync(cpu, bus);
         self.jc.sync(cpu, bus);
         let (f, max_last) = (c.f, c.max_last);
         let trampoline = match self.trampoline {

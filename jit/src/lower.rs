@@ -69,7 +69,6 @@ const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
 const EFLAGS: i32 = (S + offset_of!(CpuState, eflags)) as i32;
 const CTX_BUDGET: i32 = offset_of!(Ctx, budget) as i32;
 const CTX_CHAIN_MISS: i32 = offset_of!(Ctx, chain_miss) as i32;
-const CTX_TLB: i32 = offset_of!(Ctx, tlb) as i32;
 const CTX_CPU: i32 = offset_of!(Ctx, cpu) as i32;
 const CTX_JC: i32 = offset_of!(Ctx, jc) as i32;
 const CTX_LZ: i32 = offset_of!(Ctx, lz) as i32;
@@ -92,10 +91,10 @@ const JC_PAGE_PHYS: i32 = offset_of!(jumpcache::JumpCache, page_phys) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
-const TLB_READ: i32 = offset_of!(HostTlb, read_tag) as i32;
-const TLB_WRITE: i32 = offset_of!(HostTlb, write_tag) as i32;
-const TLB_ADDEND: i32 = offset_of!(HostTlb, addend) as i32;
-const TLB_CODE_BITS: i32 = offset_of!(HostTlb, code_bits) as i32;
+const TLB_READ: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, read_tag)) as i32;
+const TLB_WRITE: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, write_tag)) as i32;
+const TLB_ADDEND: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, addend)) as i32;
+const TLB_CODE_BITS: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, code_bits)) as i32;
 
 const STATUS: u32 = fl::STATUS;
 
@@ -803,17 +802,15 @@ impl Lower<'_, '_> {
 
     // ---- memory ----------------------------------------------------------------------------
 
-    /// Effective address (offset in the segment) of the memory operand.
+    /// Effective address (offset in the segment) of the memory operand. The displacement is
+    /// added last, so that `plus_const` can fold what is added to the address later into it.
     fn ea(&mut self, i: &Instruction) -> Value {
-        let mut a = self
-            .b
-            .ins()
-            .iconst(types::I32, i.memory_displacement32() as i32 as i64);
+        let disp = i.memory_displacement32() as i32 as i64;
+        let mut sum: Option<Value> = None;
         let base = i.memory_base();
         if base != Register::None {
             let (n, _) = gpr_index(base).unwrap();
-            let v = self.gpr_get(n);
-            a = self.b.ins().iadd(a, v);
+            sum = Some(self.gpr_get(n));
         }
         let idx = i.memory_index();
         if idx != Register::None {
@@ -825,12 +822,50 @@ impl Lower<'_, '_> {
             } else {
                 v
             };
-            a = self.b.ins().iadd(a, v);
+            sum = Some(match sum {
+                Some(s) => self.b.ins().iadd(s, v),
+                None => v,
+            });
         }
-        if !addr32(i) {
-            a = self.b.ins().band_imm_s(a, 0xFFFF);
+        let a = match sum {
+            Some(s) if disp == 0 => s,
+            Some(s) => self.b.ins().iadd_imm_s(s, disp),
+            None => self.b.ins().iconst(types::I32, disp),
+        };
+        if addr32(i) {
+            a
+        } else {
+            self.b.ins().band_imm_s(a, 0xFFFF)
         }
-        a
+    }
+
+    /// `v + c` (32 bits), folding `c` into `v`'s own constant addend if it has one (`x + k`
+    /// becomes `x + (k + c)`: one host instruction, not two, as the code is not optimized).
+    fn plus_const(&mut self, v: Value, c: i64) -> Value {
+        use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
+        if c == 0 {
+            return v;
+        }
+        let dfg = &self.b.func.dfg;
+        if let ValueDef::Result(inst, 0) = dfg.value_def(v) {
+            if let InstructionData::Binary {
+                opcode: Opcode::Iadd,
+                args: [x, k],
+            } = dfg.insts[inst]
+            {
+                if let ValueDef::Result(ki, 0) = dfg.value_def(k) {
+                    if let InstructionData::UnaryImm {
+                        opcode: Opcode::Iconst,
+                        imm,
+                    } = dfg.insts[ki]
+                    {
+                        let sum = (imm.bits() as i32).wrapping_add(c as i32);
+                        return self.b.ins().iadd_imm_s(x, sum as i64);
+                    }
+                }
+            }
+        }
+        self.b.ins().iadd_imm_s(v, c as i32 as i64)
     }
 
     /// The fault path of instruction `i`: registers as at its start, deliver, leave.

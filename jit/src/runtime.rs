@@ -39,8 +39,6 @@ pub struct Ctx {
     pub fault_vector: u32,
     pub fault_error: u32,
     pub fault_has_error: u32,
-    /// The host-pointer TLB (see `tlb`).
-    pub tlb: *mut HostTlb,
     /// Where translated code looks for the next translation (null: no chaining).
     pub jc: *mut JumpCache,
     /// Per segment register: base, and the highest offset + 1 an inline read / write may
@@ -58,17 +56,20 @@ pub struct Ctx {
     pub chain_miss: u32,
     /// The result of a helper called through a thunk (`thunks`).
     pub ret: u64,
+    /// The host-pointer TLB (see `tlb`), inside the context so that translated code reaches
+    /// it from the context register without a base pointer of its own.
+    pub host_tlb: HostTlb,
 }
 
 // SAFETY: the raw pointers are only dereferenced during a run of translated code, on the
 // thread that owns the `Jit` (and so this context) at that moment; `begin` sets the CPU and
-// bus pointers afresh for every run, and `tlb` points into the same `Jit`.
+// bus pointers afresh for every run.
 unsafe impl Send for Ctx {}
 
 impl Ctx {
     /// A context that `begin` readies for each run (kept between runs: the segment tables
     /// carry over while the segment registers stay the same).
-    pub fn new(tlb: *mut HostTlb, jc: *mut JumpCache) -> Ctx {
+    pub fn new(jc: *mut JumpCache) -> Ctx {
         Ctx {
             jc,
             cpu: std::ptr::null_mut(),
@@ -81,7 +82,6 @@ impl Ctx {
             fault_vector: 0,
             fault_error: 0,
             fault_has_error: 0,
-            tlb,
             seg_base: [0; 6],
             seg_rlim: [-1; 6],
             seg_wlim: [-1; 6],
@@ -89,6 +89,7 @@ impl Ctx {
             seg_key: ([Segment::default(); 6], u32::MAX),
             chain_miss: 0,
             ret: 0,
+            host_tlb: HostTlb::new(),
         }
     }
 
@@ -206,7 +207,7 @@ pub extern "C" fn h_read<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size_rmw:
             if lim >= 0 {
                 let lin = c.seg_base[seg as usize].wrapping_add(off);
                 // SAFETY: the TLB is owned by the JIT and outlives the region run.
-                unsafe { &mut *c.tlb }.fill(cpu, bus, lin, size, rmw);
+                c.host_tlb.fill(cpu, bus, lin, size, rmw);
             }
             v as u64
         }
@@ -235,7 +236,7 @@ pub extern "C" fn h_write<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size: u3
             if c.seg_wlim[seg as usize] >= 0 {
                 let lin = c.seg_base[seg as usize].wrapping_add(off);
                 // SAFETY: as above.
-                unsafe { &mut *c.tlb }.fill(cpu, bus, lin, size, true);
+                c.host_tlb.fill(cpu, bus, lin, size, true);
             }
             0
         }

@@ -30,8 +30,8 @@ pub struct HostTlb {
 }
 
 impl HostTlb {
-    pub fn new() -> Box<HostTlb> {
-        Box::new(HostTlb {
+    pub fn new() -> HostTlb {
+        HostTlb {
             read_tag: [0; SLOTS],
             write_tag: [0; SLOTS],
             addend: [0; SLOTS],
@@ -41,7 +41,7 @@ impl HostTlb {
             map_epoch: u64::MAX,
             code_epoch: u64::MAX,
             gen_epoch: u64::MAX,
-        })
+        }
     }
 
     /// Drop what the CPU or the bus invalidated since the last call (at region entry: nothing

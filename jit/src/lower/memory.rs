@@ -46,14 +46,8 @@ impl Lower<'_, '_> {
         let slot = self.b.ins().band_imm_s(pg, tlb::SLOTS as i64 - 1);
         let slot = self.b.ins().uextend(i64t, slot);
         let tag_off = self.b.ins().ishl_imm_s(slot, 2);
-        let tlbp = match self.regs.tlbp {
-            Some(v) => v,
-            None => {
-                let v = self.ctx_load(types::I64, CTX_TLB);
-                self.regs.tlbp = Some(v);
-                v
-            }
-        };
+        // (The TLB is inside the context: `Ctx::host_tlb`.)
+        let tlbp = self.ctx();
         let tag_at = self.b.ins().iadd(tlbp, tag_off);
         let tag = self.b.ins().load(
             types::I32,
@@ -63,11 +57,7 @@ impl Lower<'_, '_> {
         );
         // The tag of the page of the access's last byte: a hit means the slot holds the
         // page of its first byte too, so the access does not cross a page (nor wrap).
-        let last = if size > 1 {
-            self.b.ins().iadd_imm_s(lin, size as i64 - 1)
-        } else {
-            lin
-        };
+        let last = self.plus_const(lin, size as i64 - 1);
         let page = self.b.ins().band_imm_s(last, 0xFFFF_F000u32 as i32 as i64);
         let want = self
             .b

@@ -14,8 +14,7 @@ pub(super) struct RegCache {
     pub(super) vals: [Option<Value>; 8],
     pub(super) dirty: u8,
     /// Loaded from the context within the block (they change only when the interpreter
-    /// runs): the host TLB's address, segment bases, read and write limits.
-    pub(super) tlbp: Option<Value>,
+    /// runs): segment bases, read and write limits.
     pub(super) seg_base: [Option<Value>; 6],
     pub(super) seg_lim: [[Option<Value>; 6]; 2],
 }
@@ -85,7 +84,7 @@ impl Lower<'_, '_> {
     }
 
     /// A block that branches to itself keeps the registers it uses in SSA values across
-    /// its back edge: its head loads them (and the host TLB address and segment tables its
+    /// its back edge: its head loads them (and the segment tables its
     /// accesses use) once; the back edge passes the written ones to a `check` block (the
     /// budget check), whose exits store them. The registers it only reads stay loaded.
     pub(super) fn enter_self_loop(&mut self, g: &crate::region::GuestBlock, reads: u8, writes: u8) {
@@ -96,8 +95,6 @@ impl Lower<'_, '_> {
             }
         }
         self.regs = RegCache::default();
-        let tlbp = self.ctx_load(types::I64, CTX_TLB);
-        cache.tlbp = Some(tlbp);
         for i in &g.instrs {
             if let Some(seg) = (0..i.op_count())
                 .any(|n| i.op_kind(n) == OpKind::Memory)
