@@ -154,6 +154,8 @@ pub struct Jit<B: CpuBus> {
     links_next: u32,
     /// Enter translations directly from one another (off for lockstep: it checks each run).
     pub chaining: bool,
+    /// Where the last run stopped because its budget ran out (see `resume_at`).
+    resume: Option<u32>,
     trampoline: Option<TrampolineFn>,
     /// The context translated code runs with (points at `tlb` and `jc`).
     ctx: Box<Ctx>,
@@ -207,6 +209,7 @@ impl<B: CpuBus> Jit<B> {
             jc,
             links_next: 0,
             chaining: true,
+            resume: None,
             trampoline: None,
             ctx,
             _thunks: thunks,
@@ -237,6 +240,14 @@ impl<B: CpuBus> Jit<B> {
         self.stats.flushes += 1;
     }
 
+    /// The last run stopped at `eip` because its budget ran out, not at a branch: the next
+    /// one starts there without counting towards a translation (the interpreter runs to the
+    /// block's end). Run slices end anywhere inside hot loops; each such EIP would otherwise
+    /// become hot in turn, and be compiled as a region of its own.
+    pub fn resume_at(&mut self, eip: u32) {
+        self.resume = Some(eip);
+    }
+
     /// Run the translation at CS:EIP if there is one (compiling it once it is hot).
     /// `None`: nothing ran, interpret. The caller checked `Cpu::needs_step` first.
     pub fn try_region(
@@ -249,6 +260,7 @@ impl<B: CpuBus> Jit<B> {
             self.collect();
         }
         let eip = cpu.s.eip;
+        let resumed = self.resume.take() == Some(eip);
         let phys = cpu.code_phys(bus, eip)?;
         let key = (phys, eip, mode_key(cpu));
         let mut ei = self.entry_index(key);
@@ -281,6 +293,12 @@ impl<B: CpuBus> Jit<B> {
                         h.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                return None;
+            }
+            // Not entries that anything jumps to: where the last run's budget ran out, and
+            // the instructions the interpreter steps one by one when a block does not fit
+            // what is left of the budget (the end of every run slice, anywhere in a loop).
+            if resumed || budget < crate::region::MAX_BLOCK as u64 {
                 return None;
             }
             let hits = e.hits + 1;

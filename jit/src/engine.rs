@@ -185,6 +185,13 @@ impl<B: CpuBus> Engine<B> {
                 return (e, done);
             }
         }
+        // The budget ran out wherever the interpreter was, often inside a block: the next
+        // run starts there, at an entry no translation should be made for.
+        match &mut self.inner {
+            Inner::Interp => {}
+            Inner::Jit(j) => j.resume_at(cpu.s.eip),
+            Inner::Lockstep(l) => l.jit.resume_at(cpu.s.eip),
+        }
         (RunExit::Budget, done)
     }
 }
