@@ -120,6 +120,7 @@ struct Sigs {
     /// A translation's own signature (tail calls between translations).
     region: SigRef,
     flags: SigRef,
+    flags_entry: SigRef,
     read: SigRef,
     write: SigRef,
     exec: SigRef,
@@ -183,6 +184,8 @@ struct Lower<'a, 'b> {
     /// Exit-link slots for this region's exits (see `exit_chain`), and how many are used.
     links: Links,
     links_used: u32,
+    /// Lowering the region's entry (before its first block: nothing lives across a call).
+    at_entry: bool,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -221,6 +224,7 @@ pub fn lower_region(
         region: b.import_signature(region_signature(CallConv::Tail)),
         read: b.import_signature(cold(crate::thunks::READ)),
         flags: b.import_signature(cold(crate::thunks::FLAGS)),
+        flags_entry: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t], i32t)),
         write: b.import_signature(cold(crate::thunks::WRITE)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
         rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
@@ -303,12 +307,15 @@ pub fn lower_region(
         code_hit: None,
         links,
         links_used: 0,
+        at_entry: false,
     };
     l.reload();
     // A translation that chained here may have left its lazy flag record in the context
     // (see `chain`): it stays there; make exact what the first block needs.
     l.maybe_lazy = STATUS;
+    l.at_entry = true;
     l.materialize(l.need[region.index[&region.entry_eip]]);
+    l.at_entry = false;
     let first = l.heads[&region.entry_eip];
     l.b.ins().jump(first, &[]);
     for gi in 0..region.blocks.len() {
@@ -544,7 +551,7 @@ impl Lower<'_, '_> {
             let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, v, limit);
             self.b.ins().brif(fits, ok, &[], bad, &[]);
             self.b.switch_to_block(ok);
-            let nsp = self.b.ins().iadd_imm_s(sp, size as i64 + extra.max(0));
+            let nsp = self.plus_const(sp, size as i64 + extra.max(0));
             self.set_sp(nsp);
             // Returns to a call site of this region stay in it.
             for c in self.return_sites() {
@@ -603,7 +610,7 @@ impl Lower<'_, '_> {
     /// Push `v` (`size` bytes) on the stack; returns the write's result (see `write_mem`).
     fn push(&mut self, i: &Instruction, v: Value, size: u32, refund: i64) -> Value {
         let sp = self.sp();
-        let nsp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+        let nsp = self.plus_const(sp, -(size as i64));
         let nsp = if self.stack32 {
             nsp
         } else {
@@ -1124,7 +1131,7 @@ impl Lower<'_, '_> {
                 let size = i.stack_pointer_increment().unsigned_abs();
                 let sp = self.sp();
                 let v = self.read_mem(i, SS, sp, size, false, refund);
-                let nsp = self.b.ins().iadd_imm_s(sp, size as i64);
+                let nsp = self.plus_const(sp, size as i64);
                 self.set_sp(nsp);
                 self.set_reg(i.op0_register(), v);
             }

@@ -414,6 +414,9 @@ pub extern "C" fn h_flags(op: u32, a: u32, b: u32, r: u32, flags: u32, mask: u32
 #[derive(Clone, Copy)]
 pub struct Helpers {
     pub flags: usize,
+    /// `h_flags_ctx` itself (C convention), for a region's entry, where a call clobbers
+    /// nothing that lives on (`flags` may be its register-preserving thunk).
+    pub flags_entry: usize,
     pub read: usize,
     pub write: usize,
     pub exec: usize,
@@ -431,6 +434,7 @@ impl Helpers {
     pub fn for_bus<B: CpuBus>() -> Helpers {
         Helpers {
             flags: h_flags_ctx as *const () as usize,
+            flags_entry: h_flags_ctx as *const () as usize,
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,

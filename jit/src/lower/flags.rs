@@ -362,7 +362,15 @@ impl Lower<'_, '_> {
             self.b.ins().brif(m, call, &[], done, &[]);
             self.b.switch_to_block(call);
             let f = self.get_flags();
-            let nf = self.call_h_flags(f, m);
+            let nf = if self.at_entry {
+                // (Nothing lives across the call yet: the C convention costs nothing here.)
+                let cx = self.ctx();
+                let h = self.b.ins().iconst(types::I64, self.h.flags_entry as i64);
+                let call = self.b.ins().call_indirect(self.sigs.flags_entry, h, &[cx, f, m]);
+                self.b.inst_results(call)[0]
+            } else {
+                self.call_h_flags(f, m)
+            };
             self.set_flags(nf);
             let opm = self.ctx_load(types::I32, CTX_LZ);
             let cleared = self.b.ins().band_imm_s(opm, !((need as i64) << 12));
