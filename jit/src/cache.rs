@@ -459,6 +459,7 @@ impl<B: CpuBus> Jit<B> {
                 params,
                 gen,
                 heat: heat.clone(),
+                seen: 0,
             };
             if w.submit(job) {
                 let h = match self.heat_free.pop() {

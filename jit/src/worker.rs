@@ -29,6 +29,8 @@ pub struct Job {
     pub params: LowerParams,
     /// Dispatcher visits to the entry while it waits (the worker's priority).
     pub heat: Arc<AtomicU32>,
+    /// `heat` when the worker last chose a job (what came since is the recent heat).
+    pub seen: u32,
 }
 
 pub struct Done {
@@ -157,12 +159,17 @@ fn next_job(q: &Shared) -> Option<Job> {
             return None;
         }
         if !g.jobs.is_empty() {
+            // The entry visited most since the last choice goes first, then the most visited
+            // overall: code the guest runs now before code it ran a lot once (boot code
+            // that waited long piles up heat it no longer earns).
             let mut best = g.jobs.len() - 1;
-            let mut heat = g.jobs[best].heat.load(Ordering::Relaxed);
-            for (i, j) in g.jobs.iter().enumerate().rev().skip(1) {
+            let mut top = (0, 0);
+            for (i, j) in g.jobs.iter_mut().enumerate().rev() {
                 let h = j.heat.load(Ordering::Relaxed);
-                if h > heat {
-                    (best, heat) = (i, h);
+                let score = (h.wrapping_sub(j.seen), h);
+                j.seen = h;
+                if score > top {
+                    (best, top) = (i, score);
                 }
             }
             // (`remove`, not `swap_remove`: the order stays the submission order.)
