@@ -877,6 +877,13 @@ impl Lower<'_, '_> {
 
     /// The fault path of instruction `i`: registers as at its start, deliver, leave.
     fn fault_exit(&mut self, i: &Instruction, refund: i64) {
+        let (stub, args) = self.fault_target(i, refund);
+        self.b.ins().jump(stub, &args);
+    }
+
+    /// The block (and its arguments) that leaves through the fault path of `i` (see
+    /// `fault_exit`), for a branch that goes there itself.
+    fn fault_target(&mut self, i: &Instruction, refund: i64) -> (Block, [BlockArg; 2]) {
         let fb = match self.fault_blk {
             Some(b) => b,
             None => {
@@ -915,9 +922,7 @@ impl Lower<'_, '_> {
         };
         let eip = self.b.ins().iconst(types::I32, i.ip32() as i64);
         let rf = self.b.ins().iconst(types::I64, refund);
-        self.b
-            .ins()
-            .jump(stub, &[BlockArg::Value(eip), BlockArg::Value(rf)]);
+        (stub, [BlockArg::Value(eip), BlockArg::Value(rf)])
     }
 
     /// What a fault path stores: the written registers and the lazy record if only known here.

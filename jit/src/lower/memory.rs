@@ -102,54 +102,45 @@ impl Lower<'_, '_> {
             return self.read_mem_helper(i, seg, off, size, rmw, refund);
         }
         let (ok, host, _, _) = self.inline_check(seg, off, size, rmw);
-        self.fast_or_slow(
-            ok,
-            |me| {
-                let raw =
-                    me.b.ins()
-                        .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
-                if size == 4 {
-                    raw
-                } else {
-                    me.b.ins().uextend(types::I32, raw)
-                }
-            },
-            |me| me.read_mem_helper(i, seg, off, size, rmw, refund),
-        )
-    }
-
-    /// `fast` when `ok`, else `slow` (a cold path); the value of whichever ran.
-    fn fast_or_slow(
-        &mut self,
-        ok: Value,
-        fast: impl FnOnce(&mut Self) -> Value,
-        slow: impl FnOnce(&mut Self) -> Value,
-    ) -> Value {
-        let fast_blk = self.b.create_block();
-        let slow_blk = self.b.create_block();
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
         let join = self.b.create_block();
         let v = self.b.append_block_param(join, types::I32);
-        self.b.set_cold_block(slow_blk);
-        self.b.ins().brif(ok, fast_blk, &[], slow_blk, &[]);
-        self.b.switch_to_block(fast_blk);
-        let fv = fast(self);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let raw = self
+            .b
+            .ins()
+            .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
+        let fv = if size == 4 {
+            raw
+        } else {
+            self.b.ins().uextend(types::I32, raw)
+        };
         self.b.ins().jump(join, &[BlockArg::Value(fv)]);
-        self.b.switch_to_block(slow_blk);
-        let sv = slow(self);
-        self.b.ins().jump(join, &[BlockArg::Value(sv)]);
+        self.b.switch_to_block(slow);
+        self.read_mem_helper_to(i, seg, off, size, rmw, refund, Some(join));
         self.b.switch_to_block(join);
         v
     }
 
-    /// After an access helper: if `bad`, leave through the fault path of `i`.
-    fn fault_if(&mut self, bad: Value, i: &Instruction, refund: i64) {
-        let fault = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(fault);
-        self.b.ins().brif(bad, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
-        self.fault_exit(i, refund);
-        self.b.switch_to_block(cont);
+    /// After an access helper: if `bad`, leave through the fault path of `i`, else go on
+    /// to `to` (with the value `v`) or, without `to`, in a new block.
+    fn fault_if(&mut self, bad: Value, i: &Instruction, refund: i64, to: Option<(Block, Value)>) {
+        let (stub, args) = self.fault_target(i, refund);
+        match to {
+            Some((join, v)) => {
+                self.b
+                    .ins()
+                    .brif(bad, stub, &args, join, &[BlockArg::Value(v)]);
+            }
+            None => {
+                let cont = self.b.create_block();
+                self.b.ins().brif(bad, stub, &args, cont, &[]);
+                self.b.switch_to_block(cont);
+            }
+        }
     }
 
     pub(super) fn write_mem(
@@ -190,8 +181,7 @@ impl Lower<'_, '_> {
         let zero = self.b.ins().iconst(types::I32, 0);
         self.b.ins().jump(join, &[BlockArg::Value(zero)]);
         self.b.switch_to_block(slow);
-        let r = self.write_mem_helper(i, seg, off, size, v, refund);
-        self.b.ins().jump(join, &[BlockArg::Value(r)]);
+        self.write_mem_helper_to(i, seg, off, size, v, refund, Some(join));
         self.b.switch_to_block(join);
         res
     }
@@ -220,6 +210,21 @@ impl Lower<'_, '_> {
         rmw: bool,
         refund: i64,
     ) -> Value {
+        self.read_mem_helper_to(i, seg, off, size, rmw, refund, None)
+    }
+
+    /// `read_mem_helper`; with `to`, the block ends by going there with the value.
+    #[allow(clippy::too_many_arguments)]
+    fn read_mem_helper_to(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        rmw: bool,
+        refund: i64,
+        to: Option<Block>,
+    ) -> Value {
         let segv = self.b.ins().iconst(types::I32, seg as i64);
         let sz = self
             .b
@@ -231,8 +236,9 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, r, READ_FAULT as i64);
-        self.fault_if(bad, i, refund);
-        self.b.ins().ireduce(types::I32, r)
+        let v = self.b.ins().ireduce(types::I32, r);
+        self.fault_if(bad, i, refund, to.map(|b| (b, v)));
+        v
     }
 
     /// Write; on a fault leave through the fault path. Returns after the write; if it hit
@@ -246,12 +252,27 @@ impl Lower<'_, '_> {
         v: Value,
         refund: i64,
     ) -> Value {
+        self.write_mem_helper_to(i, seg, off, size, v, refund, None)
+    }
+
+    /// `write_mem_helper`; with `to`, the block ends by going there with the result.
+    #[allow(clippy::too_many_arguments)]
+    fn write_mem_helper_to(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        v: Value,
+        refund: i64,
+        to: Option<Block>,
+    ) -> Value {
         let segv = self.b.ins().iconst(types::I32, seg as i64);
         let sz = self.b.ins().iconst(types::I32, size as i64);
         let args = [self.ctx(), segv, off, sz, v];
         let r = self.call_cold(self.sigs.write, self.h.write, &args, types::I32);
         let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
-        self.fault_if(bad, i, refund);
+        self.fault_if(bad, i, refund, to.map(|b| (b, r)));
         r
     }
 
