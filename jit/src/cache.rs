@@ -161,6 +161,7 @@ pub struct Jit<B: CpuBus> {
     ctx: Box<Ctx>,
     /// Register-preserving entries to the cold-path helpers (`None`: call them directly).
     _thunks: Option<crate::thunks::Thunks>,
+    _stubs: Option<crate::thunks::Stubs>,
     _bus: PhantomData<fn(&mut B)>,
 }
 
@@ -184,6 +185,13 @@ impl<B: CpuBus> Jit<B> {
                 tracing::warn!(
                     "jit: no register-preserving thunks ({e}); calling helpers directly"
                 );
+                None
+            }
+        };
+        let stubs = match crate::thunks::Stubs::install(&mut helpers) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("jit: no shared exit functions ({e}); regions carry their own");
                 None
             }
         };
@@ -213,6 +221,7 @@ impl<B: CpuBus> Jit<B> {
             trampoline: None,
             ctx,
             _thunks: thunks,
+            _stubs: stubs,
             _bus: PhantomData,
         }
     }

@@ -114,6 +114,19 @@ impl Compiler {
         self.finish(dump)
     }
 
+    /// The function of the shared exit code `kind` (see `lower::ExitStub`).
+    pub fn stub(&mut self, kind: lower::ExitStub, h: Helpers) -> Result<Code, String> {
+        let call_conv = self.call_conv();
+        self.ctx.clear();
+        self.ctx.func.signature = kind.signature();
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fbc);
+            lower::lower_stub(&mut b, kind, h, call_conv);
+            b.finalize(self.isa.frontend_config());
+        }
+        self.finish(false)
+    }
+
     /// The `extern "C" fn(f, cpu, ctx) -> i32` that calls translation `f` (tail convention).
     pub fn trampoline(&mut self) -> Result<Code, String> {
         let mut sig = Signature::new(self.call_conv());

@@ -126,6 +126,56 @@ struct Sigs {
     exec: SigRef,
     rep: SigRef,
     raise: SigRef,
+    /// The shared exit code's functions (`ExitStub`), tail-called.
+    stub: [SigRef; 3],
+}
+
+/// The code every region shares for leaving, compiled once as functions of its own that a
+/// region tail-calls (so no region carries a copy): the exit (`Chain`: EIP and budget settled,
+/// then chaining to the next translation or back to the dispatcher; `Plain`: straight back),
+/// the interpreter fallback (`Interp`) and fault delivery (`Fault`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExitStub {
+    Chain,
+    Plain,
+    Interp,
+    Fault,
+}
+
+impl ExitStub {
+    pub const ALL: [ExitStub; 4] = [
+        ExitStub::Chain,
+        ExitStub::Plain,
+        ExitStub::Interp,
+        ExitStub::Fault,
+    ];
+
+    /// Parameters after the context: (eip, set, code, refund, link, mode | user << 16) for
+    /// the exits, (instruction, refund) for `Interp`, (eip, refund, budget) for `Fault`.
+    fn params(self) -> &'static [types::Type] {
+        use types::{I32, I64};
+        match self {
+            ExitStub::Chain | ExitStub::Plain => &[I64, I32, I32, I32, I64, I64, I32],
+            ExitStub::Interp => &[I64, I64, I64],
+            ExitStub::Fault => &[I64, I32, I64, I64],
+        }
+    }
+
+    fn sig_index(self) -> usize {
+        match self {
+            ExitStub::Chain | ExitStub::Plain => 0,
+            ExitStub::Interp => 1,
+            ExitStub::Fault => 2,
+        }
+    }
+
+    pub fn signature(self) -> Signature {
+        let mut sig = Signature::new(CallConv::Tail);
+        sig.params
+            .extend(self.params().iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(types::I32));
+        sig
+    }
 }
 
 /// Options that change the code generated.
@@ -186,6 +236,12 @@ struct Lower<'a, 'b> {
     links_used: u32,
     /// Lowering the region's entry (before its first block: nothing lives across a call).
     at_entry: bool,
+    /// Lowering an `ExitStub` (its shared blocks get their code; a region's tail-call it).
+    in_stub: bool,
+    /// In an exit stub: the exiting region's mode key and user tag (run-time values).
+    dyn_mode: Option<(Value, Value)>,
+    /// The region has an exit to a computed EIP that may chain (RET, indirect JMP/CALL).
+    computed_exit: bool,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -204,6 +260,69 @@ struct StubKey {
     lazy: Option<(Rec, u32)>,
 }
 
+fn import_sigs(b: &mut FunctionBuilder, h: Helpers, call_conv: CallConv) -> Sigs {
+    let i64t = types::I64;
+    let i32t = types::I32;
+    // The cold-path helpers, through register-preserving thunks when there are (`thunks`).
+    let cold = |t| crate::thunks::call_signature(t, h.preserve_all, call_conv);
+    Sigs {
+        region: b.import_signature(region_signature(CallConv::Tail)),
+        read: b.import_signature(cold(crate::thunks::READ)),
+        flags: b.import_signature(cold(crate::thunks::FLAGS)),
+        flags_entry: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t], i32t)),
+        write: b.import_signature(cold(crate::thunks::WRITE)),
+        exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
+        rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
+        raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
+        stub: [ExitStub::Chain, ExitStub::Interp, ExitStub::Fault]
+            .map(|k| b.import_signature(k.signature())),
+    }
+}
+
+/// Emit the function of the shared exit code `kind` (see `ExitStub`) into `b`: the same
+/// blocks a region would have, entered with the function's parameters.
+pub fn lower_stub(b: &mut FunctionBuilder, kind: ExitStub, h: Helpers, call_conv: CallConv) {
+    let sigs = import_sigs(b, h, call_conv);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    b.ins().set_pinned_reg(p[0]);
+    let region = Region {
+        entry_eip: 0,
+        phys: 0,
+        code32: true,
+        blocks: Vec::new(),
+        max_last: 0,
+        index: HashMap::new(),
+        straddles: false,
+        string_quirks: false,
+    };
+    let mut l = Lower::new(b, &region, h, sigs, true, false, 0, LowerOptions::default());
+    l.in_stub = true;
+    let (blk, args) = match kind {
+        ExitStub::Chain | ExitStub::Plain => {
+            let mu = p[6];
+            let mode = l.b.ins().band_imm_s(mu, 0xFFFF);
+            let user = l.b.ins().ushr_imm_s(mu, 16);
+            l.dyn_mode = Some((mode, user));
+            (l.exit_block(kind == ExitStub::Chain), &p[1..6])
+        }
+        ExitStub::Interp => {
+            let b = l.interp_block();
+            (b, &p[1..3])
+        }
+        ExitStub::Fault => {
+            let b = l.fault_block();
+            (b, &p[1..4])
+        }
+    };
+    let args: Vec<BlockArg> = args.iter().map(|&v| BlockArg::Value(v)).collect();
+    l.b.ins().jump(blk, &args);
+    l.finish_exits();
+    l.b.seal_all_blocks();
+}
+
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
 pub fn lower_region(
     b: &mut FunctionBuilder,
@@ -216,20 +335,7 @@ pub fn lower_region(
     opts: LowerOptions,
     links: Links,
 ) {
-    let i64t = types::I64;
-    let i32t = types::I32;
-    // The cold-path helpers, through register-preserving thunks when there are (`thunks`).
-    let cold = |t| crate::thunks::call_signature(t, h.preserve_all, call_conv);
-    let sigs = Sigs {
-        region: b.import_signature(region_signature(CallConv::Tail)),
-        read: b.import_signature(cold(crate::thunks::READ)),
-        flags: b.import_signature(cold(crate::thunks::FLAGS)),
-        flags_entry: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t], i32t)),
-        write: b.import_signature(cold(crate::thunks::WRITE)),
-        exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
-        rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
-        raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
-    };
+    let sigs = import_sigs(b, h, call_conv);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
@@ -278,37 +384,11 @@ pub fn lower_region(
         .iter()
         .map(|g| (g.eip, b.create_block()))
         .collect::<HashMap<_, _>>();
-    let mut l = Lower {
-        b,
-        regs: RegCache::default(),
-        cpu: None,
-        ctxv: None,
-        sigs,
-        h,
-        region,
-        heads,
-        code32: region.code32,
-        stack32,
-        mf: MemFlagsData::trusted(),
-        user_tag: if user { tlb::USER } else { 0 },
-        mode,
-        inline_memory: !opts.no_inline_memory,
-        exits: [None, None],
-        fault_blk: None,
-        fault_stub: None,
-        live_now: STATUS,
-        self_loop: None,
-        interp_blk: None,
-        known: None,
-        maybe_lazy: 0,
-        last_writer: None,
-        kinds,
-        need,
-        code_hit: None,
-        links,
-        links_used: 0,
-        at_entry: false,
-    };
+    let mut l = Lower::new(b, region, h, sigs, stack32, user, mode, opts);
+    l.heads = heads;
+    l.kinds = kinds;
+    l.need = need;
+    l.links = links;
     l.reload();
     // A translation that chained here may have left its lazy flag record in the context
     // (see `chain`): it stays there; make exact what the first block needs.
@@ -323,6 +403,56 @@ pub fn lower_region(
     }
     l.finish_exits();
     l.b.seal_all_blocks();
+}
+
+impl<'a, 'b> Lower<'a, 'b> {
+    /// A lowering of `region` with nothing emitted yet (no block heads, kinds or links).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        b: &'a mut FunctionBuilder<'b>,
+        region: &'a Region,
+        h: Helpers,
+        sigs: Sigs,
+        stack32: bool,
+        user: bool,
+        mode: u32,
+        opts: LowerOptions,
+    ) -> Self {
+        Lower {
+            b,
+            regs: RegCache::default(),
+            cpu: None,
+            ctxv: None,
+            sigs,
+            h,
+            region,
+            heads: HashMap::new(),
+            code32: region.code32,
+            stack32,
+            mf: MemFlagsData::trusted(),
+            user_tag: if user { tlb::USER } else { 0 },
+            mode,
+            inline_memory: !opts.no_inline_memory,
+            exits: [None, None],
+            fault_blk: None,
+            fault_stub: None,
+            live_now: STATUS,
+            self_loop: None,
+            interp_blk: None,
+            known: None,
+            maybe_lazy: 0,
+            last_writer: None,
+            kinds: Vec::new(),
+            need: Vec::new(),
+            code_hit: None,
+            links: Links::default(),
+            links_used: 0,
+            at_entry: false,
+            in_stub: false,
+            dyn_mode: None,
+            computed_exit: false,
+        }
+    }
 }
 
 impl Lower<'_, '_> {
@@ -595,6 +725,7 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.sync_regs();
         let slot = if chain { self.link_slot() } else { None };
+        self.computed_exit |= chain;
         if let Some(slot) = slot {
             self.try_link(slot, v, exits::LinkTo::Computed);
         }
@@ -740,18 +871,7 @@ impl Lower<'_, '_> {
     /// behaviour is needed, e.g. a jump beyond the CS limit raising #GP): one shared block
     /// per region, so the rare case costs little code.
     fn interp_exit(&mut self, i: &Instruction, refund: i64) {
-        let ib = match self.interp_blk {
-            Some(b) => b,
-            None => {
-                let b = self.b.create_block();
-                for t in [types::I64, types::I64] {
-                    self.b.append_block_param(b, t);
-                }
-                self.b.set_cold_block(b);
-                self.interp_blk = Some(b);
-                b
-            }
-        };
+        let ib = self.interp_block();
         self.flush_lazy();
         self.sync_regs();
         let ip = self
@@ -762,6 +882,36 @@ impl Lower<'_, '_> {
         self.b
             .ins()
             .jump(ib, &[BlockArg::Value(ip), BlockArg::Value(rf)]);
+    }
+
+    /// The region's shared block that runs one instruction with the interpreter and leaves
+    /// (parameters: the instruction's address, the refund), emitted by `finish_exits`.
+    fn interp_block(&mut self) -> Block {
+        if let Some(b) = self.interp_blk {
+            return b;
+        }
+        let b = self.b.create_block();
+        for t in [types::I64, types::I64] {
+            self.b.append_block_param(b, t);
+        }
+        self.b.set_cold_block(b);
+        self.interp_blk = Some(b);
+        b
+    }
+
+    /// The region's shared fault block (parameters: EIP, refund, budget at the instruction),
+    /// emitted by `finish_exits`.
+    fn fault_block(&mut self) -> Block {
+        if let Some(b) = self.fault_blk {
+            return b;
+        }
+        let b = self.b.create_block();
+        for t in [types::I32, types::I64, types::I64] {
+            self.b.append_block_param(b, t);
+        }
+        self.b.set_cold_block(b);
+        self.fault_blk = Some(b);
+        b
     }
 
     // ---- registers -------------------------------------------------------------------------
@@ -884,18 +1034,7 @@ impl Lower<'_, '_> {
     /// The block (and its arguments) that leaves through the fault path of `i` (see
     /// `fault_exit`), for a branch that goes there itself.
     fn fault_target(&mut self, i: &Instruction, refund: i64) -> (Block, [BlockArg; 2]) {
-        let fb = match self.fault_blk {
-            Some(b) => b,
-            None => {
-                let b = self.b.create_block();
-                for t in [types::I32, types::I64, types::I64] {
-                    self.b.append_block_param(b, t);
-                }
-                self.b.set_cold_block(b);
-                self.fault_blk = Some(b);
-                b
-            }
-        };
+        let fb = self.fault_block();
         // Fault paths with the same registers and lazy record to store share one stub that
         // stores them (a block has many accesses and few changes in between).
         let key = self.stub_key();

@@ -428,6 +428,9 @@ pub struct Helpers {
     pub preserve_all: bool,
     /// `h_x87` per x87 instruction class.
     pub x87: [usize; ironbox_cpu::x87::class::COUNT],
+    /// The shared exit code's functions, per `lower::ExitStub` (0: none yet; regions then
+    /// carry the code themselves).
+    pub stubs: [usize; 4],
 }
 
 impl Helpers {
@@ -444,6 +447,7 @@ impl Helpers {
             rep: h_rep::<B> as *const () as usize,
             preserve_all: false,
             x87: x87::helpers::<B>(),
+            stubs: [0; 4],
         }
     }
 }

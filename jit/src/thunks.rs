@@ -118,3 +118,34 @@ impl Thunks {
         Ok(Thunks { _module: module })
     }
 }
+
+/// The shared exit code's functions (`lower::ExitStub`), in a module of their own that no
+/// cache flush frees (regions hold their addresses as constants).
+pub struct Stubs {
+    _module: JITModule,
+}
+
+impl Stubs {
+    /// Compile the exit stubs for helpers `h` (thunks installed first: the stubs call them)
+    /// and point `h.stubs` at them.
+    pub fn install(h: &mut Helpers) -> Result<Stubs, String> {
+        let mut module = JITModule::new(JITBuilder::with_isa(host_isa(), default_libcall_names()));
+        let mut compiler = crate::compiler::Compiler::new();
+        let mut ids = Vec::new();
+        for kind in crate::lower::ExitStub::ALL {
+            let code = compiler.stub(kind, *h)?;
+            let id = module
+                .declare_anonymous_function(&kind.signature())
+                .map_err(|e| e.to_string())?;
+            module
+                .define_function_bytes(id, code.align, &code.bytes, &[])
+                .map_err(|e| e.to_string())?;
+            ids.push((kind, id));
+        }
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        for (kind, id) in ids {
+            h.stubs[kind as usize] = module.get_finalized_function(id) as usize;
+        }
+        Ok(Stubs { _module: module })
+    }
+}

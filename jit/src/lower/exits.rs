@@ -1,6 +1,8 @@
 //! Leaving translated code: the region's shared exit blocks (registers and flags written
 //! back, EIP and budget settled), chaining into the next translation through an exit's own
 //! link (`JumpCache::links`) or the jump cache and its code TLB, and the shared fault block.
+//! The shared blocks' code is compiled once, as `ExitStub` functions the blocks tail-call
+//! (`lower_stub`), except the jump-cache lookup of regions with computed exits.
 
 use super::*;
 
@@ -177,10 +179,13 @@ impl Lower<'_, '_> {
         let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
         let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
         let m1 = self.b.ins().icmp(IntCC::Equal, elin, lin);
-        let m2 = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, emode, self.mode as i64);
+        let m2 = match self.dyn_mode {
+            Some((mode, _)) => self.b.ins().icmp(IntCC::Equal, emode, mode),
+            None => self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, emode, self.mode as i64),
+        };
         let m3 = self
             .b
             .ins()
@@ -194,15 +199,22 @@ impl Lower<'_, '_> {
         let ptag = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_TAG);
         let pphys = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_PHYS);
         let page = self.b.ins().band_imm_s(lin, 0xFFFF_F000u32 as i32 as i64);
-        let user = if self.user_tag != 0 {
-            jumpcache::USER
-        } else {
-            0
+        let tag = match self.dyn_mode {
+            Some((_, user)) => {
+                let t = self.b.ins().bor_imm_s(page, jumpcache::VALID as i64);
+                self.b.ins().bor(t, user)
+            }
+            None => {
+                let user = if self.user_tag != 0 {
+                    jumpcache::USER
+                } else {
+                    0
+                };
+                self.b
+                    .ins()
+                    .bor_imm_s(page, (jumpcache::VALID | user) as i64)
+            }
         };
-        let tag = self
-            .b
-            .ins()
-            .bor_imm_s(page, (jumpcache::VALID | user) as i64);
         let m4 = self.b.ins().icmp(IntCC::Equal, ptag, tag);
         let ephys = self.b.ins().load(types::I32, self.mf, ent, JE_PHYS);
         let m5 = self.b.ins().icmp(IntCC::Equal, pphys, ephys);
@@ -253,6 +265,10 @@ impl Lower<'_, '_> {
         self.regs = RegCache::default();
         self.cpu = None;
         self.ctxv = None;
+        if !self.in_stub && self.h.stubs.iter().all(|&s| s != 0) {
+            self.finish_exits_with_stubs();
+            return;
+        }
         if let Some(ib) = self.interp_blk {
             self.b.switch_to_block(ib);
             let p = self.b.block_params(ib).to_vec();
@@ -301,24 +317,68 @@ impl Lower<'_, '_> {
             self.b.ins().jump(blk, &args);
         }
         for regs in [true, false] {
-            let Some(b) = self.exits[regs as usize] else {
+            self.emit_exit_block(regs);
+        }
+    }
+
+    /// The code of the shared exit block (`exit_block`), if the region has it.
+    fn emit_exit_block(&mut self, regs: bool) {
+        let Some(b) = self.exits[regs as usize] else {
+            return;
+        };
+        self.b.switch_to_block(b);
+        let p = self.b.block_params(b).to_vec();
+        let (eip, set, code, refund, link) = (p[0], p[1], p[2], p[3], p[4]);
+        let cpu = self.cpu_ptr();
+        let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
+        let has = self.b.ins().band_imm_s(set, 1);
+        let e = self.b.ins().select(has, eip, cur);
+        self.b.ins().store(self.mf, e, cpu, EIP);
+        let bud = self.bud_get();
+        let bud = self.b.ins().iadd(bud, refund);
+        self.ctx_store(bud, CTX_BUDGET);
+        if regs {
+            self.chain(set, e, cpu, code, link);
+        } else {
+            self.b.ins().return_(&[code]);
+        }
+    }
+
+    /// `finish_exits` when the shared exit code is in `ExitStub` functions: each shared
+    /// block tail-calls its function with its parameters (but see `computed_exit`).
+    fn finish_exits_with_stubs(&mut self) {
+        let call = |l: &mut Self, blk: Block, kind: ExitStub, extra: Option<i64>| {
+            l.b.switch_to_block(blk);
+            let mut args = vec![l.ctx()];
+            args.extend(l.b.block_params(blk).iter().copied());
+            args.extend(extra.map(|x| l.b.ins().iconst(types::I32, x)));
+            let f = l
+                .b
+                .ins()
+                .iconst(types::I64, l.h.stubs[kind as usize] as i64);
+            l.b.ins()
+                .return_call_indirect(l.sigs.stub[kind.sig_index()], f, &args);
+        };
+        if let Some(ib) = self.interp_blk {
+            call(self, ib, ExitStub::Interp, None);
+        }
+        if let Some(fb) = self.fault_blk {
+            call(self, fb, ExitStub::Fault, None);
+        }
+        for (regs, kind) in [(true, ExitStub::Chain), (false, ExitStub::Plain)] {
+            if regs && self.computed_exit {
+                // RET and indirect jumps often miss their exit link: their lookup in the
+                // jump cache stays in the region, one tail call fewer.
+                self.emit_exit_block(true);
                 continue;
-            };
-            self.b.switch_to_block(b);
-            let p = self.b.block_params(b).to_vec();
-            let (eip, set, code, refund, link) = (p[0], p[1], p[2], p[3], p[4]);
-            let cpu = self.cpu_ptr();
-            let cur = self.b.ins().load(types::I32, self.mf, cpu, EIP);
-            let has = self.b.ins().band_imm_s(set, 1);
-            let e = self.b.ins().select(has, eip, cur);
-            self.b.ins().store(self.mf, e, cpu, EIP);
-            let bud = self.bud_get();
-            let bud = self.b.ins().iadd(bud, refund);
-            self.ctx_store(bud, CTX_BUDGET);
-            if regs {
-                self.chain(set, e, cpu, code, link);
-            } else {
-                self.b.ins().return_(&[code]);
+            }
+            if let Some(b) = self.exits[regs as usize] {
+                let user = if self.user_tag != 0 {
+                    jumpcache::USER
+                } else {
+                    0
+                };
+                call(self, b, kind, Some((self.mode | user << 16) as i64));
             }
         }
     }
