@@ -31,6 +31,8 @@ pub fn host_isa() -> OwnedTargetIsa {
     fb.set("preserve_frame_pointers", "true")
         .expect("known setting");
     fb.set("is_pic", "false").expect("known setting");
+    // Nothing unwinds through translations (no exceptions, no host backtraces needed).
+    fb.set("unwind_info", "false").expect("known setting");
     // Translations keep their context in the pinned register (r15 on x86-64).
     fb.set("enable_pinned_reg", "true").expect("known setting");
     // `IRONBOX_JIT_VERIFY=true` checks every function's IR (slow; for debugging lowerings).
