@@ -307,7 +307,9 @@ impl<B: CpuBus> Jit<B> {
             // Not entries that anything jumps to: where the last run's budget ran out, and
             // the instructions the interpreter steps one by one when a block does not fit
             // what is left of the budget (the end of every run slice, anywhere in a loop).
-            if resumed || budget < crate::region::MAX_BLOCK as u64 {
+            // (With one-instruction blocks every instruction is a block: nothing to skip.)
+            let blocks = self.limits.block_instrs as u64;
+            if blocks > 1 && (resumed || budget < blocks) {
                 return None;
             }
             let hits = e.hits + 1;
