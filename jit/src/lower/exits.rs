@@ -352,10 +352,9 @@ impl Lower<'_, '_> {
             let mut args = vec![l.ctx()];
             args.extend(l.b.block_params(blk).iter().copied());
             args.extend(extra.map(|x| l.b.ins().iconst(types::I32, x)));
-            let f = l
-                .b
-                .ins()
-                .iconst(types::I64, l.h.stubs[kind as usize] as i64);
+            let f =
+                l.b.ins()
+                    .iconst(types::I64, l.h.stubs[kind as usize] as i64);
             l.b.ins()
                 .return_call_indirect(l.sigs.stub[kind.sig_index()], f, &args);
         };

@@ -366,7 +366,10 @@ impl Lower<'_, '_> {
                 // (Nothing lives across the call yet: the C convention costs nothing here.)
                 let cx = self.ctx();
                 let h = self.b.ins().iconst(types::I64, self.h.flags_entry as i64);
-                let call = self.b.ins().call_indirect(self.sigs.flags_entry, h, &[cx, f, m]);
+                let call = self
+                    .b
+                    .ins()
+                    .call_indirect(self.sigs.flags_entry, h, &[cx, f, m]);
                 self.b.inst_results(call)[0]
             } else {
                 self.call_h_flags(f, m)
