@@ -51,6 +51,7 @@ mod regs;
 mod x87;
 
 use classify::*;
+pub use exits::{lower_stub, ExitStub};
 use flags::{hot_need, live_after, Rec};
 pub use flags::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_SUB};
 use regs::{RegCache, SelfLoop};
@@ -128,54 +129,6 @@ struct Sigs {
     raise: SigRef,
     /// The shared exit code's functions (`ExitStub`), tail-called.
     stub: [SigRef; 3],
-}
-
-/// The code every region shares for leaving, compiled once as functions of its own that a
-/// region tail-calls (so no region carries a copy): the exit (`Chain`: EIP and budget settled,
-/// then chaining to the next translation or back to the dispatcher; `Plain`: straight back),
-/// the interpreter fallback (`Interp`) and fault delivery (`Fault`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ExitStub {
-    Chain,
-    Plain,
-    Interp,
-    Fault,
-}
-
-impl ExitStub {
-    pub const ALL: [ExitStub; 4] = [
-        ExitStub::Chain,
-        ExitStub::Plain,
-        ExitStub::Interp,
-        ExitStub::Fault,
-    ];
-
-    /// Parameters after the context: (eip, set, code, refund, link, mode | user << 16) for
-    /// the exits, (instruction, refund) for `Interp`, (eip, refund, budget) for `Fault`.
-    fn params(self) -> &'static [types::Type] {
-        use types::{I32, I64};
-        match self {
-            ExitStub::Chain | ExitStub::Plain => &[I64, I32, I32, I32, I64, I64, I32],
-            ExitStub::Interp => &[I64, I64, I64],
-            ExitStub::Fault => &[I64, I32, I64, I64],
-        }
-    }
-
-    fn sig_index(self) -> usize {
-        match self {
-            ExitStub::Chain | ExitStub::Plain => 0,
-            ExitStub::Interp => 1,
-            ExitStub::Fault => 2,
-        }
-    }
-
-    pub fn signature(self) -> Signature {
-        let mut sig = Signature::new(CallConv::Tail);
-        sig.params
-            .extend(self.params().iter().map(|&t| AbiParam::new(t)));
-        sig.returns.push(AbiParam::new(types::I32));
-        sig
-    }
 }
 
 /// Options that change the code generated.
@@ -277,50 +230,6 @@ fn import_sigs(b: &mut FunctionBuilder, h: Helpers, call_conv: CallConv) -> Sigs
         stub: [ExitStub::Chain, ExitStub::Interp, ExitStub::Fault]
             .map(|k| b.import_signature(k.signature())),
     }
-}
-
-/// Emit the function of the shared exit code `kind` (see `ExitStub`) into `b`: the same
-/// blocks a region would have, entered with the function's parameters.
-pub fn lower_stub(b: &mut FunctionBuilder, kind: ExitStub, h: Helpers, call_conv: CallConv) {
-    let sigs = import_sigs(b, h, call_conv);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let p = b.block_params(entry).to_vec();
-    b.ins().set_pinned_reg(p[0]);
-    let region = Region {
-        entry_eip: 0,
-        phys: 0,
-        code32: true,
-        blocks: Vec::new(),
-        max_last: 0,
-        index: HashMap::new(),
-        straddles: false,
-        string_quirks: false,
-    };
-    let mut l = Lower::new(b, &region, h, sigs, true, false, 0, LowerOptions::default());
-    l.in_stub = true;
-    let (blk, args) = match kind {
-        ExitStub::Chain | ExitStub::Plain => {
-            let mu = p[6];
-            let mode = l.b.ins().band_imm_s(mu, 0xFFFF);
-            let user = l.b.ins().ushr_imm_s(mu, 16);
-            l.dyn_mode = Some((mode, user));
-            (l.exit_block(kind == ExitStub::Chain), &p[1..6])
-        }
-        ExitStub::Interp => {
-            let b = l.interp_block();
-            (b, &p[1..3])
-        }
-        ExitStub::Fault => {
-            let b = l.fault_block();
-            (b, &p[1..4])
-        }
-    };
-    let args: Vec<BlockArg> = args.iter().map(|&v| BlockArg::Value(v)).collect();
-    l.b.ins().jump(blk, &args);
-    l.finish_exits();
-    l.b.seal_all_blocks();
 }
 
 /// Emit the IR of `region` into the function `b` builds. `stack32` is SS.B.
