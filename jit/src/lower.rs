@@ -2,7 +2,8 @@
 //!
 //! Between guest blocks all guest state is in memory: GPRs and EFLAGS in the CPU state, the
 //! lazy flag record and the instruction budget in the context (`Ctx`), whose address is in
-//! the pinned register. Within a guest block, registers read or written are SSA values
+//! the pinned register; except into a block with one way in, which continues its
+//! predecessor's state (`fuse`). Within a guest block, registers read or written are SSA values
 //! (`RegCache`), stored back wherever something outside the block may look (the jump to
 //! another block, exits, fault paths, interpreter calls). No value lives across blocks or
 //! across a call to the host's C convention, so register allocation stays local and cheap;
@@ -46,6 +47,7 @@ mod cond;
 mod exchange;
 mod exits;
 mod flags;
+mod fuse;
 mod memory;
 mod regs;
 mod x87;
@@ -195,6 +197,19 @@ struct Lower<'a, 'b> {
     dyn_mode: Option<(Value, Value)>,
     /// The region has an exit to a computed EIP that may chain (RET, indirect JMP/CALL).
     computed_exit: bool,
+    /// Per guest block: it has one way in and continues its predecessor's state (`fuse`);
+    /// the state it was given once its predecessor jumped there; those not lowered yet.
+    fusable: Vec<Option<usize>>,
+    carried: Vec<Option<fuse::Carried>>,
+    pending: Vec<usize>,
+    /// Per guest block: lowered from the stored state (so any block may jump to it).
+    fresh: Vec<bool>,
+    /// Per guest block: the budget its check asks for, and whether its predecessor's check
+    /// covers it when fused (`fuse::budget_checks`).
+    budget_need: Vec<i64>,
+    covered: Vec<bool>,
+    /// The guest block being lowered.
+    cur_block: usize,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -293,8 +308,15 @@ pub fn lower_region(
         .iter()
         .map(|g| (g.eip, b.create_block()))
         .collect::<HashMap<_, _>>();
+    let fusable = fuse::fusable(region, &kinds);
+    let (budget_need, covered) = fuse::budget_checks(region, &fusable);
     let mut l = Lower::new(b, region, h, sigs, stack32, user, mode, opts);
     l.heads = heads;
+    l.carried = vec![None; fusable.len()];
+    l.fresh = vec![false; fusable.len()];
+    l.fusable = fusable;
+    l.budget_need = budget_need;
+    l.covered = covered;
     l.kinds = kinds;
     l.need = need;
     l.links = links;
@@ -307,8 +329,17 @@ pub fn lower_region(
     l.at_entry = false;
     let first = l.heads[&region.entry_eip];
     l.b.ins().jump(first, &[]);
-    for gi in 0..region.blocks.len() {
-        l.block(gi);
+    // A fused block is lowered after its predecessor (from whose state it starts); one
+    // whose predecessor never jumped there (unreachable) is lowered as any other.
+    for pass in 0..2 {
+        for gi in 0..region.blocks.len() {
+            if l.fusable[gi].is_some() == (pass == 1) && l.carried[gi].is_none() {
+                l.block(gi);
+                while let Some(f) = l.pending.pop() {
+                    l.block(f);
+                }
+            }
+        }
     }
     l.finish_exits();
     l.b.seal_all_blocks();
@@ -360,6 +391,13 @@ impl<'a, 'b> Lower<'a, 'b> {
             in_stub: false,
             dyn_mode: None,
             computed_exit: false,
+            fusable: Vec::new(),
+            carried: Vec::new(),
+            pending: Vec::new(),
+            fresh: Vec::new(),
+            budget_need: Vec::new(),
+            covered: Vec::new(),
+            cur_block: 0,
         }
     }
 }
@@ -463,30 +501,42 @@ impl Lower<'_, '_> {
         let g = &region.blocks[gi];
         let head = self.heads[&g.eip];
         self.b.switch_to_block(head);
-        // The lazy record is in the context here (see `goto`), the registers in the state;
-        // the context and CPU pointers are taken afresh as after a call.
-        self.regs = RegCache::default();
-        self.after_call();
-        self.known = None;
-        self.last_writer = None;
-        self.maybe_lazy = STATUS & !self.need[gi];
         self.self_loop = None;
-        if let Some((reads, writes)) = self_loop_registers(g, &self.kinds[gi]) {
-            self.enter_self_loop(g, reads, writes);
+        self.cur_block = gi;
+        let fused = self.carried[gi];
+        if let Some(c) = fused {
+            // Fused: everything as the predecessor left it (see `fuse`).
+            self.enter_fused(c);
+        } else {
+            // The lazy record is in the context here (see `goto`), the registers in the
+            // state; the context and CPU pointers are taken afresh as after a call.
+            self.fresh[gi] = true;
+            self.regs = RegCache::default();
+            self.after_call();
+            self.known = None;
+            self.last_writer = None;
+            self.maybe_lazy = STATUS & !self.need[gi];
+            if let Some((reads, writes)) = self_loop_registers(g, &self.kinds[gi]) {
+                self.enter_self_loop(g, reads, writes);
+            }
         }
         let n = g.instrs.len();
-        // Budget: the whole block must fit, else leave before it.
+        // Budget: the whole block must fit, and any blocks fused to it, else leave before
+        // it. (A fused block's predecessor checked for it.)
         let bud = self.bud_get();
-        let short = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, bud, n as i64);
-        let out = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.ins().brif(short, out, &[], cont, &[]);
-        self.b.switch_to_block(out);
-        self.exit_const(Some(g.eip), EXIT_NONE, 0);
-        self.b.switch_to_block(cont);
+        if fused.is_none() || !self.covered[gi] {
+            let need = self.budget_need[gi];
+            let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, bud, need);
+            let out = self.b.create_block();
+            let cont = self.b.create_block();
+            self.b.ins().brif(short, out, &[], cont, &[]);
+            self.b.switch_to_block(out);
+            // (Code only: the state goes on into the block.)
+            let st = self.branch_state();
+            self.exit_const(Some(g.eip), EXIT_NONE, 0);
+            self.set_branch_state(st);
+            self.b.switch_to_block(cont);
+        }
         let bud = self.b.ins().iadd_imm_s(bud, -(n as i64));
         self.bud_set(bud);
 

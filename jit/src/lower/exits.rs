@@ -501,6 +501,15 @@ impl Lower<'_, '_> {
         } else if let Some(&h) = self.heads.get(&eip) {
             let gi = self.region.index[&eip];
             self.materialize(self.need[gi]);
+            if self.fusable.get(gi).is_some_and(|f| f.is_some()) && !self.fresh[gi] {
+                if self.fuse_into(gi) {
+                    self.b.ins().jump(h, &[]);
+                } else {
+                    // (More ways in than `fuse::fusable` counted: leave instead.)
+                    self.exit_to(Some(eip));
+                }
+                return;
+            }
             self.flush_lazy();
             self.sync_regs();
             self.b.ins().jump(h, &[]);
