@@ -432,7 +432,17 @@ impl<B: CpuBus> Jit<B> {
     /// installed by `collect` when done). A failure marks the entry to stay interpreted.
     fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Compiled> {
         let (phys, eip, mode) = key;
-        let found = discover(cpu, bus, eip, phys, self.limits).and_then(|r| {
+        // Blocks never seen yet stay out of the region (see `discover`); not with
+        // one-instruction blocks (instruction tests), where nothing has run before.
+        let prune = self.limits.block_instrs > 1;
+        let ran = |s: u32, p: u32| {
+            !prune
+                || self.entries.get(&(p, s, mode)).is_some_and(|&i| {
+                    let e = self.slots[i as usize];
+                    e.hits > 0 || e.c != NONE || e.state != 0
+                })
+        };
+        let found = discover(cpu, bus, eip, phys, self.limits, &ran).and_then(|r| {
             // The page's generation now: the code is stale if it changes.
             cpu.code_page_gen(phys >> 12).map(|g| (r, g))
         });
