@@ -155,7 +155,16 @@ pub fn discover<B: CpuBus>(
                 {
                     follow(i.near_branch_target() as u32);
                 }
-                if matches!(flow, FlowControl::ConditionalBranch | FlowControl::Call) {
+                // A call's return site is reached inside the region only by a RET of a callee
+                // inside it: not when the callee is on another page (then it is dead code
+                // here, taking a block of the region's few).
+                let callee_here = || {
+                    let t = i.near_branch_target() as u32;
+                    phys.wrapping_add(t.wrapping_sub(eip)) >> 12 == page
+                };
+                if flow == FlowControl::ConditionalBranch
+                    || (flow == FlowControl::Call && has_near_target(&i) && callee_here())
+                {
                     follow(next(at, len, code32));
                 }
                 break;
@@ -215,12 +224,18 @@ mod tests {
     use ironbox_cpu::state::{SegReg, Segment};
     use ironbox_cpu::CpuModel;
 
-    /// 16-bit code at 0x1000: `jz 0x1006 / nop / nop / loop: dec cx / jnz loop / hlt`, with
-    /// 0x1006 the `dec` (so the `jz` target is the loop).
+    /// 16-bit code at 0x1000: `jz 0x1006 / nop / nop / nop / nop / loop: dec cx / jnz loop /
+    /// hlt`.
     fn region_with(ran: &dyn Fn(u32, u32) -> bool) -> Region {
+        region_of(
+            &[0x74, 0x04, 0x90, 0x90, 0x90, 0x90, 0x49, 0x75, 0xFD, 0xF4],
+            ran,
+        )
+    }
+
+    fn region_of(code: &[u8], ran: &dyn Fn(u32, u32) -> bool) -> Region {
         let mut bus = FlatBus::new(1 << 20);
-        let code = [0x74, 0x04, 0x90, 0x90, 0x90, 0x90, 0x49, 0x75, 0xFD, 0xF4];
-        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(code);
         let mut cpu = Cpu::new(CpuModel::Pentium2);
         cpu.s.seg[SegReg::Cs as usize] = Segment::real(0);
         cpu.s.eip = 0x1000;
@@ -242,5 +257,22 @@ mod tests {
         let mut heads: Vec<u32> = some.blocks.iter().map(|b| b.eip).collect();
         heads.sort();
         assert_eq!(heads, [0x1000, 0x1006, 0x1009]);
+    }
+
+    #[test]
+    fn return_sites_of_calls_to_other_pages_stay_out() {
+        // call 0x1006 (this page) / call 0x3000 (another page) / nop / ret (at 0x1006)
+        let near = [0xE8, 0x03, 0x00, 0xE8, 0xFA, 0x1F, 0x90, 0xC3];
+        let r = region_of(&near, &|_, _| true);
+        let mut heads: Vec<u32> = r.blocks.iter().map(|b| b.eip).collect();
+        heads.sort();
+        // The first call's target and return site (the second call) are in; the second
+        // call's return site (0x1006 again, as the callee) is in through the first call only.
+        assert_eq!(heads, [0x1000, 0x1003, 0x1006]);
+        // A call to another page alone: its return site stays out.
+        let far = [0xE8, 0xFD, 0x1F, 0x90, 0xC3];
+        let r = region_of(&far, &|_, _| true);
+        let heads: Vec<u32> = r.blocks.iter().map(|b| b.eip).collect();
+        assert_eq!(heads, [0x1000]);
     }
 }
