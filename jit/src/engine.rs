@@ -40,8 +40,9 @@ pub const DEFAULT_THRESHOLD: u32 = 3000;
 /// The threshold when compiling in the background: compile time is then off the guest's
 /// path, and the worker takes the hottest job first (Linux benchmark, 8-block regions: 3000
 /// -> 1500 interpreted ~20% fewer instructions and cut the main thread's CPU time by ~1 s,
-/// for ~2.4 s more on the worker).
-pub const BACKGROUND_THRESHOLD: u32 = 1500;
+/// for ~2.4 s more on the worker; once regions left out blocks that never ran, 1500 -> 800
+/// took 3-4% off the Linux benchmarks; 300-800 measured alike).
+pub const BACKGROUND_THRESHOLD: u32 = 800;
 
 enum Inner<B: CpuBus> {
     Interp,
