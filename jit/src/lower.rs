@@ -7,8 +7,9 @@
 //! (`RegCache`), stored back wherever something outside the block may look (the jump to
 //! another block, exits, fault paths, interpreter calls). No value lives across blocks or
 //! across a call to the host's C convention, so register allocation stays local and cheap;
-//! the one exception is a block that branches to itself, which carries its registers
-//! around the loop (`enter_self_loop`). Cold-path helpers are called through thunks that
+//! the exceptions are a block with one way in, which continues its predecessor's values
+//! (`fuse`), and a loop (a block that branches to itself, or that blocks fused to it branch
+//! back to), which carries its registers around (`enter_self_loop`). Cold-path helpers are called through thunks that
 //! preserve every register (`thunks`). The integer instructions that matter are
 //! lowered by hand: moves, ALU operations, LEA, MOVZX/MOVSX, PUSH/POP/LEAVE, INC/DEC/NEG/NOT,
 //! shifts, multiplies and divides, CBW..CDQ, flag operations, near CALL/RET/JMP and plain
@@ -503,8 +504,8 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(head);
         self.self_loop = None;
         self.cur_block = gi;
-        let fused = self.carried[gi];
-        if let Some(c) = fused {
+        let fused = self.carried[gi].is_some();
+        if let Some(c) = self.carried[gi].clone() {
             // Fused: everything as the predecessor left it (see `fuse`).
             self.enter_fused(c);
         } else {
@@ -516,15 +517,20 @@ impl Lower<'_, '_> {
             self.known = None;
             self.last_writer = None;
             self.maybe_lazy = STATUS & !self.need[gi];
-            if let Some((reads, writes)) = self_loop_registers(g, &self.kinds[gi]) {
-                self.enter_self_loop(g, reads, writes);
+            let body = self.loop_body(gi);
+            let blocks: Vec<_> = body
+                .iter()
+                .map(|&b| (&region.blocks[b], self.kinds[b].as_slice()))
+                .collect();
+            if let Some((reads, writes)) = loop_registers(&blocks) {
+                self.enter_self_loop(&body, reads, writes);
             }
         }
         let n = g.instrs.len();
         // Budget: the whole block must fit, and any blocks fused to it, else leave before
         // it. (A fused block's predecessor checked for it.)
         let bud = self.bud_get();
-        if fused.is_none() || !self.covered[gi] {
+        if !fused || !self.covered[gi] {
             let need = self.budget_need[gi];
             let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, bud, need);
             let out = self.b.create_block();

@@ -317,24 +317,29 @@ pub(super) fn rep_string(i: &Instruction) -> bool {
     (i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix()) && i.is_string_instruction()
 }
 
-/// For a block that ends in a branch to itself and never calls the interpreter: the
-/// registers it reads and writes (bit n: GPR n), as iced-x86 reports them (implicit ones
-/// too). `None` for any other block.
-pub(super) fn self_loop_registers(
-    g: &crate::region::GuestBlock,
-    kinds: &[Kind],
-) -> Option<(u8, u8)> {
+/// For a loop of blocks that never call the interpreter (`body`: the loop's head first, then
+/// the blocks fused to it, see `fuse`), where some block of it branches back to the head:
+/// the registers they read and write (bit n: GPR n), as iced-x86 reports them (implicit
+/// ones too). `None` if no block branches back to the head.
+pub(super) fn loop_registers(body: &[(&crate::region::GuestBlock, &[Kind])]) -> Option<(u8, u8)> {
     use iced_x86::{InstructionInfoFactory, OpAccess};
-    let last = g.instrs.last()?;
-    let to_self = matches!(kinds.last(), Some(Kind::Branch | Kind::Loop))
-        && has_near_target(last)
-        && last.near_branch_target() as u32 == g.eip;
-    if !to_self || kinds.iter().any(|k| matches!(k, Kind::Interp | Kind::Div)) {
+    let head = body.first()?.0.eip;
+    let back = body.iter().any(|(g, kinds)| {
+        g.instrs.last().is_some_and(|last| {
+            matches!(kinds.last(), Some(Kind::Branch | Kind::Loop))
+                && has_near_target(last)
+                && last.near_branch_target() as u32 == head
+        })
+    });
+    let calls = body
+        .iter()
+        .any(|(_, kinds)| kinds.iter().any(|k| matches!(k, Kind::Interp | Kind::Div)));
+    if !back || calls {
         return None;
     }
     let mut f = InstructionInfoFactory::new();
     let (mut reads, mut writes) = (0u8, 0u8);
-    for i in &g.instrs {
+    for i in body.iter().flat_map(|(g, _)| &g.instrs) {
         for u in f.info(i).used_registers() {
             let Some((n, _)) = gpr_index(u.register().full_register32()) else {
                 continue;

@@ -7,16 +7,20 @@
 //! fused to it may run, up to `MAX_BLOCK` instructions (`budget_checks`; a region left at
 //! its entry for want of budget must leave less than a block's worth, which the dispatcher
 //! does not count as heat, or the blocks after the entry become regions of their own).
+//! A block whose fused blocks branch back to it heads a loop that keeps its registers in
+//! values around it, as a block that branches to itself does (`Lower::enter_self_loop`).
 
 use super::*;
 use crate::region::MAX_BLOCK;
 
-/// What a fused block starts from: its predecessor's state at the jump.
-#[derive(Clone, Copy)]
+/// What a fused block starts from: its predecessor's state at the jump (and the loop it is
+/// part of, whose head it may branch back to).
+#[derive(Clone)]
 pub(super) struct Carried {
     state: BranchState,
     cpu: Option<Value>,
     ctxv: Option<Value>,
+    self_loop: Option<SelfLoop>,
 }
 
 /// The region's blocks (by EIP) that the lowering of block `g` may jump to (`Lower::goto`),
@@ -121,12 +125,16 @@ impl Lower<'_, '_> {
         }
         // The registers are stored (their values stay at hand): the fused block's exits and
         // fault paths then store only what it writes itself (carrying them dirty made 5%
-        // more code for no measurable gain).
-        self.writeback();
+        // more code for no measurable gain). Not in a loop, whose registers stay in values
+        // until it leaves.
+        if self.self_loop.is_none() {
+            self.writeback();
+        }
         self.carried[gi] = Some(Carried {
             state: self.branch_state(),
             cpu: self.cpu,
             ctxv: self.ctxv,
+            self_loop: self.self_loop.clone(),
         });
         self.pending.push(gi);
         true
@@ -137,7 +145,25 @@ impl Lower<'_, '_> {
         self.set_branch_state(c.state);
         self.cpu = c.cpu;
         self.ctxv = c.ctxv;
+        self.self_loop = c.self_loop;
         self.fault_stub = None;
+    }
+
+    /// Block `gi` and the blocks that may be fused to it, directly or through one another
+    /// (`gi` first): a loop's body if one of them branches back to `gi`.
+    pub(super) fn loop_body(&self, gi: usize) -> Vec<usize> {
+        let mut body = vec![gi];
+        let mut k = 0;
+        while k < body.len() {
+            let p = body[k];
+            for (b, f) in self.fusable.iter().enumerate() {
+                if *f == Some(p) && !body.contains(&b) {
+                    body.push(b);
+                }
+            }
+            k += 1;
+        }
+        body
     }
 }
 

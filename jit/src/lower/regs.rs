@@ -19,8 +19,9 @@ pub(super) struct RegCache {
     pub(super) seg_lim: [[Option<Value>; 6]; 2],
 }
 
-/// A block's back edge to itself (see `Lower::enter_self_loop`): the block that checks the
+/// A loop's back edges to its head (see `Lower::enter_self_loop`): the block that checks the
 /// budget and takes the written registers (`regs`, in order) as parameters.
+#[derive(Clone)]
 pub(super) struct SelfLoop {
     pub(super) eip: u32,
     pub(super) check: Block,
@@ -83,11 +84,14 @@ impl Lower<'_, '_> {
         self.regs.dirty |= 1 << n;
     }
 
-    /// A block that branches to itself keeps the registers it uses in SSA values across
-    /// its back edge: its head loads them (and the segment tables its
-    /// accesses use) once; the back edge passes the written ones to a `check` block (the
+    /// A loop (`body`: its head, a block that branches to itself or is branched back to by a
+    /// block fused to it, then those fused blocks, see `fuse`) keeps the registers it uses in
+    /// SSA values across its back edges: its head loads them (and the segment tables its
+    /// accesses use) once; the back edges pass the written ones to a `check` block (the
     /// budget check), whose exits store them. The registers it only reads stay loaded.
-    pub(super) fn enter_self_loop(&mut self, g: &crate::region::GuestBlock, reads: u8, writes: u8) {
+    pub(super) fn enter_self_loop(&mut self, body: &[usize], reads: u8, writes: u8) {
+        let region = self.region;
+        let eip = region.blocks[body[0]].eip;
         let mut cache = RegCache::default();
         for r in 0..8 {
             if (reads | writes) & 1 << r != 0 {
@@ -95,7 +99,7 @@ impl Lower<'_, '_> {
             }
         }
         self.regs = RegCache::default();
-        for i in &g.instrs {
+        for i in body.iter().flat_map(|&b| &region.blocks[b].instrs) {
             if let Some(seg) = (0..i.op_count())
                 .any(|n| i.op_kind(n) == OpKind::Memory)
                 .then(|| seg_index(i.memory_segment()))
@@ -127,7 +131,7 @@ impl Lower<'_, '_> {
         cache.dirty = writes;
         self.regs = cache;
         self.self_loop = Some(SelfLoop {
-            eip: g.eip,
+            eip,
             check,
             regs: order,
         });
