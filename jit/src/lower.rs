@@ -310,7 +310,7 @@ pub fn lower_region(
         .map(|g| (g.eip, b.create_block()))
         .collect::<HashMap<_, _>>();
     let fusable = fuse::fusable(region, &kinds);
-    let (budget_need, covered) = fuse::budget_checks(region, &fusable);
+    let (budget_need, covered) = fuse::budget_checks(region, &kinds, &fusable);
     let mut l = Lower::new(b, region, h, sigs, stack32, user, mode, opts);
     l.heads = heads;
     l.carried = vec![None; fusable.len()];

@@ -82,13 +82,20 @@ pub(super) fn fusable(region: &Region, kinds: &[Vec<Kind>]) -> Vec<Option<usize>
 
 /// Per block: the instructions its budget check must allow for (its own and those of the
 /// blocks fused to it that do not check), and whether, fused, it is covered by its
-/// predecessor's check (and checks nothing).
-pub(super) fn budget_checks(region: &Region, pred: &[Option<usize>]) -> (Vec<i64>, Vec<bool>) {
+/// predecessor's check (and checks nothing). Not after a block that calls the interpreter:
+/// a REP string instruction there uses what budget there is, beyond the check's count.
+pub(super) fn budget_checks(
+    region: &Region,
+    kinds: &[Vec<Kind>],
+    pred: &[Option<usize>],
+) -> (Vec<i64>, Vec<bool>) {
     let n = region.blocks.len();
     let mut kids = vec![Vec::new(); n];
     for (b, p) in pred.iter().enumerate() {
         if let Some(p) = *p {
-            kids[p].push(b);
+            if !kinds[p].contains(&Kind::Interp) {
+                kids[p].push(b);
+            }
         }
     }
     // (Fused blocks form trees under unfused roots; a cycle of them is unreachable.)
@@ -215,7 +222,7 @@ mod tests {
         let (r, kinds) = region(&code, &[0x1000, 0x1004, 0x1008, 0x100B]);
         let pred = fusable(&r, &kinds);
         assert_eq!(pred, vec![None, Some(0), Some(0), None]);
-        let (need, covered) = budget_checks(&r, &pred);
+        let (need, covered) = budget_checks(&r, &kinds, &pred);
         // The entry checks for itself plus its longer arm; the arms are covered.
         assert_eq!(need[0], 2 + 3);
         assert_eq!(covered, vec![false, true, true, false]);
@@ -244,8 +251,21 @@ mod tests {
         let (r, kinds) = region(&code, &[0x1000, 0x1042]);
         let pred = fusable(&r, &kinds);
         assert_eq!(pred, vec![None, Some(0)]);
-        let (need, covered) = budget_checks(&r, &pred);
+        let (need, covered) = budget_checks(&r, &kinds, &pred);
         assert_eq!(need, vec![65, 65]);
+        assert_eq!(covered, vec![false, false]);
+    }
+
+    #[test]
+    fn blocks_after_an_interpreter_call_check_their_own_budget() {
+        // rep movsb / jmp 1004 | 1004: nop / ret: REP uses budget beyond its count.
+        let code = [0xF3, 0xA4, 0xEB, 0x00, 0x90, 0xC3];
+        let (r, kinds) = region(&code, &[0x1000, 0x1004]);
+        assert_eq!(kinds[0][0], Kind::Interp);
+        let pred = fusable(&r, &kinds);
+        assert_eq!(pred, vec![None, Some(0)]);
+        let (need, covered) = budget_checks(&r, &kinds, &pred);
+        assert_eq!(need, vec![2, 2]);
         assert_eq!(covered, vec![false, false]);
     }
 }
