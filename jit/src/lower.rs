@@ -200,19 +200,8 @@ struct Lower<'a, 'b> {
     dyn_mode: Option<(Value, Value)>,
     /// The region has an exit to a computed EIP that may chain (RET, indirect JMP/CALL).
     computed_exit: bool,
-    /// Per guest block: it has one way in and continues its predecessor's state (`fuse`);
-    /// the state it was given once its predecessor jumped there; those not lowered yet.
-    fusable: Vec<Option<usize>>,
-    carried: Vec<Option<fuse::Carried>>,
-    pending: Vec<usize>,
-    /// Per guest block: lowered from the stored state (so any block may jump to it).
-    fresh: Vec<bool>,
-    /// Per guest block: the budget its check asks for, and whether its predecessor's check
-    /// covers it when fused (`fuse::budget_checks`).
-    budget_need: Vec<i64>,
-    covered: Vec<bool>,
-    /// The guest block being lowered.
-    cur_block: usize,
+    /// Which blocks continue their predecessor's state, and how far lowering got (`fuse`).
+    fuse: fuse::Fusion,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -311,15 +300,10 @@ pub fn lower_region(
         .iter()
         .map(|g| (g.eip, b.create_block()))
         .collect::<HashMap<_, _>>();
-    let fusable = fuse::fusable(region, &kinds);
-    let (budget_need, covered) = fuse::budget_checks(region, &kinds, &fusable);
+    let fusion = fuse::Fusion::new(region, &kinds);
     let mut l = Lower::new(b, region, h, sigs, stack32, user, mode, opts);
     l.heads = heads;
-    l.carried = vec![None; fusable.len()];
-    l.fresh = vec![false; fusable.len()];
-    l.fusable = fusable;
-    l.budget_need = budget_need;
-    l.covered = covered;
+    l.fuse = fusion;
     l.kinds = kinds;
     l.need = need;
     l.links = links;
@@ -336,9 +320,9 @@ pub fn lower_region(
     // whose predecessor never jumped there (unreachable) is lowered as any other.
     for pass in 0..2 {
         for gi in 0..region.blocks.len() {
-            if l.fusable[gi].is_some() == (pass == 1) && l.carried[gi].is_none() {
+            if l.fuse.pred[gi].is_some() == (pass == 1) && l.fuse.carried[gi].is_none() {
                 l.block(gi);
-                while let Some(f) = l.pending.pop() {
+                while let Some(f) = l.fuse.pending.pop() {
                     l.block(f);
                 }
             }
@@ -394,13 +378,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             in_stub: false,
             dyn_mode: None,
             computed_exit: false,
-            fusable: Vec::new(),
-            carried: Vec::new(),
-            pending: Vec::new(),
-            fresh: Vec::new(),
-            budget_need: Vec::new(),
-            covered: Vec::new(),
-            cur_block: 0,
+            fuse: fuse::Fusion::default(),
         }
     }
 }
@@ -505,15 +483,15 @@ impl Lower<'_, '_> {
         let head = self.heads[&g.eip];
         self.b.switch_to_block(head);
         self.self_loop = None;
-        self.cur_block = gi;
-        let fused = self.carried[gi].is_some();
-        if let Some(c) = self.carried[gi].clone() {
+        self.fuse.current = gi;
+        let fused = self.fuse.carried[gi].is_some();
+        if let Some(c) = self.fuse.carried[gi].clone() {
             // Fused: everything as the predecessor left it (see `fuse`).
             self.enter_fused(c);
         } else {
             // The lazy record is in the context here (see `goto`), the registers in the
             // state; the context and CPU pointers are taken afresh as after a call.
-            self.fresh[gi] = true;
+            self.fuse.fresh[gi] = true;
             self.regs = RegCache::default();
             self.after_call();
             self.known = None;
@@ -532,8 +510,8 @@ impl Lower<'_, '_> {
         // Budget: the whole block must fit, and any blocks fused to it, else leave before
         // it. (A fused block's predecessor checked for it.)
         let bud = self.bud_get();
-        if !fused || !self.covered[gi] {
-            let need = self.budget_need[gi];
+        if !fused || !self.fuse.covered[gi] {
+            let need = self.fuse.need[gi];
             let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, bud, need);
             let out = self.b.create_block();
             let cont = self.b.create_block();

@@ -501,7 +501,7 @@ impl Lower<'_, '_> {
         } else if let Some(&h) = self.heads.get(&eip) {
             let gi = self.region.index[&eip];
             self.materialize(self.need[gi]);
-            if self.fusable.get(gi).is_some_and(|f| f.is_some()) && !self.fresh[gi] {
+            if self.fuse.may_fuse(gi) {
                 if self.fuse_into(gi) {
                     self.b.ins().jump(h, &[]);
                 } else {

@@ -23,6 +23,46 @@ pub(super) struct Carried {
     self_loop: Option<SelfLoop>,
 }
 
+/// Per guest block of a region: whether it is fused, and to which block (what `fusable` and
+/// `budget_checks` found), and how far lowering got with it.
+#[derive(Default)]
+pub(super) struct Fusion {
+    /// The block it may be fused to (its one way in).
+    pub(super) pred: Vec<Option<usize>>,
+    /// The budget its check asks for; whether, fused, its predecessor's check covers it.
+    pub(super) need: Vec<i64>,
+    pub(super) covered: Vec<bool>,
+    /// The state it was given once its predecessor jumped there.
+    pub(super) carried: Vec<Option<Carried>>,
+    /// Lowered from the stored state (so any block may jump to it).
+    pub(super) fresh: Vec<bool>,
+    /// Fused blocks given their state and not lowered yet; the block being lowered.
+    pub(super) pending: Vec<usize>,
+    pub(super) current: usize,
+}
+
+impl Fusion {
+    pub(super) fn new(region: &Region, kinds: &[Vec<Kind>]) -> Fusion {
+        let pred = fusable(region, kinds);
+        let (need, covered) = budget_checks(region, kinds, &pred);
+        let n = pred.len();
+        Fusion {
+            pred,
+            need,
+            covered,
+            carried: vec![None; n],
+            fresh: vec![false; n],
+            pending: Vec::new(),
+            current: 0,
+        }
+    }
+
+    /// A jump to block `gi` may fuse it: it has one way in and was not lowered unfused.
+    pub(super) fn may_fuse(&self, gi: usize) -> bool {
+        self.pred.get(gi).is_some_and(|p| p.is_some()) && !self.fresh[gi]
+    }
+}
+
 /// The region's blocks (by EIP) that the lowering of block `g` may jump to (`Lower::goto`),
 /// one entry per edge. RET's returns to call sites are not listed (see `fusable`).
 fn successors(g: &crate::region::GuestBlock, kinds: &[Kind], code32: bool) -> Vec<u32> {
@@ -62,13 +102,8 @@ pub(super) fn fusable(region: &Region, kinds: &[Vec<Kind>]) -> Vec<Option<usize>
                 from[t] = gi;
             }
         }
-        if let (Some(i), Some(Kind::CallRel | Kind::CallInd)) = (g.instrs.last(), k.last()) {
-            let c = if region.code32 {
-                i.next_ip32()
-            } else {
-                i.next_ip32() & 0xFFFF
-            };
-            if let Some(&t) = region.index.get(&c) {
+        if let Some(Kind::CallRel | Kind::CallInd) = k.last() {
+            if let Some(&t) = region.index.get(&g.next_eip(region.code32)) {
                 preds[t] += 2; // reached by RETs (`Lower::return_sites`)
             }
         }
@@ -127,7 +162,8 @@ impl Lower<'_, '_> {
     /// predecessor (whose budget check counted it). False if not, or if it was taken
     /// already (the caller leaves the region instead).
     pub(super) fn fuse_into(&mut self, gi: usize) -> bool {
-        if self.carried[gi].is_some() || self.fusable[gi] != Some(self.cur_block) {
+        let f = &self.fuse;
+        if f.carried[gi].is_some() || f.pred[gi] != Some(f.current) {
             return false;
         }
         // The registers are stored (their values stay at hand): the fused block's exits and
@@ -137,13 +173,13 @@ impl Lower<'_, '_> {
         if self.self_loop.is_none() {
             self.writeback();
         }
-        self.carried[gi] = Some(Carried {
+        self.fuse.carried[gi] = Some(Carried {
             state: self.branch_state(),
             cpu: self.cpu,
             ctxv: self.ctxv,
             self_loop: self.self_loop.clone(),
         });
-        self.pending.push(gi);
+        self.fuse.pending.push(gi);
         true
     }
 
@@ -163,7 +199,7 @@ impl Lower<'_, '_> {
         let mut k = 0;
         while k < body.len() {
             let p = body[k];
-            for (b, f) in self.fusable.iter().enumerate() {
+            for (b, f) in self.fuse.pred.iter().enumerate() {
                 if *f == Some(p) && !body.contains(&b) {
                     body.push(b);
                 }
