@@ -17,7 +17,7 @@ use crate::Cpu;
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 64;
-const SLOTS: usize = 4096;
+const SLOTS: usize = 32768;
 
 /// A decoded run of instructions inside one physical page.
 pub(crate) struct Block {
