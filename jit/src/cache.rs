@@ -299,7 +299,9 @@ impl<B: CpuBus> Jit<B> {
                 } else {
                     self.stats.pending_entries += 1;
                     if let Some(h) = &self.heat[e.hits as usize] {
-                        h.fetch_add(1, Ordering::Relaxed);
+                        // (Only this thread writes it: no locked add, which stalls on the
+                        // line the worker reads.)
+                        h.store(h.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
                     }
                 }
                 return None;

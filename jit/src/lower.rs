@@ -62,7 +62,7 @@ pub use flags::{K_ADD, K_LOGIC, K_MUL, K_ROT_L, K_ROT_R, K_SAR, K_SHL, K_SHR, K_
 use regs::{RegCache, SelfLoop};
 
 use crate::jumpcache;
-use crate::tlb::{self, HostTlb};
+use crate::tlb::{self, HostTlb, TlbSet};
 
 /// Exit codes returned by translated code.
 pub const EXIT_NONE: i32 = 0;
@@ -97,10 +97,13 @@ const JC_PAGE_PHYS: i32 = offset_of!(jumpcache::JumpCache, page_phys) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;
-const TLB_READ: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, read_tag)) as i32;
-const TLB_WRITE: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, write_tag)) as i32;
-const TLB_ADDEND: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, addend)) as i32;
-const TLB_CODE_BITS: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(HostTlb, code_bits)) as i32;
+// (Of the CPL 0-2 set; the CPL 3 set is `TLB_SET` further: `Lower::tlb_set`.)
+const TLB_READ: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, read_tag)) as i32;
+const TLB_WRITE: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, write_tag)) as i32;
+const TLB_ADDEND: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, addend)) as i32;
+const TLB_CODE_BITS: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, code_bits)) as i32;
+const TLB_SET: i32 = size_of::<TlbSet>() as i32;
+const _: () = assert!(offset_of!(HostTlb, sets) == 0);
 
 const STATUS: u32 = fl::STATUS;
 
@@ -160,8 +163,8 @@ struct Lower<'a, 'b> {
     code32: bool,
     stack32: bool,
     mf: MemFlagsData,
-    /// This region's privilege bit in host-TLB tags.
-    user_tag: u32,
+    /// The region runs at CPL 3 (its host-TLB set; the user bit of jump-cache tags).
+    user: bool,
     /// The mode key the region is compiled for (chaining only enters the same mode).
     mode: u32,
     inline_memory: bool,
@@ -357,7 +360,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             code32: region.code32,
             stack32,
             mf: MemFlagsData::trusted(),
-            user_tag: if user { tlb::USER } else { 0 },
+            user,
             mode,
             inline_memory: !opts.no_inline_memory,
             exits: [None, None],
@@ -1143,14 +1146,20 @@ impl Lower<'_, '_> {
                     let b = self.read_op(i, 2, size, false, refund);
                     (a, b)
                 };
-                let sa = self.sext64(a, size);
-                let sb = self.sext64(b, size);
-                let full = self.b.ins().imul(sa, sb);
-                let r32 = self.b.ins().ireduce(types::I32, full);
-                let r = self.mask_to(r32, size);
-                let back = self.sext64(r, size);
-                let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
-                let over = self.b.ins().uextend(types::I32, over);
+                let (r, over) = if self.live_now & (fl::OF | fl::CF) == 0 {
+                    // Nothing reads the overflow: the low half is the same product.
+                    let p = self.b.ins().imul(a, b);
+                    (self.mask_to(p, size), self.b.ins().iconst(types::I32, 0))
+                } else {
+                    let sa = self.sext64(a, size);
+                    let sb = self.sext64(b, size);
+                    let full = self.b.ins().imul(sa, sb);
+                    let r32 = self.b.ins().ireduce(types::I32, full);
+                    let r = self.mask_to(r32, size);
+                    let back = self.sext64(r, size);
+                    let over = self.b.ins().icmp(IntCC::NotEqual, full, back);
+                    (r, self.b.ins().uextend(types::I32, over))
+                };
                 self.set_reg(i.op0_register(), r);
                 let rec = self.rec(K_MUL, size, r, over, r, STATUS);
                 self.write_flags(rec);

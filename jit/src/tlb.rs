@@ -1,7 +1,9 @@
 //! The translator's host-pointer TLB: linear page → host address of plain guest RAM (or, for
-//! reads, of ROM), for the loads and stores that translated code does inline. Separate read and write tags share one
-//! addend per slot; a tag is `linear page | VALID | USER` (USER: filled at CPL 3, so a region
-//! compares against its own privilege). A write entry for a page with cached code carries the
+//! reads, of ROM), for the loads and stores that translated code does inline. Two sets, one
+//! filled at CPL 3 and one at the other privilege levels, so that a region looks in the set of
+//! its own privilege and a tag is just the linear page (an empty tag, `EMPTY`, is not page
+//! aligned and matches nothing): the inline check is one compare. In a set, separate read and
+//! write tags share one addend per slot. A write entry for a page with cached code carries the
 //! page's code-byte bitmap: translated code checks it, and a write that touches code bytes
 //! goes through the CPU (data sharing a page with code is written inline). Filled by the
 //! access helpers after an access succeeded; emptied when the CPU's TLB is flushed, the bus's
@@ -10,11 +12,12 @@
 use ironbox_cpu::{Cpu, CpuBus};
 
 pub const SLOTS: usize = 1024;
-pub const VALID: u32 = 1;
-pub const USER: u32 = 2;
+/// The tag of an empty slot (not page aligned: no access's page equals it).
+pub const EMPTY: u32 = 1;
 
+/// The entries filled at one privilege (CPL 3, or CPL 0-2).
 #[repr(C)]
-pub struct HostTlb {
+pub struct TlbSet {
     pub read_tag: [u32; SLOTS],
     pub write_tag: [u32; SLOTS],
     /// Host address of the page minus its linear address.
@@ -22,6 +25,12 @@ pub struct HostTlb {
     /// For a write entry on a page that holds code: the host address of the page's code-byte
     /// bitmap (`Cpu::code_bytes_map`; a write touching a marked byte takes the helper), else 0.
     pub code_bits: [u64; SLOTS],
+}
+
+#[repr(C)]
+pub struct HostTlb {
+    /// `[CPL 0-2, CPL 3]`.
+    pub sets: [TlbSet; 2],
     flush_epoch: u64,
     invlpg_seen: u64,
     map_epoch: u64,
@@ -29,13 +38,21 @@ pub struct HostTlb {
     gen_epoch: u64,
 }
 
+impl TlbSet {
+    const fn new() -> TlbSet {
+        TlbSet {
+            read_tag: [EMPTY; SLOTS],
+            write_tag: [EMPTY; SLOTS],
+            addend: [0; SLOTS],
+            code_bits: [0; SLOTS],
+        }
+    }
+}
+
 impl HostTlb {
     pub fn new() -> HostTlb {
         HostTlb {
-            read_tag: [0; SLOTS],
-            write_tag: [0; SLOTS],
-            addend: [0; SLOTS],
-            code_bits: [0; SLOTS],
+            sets: [TlbSet::new(), TlbSet::new()],
             flush_epoch: u64::MAX,
             invlpg_seen: 0,
             map_epoch: u64::MAX,
@@ -61,16 +78,18 @@ impl HostTlb {
             }
         }
         let g = cpu.code_gen_epoch();
-        if all {
-            self.read_tag.fill(0);
-            self.write_tag.fill(0);
-        } else if c != self.code_epoch {
-            self.write_tag.fill(0);
-        } else if g != self.gen_epoch {
-            // Code was dropped somewhere: bitmaps may have gone with it.
-            for (t, b) in self.write_tag.iter_mut().zip(&self.code_bits) {
-                if *b != 0 {
-                    *t = 0;
+        for set in &mut self.sets {
+            if all {
+                set.read_tag.fill(EMPTY);
+                set.write_tag.fill(EMPTY);
+            } else if c != self.code_epoch {
+                set.write_tag.fill(EMPTY);
+            } else if g != self.gen_epoch {
+                // Code was dropped somewhere: bitmaps may have gone with it.
+                for (t, b) in set.write_tag.iter_mut().zip(&set.code_bits) {
+                    if *b != 0 {
+                        *t = EMPTY;
+                    }
                 }
             }
         }
@@ -80,11 +99,13 @@ impl HostTlb {
 
     fn drop_page(&mut self, page: u32) {
         let i = (page >> 12) as usize % SLOTS;
-        if self.read_tag[i] & !0xFFF == page {
-            self.read_tag[i] = 0;
-        }
-        if self.write_tag[i] & !0xFFF == page {
-            self.write_tag[i] = 0;
+        for set in &mut self.sets {
+            if set.read_tag[i] == page {
+                set.read_tag[i] = EMPTY;
+            }
+            if set.write_tag[i] == page {
+                set.write_tag[i] = EMPTY;
+            }
         }
     }
 
@@ -120,20 +141,20 @@ impl HostTlb {
             return;
         };
         let page = lin & !0xFFF;
-        let tag = page | VALID | if cpu.s.cpl == 3 { USER } else { 0 };
+        let set = &mut self.sets[(cpu.s.cpl == 3) as usize];
         let i = (lin >> 12) as usize % SLOTS;
         let addend = (host as u64).wrapping_sub(page as u64);
-        if self.addend[i] != addend {
+        if set.addend[i] != addend {
             // The slot's other tag belongs to another page (or another host address).
-            self.read_tag[i] = 0;
-            self.write_tag[i] = 0;
-            self.addend[i] = addend;
+            set.read_tag[i] = EMPTY;
+            set.write_tag[i] = EMPTY;
+            set.addend[i] = addend;
         }
         if write {
-            self.write_tag[i] = tag;
-            self.code_bits[i] = bits;
+            set.write_tag[i] = page;
+            set.code_bits[i] = bits;
         } else {
-            self.read_tag[i] = tag;
+            set.read_tag[i] = page;
         }
     }
 }

@@ -178,11 +178,7 @@ impl Lower<'_, '_> {
             .load(types::I64, self.mf, at, jumpcache::LINK_F);
         let mut ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, f, 0);
         if to != LinkTo::OwnPage {
-            let user = if self.user_tag != 0 {
-                jumpcache::USER
-            } else {
-                0
-            };
+            let user = if self.user { jumpcache::USER } else { 0 };
             let (tag_at, want) = if let LinkTo::Page(t) = to {
                 let off = 4 * jumpcache::page_slot(t) as i64;
                 let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
@@ -297,11 +293,7 @@ impl Lower<'_, '_> {
                 self.b.ins().bor(t, user)
             }
             None => {
-                let user = if self.user_tag != 0 {
-                    jumpcache::USER
-                } else {
-                    0
-                };
+                let user = if self.user { jumpcache::USER } else { 0 };
                 self.b
                     .ins()
                     .bor_imm_s(page, (jumpcache::VALID | user) as i64)
@@ -464,11 +456,7 @@ impl Lower<'_, '_> {
                 continue;
             }
             if let Some(b) = self.exits[regs as usize] {
-                let user = if self.user_tag != 0 {
-                    jumpcache::USER
-                } else {
-                    0
-                };
+                let user = if self.user { jumpcache::USER } else { 0 };
                 call(self, b, kind, Some((self.mode | user << 16) as i64));
             }
         }

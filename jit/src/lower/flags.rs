@@ -534,6 +534,11 @@ impl Lower<'_, '_> {
     }
 
     pub(super) fn carry_in(&mut self) -> Value {
+        // Straight from the last writer's operands when it can say (ADC/SBB write every
+        // status flag: nothing else needs the old record stored).
+        if let Some(c) = self.direct_cond(ConditionCode::b) {
+            return self.b.ins().uextend(types::I32, c);
+        }
         self.materialize(fl::CF);
         let f = self.get_flags();
         self.b.ins().band_imm_s(f, fl::CF as i64)

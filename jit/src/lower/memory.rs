@@ -49,20 +49,17 @@ impl Lower<'_, '_> {
         // (The TLB is inside the context: `Ctx::host_tlb`.)
         let tlbp = self.ctx();
         let tag_at = self.b.ins().iadd(tlbp, tag_off);
+        let set = self.tlb_set();
         let tag = self.b.ins().load(
             types::I32,
             self.mf,
             tag_at,
-            if write { TLB_WRITE } else { TLB_READ },
+            set + if write { TLB_WRITE } else { TLB_READ },
         );
-        // The tag of the page of the access's last byte: a hit means the slot holds the
-        // page of its first byte too, so the access does not cross a page (nor wrap).
+        // The page of the access's last byte: a hit means the slot holds the page of its
+        // first byte too, so the access does not cross a page (nor wrap).
         let last = self.plus_const(lin, size as i64 - 1);
-        let page = self.b.ins().band_imm_s(last, 0xFFFF_F000u32 as i32 as i64);
-        let want = self
-            .b
-            .ins()
-            .bor_imm_s(page, (tlb::VALID | self.user_tag) as i64);
+        let want = self.b.ins().band_imm_s(last, 0xFFFF_F000u32 as i32 as i64);
         let tlb_ok = self.b.ins().icmp(IntCC::Equal, tag, want);
         let ok = match seg_ok {
             Some(s) => self.b.ins().band(s, tlb_ok),
@@ -70,10 +67,19 @@ impl Lower<'_, '_> {
         };
         let add_off = self.b.ins().ishl_imm_s(slot, 3);
         let add_at = self.b.ins().iadd(tlbp, add_off);
-        let addend = self.b.ins().load(i64t, self.mf, add_at, TLB_ADDEND);
+        let addend = self.b.ins().load(i64t, self.mf, add_at, set + TLB_ADDEND);
         let lin64 = self.b.ins().uextend(i64t, lin);
         let host = self.b.ins().iadd(addend, lin64);
         (ok, host, lin, add_at)
+    }
+
+    /// The offset of the host TLB set of the region's privilege (`tlb::HostTlb::sets`).
+    fn tlb_set(&self) -> i32 {
+        if self.user {
+            TLB_SET
+        } else {
+            0
+        }
     }
 
     /// Is `seg` one of the segments the region's mode says are flat (ES, SS, DS)?
@@ -171,7 +177,8 @@ impl Lower<'_, '_> {
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         // On a page with code, the bytes written must hold none.
         self.b.switch_to_block(fast);
-        let bits = self.b.ins().load(types::I64, self.mf, slot, TLB_CODE_BITS);
+        let at = self.tlb_set() + TLB_CODE_BITS;
+        let bits = self.b.ins().load(types::I64, self.mf, slot, at);
         self.b.ins().brif(bits, bitmap, &[], store, &[]);
         self.b.switch_to_block(bitmap);
         let hit = self.code_bytes_hit(bits, lin, size);
