@@ -102,6 +102,8 @@ const TLB_READ: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, read_tag))
 const TLB_WRITE: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, write_tag)) as i32;
 const TLB_ADDEND: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, addend)) as i32;
 const TLB_CODE_BITS: i32 = (offset_of!(Ctx, host_tlb) + offset_of!(TlbSet, code_bits)) as i32;
+/// The refund bit that makes a path into the fault block leave instead (`write_mem_last`).
+const LEAVE_BIT: u32 = 40;
 const TLB_SET: i32 = size_of::<TlbSet>() as i32;
 const _: () = assert!(offset_of!(HostTlb, sets) == 0);
 
@@ -236,7 +238,7 @@ fn import_sigs(b: &mut FunctionBuilder, h: Helpers, call_conv: CallConv) -> Sigs
         write: b.import_signature(cold(crate::thunks::WRITE)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
         rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
-        raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t], i32t)),
+        raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t, i32t], i32t)),
         stub: [ExitStub::Chain, ExitStub::Interp, ExitStub::Fault]
             .map(|k| b.import_signature(k.signature())),
     }
@@ -926,7 +928,13 @@ impl Lower<'_, '_> {
             Kind::Mov => {
                 let size = op_size(i, 0);
                 let v = self.read_op(i, 1, size, false, refund);
-                self.write_op0(i, v, size, refund);
+                if i.op0_kind() == OpKind::Memory {
+                    let off = self.ea(i);
+                    let seg = seg_index(i.memory_segment());
+                    self.write_mem_last(i, seg, off, size, v, refund);
+                } else {
+                    self.write_op0(i, v, size, refund);
+                }
             }
             Kind::Alu => {
                 let size = op_size(i, 0);

@@ -312,10 +312,16 @@ pub extern "C" fn h_step<B: CpuBus>(ctx: *mut Ctx, _i: *const Instruction, bk: i
 }
 
 /// Deliver the fault of the last failed access, raised by the instruction at `eip` (`bk`:
-/// the budget as of its start). Returns `exec_result` bits.
-pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, bk: i64) -> u32 {
+/// the budget as of its start). Returns `exec_result` bits. With `leave`, there is no fault:
+/// the last instruction completed (a write that hit translated code, `Lower::write_mem_last`)
+/// and the guest goes on at `eip` outside this translation.
+pub extern "C" fn h_raise<B: CpuBus>(ctx: *mut Ctx, eip: u32, bk: i64, leave: u32) -> u32 {
     // SAFETY: as for `h_read`.
     let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    if leave != 0 {
+        cpu.s.eip = eip;
+        return exec_result::LEAVE;
+    }
     c.sync(cpu, bk);
     c.faults += 1;
     let f = c.fault();

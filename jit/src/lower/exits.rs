@@ -379,6 +379,10 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(fb);
             let p = self.b.block_params(fb).to_vec();
             let (eip, refund, bk) = (p[0], p[1], p[2]);
+            // (A leave through a fault path: `Lower::write_mem_last`.)
+            let leave = self.b.ins().ushr_imm_s(refund, LEAVE_BIT as i64);
+            let leave = self.b.ins().ireduce(types::I32, leave);
+            let refund = self.b.ins().band_imm_s(refund, (1i64 << LEAVE_BIT) - 1);
             self.materialize_exit();
             let bud = self.bud_get();
             let bud = self.b.ins().iadd(bud, refund);
@@ -388,7 +392,7 @@ impl Lower<'_, '_> {
             let call = self
                 .b
                 .ins()
-                .call_indirect(self.sigs.raise, f, &[cx, eip, bk]);
+                .call_indirect(self.sigs.raise, f, &[cx, eip, bk, leave]);
             let res = self.b.inst_results(call)[0];
             let sd = self.b.ins().band_imm_s(res, xr::SHUTDOWN as i64);
             let c_none = self.b.ins().iconst(types::I32, EXIT_NONE as i64);

@@ -198,6 +198,74 @@ impl Lower<'_, '_> {
         res
     }
 
+    /// A write that is the last thing its instruction does (MOV to memory): the state after
+    /// the instruction is the state the fault path stores, so a write that hits translated
+    /// code leaves through the same fault path (with `LEAVE_BIT` in the refund, for the next
+    /// instruction), from the helper's cold path: the fast path has nothing to test after.
+    pub(super) fn write_mem_last(
+        &mut self,
+        i: &Instruction,
+        seg: u32,
+        off: Value,
+        size: u32,
+        v: Value,
+        refund: i64,
+    ) {
+        if !self.inline_memory {
+            let r = self.write_mem_helper(i, seg, off, size, v, refund);
+            self.code_hit = Some(r);
+            return;
+        }
+        let (ok, host, lin, slot) = self.inline_check(seg, off, size, true);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let store = self.b.create_block();
+        let bitmap = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let at = self.tlb_set() + TLB_CODE_BITS;
+        let bits = self.b.ins().load(types::I64, self.mf, slot, at);
+        self.b.ins().brif(bits, bitmap, &[], store, &[]);
+        self.b.switch_to_block(bitmap);
+        let hit = self.code_bytes_hit(bits, lin, size);
+        self.b.ins().brif(hit, slow, &[], store, &[]);
+        self.b.switch_to_block(store);
+        let nv = if size == 4 {
+            v
+        } else {
+            self.b.ins().ireduce(Self::mem_type(size), v)
+        };
+        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self.b.ins().iconst(types::I32, size as i64);
+        let args = [self.ctx(), segv, off, sz, v];
+        let r = self.call_cold(self.sigs.write, self.h.write, &args, types::I32);
+        let special = self
+            .b
+            .ins()
+            .band_imm_s(r, (WRITE_FAULT | WRITE_HIT_CODE) as i64);
+        let (stub, fault_args) = self.fault_target(i, refund);
+        let which = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.set_cold_block(which);
+        self.b.set_cold_block(back);
+        self.b.ins().brif(special, which, &[], back, &[]);
+        self.b.switch_to_block(which);
+        let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
+        let nx = self.mask_next(i.next_ip32());
+        let nx = self.b.ins().iconst(types::I32, nx as i64);
+        let rf = self.b.ins().iconst(types::I64, refund | 1 << LEAVE_BIT);
+        let leave_args = [BlockArg::Value(nx), BlockArg::Value(rf)];
+        self.b.ins().brif(bad, stub, &fault_args, stub, &leave_args);
+        self.b.switch_to_block(back);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+    }
+
     /// Non-zero if any of the `size` bytes at `lin` (not crossing its page) is marked in the
     /// code-byte bitmap at host address `bits` (bit `b % 8` of byte `b / 8`, little-endian
     /// words). The 16 bits from the byte holding the first one cover every size up to 8 (the
