@@ -66,9 +66,8 @@ struct Chip {
 impl Chip {
     /// Priority level (0 = highest) of the highest-priority bit in `mask`, or 8 if none.
     fn priority(&self, mask: u8) -> u8 {
-        (0..8)
-            .find(|p| mask & (1 << ((p + self.priority_add) & 7)) != 0)
-            .unwrap_or(8)
+        // The first set bit counting from `priority_add` (8 if none).
+        mask.rotate_right(self.priority_add as u32).trailing_zeros() as u8
     }
 
     /// The IR this chip would signal given request register `irr`, if any.
@@ -232,6 +231,10 @@ impl Pic {
 
     /// The INTR output to the CPU.
     pub fn intr_pending(&self) -> bool {
+        // (Asked before every block the CPU runs: most often nothing is requested at all.)
+        if self.chips.iter().all(|c| c.irr & !c.imr == 0) {
+            return false;
+        }
         let mut irr = self.chips[0].irr;
         if self.slave_output() {
             irr |= 1 << 2;
