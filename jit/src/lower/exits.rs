@@ -111,6 +111,15 @@ pub(super) enum LinkTo {
 }
 
 impl Lower<'_, '_> {
+    /// The privilege bit of the region's jump-cache tags.
+    fn jc_user(&self) -> u32 {
+        if self.user {
+            jumpcache::USER
+        } else {
+            0
+        }
+    }
+
     /// Jumps to one of the region's two shared exit blocks (with or without writing the
     /// registers back), which are emitted by `finish_exits`.
     pub(super) fn exit(&mut self, eip: Option<u32>, code: Value, refund: i64, regs: bool) {
@@ -178,7 +187,7 @@ impl Lower<'_, '_> {
             .load(types::I64, self.mf, at, jumpcache::LINK_F);
         let mut ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, f, 0);
         if to != LinkTo::OwnPage {
-            let user = if self.user { jumpcache::USER } else { 0 };
+            let user = self.jc_user();
             let (tag_at, want) = if let LinkTo::Page(t) = to {
                 let off = 4 * jumpcache::page_slot(t) as i64;
                 let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
@@ -293,7 +302,7 @@ impl Lower<'_, '_> {
                 self.b.ins().bor(t, user)
             }
             None => {
-                let user = if self.user { jumpcache::USER } else { 0 };
+                let user = self.jc_user();
                 self.b
                     .ins()
                     .bor_imm_s(page, (jumpcache::VALID | user) as i64)
@@ -460,7 +469,7 @@ impl Lower<'_, '_> {
                 continue;
             }
             if let Some(b) = self.exits[regs as usize] {
-                let user = if self.user { jumpcache::USER } else { 0 };
+                let user = self.jc_user();
                 call(self, b, kind, Some((self.mode | user << 16) as i64));
             }
         }

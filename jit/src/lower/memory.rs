@@ -166,13 +166,26 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             return self.write_mem_helper(i, seg, off, size, v, refund);
         }
+        let join = self.b.create_block();
+        let res = self.b.append_block_param(join, types::I32);
+        let slow = self.write_inline(seg, off, size, v);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
+        self.b.switch_to_block(slow);
+        self.write_mem_helper_to(i, seg, off, size, v, refund, Some(join));
+        self.b.switch_to_block(join);
+        res
+    }
+
+    /// The inline part of a write: the checks, then (on a page with code, if the bytes
+    /// written hold none) the store; the builder is left after the store. Returns the cold
+    /// block where the helper must take the write instead.
+    fn write_inline(&mut self, seg: u32, off: Value, size: u32, v: Value) -> Block {
         let (ok, host, lin, slot) = self.inline_check(seg, off, size, true);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let store = self.b.create_block();
         let bitmap = self.b.create_block();
-        let join = self.b.create_block();
-        let res = self.b.append_block_param(join, types::I32);
         self.b.set_cold_block(slow);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         // On a page with code, the bytes written must hold none.
@@ -190,12 +203,7 @@ impl Lower<'_, '_> {
             self.b.ins().ireduce(Self::mem_type(size), v)
         };
         self.b.ins().store(MemFlagsData::new(), nv, host, 0);
-        let zero = self.b.ins().iconst(types::I32, 0);
-        self.b.ins().jump(join, &[BlockArg::Value(zero)]);
-        self.b.switch_to_block(slow);
-        self.write_mem_helper_to(i, seg, off, size, v, refund, Some(join));
-        self.b.switch_to_block(join);
-        res
+        slow
     }
 
     /// A write that is the last thing its instruction does (MOV to memory): the state after
@@ -216,34 +224,11 @@ impl Lower<'_, '_> {
             self.code_hit = Some(r);
             return;
         }
-        let (ok, host, lin, slot) = self.inline_check(seg, off, size, true);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let store = self.b.create_block();
-        let bitmap = self.b.create_block();
         let join = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let at = self.tlb_set() + TLB_CODE_BITS;
-        let bits = self.b.ins().load(types::I64, self.mf, slot, at);
-        self.b.ins().brif(bits, bitmap, &[], store, &[]);
-        self.b.switch_to_block(bitmap);
-        let hit = self.code_bytes_hit(bits, lin, size);
-        self.b.ins().brif(hit, slow, &[], store, &[]);
-        self.b.switch_to_block(store);
-        let nv = if size == 4 {
-            v
-        } else {
-            self.b.ins().ireduce(Self::mem_type(size), v)
-        };
-        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        let slow = self.write_inline(seg, off, size, v);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
-        let segv = self.b.ins().iconst(types::I32, seg as i64);
-        let sz = self.b.ins().iconst(types::I32, size as i64);
-        let args = [self.ctx(), segv, off, sz, v];
-        let r = self.call_cold(self.sigs.write, self.h.write, &args, types::I32);
+        let r = self.call_write(seg, off, size, v);
         let special = self
             .b
             .ins()
@@ -347,13 +332,18 @@ impl Lower<'_, '_> {
         refund: i64,
         to: Option<Block>,
     ) -> Value {
-        let segv = self.b.ins().iconst(types::I32, seg as i64);
-        let sz = self.b.ins().iconst(types::I32, size as i64);
-        let args = [self.ctx(), segv, off, sz, v];
-        let r = self.call_cold(self.sigs.write, self.h.write, &args, types::I32);
+        let r = self.call_write(seg, off, size, v);
         let bad = self.b.ins().band_imm_s(r, WRITE_FAULT as i64);
         self.fault_if(bad, i, refund, to.map(|b| (b, r)));
         r
+    }
+
+    /// The write helper's call: its `WRITE_*` result bits.
+    fn call_write(&mut self, seg: u32, off: Value, size: u32, v: Value) -> Value {
+        let segv = self.b.ins().iconst(types::I32, seg as i64);
+        let sz = self.b.ins().iconst(types::I32, size as i64);
+        let args = [self.ctx(), segv, off, sz, v];
+        self.call_cold(self.sigs.write, self.h.write, &args, types::I32)
     }
 
     /// After an instruction whose write returned `r`: if it hit translated code, leave with
