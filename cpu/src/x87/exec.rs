@@ -7,6 +7,7 @@ use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind, Register};
 use super::arith::{self, Ord3};
 use super::conv::{self, Const};
 use super::f80::{Ctx, DE, IE, OE, PE, SF, UE, ZE};
+use super::quick;
 use super::trans::{self, Trig};
 use super::{FpuState, F80};
 use crate::bus::CpuBus;
@@ -1037,6 +1038,11 @@ pub fn rr_code(i: &Instruction) -> Option<u32> {
     Some(op | quiet | (d as u32) << 4 | (s as u32) << 8 | pops << 12 | fop << 16)
 }
 
+/// The control word bits `x87_rr_quick` needs (precision control, rounding control and the
+/// exception masks) and their values there: 64-bit precision, nearest, all masked.
+const QUICK_CW_MASK: u16 = 0x0F3F;
+const QUICK_CW: u16 = 0x033F;
+
 impl Cpu {
     /// Execute the instruction `code` (`rr_code`) at `ip` as `exec_x87_translated` would,
     /// but for retiring it and moving EIP (the caller does both), when that cannot fault:
@@ -1048,6 +1054,10 @@ impl Cpu {
             || !self.s.model.is_386_plus()
         {
             return false;
+        }
+        if self.s.fpu.cw & QUICK_CW_MASK == QUICK_CW && self.x87_rr_quick(code) {
+            self.x87_rr_note(code, ip);
+            return true;
         }
         let ctx = self.fctx();
         let (d, s) = (((code >> 4) & 7) as usize, ((code >> 8) & 7) as usize);
@@ -1071,6 +1081,57 @@ impl Cpu {
         let (a, b, empty) = (f.st(d), f.st(s), f.empty(d) || f.empty(s));
         self.f_bin_vals(ctx, op, d, a, b, empty, pops != 0);
         self.x87_rr_note(code, ip);
+        true
+    }
+
+    /// `x87_rr` in the common case (`quick`), under a control word of 64-bit precision,
+    /// round to nearest and every exception masked: ADD, SUB(R), MUL and compares of two
+    /// normal operands with a result inside the exponent range. Returns false (having changed
+    /// nothing) otherwise.
+    #[inline(always)]
+    fn x87_rr_quick(&mut self, code: u32) -> bool {
+        let f = &mut self.s.fpu;
+        let (pd, ps) = (
+            f.phys(((code >> 4) & 7) as usize),
+            f.phys(((code >> 8) & 7) as usize),
+        );
+        let (a, b) = (f.regs[pd], f.regs[ps]);
+        if f.tag_phys(pd) == 3 || f.tag_phys(ps) == 3 || !a.is_normal() || !b.is_normal() {
+            return false;
+        }
+        let pops = (code >> 12) & 3;
+        let q = match code & 7 {
+            0 => quick::add(a, b),
+            1 => quick::add(a, b.neg()),
+            2 => quick::add(b, a.neg()),
+            3 => quick::mul(a, b),
+            rr::CMP => {
+                // ST(0) (pd) against ST(k): C3 C2 C0 from the ordering, C1 clear.
+                let (z, c) = match quick::cmp(a, b) {
+                    0 => (true, false),
+                    o => (false, o < 0),
+                };
+                f.set_cc(z, false, false, c);
+                f.sw &= !(ES | BUSY);
+                for _ in 0..pops {
+                    f.pop();
+                }
+                return true;
+            }
+            _ => None,
+        };
+        let Some(q) = q else {
+            return false;
+        };
+        // As `ffinish` (every exception masked: ES and B clear), `set_st` and `pop`.
+        f.set_c1(q.up);
+        f.sw |= if q.pe { PE } else { 0 };
+        f.sw &= !(ES | BUSY);
+        f.regs[pd] = q.v;
+        f.set_tag_phys(pd, q.v.tag());
+        if pops != 0 {
+            f.pop();
+        }
         true
     }
 

@@ -22,6 +22,7 @@ pub mod f80;
 mod mmx;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod oracle;
+mod quick;
 #[cfg(test)]
 mod tests;
 pub mod trans;
