@@ -533,12 +533,23 @@ impl Lower<'_, '_> {
 
         let kinds = self.kinds[gi].clone();
         let live = live_after(&g.instrs, &kinds);
-        for k in 0..n {
+        let mut k = 0;
+        while k < n {
             let i = &g.instrs[k];
             self.live_now = live[k];
             let refund = (n - k - 1) as i64;
             let last = k + 1 == n;
-            match kinds[k] {
+            if kinds[k] == Kind::X87 {
+                let run = x87::run_len(&g.instrs[k..]);
+                if run > 0 && kinds[k..k + run].iter().all(|&c| c == Kind::X87) {
+                    self.x87_run(&g.instrs[k..k + run], refund);
+                    k += run;
+                    continue;
+                }
+            }
+            let kind = kinds[k];
+            k += 1;
+            match kind {
                 Kind::Interp => {
                     self.interp(i, refund, last);
                     if last {
@@ -546,7 +557,7 @@ impl Lower<'_, '_> {
                     }
                 }
                 Kind::CallRel | Kind::RetNear | Kind::JmpInd | Kind::CallInd => {
-                    self.call_ret(i, kinds[k], refund);
+                    self.call_ret(i, kind, refund);
                     return;
                 }
                 Kind::Branch => {

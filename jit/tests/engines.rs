@@ -206,6 +206,14 @@ fn flat_32bit_x87_agrees_with_the_interpreter() {
     check("x87flat32.asm", flat32);
 }
 
+/// Runs of x87 register instructions, which translated code does inline as one piece with
+/// the quick arithmetic case: rounding ties and carries, zero results, far exponents,
+/// overflow and underflow, special and empty operands, a full stack, other control words.
+#[test]
+fn flat_32bit_x87_runs_agree_with_the_interpreter() {
+    check("x87run32.asm", flat32);
+}
+
 /// x87 instructions in real mode: 16-bit addressing forms, segment overrides, #NM.
 #[test]
 fn real_mode_16bit_x87_agrees_with_the_interpreter() {

@@ -10,8 +10,12 @@
 //! retired-count sync, cannot fault), which declines in the same unusual cases.
 
 use super::*;
+
+mod quick;
+mod run;
 use crate::runtime::{X87_FAULT, X87_LEAVE};
 use ironbox_cpu::state::cr0;
+pub(super) use run::run_len;
 
 use ironbox_cpu::state::CpuModel;
 use ironbox_cpu::x87::{FpuState, F80};
@@ -309,6 +313,16 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.known = None;
         self.last_writer = None;
+        self.x87_one(i, refund);
+        // (EAX is read afresh from the state after FNSTSW AX.)
+        self.after_call();
+        self.reload();
+    }
+
+    /// One x87 instruction, the registers and flags already in the state: its inline code
+    /// or leaner call if it has one, else the `h_x87` call. Ends in the block after it, with
+    /// nothing cached (the caller takes the pointers afresh, `after_call`).
+    pub(super) fn x87_one(&mut self, i: &Instruction, refund: i64) {
         let join = match (inline_op(i), ironbox_cpu::x87::rr_code(i)) {
             (Some(op), _) => Some(self.x87_fast(i, op)),
             (None, Some(code)) => Some(self.x87_fast_rr(i, code)),
@@ -349,8 +363,5 @@ impl Lower<'_, '_> {
             self.b.ins().jump(j, &[]);
             self.b.switch_to_block(j);
         }
-        // (EAX is read afresh from the state after FNSTSW AX.)
-        self.after_call();
-        self.reload();
     }
 }
