@@ -86,6 +86,9 @@ struct Front {
     entry: u32,
 }
 
+/// One visit to a pending entry in this many adds to its heat (this many).
+const HEAT_SAMPLE: u32 = 8;
+
 const FRONT_SLOTS: usize = 1 << 14;
 const FRONT_EMPTY: Front = Front {
     phys: 0,
@@ -139,6 +142,8 @@ pub struct Jit<B: CpuBus> {
     /// Heat counters of the entries waiting for the worker (shared with their jobs).
     heat: Vec<Option<Arc<AtomicU32>>>,
     heat_free: Vec<u32>,
+    /// Visits to pending entries (which of them count: `HEAT_SAMPLE`).
+    heat_tick: u32,
     helpers: Helpers,
     /// Block entries seen this many times are compiled.
     pub threshold: u32,
@@ -207,6 +212,7 @@ impl<B: CpuBus> Jit<B> {
             free: Vec::new(),
             heat: Vec::new(),
             heat_free: Vec::new(),
+            heat_tick: 0,
             helpers,
             threshold,
             opts: LowerOptions::default(),
@@ -298,10 +304,16 @@ impl<B: CpuBus> Jit<B> {
                     self.stats.failed_entries += 1;
                 } else {
                     self.stats.pending_entries += 1;
-                    if let Some(h) = &self.heat[e.hits as usize] {
-                        // (Only this thread writes it: no locked add, which stalls on the
-                        // line the worker reads.)
-                        h.store(h.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                    // One visit in HEAT_SAMPLE counts (for HEAT_SAMPLE): the counter's line is
+                    // the worker's too, and most visits would miss it.
+                    self.heat_tick = self.heat_tick.wrapping_add(1);
+                    if self.heat_tick % HEAT_SAMPLE == 0 {
+                        if let Some(h) = &self.heat[e.hits as usize] {
+                            // (Only this thread writes it: no locked add, which stalls on the
+                            // line the worker reads.)
+                            let v = h.load(Ordering::Relaxed).wrapping_add(HEAT_SAMPLE);
+                            h.store(v, Ordering::Relaxed);
+                        }
                     }
                 }
                 return None;
