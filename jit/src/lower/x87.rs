@@ -2,12 +2,15 @@
 //! the interpreter's x87 semantics for the one instruction. Such an instruction reads no
 //! general register but its memory operand's base and index and writes none (but AX for
 //! FNSTSW AX), nor EFLAGS (`translator::x87_plain`): the written registers are stored
-//! before the call and the lazy flags stay pending (in the context). A fault comes back undelivered and leaves through the shared
-//! fault path (registers written back, flags settled, then delivered); a write that hit
-//! translated code leaves after the instruction. FXCH, FLD ST(i), FST(P) ST(i) and FNSTSW /
-//! FSTSW AX are done inline when nothing unusual is pending (`x87_fast`), falling back to the
-//! call; register-operand arithmetic and compares first try `h_x87_rr` (no dispatch, no
-//! retired-count sync, cannot fault), which declines in the same unusual cases.
+//! before the call and the lazy flags stay pending (in the context). A fault comes back
+//! undelivered and leaves through the shared fault path (registers written back, flags
+//! settled, then delivered); a write that hit translated code leaves after the instruction.
+//! FXCH, FLD ST(i), FST(P) ST(i) and FNSTSW / FSTSW AX are done inline when nothing unusual
+//! is pending (`x87_fast`), falling back to the call; register-operand arithmetic and
+//! compares first try `h_x87_rr` (no dispatch, no retired-count sync, cannot fault), which
+//! declines in the same unusual cases. Consecutive such instructions (and register FADD,
+//! FSUB(R), FMUL, FCOM) make a run done inline as one piece (`run`), with those per-instruction
+//! forms as its way out.
 
 use super::*;
 
