@@ -177,6 +177,13 @@ start:
 .next:
     dec ebp
     jnz .round
+    ; A run that pushes, writes and pops: the popped registers keep what it wrote.
+    fninit
+    fld1
+    fld st0
+    fadd st0, st1
+    fstp st0
+    fstp st0
     hlt
 
 ; ebx: xorshift32; eax = its high bits, signed, sometimes small.

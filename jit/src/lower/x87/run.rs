@@ -142,13 +142,28 @@ struct Val {
 struct State {
     /// TOP's offset from the start.
     off: i32,
+    /// What each slot holds, as far as the run has read or written it (a popped slot keeps
+    /// its value, as the registers do).
     vals: [Option<Val>; 8],
-    /// Slots whose value (`vals`) or tag (empty if no value) differ from the state.
+    /// Slots the run wrote a value to (stored at the end).
+    written: u8,
+    /// Slots the run popped and did not write since (empty).
+    popped: u8,
+    /// Slots whose tag the run changed (written or popped).
     dirty: u8,
     /// The status word (i32).
     sw: Value,
     /// The last instruction that sets FIP/FCS/FOP.
     last: Option<(u32, u32)>,
+}
+
+impl State {
+    /// The run wrote slot `s` (now full).
+    fn wrote(&mut self, s: usize) {
+        self.written |= 1 << s;
+        self.popped &= !(1 << s);
+        self.dirty |= 1 << s;
+    }
 }
 
 impl Lower<'_, '_> {
@@ -213,6 +228,8 @@ impl Lower<'_, '_> {
         let mut st = State {
             off: 0,
             vals: [None; 8],
+            written: 0,
+            popped: 0,
             dirty: 0,
             sw,
             last: None,
@@ -295,20 +312,21 @@ impl Lower<'_, '_> {
                         let vb = self.x87_run_get(st, cpu, top, b);
                         st.vals[a] = Some(vb);
                         st.vals[b] = Some(va);
-                        st.dirty |= 1 << a | 1 << b;
+                        st.wrote(a);
+                        st.wrote(b);
                     }
                     Inline::Ld(k) => {
                         let v = self.x87_run_get(st, cpu, top, slot(st, k));
                         st.off -= 1;
                         let d = slot(st, 0);
                         st.vals[d] = Some(v);
-                        st.dirty |= 1 << d;
+                        st.wrote(d);
                     }
                     Inline::St(k, pop) => {
                         let v = self.x87_run_get(st, cpu, top, slot(st, 0));
                         let d = slot(st, k);
                         st.vals[d] = Some(v);
-                        st.dirty |= 1 << d;
+                        st.wrote(d);
                         if pop {
                             self.x87_run_pop(st);
                         }
@@ -368,7 +386,7 @@ impl Lower<'_, '_> {
                         se: r.se,
                         normal: true,
                     });
-                    st.dirty |= 1 << sd;
+                    st.wrote(sd);
                     // C1 = rounded up, PE if inexact; ES and B clear.
                     let c1 = self.b.ins().ishl_imm_s(r.up, 9);
                     let pe = self.b.ins().ishl_imm_s(r.pe, 5);
@@ -387,7 +405,7 @@ impl Lower<'_, '_> {
     /// Pop in the run: ST(0) becomes empty.
     fn x87_run_pop(&mut self, st: &mut State) {
         let s = (st.off & 7) as usize;
-        st.vals[s] = None;
+        st.popped |= 1 << s;
         st.dirty |= 1 << s;
         st.off += 1;
     }
@@ -425,18 +443,17 @@ impl Lower<'_, '_> {
             }
             let p = self.b.ins().iadd_imm_s(top, slot as i64);
             let p = self.b.ins().band_imm_s(p, 7);
-            let tag = match st.vals[slot] {
-                Some(v) => {
-                    let a = self.x87_reg_addr(cpu, p);
-                    self.b.ins().store(mf, v.m, a, 0);
-                    self.b.ins().istore16(mf, v.se, a, F80_SE);
-                    if v.normal {
-                        self.b.ins().iconst(i32t, 0)
-                    } else {
-                        self.x87_tag(v.m, v.se)
-                    }
-                }
-                None => self.b.ins().iconst(i32t, 3),
+            let v = st.vals[slot].filter(|_| st.written & 1 << slot != 0);
+            if let Some(v) = v {
+                let a = self.x87_reg_addr(cpu, p);
+                self.b.ins().store(mf, v.m, a, 0);
+                self.b.ins().istore16(mf, v.se, a, F80_SE);
+            }
+            let tag = match v {
+                _ if st.popped & 1 << slot != 0 => self.b.ins().iconst(i32t, 3),
+                Some(v) if v.normal => self.b.ins().iconst(i32t, 0),
+                Some(v) => self.x87_tag(v.m, v.se),
+                None => unreachable!("a dirty slot was written or popped"),
             };
             let sh = self.b.ins().ishl_imm_s(p, 1);
             let m3 = self.b.ins().iconst(i32t, 3);
