@@ -301,3 +301,42 @@ fn roms_agree_under_every_engine() {
         }
     }
 }
+
+/// The x87 benchmark's workload (`benches/workloads/x87.inc`: its loops are runs of x87
+/// register instructions, which translated code does inline as one piece) under lockstep for
+/// its first `MAX_INSTRUCTIONS` instructions: no divergence, and the same retired count and
+/// output as the interpreter.
+#[test]
+fn x87_benchmark_workload_agrees_under_lockstep() {
+    require("nasm", "nasm");
+    let wl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/workloads");
+    let rom = out_dir().join("x87bench.bin");
+    let out = Command::new("nasm")
+        .args(["-f", "bin", "-w-number-overflow", "-I"])
+        .arg(format!("{}/", roms_dir().display()))
+        .arg("-I")
+        .arg(format!("{}/", wl.display()))
+        .args(["-DWORKLOAD=\"x87.inc\"", "-DROUNDS=1", "-o"])
+        .arg(&rom)
+        .arg(wl.join("rom.asm"))
+        .output()
+        .expect("run nasm");
+    assert!(
+        out.status.success(),
+        "nasm failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (want, want_code, want_n, _) = ironbox_engine(&rom, "x87bench", "interp");
+    assert!(!want_n.is_empty(), "the interpreter ran the workload");
+    let (got, code, n, jit) = ironbox_engine(&rom, "x87bench", "lockstep");
+    assert_eq!(n, want_n, "x87 benchmark under lockstep: retired count");
+    assert_eq!(
+        (got, code),
+        (want, want_code),
+        "x87 benchmark under lockstep: output"
+    );
+    assert!(
+        jit.contains("regions") && !jit.contains(" 0 regions"),
+        "x87 benchmark under lockstep: nothing was translated ({jit})"
+    );
+}
