@@ -118,14 +118,8 @@ impl Lower<'_, '_> {
     /// The tag of the register value (`mant`, `se` as i32): 0 normal, 1 zero, 2 special
     /// (`F80::tag`).
     fn x87_tag(&mut self, mant: Value, se: Value) -> Value {
+        let normal = self.x87_normal(mant, se);
         let e = self.b.ins().band_imm_s(se, 0x7FFF);
-        let em1 = self.b.ins().iadd_imm_s(e, -1);
-        let in_range = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, em1, 0x7FFE);
-        let j = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, mant, 0);
-        let normal = self.b.ins().band(in_range, j);
         let ez = self.b.ins().icmp_imm_s(IntCC::Equal, e, 0);
         let mz = self.b.ins().icmp_imm_s(IntCC::Equal, mant, 0);
         let zero = self.b.ins().band(ez, mz);
@@ -134,6 +128,47 @@ impl Lower<'_, '_> {
         let zero_v = self.b.ins().iconst(types::I32, 0);
         let t = self.b.ins().select(zero, one, two);
         self.b.ins().select(normal, zero_v, t)
+    }
+
+    /// Whether the inline forms must leave the instruction to the helper whatever it is (i8):
+    /// CR0.EM or TS set, the model has no x87, or (`wait`) an exception is pending in `sw`.
+    fn x87_unusual(&mut self, cpu: Value, sw: Value, wait: bool) -> Value {
+        let i32t = types::I32;
+        let cr0 = self.b.ins().load(i32t, self.mf, cpu, CR0);
+        let model = self.b.ins().uload8(i32t, self.mf, cpu, MODEL);
+        let mut bad = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
+        if wait {
+            let es = self.b.ins().band_imm_s(sw, 0x80);
+            bad = self.b.ins().bor(bad, es);
+        }
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
+        let no_fpu = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
+        self.b.ins().bor(bad, no_fpu)
+    }
+
+    /// The tag word `tw` with physical register `p`'s tag set to `tag` (i32 each).
+    fn x87_put_tag(&mut self, tw: Value, p: Value, tag: Value) -> Value {
+        let sh = self.b.ins().ishl_imm_s(p, 1);
+        let m3 = self.b.ins().iconst(types::I32, 3);
+        let clr = self.b.ins().ishl(m3, sh);
+        let clr = self.b.ins().bnot(clr);
+        let kept = self.b.ins().band(tw, clr);
+        let set = self.b.ins().ishl(tag, sh);
+        self.b.ins().bor(kept, set)
+    }
+
+    /// FIP, FCS and FOP after the instruction at `ip` with opcode `fop` (`exec_x87_class`).
+    fn x87_note(&mut self, cpu: Value, ip: u32, fop: u32) {
+        let (i32t, mf) = (types::I32, self.mf);
+        let ip = self.b.ins().iconst(i32t, ip as i64);
+        self.b.ins().store(mf, ip, cpu, FPU_FIP);
+        let cs = self.b.ins().uload16(i32t, mf, cpu, CS_SEL);
+        self.b.ins().istore16(mf, cs, cpu, FPU_FCS);
+        let fop = self.b.ins().iconst(i32t, (fop & 0x7FF) as i64);
+        self.b.ins().istore16(mf, fop, cpu, FPU_FOP);
     }
 
     /// The address of physical register `p` (i32) in the state.
@@ -157,8 +192,6 @@ impl Lower<'_, '_> {
         let i32t = types::I32;
         let mf = self.mf;
         let cpu = self.cpu_ptr();
-        let cr0 = self.b.ins().load(i32t, mf, cpu, CR0);
-        let model = self.b.ins().uload8(i32t, mf, cpu, MODEL);
         let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
         let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
         let tw = self.b.ins().uload16(i32t, mf, cpu, FPU_TW);
@@ -179,17 +212,9 @@ impl Lower<'_, '_> {
             me.b.ins().band_imm_s(t, 3)
         };
         let t_src = tag_of(self, src);
-        let bad_cr0 = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
-        let bad_es = self.b.ins().band_imm_s(sw, 0x80);
-        let bad = self.b.ins().bor(bad_cr0, bad_es);
-        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
-        let no_fpu = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
+        let unusual = self.x87_unusual(cpu, sw, true);
         let src_empty = self.b.ins().icmp_imm_s(IntCC::Equal, t_src, 3);
-        let mut any = self.b.ins().bor(bad, no_fpu);
-        any = self.b.ins().bor(any, src_empty);
+        let mut any = self.b.ins().bor(unusual, src_empty);
         match op {
             Inline::Xch(_) | Inline::Ld(_) => {
                 let t_dst = tag_of(self, dst);
@@ -215,23 +240,13 @@ impl Lower<'_, '_> {
         });
         self.b.ins().store(mf, m, a_dst, 0);
         self.b.ins().istore16(mf, se, a_dst, F80_SE);
-        let m3 = self.b.ins().iconst(i32t, 3);
-        let mut ntw = tw;
-        let mut put_tag = |me: &mut Self, p: Value, t: Value| {
-            let sh = me.b.ins().ishl_imm_s(p, 1);
-            let clr = me.b.ins().ishl(m3, sh);
-            let clr = me.b.ins().bnot(clr);
-            let kept = me.b.ins().band(ntw, clr);
-            let set = me.b.ins().ishl(t, sh);
-            ntw = me.b.ins().bor(kept, set);
-        };
         let tag = self.x87_tag(m, se);
-        put_tag(self, dst, tag);
+        let mut ntw = self.x87_put_tag(tw, dst, tag);
         if let Some((m0, s0)) = old_dst {
             self.b.ins().store(mf, m0, a_src, 0);
             self.b.ins().istore16(mf, s0, a_src, F80_SE);
             let tag_0 = self.x87_tag(m0, s0);
-            put_tag(self, src, tag_0);
+            ntw = self.x87_put_tag(ntw, src, tag_0);
         }
         match op {
             Inline::Ld(_) => {
@@ -240,7 +255,7 @@ impl Lower<'_, '_> {
             Inline::St(_, true) => {
                 // Pop: ST(0) (`src`) empty, TOP + 1 (after the store: FSTP ST(0) empties).
                 let empty = self.b.ins().iconst(i32t, 3);
-                put_tag(self, src, empty);
+                ntw = self.x87_put_tag(ntw, src, empty);
                 let nt = phys(self, 1);
                 self.b.ins().istore8(mf, nt, cpu, FPU_TOP);
             }
@@ -259,14 +274,8 @@ impl Lower<'_, '_> {
         let nsw = self.b.ins().band_imm_s(sw, !(0x0200 | 0x8080) as i64);
         let nsw = self.b.ins().bor(nsw, es);
         self.b.ins().istore16(mf, nsw, cpu, FPU_SW);
-        // FIP, FCS, FOP (`exec_x87_class`).
-        let fop = ironbox_cpu::x87::stashed_fop(i).unwrap_or(0) & 0x7FF;
-        let ip = self.b.ins().iconst(i32t, i.ip32() as i64);
-        self.b.ins().store(mf, ip, cpu, FPU_FIP);
-        let cs = self.b.ins().uload16(i32t, mf, cpu, CS_SEL);
-        self.b.ins().istore16(mf, cs, cpu, FPU_FCS);
-        let fop = self.b.ins().iconst(i32t, fop as i64);
-        self.b.ins().istore16(mf, fop, cpu, FPU_FOP);
+        let fop = ironbox_cpu::x87::stashed_fop(i).unwrap_or(0);
+        self.x87_note(cpu, i.ip32(), fop as u32);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         join
@@ -281,20 +290,8 @@ impl Lower<'_, '_> {
         let i32t = types::I32;
         let mf = self.mf;
         let cpu = self.cpu_ptr();
-        let cr0 = self.b.ins().load(i32t, mf, cpu, CR0);
-        let model = self.b.ins().uload8(i32t, mf, cpu, MODEL);
         let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
-        let mut bad = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
-        if wait {
-            let es = self.b.ins().band_imm_s(sw, 0x80);
-            bad = self.b.ins().bor(bad, es);
-        }
-        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
-        let no_fpu = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
-        let any = self.b.ins().bor(bad, no_fpu);
+        let any = self.x87_unusual(cpu, sw, wait);
         let (slow, join) = self.inline_unless(any);
         let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
         let top = self.b.ins().band_imm_s(top, 7);

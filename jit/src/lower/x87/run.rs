@@ -185,19 +185,13 @@ impl Lower<'_, '_> {
         let join = self.b.create_block();
 
         // The check.
-        let cr0 = self.b.ins().load(i32t, mf, cpu, CR0);
-        let model = self.b.ins().uload8(i32t, mf, cpu, MODEL);
         let sw = self.b.ins().uload16(i32t, mf, cpu, FPU_SW);
         let cw = self.b.ins().uload16(i32t, mf, cpu, FPU_CW);
         let top = self.b.ins().uload8(i32t, mf, cpu, FPU_TOP);
         let top = self.b.ins().band_imm_s(top, 7);
         let tw = self.b.ins().uload16(i32t, mf, cpu, FPU_TW);
-        let bad_cr0 = self.b.ins().band_imm_s(cr0, (cr0::EM | cr0::TS) as i64);
-        let bad_es = self.b.ins().band_imm_s(sw, 0x80);
         let cwq = self.b.ins().band_imm_s(cw, 0x0F3F);
-        let bad_cw = self.b.ins().bxor_imm_s(cwq, 0x033F);
-        let mut bad = self.b.ins().bor(bad_cr0, bad_es);
-        bad = self.b.ins().bor(bad, bad_cw);
+        let mut bad = self.b.ins().bxor_imm_s(cwq, 0x033F);
         // Empty slots, relative to TOP: bit 2r (tag 3 at physical (TOP + r) & 7).
         let e = self.b.ins().ushr_imm_s(tw, 1);
         let e = self.b.ins().band(e, tw);
@@ -216,11 +210,8 @@ impl Lower<'_, '_> {
         let slots_bad = self.b.ins().bxor_imm_s(want, spread(empty));
         bad = self.b.ins().bor(bad, slots_bad);
         let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bad, 0);
-        let no_fpu = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::NotEqual, model, CpuModel::Pentium2 as i64);
-        let bad = self.b.ins().bor(bad, no_fpu);
+        let unusual = self.x87_unusual(cpu, sw, true);
+        let bad = self.b.ins().bor(bad, unusual);
         let fast = self.b.create_block();
         self.b.ins().brif(bad, chain[0], &[], fast, &[]);
         self.b.switch_to_block(fast);
@@ -455,13 +446,7 @@ impl Lower<'_, '_> {
                 Some(v) => self.x87_tag(v.m, v.se),
                 None => unreachable!("a dirty slot was written or popped"),
             };
-            let sh = self.b.ins().ishl_imm_s(p, 1);
-            let m3 = self.b.ins().iconst(i32t, 3);
-            let clr = self.b.ins().ishl(m3, sh);
-            let clr = self.b.ins().bnot(clr);
-            let kept = self.b.ins().band(ntw, clr);
-            let set = self.b.ins().ishl(tag, sh);
-            ntw = self.b.ins().bor(kept, set);
+            ntw = self.x87_put_tag(ntw, p, tag);
         }
         if st.dirty != 0 {
             self.b.ins().istore16(mf, ntw, cpu, FPU_TW);
@@ -473,12 +458,7 @@ impl Lower<'_, '_> {
         }
         self.b.ins().istore16(mf, st.sw, cpu, FPU_SW);
         if let Some((ip, fop)) = st.last {
-            let ip = self.b.ins().iconst(i32t, ip as i64);
-            self.b.ins().store(mf, ip, cpu, FPU_FIP);
-            let cs = self.b.ins().uload16(i32t, mf, cpu, CS_SEL);
-            self.b.ins().istore16(mf, cs, cpu, FPU_FCS);
-            let fop = self.b.ins().iconst(i32t, fop as i64);
-            self.b.ins().istore16(mf, fop, cpu, FPU_FOP);
+            self.x87_note(cpu, ip, fop);
         }
     }
 }
