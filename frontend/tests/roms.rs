@@ -38,15 +38,21 @@ fn require(tool: &str, package: &str) {
 
 /// Assemble `roms/NAME.asm` into the target directory.
 fn assemble(name: &str) -> PathBuf {
-    require("nasm", "nasm");
-    let src = roms_dir().join(format!("{name}.asm"));
     let bin = out_dir().join(format!("{name}.bin"));
+    nasm(&roms_dir().join(format!("{name}.asm")), &bin, &[]);
+    bin
+}
+
+/// Assemble `src` into `bin` (`roms/` on the include path, then `args`).
+fn nasm(src: &Path, bin: &Path, args: &[&str]) {
+    require("nasm", "nasm");
     let out = Command::new("nasm")
         .args(["-f", "bin", "-w-number-overflow", "-I"])
         .arg(format!("{}/", roms_dir().display()))
+        .args(args)
         .arg("-o")
-        .arg(&bin)
-        .arg(&src)
+        .arg(bin)
+        .arg(src)
         .output()
         .expect("run nasm");
     assert!(
@@ -55,7 +61,6 @@ fn assemble(name: &str) -> PathBuf {
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    bin
 }
 
 /// Run a command with a timeout (killing it if it hangs); its exit code.
@@ -308,23 +313,13 @@ fn roms_agree_under_every_engine() {
 /// output as the interpreter.
 #[test]
 fn x87_benchmark_workload_agrees_under_lockstep() {
-    require("nasm", "nasm");
     let wl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/workloads");
     let rom = out_dir().join("x87bench.bin");
-    let out = Command::new("nasm")
-        .args(["-f", "bin", "-w-number-overflow", "-I"])
-        .arg(format!("{}/", roms_dir().display()))
-        .arg("-I")
-        .arg(format!("{}/", wl.display()))
-        .args(["-DWORKLOAD=\"x87.inc\"", "-DROUNDS=1", "-o"])
-        .arg(&rom)
-        .arg(wl.join("rom.asm"))
-        .output()
-        .expect("run nasm");
-    assert!(
-        out.status.success(),
-        "nasm failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let inc = format!("-I{}/", wl.display());
+    nasm(
+        &wl.join("rom.asm"),
+        &rom,
+        &[&inc, "-DWORKLOAD=\"x87.inc\"", "-DROUNDS=1"],
     );
     let (want, want_code, want_n, _) = ironbox_engine(&rom, "x87bench", "interp");
     assert!(!want_n.is_empty(), "the interpreter ran the workload");
