@@ -461,37 +461,45 @@ impl Rounded {
 #[inline]
 pub fn round_f80(ctx: &mut Ctx, sign: bool, exp: i32, sig: u128, prec: u32) -> F80 {
     if prec == 64 && sig != 0 {
-        // Fast path: full precision and a result well inside the exponent range (no tininess,
-        // no overflow even when rounding carries into the exponent). The same result, flags
-        // and C1 as `round`, on 64-bit halves.
-        let lz = sig.leading_zeros();
-        let sig = sig << lz;
-        let exp = exp - lz as i32;
-        if (EXT.emin..EXT.emax).contains(&exp) {
-            let (hi, lo) = ((sig >> 64) as u64, sig as u64);
-            ctx.up = false;
-            let inc = match ctx.rc {
-                0 => lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0),
-                1 => lo != 0 && sign,
-                2 => lo != 0 && !sign,
-                _ => false,
-            };
-            let (mant, exp) = if inc {
-                match hi.checked_add(1) {
-                    Some(h) => (h, exp),
-                    None => (J, exp + 1),
-                }
-            } else {
-                (hi, exp)
-            };
-            if lo != 0 {
+        if let Some((v, pe, up)) = round64_in_range(sign, exp, sig, ctx.rc) {
+            ctx.up = up;
+            if pe {
                 ctx.raise(PE);
-                ctx.up = inc;
             }
-            return F80::new(sign, (exp + BIAS) as u16, mant);
+            return v;
         }
     }
     round(ctx, sign, exp, sig, EXT, prec).to_f80()
+}
+
+/// `round_f80`'s fast path: full precision, rounding control `rc`, a non-zero `sig` / 2^127 *
+/// 2^`exp` whose normalized exponent is well inside the range (no tininess, no overflow even
+/// when rounding carries into the exponent). The same result as `round`, with whether it is
+/// inexact (PE) and rounded up in magnitude (C1); `None` outside that range.
+#[inline(always)]
+pub fn round64_in_range(sign: bool, exp: i32, sig: u128, rc: u8) -> Option<(F80, bool, bool)> {
+    let lz = sig.leading_zeros();
+    let sig = sig << lz;
+    let exp = exp - lz as i32;
+    if !(EXT.emin..EXT.emax).contains(&exp) {
+        return None;
+    }
+    let (hi, lo) = ((sig >> 64) as u64, sig as u64);
+    let inc = match rc {
+        0 => lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0),
+        1 => lo != 0 && sign,
+        2 => lo != 0 && !sign,
+        _ => false,
+    };
+    let (mant, exp) = match hi.checked_add(inc as u64) {
+        Some(h) => (h, exp),
+        None => (J, exp + 1),
+    };
+    Some((
+        F80::new(sign, (exp + BIAS) as u16, mant),
+        lo != 0,
+        lo != 0 && inc,
+    ))
 }
 
 /// NaN result of a two-operand operation (Intel SDM vol. 1 table 4-7): an SNaN raises IE and

@@ -3,7 +3,7 @@
 //! function gives the same value, PE and "rounded up" (C1) as the general path in `arith`, or
 //! `None` when the case is not that common one (the caller then takes the general path).
 
-use super::f80::{BIAS, EXT, J};
+use super::f80::{round64_in_range, BIAS};
 use super::F80;
 
 /// A result of the common case.
@@ -16,27 +16,10 @@ pub struct Quick {
     pub up: bool,
 }
 
-/// `round_f80` at 64 bits, round to nearest-even: `sig` (non-zero) / 2^127 * 2^`exp`, when the
-/// normalized exponent is inside the range (no tininess, no overflow even after a carry).
+/// `round_f80` at 64 bits, round to nearest-even, inside the range (`round64_in_range`).
 #[inline(always)]
 fn round64(sign: bool, exp: i32, sig: u128) -> Option<Quick> {
-    let lz = sig.leading_zeros();
-    let sig = sig << lz;
-    let exp = exp - lz as i32;
-    if !(EXT.emin..EXT.emax).contains(&exp) {
-        return None;
-    }
-    let (hi, lo) = ((sig >> 64) as u64, sig as u64);
-    let inc = lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0);
-    let (mant, exp) = match hi.checked_add(inc as u64) {
-        Some(h) => (h, exp),
-        None => (J, exp + 1),
-    };
-    Some(Quick {
-        v: F80::new(sign, (exp + BIAS) as u16, mant),
-        pe: lo != 0,
-        up: lo != 0 && inc,
-    })
+    round64_in_range(sign, exp, sig, 0).map(|(v, pe, up)| Quick { v, pe, up })
 }
 
 /// a + b of two normal values (`arith::add`).
@@ -93,7 +76,7 @@ pub fn cmp(a: F80, b: F80) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::super::arith::{self, Ord3};
-    use super::super::f80::{Ctx, PE};
+    use super::super::f80::{Ctx, J, PE};
     use super::*;
 
     /// Normal values with exponents clustered (so sums overlap and cancel) and near both ends
