@@ -630,6 +630,9 @@ impl<B: CpuBus> Jit<B> {
         let id = module.declare_anonymous_function(&sig).ok()?;
         if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
             eprintln!("jit: .Lfn{:x} = {:x?}", id.as_u32(), self.defining);
+            if let Some(d) = std::env::var_os("IRONBOX_JIT_BYTES") {
+                let _ = std::fs::write(format!("{}/{:x}.bin", d.to_string_lossy(), id.as_u32()), &code.bytes);
+            }
         }
         module
             .define_function_bytes(id, code.align, &code.bytes, &[])

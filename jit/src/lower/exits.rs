@@ -26,14 +26,17 @@ impl ExitStub {
         ExitStub::Fault,
     ];
 
-    /// Parameters after the context: (eip, set, code, refund, link, mode | user << 16) for
-    /// the exits, (instruction, refund) for `Interp`, (eip, refund, budget) for `Fault`.
+    /// Parameters: (eip, set, code, refund, link, mode | user << 16) for the exits,
+    /// (instruction, refund) for `Interp`, (eip, refund, budget) for `Fault`. The context
+    /// stays in the pinned register. (At most six, all in registers: a tail call with
+    /// arguments on the stack would make every region's prologue and epilogue move its
+    /// return address.)
     fn params(self) -> &'static [types::Type] {
         use types::{I32, I64};
         match self {
-            ExitStub::Chain | ExitStub::Plain => &[I64, I32, I32, I32, I64, I64, I32],
-            ExitStub::Interp => &[I64, I64, I64],
-            ExitStub::Fault => &[I64, I32, I64, I64],
+            ExitStub::Chain | ExitStub::Plain => &[I32, I32, I32, I64, I64, I32],
+            ExitStub::Interp => &[I64, I64],
+            ExitStub::Fault => &[I32, I64, I64],
         }
     }
 
@@ -61,8 +64,8 @@ pub fn lower_stub(b: &mut FunctionBuilder, kind: ExitStub, h: Helpers, call_conv
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
+    // (The context is in the pinned register, as the region that tail-called left it.)
     let p = b.block_params(entry).to_vec();
-    b.ins().set_pinned_reg(p[0]);
     let region = Region {
         entry_eip: 0,
         phys: 0,
@@ -77,19 +80,19 @@ pub fn lower_stub(b: &mut FunctionBuilder, kind: ExitStub, h: Helpers, call_conv
     l.in_stub = true;
     let (blk, args) = match kind {
         ExitStub::Chain | ExitStub::Plain => {
-            let mu = p[6];
+            let mu = p[5];
             let mode = l.b.ins().band_imm_s(mu, 0xFFFF);
             let user = l.b.ins().ushr_imm_s(mu, 16);
             l.dyn_mode = Some((mode, user));
-            (l.exit_block(kind == ExitStub::Chain), &p[1..6])
+            (l.exit_block(kind == ExitStub::Chain), &p[0..5])
         }
         ExitStub::Interp => {
             let b = l.interp_block();
-            (b, &p[1..3])
+            (b, &p[0..2])
         }
         ExitStub::Fault => {
             let b = l.fault_block();
-            (b, &p[1..4])
+            (b, &p[0..3])
         }
     };
     let args: Vec<BlockArg> = args.iter().map(|&v| BlockArg::Value(v)).collect();
@@ -446,8 +449,7 @@ impl Lower<'_, '_> {
     fn finish_exits_with_stubs(&mut self) {
         let call = |l: &mut Self, blk: Block, kind: ExitStub, extra: Option<i64>| {
             l.b.switch_to_block(blk);
-            let mut args = vec![l.ctx()];
-            args.extend(l.b.block_params(blk).iter().copied());
+            let mut args = l.b.block_params(blk).to_vec();
             args.extend(extra.map(|x| l.b.ins().iconst(types::I32, x)));
             let f =
                 l.b.ins()
