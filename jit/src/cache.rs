@@ -631,7 +631,10 @@ impl<B: CpuBus> Jit<B> {
         if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
             eprintln!("jit: .Lfn{:x} = {:x?}", id.as_u32(), self.defining);
             if let Some(d) = std::env::var_os("IRONBOX_JIT_BYTES") {
-                let _ = std::fs::write(format!("{}/{:x}.bin", d.to_string_lossy(), id.as_u32()), &code.bytes);
+                let _ = std::fs::write(
+                    format!("{}/{:x}.bin", d.to_string_lossy(), id.as_u32()),
+                    &code.bytes,
+                );
             }
         }
         module

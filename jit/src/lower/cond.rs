@@ -81,6 +81,18 @@ impl Lower<'_, '_> {
         };
         let taken = self.b.create_block();
         let not = self.b.create_block();
+        // A way out of the region when the other way stays in it goes out of line (after
+        // the region's code), so that the code that stays is dense in the instruction cache.
+        let nx = self.mask_next(i.next_ip32());
+        let (t_in, n_in) = (
+            self.heads.contains_key(&target),
+            self.heads.contains_key(&nx),
+        );
+        if n_in && !t_in {
+            self.b.set_cold_block(taken);
+        } else if t_in && !n_in {
+            self.b.set_cold_block(not);
+        }
         self.b.ins().brif(c, taken, &[], not, &[]);
         let saved = self.branch_state();
         self.b.switch_to_block(taken);
@@ -90,7 +102,6 @@ impl Lower<'_, '_> {
         if let Some(v) = ecx {
             self.gpr_set(1, v);
         }
-        let nx = self.mask_next(i.next_ip32());
         self.goto(nx);
     }
 
