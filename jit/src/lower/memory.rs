@@ -187,6 +187,8 @@ impl Lower<'_, '_> {
         let store = self.b.create_block();
         let bitmap = self.b.create_block();
         self.b.set_cold_block(slow);
+        // (Pages with code are rare among those written: their bitmap test is out of line.)
+        self.b.set_cold_block(bitmap);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         // On a page with code, the bytes written must hold none.
         self.b.switch_to_block(fast);
