@@ -28,6 +28,9 @@ pub const LINK_F: i32 = 0;
 pub const LINK_LIN: i32 = 8;
 pub const LINK_PHYS: i32 = 12;
 pub const VALID: u32 = 1;
+/// The two words of a code TLB slot (`JumpCache::pages`).
+pub const PAGE_TAG: usize = 0;
+pub const PAGE_PHYS: usize = 1;
 pub const USER: u32 = 2;
 
 #[repr(C)]
@@ -54,9 +57,9 @@ pub const EMPTY: JumpEntry = JumpEntry {
 #[repr(C)]
 pub struct JumpCache {
     pub e: [JumpEntry; SLOTS],
-    /// Code TLB: `linear page | VALID | USER (filled at CPL 3)`, and the physical page.
-    pub page_tag: [u32; PAGES],
-    pub page_phys: [u32; PAGES],
+    /// Code TLB: per slot, `linear page | VALID | USER (filled at CPL 3)` and the physical
+    /// page, side by side (`PAGE_TAG`, `PAGE_PHYS`: one cache line for both).
+    pub pages: [[u32; 2]; PAGES],
     epochs: (u64, u64),
     flush_epoch: u64,
     invlpg_seen: u64,
@@ -91,8 +94,7 @@ impl JumpCache {
     pub fn new() -> Box<JumpCache> {
         Box::new(JumpCache {
             e: [EMPTY; SLOTS],
-            page_tag: [0; PAGES],
-            page_phys: [0; PAGES],
+            pages: [[0; 2]; PAGES],
             epochs: (u64::MAX, u64::MAX),
             flush_epoch: u64::MAX,
             invlpg_seen: 0,
@@ -103,7 +105,7 @@ impl JumpCache {
 
     pub fn clear(&mut self) {
         self.e.fill(EMPTY);
-        self.page_tag.fill(0);
+        self.pages.fill([0; 2]);
         self.links.fill(0);
     }
 
@@ -116,19 +118,19 @@ impl JumpCache {
             self.clear();
             self.clears.0 += 1;
         } else if f != self.flush_epoch {
-            self.page_tag.fill(0);
+            self.pages.fill([0; 2]);
             self.clears.1 += 1;
         } else if n != self.invlpg_seen {
             match cpu.invlpg_since(self.invlpg_seen) {
                 Some(pages) => {
                     for p in pages {
                         let i = page_slot(p);
-                        if self.page_tag[i] & !0xFFF == p {
-                            self.page_tag[i] = 0;
+                        if self.pages[i][PAGE_TAG] & !0xFFF == p {
+                            self.pages[i][PAGE_TAG] = 0;
                         }
                     }
                 }
-                None => self.page_tag.fill(0),
+                None => self.pages.fill([0; 2]),
             }
         }
         (self.epochs, self.flush_epoch, self.invlpg_seen) = (now, f, n);
@@ -146,7 +148,6 @@ impl JumpCache {
             f,
         };
         let i = page_slot(lin);
-        self.page_tag[i] = lin & !0xFFF | VALID | if user { USER } else { 0 };
-        self.page_phys[i] = page;
+        self.pages[i] = [lin & !0xFFF | VALID | if user { USER } else { 0 }, page];
     }
 }

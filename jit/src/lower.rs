@@ -92,8 +92,9 @@ const JE_MODE: i32 = offset_of!(jumpcache::JumpEntry, mode) as i32;
 const JE_LAST: i32 = offset_of!(jumpcache::JumpEntry, max_last) as i32;
 const JE_F: i32 = offset_of!(jumpcache::JumpEntry, f) as i32;
 const JE_PHYS: i32 = offset_of!(jumpcache::JumpEntry, phys) as i32;
-const JC_PAGE_TAG: i32 = offset_of!(jumpcache::JumpCache, page_tag) as i32;
-const JC_PAGE_PHYS: i32 = offset_of!(jumpcache::JumpCache, page_phys) as i32;
+const JC_PAGE_TAG: i32 = (offset_of!(jumpcache::JumpCache, pages) + 4 * jumpcache::PAGE_TAG) as i32;
+const JC_PAGE_PHYS: i32 =
+    (offset_of!(jumpcache::JumpCache, pages) + 4 * jumpcache::PAGE_PHYS) as i32;
 const CTX_SEG_BASE: i32 = offset_of!(Ctx, seg_base) as i32;
 const CTX_SEG_RLIM: i32 = offset_of!(Ctx, seg_rlim) as i32;
 const CTX_SEG_WLIM: i32 = offset_of!(Ctx, seg_wlim) as i32;

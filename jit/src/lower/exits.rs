@@ -192,7 +192,7 @@ impl Lower<'_, '_> {
         if to != LinkTo::OwnPage {
             let user = self.jc_user();
             let (tag_at, want) = if let LinkTo::Page(t) = to {
-                let off = 4 * jumpcache::page_slot(t) as i64;
+                let off = 8 * jumpcache::page_slot(t) as i64;
                 let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
                 let want = (t & !0xFFF) | jumpcache::VALID | user;
                 let want = self.b.ins().iconst(i32t, want as i64);
@@ -204,7 +204,7 @@ impl Lower<'_, '_> {
                 let ps = self.b.ins().ushr_imm_s(e, 12);
                 let ps = self.b.ins().band_imm_s(ps, jumpcache::PAGES as i64 - 1);
                 let ps = self.b.ins().uextend(types::I64, ps);
-                let ps = self.b.ins().ishl_imm_s(ps, 2);
+                let ps = self.b.ins().ishl_imm_s(ps, 3);
                 let base = self.b.ins().iconst(types::I64, self.links.jc as i64);
                 let tag_at = self.b.ins().iadd(base, ps);
                 let page = self.b.ins().band_imm_s(e, 0xFFFF_F000u32 as i32 as i64);
@@ -294,7 +294,7 @@ impl Lower<'_, '_> {
         let pslot = self.b.ins().ushr_imm_s(lin, 12);
         let pslot = self.b.ins().band_imm_s(pslot, jumpcache::PAGES as i64 - 1);
         let pslot = self.b.ins().uextend(i64t, pslot);
-        let pslot = self.b.ins().ishl_imm_s(pslot, 2);
+        let pslot = self.b.ins().ishl_imm_s(pslot, 3);
         let pat = self.b.ins().iadd(jc, pslot);
         let ptag = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_TAG);
         let pphys = self.b.ins().load(types::I32, self.mf, pat, JC_PAGE_PHYS);
