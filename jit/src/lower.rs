@@ -261,9 +261,8 @@ pub fn lower_region(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    // The context lives in the pinned register for the whole run (see `Lower::ctx`).
-    let ctx = b.block_params(entry)[1];
-    b.ins().set_pinned_reg(ctx);
+    // The context lives in the pinned register for the whole run (see `Lower::ctx`): the
+    // trampoline put it there, and tail calls between translations keep it.
     let kinds: Vec<Vec<Kind>> = region
         .blocks
         .iter()
