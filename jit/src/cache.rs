@@ -171,7 +171,20 @@ pub struct Jit<B: CpuBus> {
 }
 
 fn new_module() -> JITModule {
-    JITModule::new(JITBuilder::with_isa(host_isa(), default_libcall_names()))
+    let mut b = JITBuilder::with_isa(host_isa(), default_libcall_names());
+    // Code back to back in one mapping per generation (`codemem`), where the host keeps
+    // instruction fetch coherent with stores; twice the generation's limit covers alignment.
+    // (`IRONBOX_JIT_NOARENA=1`: Cranelift's own provider instead, a mapping per translation,
+    // to compare.)
+    if cfg!(target_arch = "x86_64") && std::env::var_os("IRONBOX_JIT_NOARENA").is_none() {
+        match crate::codemem::CodeArena::new(2 * CODE_LIMIT) {
+            Ok(a) => {
+                b.memory_provider(Box::new(a));
+            }
+            Err(e) => tracing::warn!("jit: no code arena ({e}); code on pages of its own"),
+        }
+    }
+    JITModule::new(b)
 }
 
 impl<B: CpuBus> Jit<B> {

@@ -9,6 +9,7 @@
 //! exactly that.
 
 mod cache;
+mod codemem;
 mod compiler;
 mod engine;
 mod jumpcache;
