@@ -675,7 +675,8 @@ impl<B: CpuBus> Jit<B> {
 impl<B: CpuBus> Drop for Jit<B> {
     fn drop(&mut self) {
         // Diagnostics: `IRONBOX_JIT_LOG=1` also names each translation (`.LfnN` in perf's map)
-        // with its key and guest code as it is installed.
+        // with its key and guest code as it is installed; with `IRONBOX_JIT_BYTES=DIR` too,
+        // each one's code goes to `DIR/N.bin` (for `objdump -b binary -mi386:x86-64 -D`).
         if std::env::var_os("IRONBOX_JIT_LOG").is_some() {
             let s = &self.stats;
             eprintln!(
