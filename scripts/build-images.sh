@@ -44,8 +44,16 @@ need_tools() { # need_tools CMD:PKG... installs PKG when CMD (a path or a comman
     done
     [ ${#pkgs[@]} -eq 0 ] && return 0
     apt_update
+    # (Once more after a fresh index if it fails: a mirror caught mid-sync, or another
+    # install running at the same time, fails an install that works a minute later.)
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        "${pkgs[@]}" >/dev/null
+        "${pkgs[@]}" >/dev/null || {
+        sleep 20
+        apt_updated=""
+        apt_update
+        DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+            "${pkgs[@]}" >/dev/null
+    }
 }
 
 fetch() { # fetch PKG: download PKG's .deb into $dl (once) and unpack it to $dl/PKG/; prints that dir
