@@ -264,8 +264,15 @@ impl Lower<'_, '_> {
         let ok = self.b.ins().band(have, both);
         self.b.ins().brif(ok, look, &[], ret, &[]);
         self.b.switch_to_block(look);
-        let base = self.b.ins().load(types::I32, self.mf, cpu, CS_BASE);
-        let lin = self.b.ins().iadd(e, base);
+        // In a flat mode (the region's, which an entry must have too) CS has base 0 and
+        // limit 4 GiB: the EIP is the linear address and any translation fits the limit.
+        let flat = self.dyn_mode.is_none() && self.mode & MODE_FLAT != 0;
+        let lin = if flat {
+            e
+        } else {
+            let base = self.b.ins().load(types::I32, self.mf, cpu, CS_BASE);
+            self.b.ins().iadd(e, base)
+        };
         let h = self.b.ins().imul_imm_s(lin, jumpcache::HASH as i32 as i64);
         let idx = self.b.ins().ushr_imm_s(h, jumpcache::SLOT_SHIFT as i64);
         let idx = self.b.ins().uextend(i64t, idx);
@@ -276,8 +283,6 @@ impl Lower<'_, '_> {
         let ent = self.b.ins().iadd(jc, off);
         let elin = self.b.ins().load(types::I32, self.mf, ent, JE_LIN);
         let emode = self.b.ins().load(types::I32, self.mf, ent, JE_MODE);
-        let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
-        let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
         let m1 = self.b.ins().icmp(IntCC::Equal, elin, lin);
         let m2 = match self.dyn_mode {
             Some((mode, _)) => self.b.ins().icmp(IntCC::Equal, emode, mode),
@@ -286,10 +291,17 @@ impl Lower<'_, '_> {
                 .ins()
                 .icmp_imm_s(IntCC::Equal, emode, self.mode as i64),
         };
-        let m3 = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, elast, limit);
+        let m3 = if flat {
+            None
+        } else {
+            let elast = self.b.ins().load(types::I32, self.mf, ent, JE_LAST);
+            let limit = self.b.ins().load(types::I32, self.mf, cpu, CS_LIMIT);
+            Some(
+                self.b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, elast, limit),
+            )
+        };
         // The linear page must map where it did when the entry was made (code TLB).
         let pslot = self.b.ins().ushr_imm_s(lin, 12);
         let pslot = self.b.ins().band_imm_s(pslot, jumpcache::PAGES as i64 - 1);
@@ -314,8 +326,10 @@ impl Lower<'_, '_> {
         let m4 = self.b.ins().icmp(IntCC::Equal, ptag, tag);
         let ephys = self.b.ins().load(types::I32, self.mf, ent, JE_PHYS);
         let m5 = self.b.ins().icmp(IntCC::Equal, pphys, ephys);
-        let m = self.b.ins().band(m1, m2);
-        let m = self.b.ins().band(m, m3);
+        let mut m = self.b.ins().band(m1, m2);
+        if let Some(m3) = m3 {
+            m = self.b.ins().band(m, m3);
+        }
         let m = self.b.ins().band(m, m4);
         let m = self.b.ins().band(m, m5);
         self.b.ins().brif(m, go, &[], ret, &[]);
