@@ -92,3 +92,36 @@ impl Drop for CodeArena {
         self.unmap();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_are_back_to_back_aligned_and_bounded() {
+        let mut a = CodeArena::new(1).expect("a 2 MiB arena");
+        assert_eq!(a.size, 2 << 20);
+        let p = a.allocate(100, 16, JITMemoryKind::Executable).unwrap();
+        let q = a.allocate(5, 16, JITMemoryKind::Executable).unwrap();
+        let r = a.allocate(3, 1, JITMemoryKind::ReadOnly).unwrap();
+        assert_eq!(p as usize % 16, 0);
+        assert_eq!(
+            q as usize - p as usize,
+            112,
+            "next 16-byte boundary after 100 bytes"
+        );
+        assert_eq!(r as usize - q as usize, 5);
+        // The memory is writable as soon as it is handed out.
+        unsafe { r.write_bytes(0xC3, 3) };
+        assert!(a.allocate(2 << 20, 1, JITMemoryKind::Executable).is_err());
+        assert!(
+            a.allocate(8, 3, JITMemoryKind::Executable).is_err(),
+            "alignment 3"
+        );
+        unsafe { a.free_memory() };
+        assert!(
+            a.allocate(1, 1, JITMemoryKind::Executable).is_err(),
+            "freed"
+        );
+    }
+}
