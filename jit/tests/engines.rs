@@ -58,6 +58,7 @@ struct Outcome {
 
 /// `background`: the JIT compiles on its worker thread, and the guest pauses 2 ms after
 /// each slice (as a slower guest would) so that compiled code gets installed and runs.
+/// `flush`: every 7th slice drops all translations (and their code memory) first.
 fn run(
     kind: EngineKind,
     threshold: u32,
@@ -65,6 +66,7 @@ fn run(
     setup: fn(&mut Cpu),
     slice: u64,
     background: bool,
+    flush: bool,
 ) -> Outcome {
     let mut bus = FlatBus::new(1 << 20);
     bus.mem[0x1000..0x1000 + prog.len()].copy_from_slice(prog);
@@ -75,7 +77,10 @@ fn run(
         eng.compile_in_background();
     }
     let mut total = 0;
-    loop {
+    for k in 1.. {
+        if flush && k % 7 == 0 {
+            eng.flush();
+        }
         let (e, n) = eng.run(&mut cpu, &mut bus, slice);
         total += n;
         if background {
@@ -105,22 +110,24 @@ fn run(
 fn check(prog: &str, setup: fn(&mut Cpu)) -> u64 {
     let mut stale = 0;
     let code = assemble(prog);
-    let want = run(EngineKind::Interp, 1, &code, setup, 1000, false);
+    let want = run(EngineKind::Interp, 1, &code, setup, 1000, false, false);
     assert!(
         want.instret > 20_000,
         "{prog}: the program ran ({} instructions)",
         want.instret
     );
-    for (kind, threshold, slice, background) in [
-        (EngineKind::Jit, 1, 1000, false),
-        (EngineKind::Jit, 5, 777, false),
-        (EngineKind::Jit, 1, 1 << 40, false),
-        (EngineKind::Lockstep, 1, 1000, false),
-        (EngineKind::Jit, 1, 1000, true),
+    for (kind, threshold, slice, background, flush) in [
+        (EngineKind::Jit, 1, 1000, false, false),
+        (EngineKind::Jit, 5, 777, false, false),
+        (EngineKind::Jit, 1, 1 << 40, false, false),
+        (EngineKind::Lockstep, 1, 1000, false, false),
+        (EngineKind::Jit, 1, 1000, true, false),
+        (EngineKind::Jit, 1, 1000, false, true),
     ] {
-        let got = run(kind, threshold, &code, setup, slice, background);
+        let got = run(kind, threshold, &code, setup, slice, background, flush);
         let what = format!(
-            "{prog} under {kind:?} (threshold {threshold}, slices of {slice}, background {background})"
+            "{prog} under {kind:?} (threshold {threshold}, slices of {slice}, background \
+             {background}, flushes {flush})"
         );
         assert_eq!(got.state, want.state, "{what}: final state");
         assert_eq!(got.instret, want.instret, "{what}: retired count");
