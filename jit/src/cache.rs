@@ -2,6 +2,7 @@
 //! EIP, mode bits), the Cranelift module that owns their code, and the dispatcher step that
 //! runs one region. Code memory is bounded: when the module holds more than `CODE_LIMIT`
 //! bytes, every translation is dropped and the module's memory freed (a new generation).
+//! Each generation's code lies back to back in one huge-page mapping (`codemem`).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
