@@ -4,8 +4,9 @@
 //! its own privilege and a tag is just the linear page (an empty tag, `EMPTY`, is not page
 //! aligned and matches nothing): the inline check is one compare. In a set, separate read and
 //! write tags share one addend per slot. A write entry for a page with cached code carries the
-//! page's code-byte bitmap: translated code checks it, and a write that touches code bytes
-//! goes through the CPU (data sharing a page with code is written inline). Filled by the
+//! page's code-byte bitmap and a marked tag (`CODE_TAG`): translated code checks the bitmap out
+//! of line, and a write that touches code bytes goes through the CPU (data sharing a page with
+//! code is written inline). Filled by the
 //! access helpers after an access succeeded; emptied when the CPU's TLB is flushed, the bus's
 //! memory map changes, or (write tags only) a page starts holding code.
 
@@ -14,6 +15,9 @@ use ironbox_cpu::{Cpu, CpuBus};
 pub const SLOTS: usize = 1024;
 /// The tag of an empty slot (not page aligned: no access's page equals it).
 pub const EMPTY: u32 = 1;
+/// Added to the write tag of a page that holds code: the inline compare misses it, and the
+/// cold path checks the page's code-byte bitmap before it writes inline.
+pub const CODE_TAG: u32 = 2;
 
 /// The entries filled at one privilege (CPL 3, or CPL 0-2).
 #[repr(C)]
@@ -103,7 +107,7 @@ impl HostTlb {
             if set.read_tag[i] == page {
                 set.read_tag[i] = EMPTY;
             }
-            if set.write_tag[i] == page {
+            if set.write_tag[i] & !CODE_TAG == page {
                 set.write_tag[i] = EMPTY;
             }
         }
@@ -151,7 +155,7 @@ impl HostTlb {
             set.addend[i] = addend;
         }
         if write {
-            set.write_tag[i] = page;
+            set.write_tag[i] = page | if bits != 0 { CODE_TAG } else { 0 };
             set.code_bits[i] = bits;
         } else {
             set.read_tag[i] = page;

@@ -4,17 +4,24 @@
 
 use super::*;
 
+/// The inline part of a data access (`Lower::inline_check`): whether it may go inline
+/// (`ok`), the host address, the linear address, the TLB address + 8 × slot (the slot's
+/// 64-bit fields are at their array's offset from there), and for the cold path the tag
+/// found, the tag wanted and the segment check.
+pub(super) struct Check {
+    pub(super) ok: Value,
+    pub(super) host: Value,
+    pub(super) lin: Value,
+    pub(super) slot: Value,
+    tag: Value,
+    want: Value,
+    seg_ok: Option<Value>,
+}
+
 impl Lower<'_, '_> {
     /// The inline checks of a data access: segment limit and type, host TLB hit, no page
-    /// crossing. Returns (ok, host address, linear address, TLB address + 8 × slot: the
-    /// slot's 64-bit fields are at their array's offset from there).
-    pub(super) fn inline_check(
-        &mut self,
-        seg: u32,
-        off: Value,
-        size: u32,
-        write: bool,
-    ) -> (Value, Value, Value, Value) {
+    /// crossing (see `Check`).
+    pub(super) fn inline_check(&mut self, seg: u32, off: Value, size: u32, write: bool) -> Check {
         let i64t = types::I64;
         // A flat segment (`MODE_FLAT`) needs no check: the linear address is the offset.
         let (seg_ok, lin) = if self.flat_seg(seg) {
@@ -70,7 +77,26 @@ impl Lower<'_, '_> {
         let addend = self.b.ins().load(i64t, self.mf, add_at, set + TLB_ADDEND);
         let lin64 = self.b.ins().uextend(i64t, lin);
         let host = self.b.ins().iadd(addend, lin64);
-        (ok, host, lin, add_at)
+        Check {
+            ok,
+            host,
+            lin,
+            slot: add_at,
+            tag,
+            want,
+            seg_ok,
+        }
+    }
+
+    /// For a write tag (cold path): the slot holds the page with `tlb::CODE_TAG` (a page
+    /// that holds code, whose bitmap the write must check) and the segment allows it.
+    fn code_page_ok(&mut self, c: &Check) -> Value {
+        let want = self.b.ins().bor_imm_s(c.want, tlb::CODE_TAG as i64);
+        let hit = self.b.ins().icmp(IntCC::Equal, c.tag, want);
+        match c.seg_ok {
+            Some(s) => self.b.ins().band(s, hit),
+            None => hit,
+        }
     }
 
     /// The offset of the host TLB set of the region's privilege (`tlb::HostTlb::sets`).
@@ -107,13 +133,25 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             return self.read_mem_helper(i, seg, off, size, rmw, refund);
         }
-        let (ok, host, _, _) = self.inline_check(seg, off, size, rmw);
+        let c = self.inline_check(seg, off, size, rmw);
+        let host = c.host;
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let join = self.b.create_block();
         let v = self.b.append_block_param(join, types::I32);
         self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        if rmw {
+            // (The read of a read-modify-write operand checks the write tag, which on a
+            // page with code has `CODE_TAG`: the read itself may still go inline.)
+            let code = self.b.create_block();
+            self.b.set_cold_block(code);
+            self.b.ins().brif(c.ok, fast, &[], code, &[]);
+            self.b.switch_to_block(code);
+            let k = self.code_page_ok(&c);
+            self.b.ins().brif(k, fast, &[], slow, &[]);
+        } else {
+            self.b.ins().brif(c.ok, fast, &[], slow, &[]);
+        }
         self.b.switch_to_block(fast);
         let raw = self
             .b
@@ -181,22 +219,25 @@ impl Lower<'_, '_> {
     /// written hold none) the store; the builder is left after the store. Returns the cold
     /// block where the helper must take the write instead.
     fn write_inline(&mut self, seg: u32, off: Value, size: u32, v: Value) -> Block {
-        let (ok, host, lin, slot) = self.inline_check(seg, off, size, true);
-        let fast = self.b.create_block();
+        let c = self.inline_check(seg, off, size, true);
+        let host = c.host;
+        let code = self.b.create_block();
         let slow = self.b.create_block();
         let store = self.b.create_block();
         let bitmap = self.b.create_block();
+        // A page with code has its write tag marked (`tlb::CODE_TAG`), so the fast path
+        // misses it; out of line, the bytes written must hold no code.
+        self.b.set_cold_block(code);
         self.b.set_cold_block(slow);
-        // (Pages with code are rare among those written: their bitmap test is out of line.)
         self.b.set_cold_block(bitmap);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        // On a page with code, the bytes written must hold none.
-        self.b.switch_to_block(fast);
-        let at = self.tlb_set() + TLB_CODE_BITS;
-        let bits = self.b.ins().load(types::I64, self.mf, slot, at);
-        self.b.ins().brif(bits, bitmap, &[], store, &[]);
+        self.b.ins().brif(c.ok, store, &[], code, &[]);
+        self.b.switch_to_block(code);
+        let k = self.code_page_ok(&c);
+        self.b.ins().brif(k, bitmap, &[], slow, &[]);
         self.b.switch_to_block(bitmap);
-        let hit = self.code_bytes_hit(bits, lin, size);
+        let at = self.tlb_set() + TLB_CODE_BITS;
+        let bits = self.b.ins().load(types::I64, self.mf, c.slot, at);
+        let hit = self.code_bytes_hit(bits, c.lin, size);
         self.b.ins().brif(hit, slow, &[], store, &[]);
         self.b.switch_to_block(store);
         let nv = if size == 4 {
