@@ -177,7 +177,8 @@ fn new_module() -> JITModule {
     // instruction fetch coherent with stores; twice the generation's limit covers alignment.
     // (`IRONBOX_JIT_NOARENA=1`: Cranelift's own provider instead, a mapping per translation,
     // to compare.)
-    if cfg!(target_arch = "x86_64") && std::env::var_os("IRONBOX_JIT_NOARENA").is_none() {
+    #[cfg(all(unix, target_arch = "x86_64"))]
+    if std::env::var_os("IRONBOX_JIT_NOARENA").is_none() {
         match crate::codemem::CodeArena::new(2 * CODE_LIMIT) {
             Ok(a) => {
                 b.memory_provider(Box::new(a));

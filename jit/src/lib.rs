@@ -9,6 +9,7 @@
 //! exactly that.
 
 mod cache;
+#[cfg(all(unix, target_arch = "x86_64"))]
 mod codemem;
 mod compiler;
 mod engine;
