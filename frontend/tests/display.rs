@@ -156,6 +156,9 @@ impl Xvfb {
                 "1280x1024x24",
                 "-nolisten",
                 "tcp",
+                // No server reset when the last client leaves: a reset between an `xdotool`
+                // poll and the emulator's first connection refuses that connection.
+                "-noreset",
             ])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -479,19 +482,24 @@ fn pause_hotkey_freezes_the_guest_and_the_mouse_is_released() {
     .map(String::from);
     let _one = XVFB.lock().unwrap_or_else(|e| e.into_inner());
     let x = Xvfb::start();
+    let errs = dir.join("stderr.txt");
     let mut emu = Killed(
         ironbox_on(&x, &args)
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&errs).unwrap())
             .spawn()
             .unwrap(),
     );
     let mut win = String::new();
+    let mut exited = None;
+    let appeared = wait_until(60, || {
+        win = xdotool(&x, &["search", "--name", "^ironbox - "]);
+        exited = emu.0.try_wait().unwrap();
+        !win.is_empty() || exited.is_some()
+    });
     assert!(
-        wait_until(20, || {
-            win = xdotool(&x, &["search", "--name", "^ironbox - "]);
-            !win.is_empty()
-        }),
-        "no ironbox window appeared"
+        appeared && !win.is_empty(),
+        "no ironbox window appeared (ironbox exited: {exited:?}); its stderr:\n{}",
+        std::fs::read_to_string(&errs).unwrap_or_default()
     );
     let win = win.lines().next().unwrap().to_string();
     let title = || xdotool(&x, &["getwindowname", &win]);
