@@ -20,7 +20,7 @@ use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 use crate::compiler::{host_isa, Code, Compiler, Links, LowerParams};
 use crate::jumpcache::{self, JumpCache};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
-use crate::region::{discover, Limits, Region};
+use crate::region::{discover, Limits, Region, Seen};
 use crate::runtime::{Ctx, Helpers};
 use crate::worker::{Done, Job, Key, Worker};
 
@@ -461,17 +461,24 @@ impl<B: CpuBus> Jit<B> {
     /// installed by `collect` when done). A failure marks the entry to stay interpreted.
     fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Compiled> {
         let (phys, eip, mode) = key;
-        // Blocks never seen yet stay out of the region (see `discover`); not with
-        // one-instruction blocks (instruction tests), where nothing has run before.
+        // Blocks never seen yet stay out of the region (see `discover`), but not with
+        // one-instruction blocks (instruction tests), where nothing has run before; so do
+        // blocks where another translation starts.
         let prune = self.limits.block_instrs > 1;
-        let ran = |s: u32, p: u32| {
-            !prune
-                || self.entries.get(&(p, s, mode)).is_some_and(|&i| {
-                    let e = self.slots[i as usize];
-                    e.hits > 0 || e.c != NONE || e.state != 0
-                })
+        let seen = |s: u32, p: u32| {
+            let Some(&i) = self.entries.get(&(p, s, mode)) else {
+                return if prune { Seen::Never } else { Seen::Ran };
+            };
+            let e = self.slots[i as usize];
+            if e.c != NONE || e.state & PENDING != 0 {
+                Seen::Entry
+            } else if !prune || e.hits > 0 || e.state != 0 {
+                Seen::Ran
+            } else {
+                Seen::Never
+            }
         };
-        let found = discover(cpu, bus, eip, phys, self.limits, &ran).and_then(|r| {
+        let found = discover(cpu, bus, eip, phys, self.limits, &seen).and_then(|r| {
             // The page's generation now: the code is stale if it changes.
             cpu.code_page_gen(phys >> 12).map(|g| (r, g))
         });
