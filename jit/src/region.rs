@@ -8,9 +8,11 @@
 //! yet while the loop first runs hot.
 //!
 //! Nor does a region take in a block where another translation starts (compiled or being
-//! compiled: `Seen::Entry`): it leaves for that translation there (an exit link) instead of
-//! compiling its code a second time. On the Linux smoke boot a third fewer guest
-//! instructions compiled, for the same instruction count in translated code.
+//! compiled: `Seen::Entry`), unless that block is on a loop of the region: it leaves for that
+//! translation there (an exit link) instead of compiling its code a second time. On the Linux
+//! smoke boot: 24% fewer guest instructions compiled (32,578 instead of 42,663) for a third
+//! more region entries (96 M instead of 71 M; leaving at every such block, loops or not, made
+//! it 2.2 times as many).
 
 use std::collections::HashMap;
 
@@ -97,8 +99,9 @@ pub enum Seen {
 }
 
 /// Decode the region at CS:`eip` (physical `phys`), following direct branches to the
-/// blocks that ran and where no other translation starts (see `Seen`). `None` if not even
-/// one instruction can be decoded there.
+/// blocks that ran, except those where another translation starts (see `Seen`) and that are
+/// on no loop of the region (a loop stays in one translation). `None` if not even one
+/// instruction can be decoded there.
 pub fn discover<B: CpuBus>(
     cpu: &mut Cpu,
     bus: &mut B,
@@ -107,6 +110,54 @@ pub fn discover<B: CpuBus>(
     limits: Limits,
     seen: &dyn Fn(u32, u32) -> Seen,
 ) -> Option<Region> {
+    let phys_of = |s: u32| phys.wrapping_add(s.wrapping_sub(eip));
+    // First with every block that ran, then without the other translations' entries that
+    // are on no loop (and what only they reach).
+    let ran = |s: u32, self_loop: bool| match seen(s, phys_of(s)) {
+        Seen::Never => self_loop,
+        Seen::Ran | Seen::Entry => true,
+    };
+    let (region, succs) = walk(cpu, bus, eip, phys, limits, &ran)?;
+    let skip: Vec<u32> = region
+        .blocks
+        .iter()
+        .map(|b| b.eip)
+        .filter(|&b| b != eip && seen(b, phys_of(b)) == Seen::Entry && !on_loop(b, &succs))
+        .collect();
+    if skip.is_empty() {
+        return Some(region);
+    }
+    let take = |s: u32, self_loop: bool| !skip.contains(&s) && ran(s, self_loop);
+    walk(cpu, bus, eip, phys, limits, &take).map(|(r, _)| r)
+}
+
+/// Whether block `b` can reach itself through the region's edges `succs`.
+fn on_loop(b: u32, succs: &HashMap<u32, Vec<u32>>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut work = succs.get(&b).cloned().unwrap_or_default();
+    while let Some(s) = work.pop() {
+        if s == b {
+            return true;
+        }
+        if seen.insert(s) {
+            work.extend(succs.get(&s).into_iter().flatten().copied());
+        }
+    }
+    false
+}
+
+/// Region discovery with `take(eip, self_loop)` saying which branch targets to follow
+/// (`self_loop`: the branch goes back to its own block's start): the region and, per block,
+/// the targets it followed.
+fn walk<B: CpuBus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    eip: u32,
+    phys: u32,
+    limits: Limits,
+    take: &dyn Fn(u32, bool) -> bool,
+) -> Option<(Region, HashMap<u32, Vec<u32>>)> {
+    let mut succs = HashMap::new();
     let code32 = cpu.s.code32();
     let page = phys >> 12;
     let mut region = Region {
@@ -157,13 +208,7 @@ pub fn discover<B: CpuBus>(
                 // (A loop's way out has not run while the loop first runs hot: it stays.)
                 let self_loop = has_near_target(&i) && i.near_branch_target() as u32 == start;
                 let mut follow = |s: u32| {
-                    let p = phys.wrapping_add(s.wrapping_sub(eip));
-                    let take = match seen(s, p) {
-                        Seen::Entry => s == eip,
-                        Seen::Ran => true,
-                        Seen::Never => self_loop,
-                    };
-                    if take {
+                    if take(s, self_loop) {
                         succ.push(s);
                     }
                 };
@@ -212,15 +257,16 @@ pub fn discover<B: CpuBus>(
                 eip,
                 instrs: vec![i],
             });
-            return Some(region);
+            return Some((region, succs));
         }
         region.index.insert(start, region.blocks.len());
         region.blocks.push(GuestBlock { eip: start, instrs });
-        for s in succ.into_iter().rev() {
+        for &s in succ.iter().rev() {
             work.push(s);
         }
+        succs.insert(start, succ);
     }
-    Some(region)
+    Some((region, succs))
 }
 
 fn next(at: u32, len: u32, code32: bool) -> u32 {
@@ -287,18 +333,26 @@ mod tests {
     }
 
     #[test]
-    fn blocks_where_another_translation_starts_stay_out() {
-        // The loop (0x1006) has a translation of its own: the `jz` leaves for it. (The
-        // fall-through runs on into the loop's instructions as part of its own block, and
-        // its `jnz` leaves for the loop's translation too.)
-        let r = region_with(&|eip, _| {
-            if eip == 0x1006 {
-                Seen::Entry
-            } else {
+    fn blocks_where_another_translation_starts_stay_out_unless_on_a_loop() {
+        // The `jz` fall-through (0x1002) has a translation of its own and is on no loop: the
+        // region leaves for it. The loop (0x1006) has one too, but stays: a loop is not split
+        // between translations.
+        let r = region_with(&|eip, _| match eip {
+            0x1002 | 0x1006 => Seen::Entry,
+            _ => Seen::Ran,
+        });
+        assert_eq!(heads(&r), [0x1000, 0x1006, 0x1009]);
+        // A loop through the region's entry and a block where another translation starts
+        // stays whole; the way out, also another translation's entry, stays out.
+        // (`l: dec cx / jz out / nop / jmp l / out: hlt`)
+        let r = region_of(&[0x49, 0x74, 0x03, 0x90, 0xEB, 0xFA, 0xF4], &|eip, _| {
+            if eip == 0x1000 {
                 Seen::Ran
+            } else {
+                Seen::Entry
             }
         });
-        assert_eq!(heads(&r), [0x1000, 0x1002, 0x1009]);
+        assert_eq!(heads(&r), [0x1000, 0x1003]);
         // A branch back to the region's own entry stays inside, whatever the cache says of
         // it. (`l: nop / dec cx / jnz l / hlt`)
         let r = region_of(&[0x90, 0x49, 0x75, 0xFC, 0xF4], &|_, _| Seen::Entry);
