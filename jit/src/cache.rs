@@ -20,7 +20,7 @@ use ironbox_cpu::{Cpu, CpuBus, RunExit, SegReg};
 use crate::compiler::{host_isa, Code, Compiler, Links, LowerParams};
 use crate::jumpcache::{self, JumpCache};
 use crate::lower::{self, LowerOptions, EXIT_IO, EXIT_SHUTDOWN};
-use crate::region::{discover, Limits, Region, Seen};
+use crate::region::{discover, Limits, Region, Seen, SHARED_MIN};
 use crate::runtime::{Ctx, Helpers};
 use crate::worker::{Done, Job, Key, Worker};
 
@@ -136,6 +136,9 @@ pub struct Jit<B: CpuBus> {
     /// Key → index in `slots`.
     entries: HashMap<Key, u32>,
     slots: Vec<Entry>,
+    /// Per entry of `slots`: guest instructions in its translation's region (compiled or
+    /// being compiled; `region::SHARED_MIN`).
+    sizes: Vec<u16>,
     front: Box<[Front]>,
     /// Translations (`Entry::c`), with free indices in `free`.
     compiled: Vec<Option<Compiled>>,
@@ -222,6 +225,7 @@ impl<B: CpuBus> Jit<B> {
             epoch: 0,
             entries: HashMap::default(),
             slots: Vec::new(),
+            sizes: Vec::new(),
             front: vec![FRONT_EMPTY; FRONT_SLOTS].into_boxed_slice(),
             compiled: Vec::new(),
             free: Vec::new(),
@@ -251,6 +255,7 @@ impl<B: CpuBus> Jit<B> {
     pub fn flush(&mut self) {
         self.entries.clear();
         self.slots.clear();
+        self.sizes.clear();
         self.front.fill(FRONT_EMPTY);
         self.compiled.clear();
         self.free.clear();
@@ -418,6 +423,7 @@ impl<B: CpuBus> Jit<B> {
         let i = *self.entries.entry(key).or_insert(n);
         if i == n {
             self.slots.push(Entry::default());
+            self.sizes.push(0);
         }
         self.front[fs] = Front {
             phys: key.0,
@@ -470,7 +476,8 @@ impl<B: CpuBus> Jit<B> {
                 return if prune { Seen::Never } else { Seen::Ran };
             };
             let e = self.slots[i as usize];
-            if e.c != NONE || e.state & PENDING != 0 {
+            let other = e.c != NONE || e.state & PENDING != 0;
+            if other && self.sizes[i as usize] as usize >= SHARED_MIN {
                 Seen::Entry
             } else if !prune || e.hits > 0 || e.state != 0 {
                 Seen::Ran
@@ -486,6 +493,8 @@ impl<B: CpuBus> Jit<B> {
             self.mark(key, FAILED, true);
             return None;
         };
+        let ei = self.entry_index(key);
+        self.sizes[ei] = region.instr_count().min(u16::MAX as usize) as u16;
         // Exit-link slots: at most a taken and a not-taken exit per block, and return sites.
         let want = 3 * region.blocks.len() as u32 + 4;
         let links = if (self.links_next + want) as usize <= jumpcache::LINKS {

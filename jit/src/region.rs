@@ -1,18 +1,17 @@
 //! Region discovery: starting at a hot entry, decode the straight-line blocks reachable through
 //! direct branches that stay on the entry's physical page (at the same EIP-to-physical offset,
 //! so the region is valid whatever CS base maps it there). Loops inside a page therefore run
-//! inside one compiled function. A branch to a block that has never run (`ran`: no
+//! inside one compiled function. A branch to a block that has never run (`Seen::Never`: no
 //! dispatcher visit yet) is left out, so it leaves the region if it is ever taken: error
 //! paths and the like cost no compile time (on the Linux smoke boot: 13% fewer guest
 //! instructions compiled, 12% less compile time). Except a loop's way out, which has not run
 //! yet while the loop first runs hot.
 //!
-//! Nor does a region take in a block where another translation starts (compiled or being
-//! compiled: `Seen::Entry`), unless that block is on a loop of the region: it leaves for that
-//! translation there (an exit link) instead of compiling its code a second time. On the Linux
-//! smoke boot: 24% fewer guest instructions compiled (32,578 instead of 42,663) for a third
-//! more region entries (96 M instead of 71 M; leaving at every such block, loops or not, made
-//! it 2.2 times as many).
+//! Nor does a region take in a block where another translation of `SHARED_MIN` or more
+//! instructions starts (compiled or being compiled: `Seen::Entry`), unless that block is on a
+//! loop of the region: it leaves for that translation there (an exit link) instead of
+//! compiling its code a second time. On the Linux smoke boot: 19% fewer guest instructions
+//! compiled (34,389 instead of 42,663), for 12% more region entries (80 M instead of 71 M).
 
 use std::collections::HashMap;
 
@@ -24,6 +23,12 @@ use ironbox_cpu::{Cpu, CpuBus};
 /// and the background compiler is what holds its boot back.)
 pub const MAX_BLOCK: usize = 64;
 pub const MAX_BLOCKS: usize = 8;
+
+/// A translation of this many guest instructions or more is not compiled again as part of
+/// another region: that region leaves for it (see `Seen::Entry`). Shorter ones are (a short
+/// tail compiled twice costs less than the extra transition, and leaving at every other
+/// entry, small or queued, made the call and indirect-jump benchmarks 1.3x and 1.7x slower).
+pub const SHARED_MIN: usize = 16;
 
 /// Region size limits (one-instruction regions let instruction tests exercise translations).
 #[derive(Clone, Copy, Debug)]
@@ -94,7 +99,8 @@ pub enum Seen {
     Never,
     /// Run (interpreted).
     Ran,
-    /// Another translation starts there (compiled, or queued for compilation).
+    /// Another translation of at least `SHARED_MIN` instructions starts there (compiled,
+    /// or queued for compilation).
     Entry,
 }
 
