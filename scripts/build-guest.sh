@@ -60,7 +60,10 @@ build_initrd() { # build_initrd INIT_SCRIPT OUTPUT
     rm -rf "$root/bb"
     cp "$init" "$root/init"
     chmod 755 "$root/init"
-    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9 > "$dest.tmp")
+    # Byte-for-byte the same image from the same packages and script (fixed times, inode
+    # numbers and no gzip timestamp): the guest's instruction count depends on its bytes.
+    find "$root" -exec touch -h -d @0 {} +
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 --reproducible | gzip -9 -n > "$dest.tmp")
     mv "$dest.tmp" "$dest"
     rm -rf "$root"
 }
