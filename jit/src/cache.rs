@@ -467,9 +467,9 @@ impl<B: CpuBus> Jit<B> {
     /// installed by `collect` when done). A failure marks the entry to stay interpreted.
     fn compile(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Compiled> {
         let (phys, eip, mode) = key;
-        // Blocks never seen yet stay out of the region (see `discover`), but not with
-        // one-instruction blocks (instruction tests), where nothing has run before; so do
-        // blocks where another translation starts.
+        // Blocks never seen yet stay out of the region (see `discover`), except with
+        // one-instruction blocks (instruction tests), where nothing has run before. So do
+        // blocks where another translation of `SHARED_MIN` or more instructions starts.
         let prune = self.limits.block_instrs > 1;
         let seen = |s: u32, p: u32| {
             let Some(&i) = self.entries.get(&(p, s, mode)) else {
@@ -479,7 +479,7 @@ impl<B: CpuBus> Jit<B> {
             let other = e.c != NONE || e.state & PENDING != 0;
             if other && self.sizes[i as usize] as usize >= SHARED_MIN {
                 Seen::Entry
-            } else if !prune || e.hits > 0 || e.state != 0 {
+            } else if !prune || other || e.hits > 0 || e.state != 0 {
                 Seen::Ran
             } else {
                 Seen::Never
