@@ -6,6 +6,8 @@
 //! I/O (so the board can react), and whenever single-instruction semantics matter (TF, the
 //! interrupt shadow, HLT). Everything unusual goes through `Cpu::step`, the oracle.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use iced_x86::{FlowControl, Instruction, Mnemonic};
 
 use crate::bus::CpuBus;
@@ -14,6 +16,10 @@ use crate::fault::StepEvent;
 use crate::memory::Access;
 use crate::state::{flags, CpuModel, SegReg};
 use crate::Cpu;
+
+/// `run_watched`'s news counter for runs without one.
+static NO_NEWS_COUNTER: AtomicUsize = AtomicUsize::new(0);
+const NO_NEWS: (&AtomicUsize, usize) = (&NO_NEWS_COUNTER, 0);
 
 /// Most instructions in one block.
 const MAX_BLOCK: usize = 64;
@@ -40,6 +46,10 @@ pub(crate) struct Block {
     need_limit: u32,
     /// Only fast forms: running the block changes no segment, mode, CPL or translation.
     pure: bool,
+    /// Runs left before a watched run (`Cpu::run_watched`) stops here again for its caller
+    /// (0: stop before running it; a new block starts at 0), and what it was set to.
+    watch: u32,
+    watch_set: u32,
 }
 
 /// An instruction's fast form and the EIP after it (masked to the block's code size).
@@ -105,7 +115,8 @@ impl Cpu {
         while done < budget {
             // Blocks chain into each other here (see `run_block`): the same decisions as
             // calling `run_once` in a loop, without the round trips.
-            let (n, exit) = self.run_round::<B, true>(bus, budget - done);
+            let (n, exit) =
+                self.run_round::<B, true, false>(bus, budget - done, 0, &mut 0, NO_NEWS);
             done += n;
             if let Some(e) = exit {
                 return (e, done);
@@ -131,18 +142,63 @@ impl Cpu {
     /// One round of `run`: one instruction through `step`, or one block (`budget` > 0).
     /// Returns how many instructions ran and, if `run` should return, why.
     pub fn run_once<B: CpuBus>(&mut self, bus: &mut B, budget: u64) -> (u64, Option<RunExit>) {
-        self.run_round::<B, false>(bus, budget)
+        self.run_round::<B, false, false>(bus, budget, 0, &mut 0, NO_NEWS)
     }
 
-    /// `run_once`, or with `CHAIN` as many blocks in a row as `run` would run one by one.
-    #[inline(always)]
-    fn run_round<B: CpuBus, const CHAIN: bool>(
+    /// `run_once`, going on into the blocks after it as `run` would, but only into blocks
+    /// with runs left on their watch count (each run takes one); a block at 0 is left to the
+    /// caller, which decides whether it runs here. The first block's count is set to
+    /// `*watch`, and `*watch` becomes the runs it had since its count was last set (0 if no
+    /// block ran first). This is how a dispatcher with translations of hot code (the JIT)
+    /// keeps interpreting cold code without a round trip per block: it sees a block again
+    /// after that many more runs, or once it calls `unwatch` (a translation starts there).
+    /// The run also ends at a block boundary once `news.0` no longer holds `news.1` (another
+    /// thread has something for the caller: compiled code to install).
+    pub fn run_watched<B: CpuBus>(
         &mut self,
         bus: &mut B,
         budget: u64,
+        watch: &mut u32,
+        news: (&AtomicUsize, usize),
+    ) -> (u64, Option<RunExit>) {
+        let set = std::mem::take(watch);
+        self.run_round::<B, true, true>(bus, budget, set, watch, news)
+    }
+
+    /// Stop watched runs (`run_watched`) before the block at physical address `phys` and
+    /// EIP `eip`, if there is one.
+    pub fn unwatch(&mut self, phys: u32, eip: u32) {
+        for key in [0, 1] {
+            if let Some(b) = &mut self.icache.blocks.slots[slot(phys, key)] {
+                if b.phys == phys && b.eip == eip {
+                    b.watch = 0;
+                    b.watch_set = 0;
+                }
+            }
+        }
+    }
+
+    /// Stop watched runs before every block.
+    pub fn unwatch_all(&mut self) {
+        for b in self.icache.blocks.slots.iter_mut().flatten() {
+            b.watch = 0;
+            b.watch_set = 0;
+        }
+    }
+
+    /// `run_once`, or with `CHAIN` as many blocks in a row as `run` would run one by one
+    /// (with `WATCH`, only into blocks with runs left: `run_watched`).
+    #[inline(always)]
+    fn run_round<B: CpuBus, const CHAIN: bool, const WATCH: bool>(
+        &mut self,
+        bus: &mut B,
+        budget: u64,
+        watch: u32,
+        runs: &mut u32,
+        news: (&AtomicUsize, usize),
     ) -> (u64, Option<RunExit>) {
         if !self.needs_step(bus) {
-            match self.run_block::<B, CHAIN>(bus, budget) {
+            match self.run_block::<B, CHAIN, WATCH>(bus, budget, watch, runs, news) {
                 Ok((n, exit)) => return (n, exit),
                 // No block here (fetch fault, unsupported opcode...; or a block that must
                 // run whole and does not fit the budget): `step` takes the instruction.
@@ -174,13 +230,17 @@ impl Cpu {
     /// Find or build the block at CS:EIP and run it; with `CHAIN`, go on with the next block
     /// while `run` would (budget left, `needs_step` false). `Err` when no block can start
     /// here and nothing ran.
-    fn run_block<B: CpuBus, const CHAIN: bool>(
+    fn run_block<B: CpuBus, const CHAIN: bool, const WATCH: bool>(
         &mut self,
         bus: &mut B,
         budget: u64,
+        watch: u32,
+        runs: &mut u32,
+        news: (&AtomicUsize, usize),
     ) -> Result<(u64, Option<RunExit>), ()> {
         let mut executed = 0u64;
         let mut again: Option<usize> = None;
+        let mut first = true;
         loop {
             let si = match again.take() {
                 Some(si) => si,
@@ -198,7 +258,7 @@ impl Cpu {
             {
                 // A block with elided flags runs whole or not at all: what is left of the
                 // budget goes instruction by instruction through `step`.
-                let b = self.icache.blocks.slots[si].as_ref().unwrap();
+                let b = self.icache.blocks.slots[si].as_mut().unwrap();
                 if b.whole && b.forms.len() as u64 > budget - executed {
                     return if executed == 0 {
                         Err(())
@@ -206,6 +266,18 @@ impl Cpu {
                         Ok((executed, None))
                     };
                 }
+                if WATCH {
+                    if first {
+                        *runs = b.watch_set - b.watch;
+                        b.watch = watch;
+                        b.watch_set = watch;
+                    } else if b.watch == 0 || news.0.load(Ordering::Relaxed) != news.1 {
+                        return Ok((executed, None));
+                    } else {
+                        b.watch -= 1;
+                    }
+                }
+                first = false;
             }
             match self.exec_block(bus, si, budget - executed) {
                 (n, BlockEnd::Next) => {
@@ -424,6 +496,8 @@ impl Cpu {
         let pure = fasts_pure;
         Some(Block {
             pure,
+            watch: 0,
+            watch_set: 0,
             whole: elided || fused_target.is_some(),
             fused: fused_target.is_some(),
             need_limit: fused_target.map_or(last, |t| t.max(last)),

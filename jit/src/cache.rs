@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,12 @@ struct Front {
 
 /// One visit to a pending entry in this many adds to its heat (this many).
 const HEAT_SAMPLE: u32 = 8;
+/// Runs of a cold block interpreted without a dispatch in between (`Jit::watched`).
+const COLD_WATCH: u32 = 64;
+/// The same for a block whose entry waits for the worker.
+const PENDING_WATCH: u32 = 8;
+/// The same for an entry that stays interpreted (`FAILED`).
+const FAILED_WATCH: u32 = 1024;
 
 const FRONT_SLOTS: usize = 1 << 14;
 const FRONT_EMPTY: Front = Front {
@@ -163,6 +169,15 @@ pub struct Jit<B: CpuBus> {
     links_next: u32,
     /// Enter translations directly from one another (off for lockstep: it checks each run).
     pub chaining: bool,
+    /// The dispatcher interprets with `Cpu::run_watched` (off for lockstep, which runs one
+    /// block per dispatch): when `try_region` runs nothing, `watch` is how many more runs of
+    /// the block at EIP need no dispatch (`credit` counts them afterwards).
+    pub watched: bool,
+    pub watch: u32,
+    /// The entry `watch` is for (`credit`).
+    watching: Option<usize>,
+    /// The cache was flushed since the last dispatch: blocks' watch counts are reset.
+    unwatch_all: bool,
     /// Where the last run stopped because its budget ran out (see `resume_at`).
     resume: Option<u32>,
     trampoline: Option<TrampolineFn>,
@@ -242,6 +257,10 @@ impl<B: CpuBus> Jit<B> {
             jc,
             links_next: 0,
             chaining: true,
+            watched: false,
+            watch: 0,
+            watching: None,
+            unwatch_all: false,
             resume: None,
             trampoline: None,
             ctx,
@@ -272,6 +291,7 @@ impl<B: CpuBus> Jit<B> {
         self.trampoline = None;
         self.jc.clear();
         self.links_next = 0;
+        self.unwatch_all = true;
         self.stats.flushes += 1;
     }
 
@@ -291,8 +311,14 @@ impl<B: CpuBus> Jit<B> {
         bus: &mut B,
         budget: u64,
     ) -> Option<(u64, Option<RunExit>)> {
+        self.watch = 0;
+        self.watching = None;
         if self.worker.as_ref().is_some_and(|w| w.ready()) {
-            self.collect();
+            self.collect(cpu);
+        }
+        if self.unwatch_all {
+            self.unwatch_all = false;
+            cpu.unwatch_all();
         }
         let eip = cpu.s.eip;
         let resumed = self.resume.take() == Some(eip);
@@ -322,7 +348,17 @@ impl<B: CpuBus> Jit<B> {
             if e.state != 0 {
                 if e.state & FAILED != 0 {
                     self.stats.failed_entries += 1;
+                    if self.watched {
+                        self.watch = FAILED_WATCH;
+                        self.watching = Some(ei);
+                    }
                 } else {
+                    if self.watched {
+                        // The dispatcher sees the entry again after some runs (or once
+                        // compiled): `credit` adds them to its heat.
+                        self.watch = PENDING_WATCH;
+                        self.watching = Some(ei);
+                    }
                     self.stats.pending_entries += 1;
                     // One visit in HEAT_SAMPLE counts (for HEAT_SAMPLE): the counter's line is
                     // the worker's too, and most visits would miss it.
@@ -350,12 +386,19 @@ impl<B: CpuBus> Jit<B> {
             self.slots[ei].hits = hits;
             if hits < self.threshold {
                 self.stats.cold_entries += 1;
+                if self.watched {
+                    // The next runs up to the threshold need no dispatch (`credit` counts
+                    // them).
+                    self.watch = (self.threshold - hits - 1).min(COLD_WATCH);
+                    self.watching = Some(ei);
+                }
                 return None;
             }
             let c = self.compile(cpu, bus, key)?;
             // (Compiling may flush the cache, so look the entry up again.)
             ei = self.entry_index(key);
             self.set_compiled(ei, c);
+            cpu.unwatch(phys, eip);
         }
         let c = self.compiled[self.slots[ei].c as usize]
             .as_ref()
@@ -409,6 +452,39 @@ impl<B: CpuBus> Jit<B> {
         self.stats.region_runs += 1;
         self.stats.instrs_in_regions += n;
         Some((n, exit))
+    }
+
+    /// What `Cpu::run_watched` should stop for: results from the worker.
+    pub fn news(&self) -> (&AtomicUsize, usize) {
+        static NONE: AtomicUsize = AtomicUsize::new(0);
+        match &self.worker {
+            Some(w) => w.news(),
+            None => (&NONE, 0),
+        }
+    }
+
+    /// After `Cpu::run_watched`: the block the last `try_region` left to the interpreter
+    /// (with `watch`) ran `runs` times without a dispatch since its watch was set before.
+    pub fn credit(&mut self, runs: u32) {
+        let Some(ei) = self.watching.take() else {
+            return;
+        };
+        let e = &mut self.slots[ei];
+        if e.c != NONE {
+            return;
+        }
+        if e.state == 0 {
+            e.hits = e.hits.saturating_add(runs);
+            self.stats.cold_entries += runs as u64;
+        } else if e.state & FAILED != 0 {
+            self.stats.failed_entries += runs as u64;
+        } else if e.state & PENDING != 0 {
+            self.stats.pending_entries += runs as u64;
+            if let Some(h) = &self.heat[e.hits as usize] {
+                let v = h.load(Ordering::Relaxed).wrapping_add(runs);
+                h.store(v, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Index of the entry for `key` in `slots` (made if new).
@@ -611,7 +687,7 @@ impl<B: CpuBus> Jit<B> {
     }
 
     /// Install finished background compilations.
-    fn collect(&mut self) {
+    fn collect(&mut self, cpu: &mut Cpu) {
         while let Some(d) = self.worker.as_mut().and_then(Worker::collect) {
             let Done {
                 key,
@@ -642,6 +718,7 @@ impl<B: CpuBus> Jit<B> {
                     self.drop_compiled(old);
                 }
                 self.set_compiled(ei, c);
+                cpu.unwatch(key.0, key.1);
             }
         }
     }

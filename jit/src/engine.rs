@@ -92,7 +92,12 @@ impl<B: CpuBus> Engine<B> {
     pub fn with_threshold(kind: EngineKind, cpu: &Cpu, threshold: u32) -> Engine<B> {
         let inner = match kind {
             EngineKind::Interp => Inner::Interp,
-            EngineKind::Jit => Inner::Jit(Box::new(Jit::new(threshold))),
+            EngineKind::Jit => Inner::Jit(Box::new({
+                let mut j = Jit::new(threshold);
+                // (`IRONBOX_JIT_UNWATCHED=1`: one interpreted block per dispatch, to compare.)
+                j.watched = std::env::var_os("IRONBOX_JIT_UNWATCHED").is_none();
+                j
+            })),
             EngineKind::Lockstep => Inner::Lockstep(Box::new(Lockstep {
                 jit: {
                     // Each translated run is checked alone: no chaining between them.
@@ -177,9 +182,15 @@ impl<B: CpuBus> Engine<B> {
                     },
                 }
             };
-            let (n, exit) = match ran {
-                Some(r) => r,
-                None => cpu.run_once(bus, left),
+            let (n, exit) = match (ran, &mut self.inner) {
+                (Some(r), _) => r,
+                (None, Inner::Jit(j)) if j.watched => {
+                    let mut w = j.watch;
+                    let r = cpu.run_watched(bus, left, &mut w, j.news());
+                    j.credit(w);
+                    r
+                }
+                (None, _) => cpu.run_once(bus, left),
             };
             done += n;
             if let Some(e) = exit {

@@ -132,6 +132,12 @@ impl Worker {
         self.sent.load(Ordering::Acquire) != self.collected
     }
 
+    /// The count of results sent, and its value when nothing is waiting (`Cpu::run_watched`
+    /// stops for news when they differ).
+    pub fn news(&self) -> (&AtomicUsize, usize) {
+        (&self.sent, self.collected)
+    }
+
     /// A finished job, if one is waiting.
     pub fn collect(&mut self) -> Option<Done> {
         let d = self.done.try_recv().ok()?;
