@@ -347,6 +347,38 @@ impl Cpu {
         p
     }
 
+    /// `data_phys` for an access that has not happened (yet): only where translating needs no
+    /// accessed or dirty bit set in the page tables (the walk would write them), so looking
+    /// changes nothing the guest can see. `None` also where `data_phys` is `None`.
+    pub fn data_phys_clean<B: CpuBus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        write: bool,
+    ) -> Option<u32> {
+        if self.s.cr0 & cr0::PG != 0 {
+            const P: u32 = 1;
+            const A: u32 = 0x20;
+            const D: u32 = 0x40;
+            let pde = bus.read32((self.s.cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC));
+            let need = P | A | if write { D } else { 0 };
+            if pde & 0x80 != 0 && self.s.cr4 & crate::state::cr4::PSE != 0 {
+                if pde & need != need {
+                    return None;
+                }
+            } else {
+                if pde & (P | A) != P | A {
+                    return None;
+                }
+                let pte = bus.read32((pde & 0xFFFF_F000) | ((lin >> 10) & 0xFFC));
+                if pte & need != need {
+                    return None;
+                }
+            }
+        }
+        self.data_phys(bus, lin, write)
+    }
+
     /// Is this the 8086 model (which always single-steps)?
     pub fn is_8086(&self) -> bool {
         self.s.model == CpuModel::I8086

@@ -16,7 +16,8 @@
 //! MOVS/STOS/LODS (here), SETcc/CMOVcc and branches (`cond`), bit operations and counted
 //! shifts (`bits`), exchanges (`exchange`), x87 (`x87`); data accesses inline the segment
 //! checks and host TLB (`memory`), with the `h_read`/`h_write` helpers, which do every check
-//! of the interpreter, on a miss. REP string instructions call `h_rep`, which runs the
+//! of the interpreter, on a miss; a block's accesses relative to its starting ESP or EBP are
+//! checked together once, at its start (`stack`). REP string instructions call `h_rep`, which runs the
 //! interpreter's batches back to back. Everything else calls the interpreter for that one
 //! instruction. A status flag is computed only if a later instruction may observe it: a
 //! reader, the end of the block, or an instruction that can fault or calls the interpreter
@@ -53,6 +54,7 @@ mod fuse;
 mod interp;
 mod memory;
 mod regs;
+mod stack;
 mod x87;
 
 use classify::*;
@@ -135,6 +137,7 @@ struct Sigs {
     flags_entry: SigRef,
     read: SigRef,
     write: SigRef,
+    group: SigRef,
     exec: SigRef,
     rep: SigRef,
     raise: SigRef,
@@ -208,6 +211,8 @@ struct Lower<'a, 'b> {
     computed_exit: bool,
     /// Which blocks continue their predecessor's state, and how far lowering got (`fuse`).
     fuse: fuse::Fusion,
+    /// The current guest block's checked stack-frame groups (`stack`).
+    stack: Vec<stack::Active>,
 }
 
 /// The compile-time state that two paths out of a branch each start from.
@@ -237,6 +242,7 @@ fn import_sigs(b: &mut FunctionBuilder, h: Helpers, call_conv: CallConv) -> Sigs
         flags: b.import_signature(cold(crate::thunks::FLAGS)),
         flags_entry: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i32t], i32t)),
         write: b.import_signature(cold(crate::thunks::WRITE)),
+        group: b.import_signature(cold(crate::thunks::GROUP)),
         exec: b.import_signature(helper_sig(call_conv, &[i64t, i64t, i64t], i32t)),
         rep: b.import_signature(helper_sig(call_conv, &[i64t; 4], i64t)),
         raise: b.import_signature(helper_sig(call_conv, &[i64t, i32t, i64t, i32t], i32t)),
@@ -384,6 +390,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             dyn_mode: None,
             computed_exit: false,
             fuse: fuse::Fusion::default(),
+            stack: Vec::new(),
         }
     }
 }
@@ -528,6 +535,7 @@ impl Lower<'_, '_> {
             self.set_branch_state(st);
             self.b.switch_to_block(cont);
         }
+        self.enter_stack_groups(gi);
         let bud = self.b.ins().iadd_imm_s(bud, -(n as i64));
         self.bud_set(bud);
 
@@ -551,6 +559,8 @@ impl Lower<'_, '_> {
             k += 1;
             match kind {
                 Kind::Interp => {
+                    // (The interpreter may change translations: accesses after it check.)
+                    self.stack.clear();
                     self.interp(i, refund, last);
                     if last {
                         return;

@@ -218,6 +218,15 @@ pub extern "C" fn h_read<B: CpuBus>(ctx: *mut Ctx, seg: u32, off: u32, size_rmw:
     }
 }
 
+/// Accesses to come in `lo..=hi` (`write`: some are writes) by translated code: 1 if the
+/// host TLB now maps both pages for them (`HostTlb::group`), else 0 (they must go through
+/// the CPU).
+pub extern "C" fn h_group<B: CpuBus>(ctx: *mut Ctx, lo: u32, hi: u32, write: u32) -> u64 {
+    // SAFETY: as for `h_read`.
+    let (c, cpu, bus) = unsafe { parts::<B>(ctx) };
+    c.host_tlb.group(cpu, bus, lo, hi, write != 0) as u64
+}
+
 /// The segment registers as bytes (one memcmp instead of field-by-field comparisons: this
 /// runs after every interpreted instruction).
 fn seg_bytes(s: &[Segment; 6]) -> &[u8] {
@@ -425,12 +434,14 @@ pub struct Helpers {
     pub flags_entry: usize,
     pub read: usize,
     pub write: usize,
+    /// `h_group` (through a thunk with `preserve_all`).
+    pub group: usize,
     pub exec: usize,
     pub exec_plain: usize,
     pub step: usize,
     pub raise: usize,
     pub rep: usize,
-    /// `read`, `write` and `flags` are `thunks` with the `preserve_all` convention.
+    /// `read`, `write`, `group` and `flags` are `thunks` with the `preserve_all` convention.
     pub preserve_all: bool,
     /// `h_x87` per x87 instruction class.
     pub x87: [usize; ironbox_cpu::x87::class::COUNT],
@@ -446,6 +457,7 @@ impl Helpers {
             flags_entry: h_flags_ctx as *const () as usize,
             read: h_read::<B> as *const () as usize,
             write: h_write::<B> as *const () as usize,
+            group: h_group::<B> as *const () as usize,
             exec: h_exec::<B> as *const () as usize,
             exec_plain: h_exec_plain::<B> as *const () as usize,
             step: h_step::<B> as *const () as usize,

@@ -1,5 +1,5 @@
 //! Register-preserving entries to the helpers translated code calls on its cold paths
-//! (`h_read`/`h_write` on a host-TLB miss, `h_flags`). Each thunk has Cranelift's
+//! (`h_read`/`h_write` on a host-TLB miss, `h_group`, `h_flags`). Each thunk has Cranelift's
 //! `preserve_all` convention and calls the `extern "C"` helper itself, saving whatever the
 //! helper may clobber. A call on a cold path then clobbers no register of the translation,
 //! so guest registers stay in host registers across it instead of being spilled for the
@@ -43,6 +43,10 @@ pub const WRITE: HelperType = HelperType {
     params: &[types::I64, types::I32, types::I32, types::I32, types::I32],
     ret: types::I32,
 };
+pub const GROUP: HelperType = HelperType {
+    params: &[types::I64, types::I32, types::I32, types::I32],
+    ret: types::I64,
+};
 pub const FLAGS: HelperType = HelperType {
     params: &[types::I64, types::I32, types::I32],
     ret: types::I32,
@@ -60,7 +64,7 @@ pub fn call_signature(t: HelperType, thunk: bool, c_conv: CallConv) -> Signature
 }
 
 impl Thunks {
-    /// Build thunks for `h`'s read, write and flags helpers and point `h` at them
+    /// Build thunks for `h`'s read, write, group and flags helpers and point `h` at them
     /// (`h.preserve_all` tells `lower` which ones are thunks).
     pub fn install(h: &mut Helpers) -> Result<Thunks, String> {
         let isa = host_isa();
@@ -109,10 +113,12 @@ impl Thunks {
         };
         let read = make(h.read, READ)?;
         let write = make(h.write, WRITE)?;
+        let group = make(h.group, GROUP)?;
         let flags = make(h.flags, FLAGS)?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
         h.read = module.get_finalized_function(read) as usize;
         h.write = module.get_finalized_function(write) as usize;
+        h.group = module.get_finalized_function(group) as usize;
         h.flags = module.get_finalized_function(flags) as usize;
         h.preserve_all = true;
         Ok(Thunks { _module: module })

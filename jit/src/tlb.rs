@@ -129,6 +129,58 @@ impl HostTlb {
         let Some(phys) = cpu.data_phys(bus, lin, write) else {
             return;
         };
+        self.fill_phys(cpu, bus, lin, phys, write);
+    }
+
+    /// For translated code about to make accesses in `lo..=hi` (at most two pages; `write`: of
+    /// any kind, else reads only): whether the set of the current privilege maps both pages
+    /// (as plain RAM allowing those accesses, without CODE_TAG), filling what is missing where
+    /// the CPU can translate without touching the page tables (`Cpu::data_phys_clean`).
+    /// `false` leaves the accesses to the CPU.
+    pub fn group<B: CpuBus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        lo: u32,
+        hi: u32,
+        write: bool,
+    ) -> bool {
+        let set = (cpu.s.cpl == 3) as usize;
+        for lin in [lo, hi] {
+            let page = lin & !0xFFF;
+            let i = (lin >> 12) as usize % SLOTS;
+            let hit = |t: &TlbSet| {
+                if write {
+                    t.write_tag[i] == page
+                } else {
+                    t.read_tag[i] == page
+                }
+            };
+            if !hit(&self.sets[set]) {
+                let Some(phys) = cpu.data_phys_clean(bus, lin, write) else {
+                    return false;
+                };
+                self.fill_phys(cpu, bus, lin, phys, write);
+                if !hit(&self.sets[set]) {
+                    return false;
+                }
+            }
+        }
+        // (Two pages in one slot: the second fill took the slot from the first.)
+        let i = (lo >> 12) as usize % SLOTS;
+        let t = &self.sets[set];
+        (if write { t.write_tag[i] } else { t.read_tag[i] }) == lo & !0xFFF
+    }
+
+    /// Remember that linear `lin` is at `phys` now for accesses of this kind, if plain RAM.
+    fn fill_phys<B: CpuBus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        lin: u32,
+        phys: u32,
+        write: bool,
+    ) {
         let mut bits = 0;
         if write && cpu.is_code_page(phys >> 12) {
             let Some(b) = cpu.code_bytes_map(phys >> 12) else {

@@ -100,7 +100,7 @@ impl Lower<'_, '_> {
     }
 
     /// The offset of the host TLB set of the region's privilege (`tlb::HostTlb::sets`).
-    fn tlb_set(&self) -> i32 {
+    pub(super) fn tlb_set(&self) -> i32 {
         if self.user {
             TLB_SET
         } else {
@@ -132,6 +132,17 @@ impl Lower<'_, '_> {
     ) -> Value {
         if !self.inline_memory {
             return self.read_mem_helper(i, seg, off, size, rmw, refund);
+        }
+        if let Some(host) = self.grouped_host(seg, off, size, rmw) {
+            let raw = self
+                .b
+                .ins()
+                .load(Self::mem_type(size), MemFlagsData::new(), host, 0);
+            return if size == 4 {
+                raw
+            } else {
+                self.b.ins().uextend(types::I32, raw)
+            };
         }
         let c = self.inline_check(seg, off, size, rmw);
         let host = c.host;
@@ -204,6 +215,9 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             return self.write_mem_helper(i, seg, off, size, v, refund);
         }
+        if self.grouped_write(seg, off, size, v) {
+            return self.b.ins().iconst(types::I32, 0);
+        }
         let join = self.b.create_block();
         let res = self.b.append_block_param(join, types::I32);
         let slow = self.write_inline(seg, off, size, v);
@@ -213,6 +227,20 @@ impl Lower<'_, '_> {
         self.write_mem_helper_to(i, seg, off, size, v, refund, Some(join));
         self.b.switch_to_block(join);
         res
+    }
+
+    /// A write a checked stack group covers (`stack`), done; `false`: not covered.
+    fn grouped_write(&mut self, seg: u32, off: Value, size: u32, v: Value) -> bool {
+        let Some(host) = self.grouped_host(seg, off, size, true) else {
+            return false;
+        };
+        let nv = if size == 4 {
+            v
+        } else {
+            self.b.ins().ireduce(Self::mem_type(size), v)
+        };
+        self.b.ins().store(MemFlagsData::new(), nv, host, 0);
+        true
     }
 
     /// The inline part of a write: the checks, then (on a page with code, if the bytes
@@ -265,6 +293,9 @@ impl Lower<'_, '_> {
         if !self.inline_memory {
             let r = self.write_mem_helper(i, seg, off, size, v, refund);
             self.code_hit = Some(r);
+            return;
+        }
+        if self.grouped_write(seg, off, size, v) {
             return;
         }
         let join = self.b.create_block();
