@@ -291,6 +291,7 @@ impl<B: CpuBus> Jit<B> {
         self.trampoline = None;
         self.jc.clear();
         self.links_next = 0;
+        self.jc.links_handed_out = 0;
         self.unwatch_all = true;
         self.stats.flushes += 1;
     }
@@ -575,6 +576,7 @@ impl<B: CpuBus> Jit<B> {
         let want = 3 * region.blocks.len() as u32 + 4;
         let links = if (self.links_next + want) as usize <= jumpcache::LINKS {
             self.links_next += want;
+            self.jc.links_handed_out = self.links_next as usize;
             Links {
                 jc: &*self.jc as *const JumpCache as u64,
                 table: self.jc.links.as_ptr() as u64,

@@ -41,8 +41,9 @@ pub const DEFAULT_THRESHOLD: u32 = 3000;
 /// path, and the worker takes the hottest job first (Linux benchmark, 8-block regions: 3000
 /// -> 1500 interpreted ~20% fewer instructions and cut the main thread's CPU time by ~1 s,
 /// for ~2.4 s more on the worker; once regions left out blocks that never ran, 1500 -> 800
-/// took 3-4% off the Linux benchmarks; 300-800 measured alike).
-pub const BACKGROUND_THRESHOLD: u32 = 800;
+/// took 3-4% off the Linux benchmarks; 300-800 measured alike; once stack accesses were
+/// checked per block, 800 -> 400 took ~3% off (median of 6 runs; 200 and 1600 were slower)).
+pub const BACKGROUND_THRESHOLD: u32 = 400;
 
 enum Inner<B: CpuBus> {
     Interp,

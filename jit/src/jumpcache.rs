@@ -74,6 +74,8 @@ pub struct JumpCache {
     /// exit's chaining through the cache; emptied with the cache (any code change, a flush).
     /// Each exit has its own indirect jump, which the host predicts per exit.
     pub links: Box<[u64]>,
+    /// Exit links handed out to translations so far (the others are all empty).
+    pub links_handed_out: usize,
 }
 
 /// Multiplicative (Fibonacci) hashing: entry points are aligned and clustered, so their low
@@ -100,13 +102,16 @@ impl JumpCache {
             invlpg_seen: 0,
             clears: (0, 0),
             links: vec![0; LINKS * LINK_BYTES / 8].into_boxed_slice(),
+            links_handed_out: 0,
         })
     }
 
     pub fn clear(&mut self) {
         self.e.fill(EMPTY);
         self.pages.fill([0; 2]);
-        self.links.fill(0);
+        // (Only what was handed out: the table is 4 MiB, and code changes empty it often.)
+        let used = (self.links_handed_out * LINK_BYTES / 8).min(self.links.len());
+        self.links[..used].fill(0);
     }
 
     /// Drop everything if the memory map or any cached code changed; after a TLB flush only
