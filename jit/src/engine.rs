@@ -104,6 +104,7 @@ impl<B: CpuBus> Engine<B> {
                     // Each translated run is checked alone: no chaining between them.
                     let mut j = Jit::new(threshold);
                     j.chaining = false;
+                    j.opts.no_stack_groups = true;
                     j
                 },
                 shadow: Box::new(Cpu::new(cpu.s.model)),

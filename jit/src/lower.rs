@@ -152,6 +152,9 @@ pub struct LowerOptions {
     pub interp_only: bool,
     /// Every data access through the helpers (no inline host-pointer TLB).
     pub no_inline_memory: bool,
+    /// No stack groups (`stack`): each stack access checks alone. For lockstep, whose
+    /// recording bus has no host pages: a group there would always leave its block.
+    pub no_stack_groups: bool,
 }
 
 struct Lower<'a, 'b> {
@@ -174,6 +177,7 @@ struct Lower<'a, 'b> {
     /// The mode key the region is compiled for (chaining only enters the same mode).
     mode: u32,
     inline_memory: bool,
+    no_stack_groups: bool,
     /// Shared exits: [without, with] writing the registers back; the shared fault path.
     exits: [Option<Block>; 2],
     fault_blk: Option<Block>,
@@ -371,6 +375,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             user,
             mode,
             inline_memory: !opts.no_inline_memory,
+            no_stack_groups: opts.no_stack_groups,
             exits: [None, None],
             fault_blk: None,
             fault_stub: None,

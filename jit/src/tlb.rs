@@ -134,9 +134,9 @@ impl HostTlb {
 
     /// For translated code about to make accesses in `lo..=hi` (at most two pages; `write`: of
     /// any kind, else reads only): whether the set of the current privilege maps both pages
-    /// (as plain RAM allowing those accesses, without CODE_TAG), filling what is missing where
-    /// the CPU can translate without touching the page tables (`Cpu::data_phys_clean`).
-    /// `false` leaves the accesses to the CPU.
+    /// for them (plain RAM; for writes to a page with code, none of the range's bytes on it
+    /// may be code), filling what is missing where the CPU can translate without touching the
+    /// page tables (`Cpu::data_phys_clean`). `false` leaves the accesses to the CPU.
     pub fn group<B: CpuBus>(
         &mut self,
         cpu: &mut Cpu,
@@ -146,30 +146,38 @@ impl HostTlb {
         write: bool,
     ) -> bool {
         let set = (cpu.s.cpl == 3) as usize;
+        let tag = |t: &TlbSet, i: usize| if write { t.write_tag[i] } else { t.read_tag[i] };
         for lin in [lo, hi] {
             let page = lin & !0xFFF;
             let i = (lin >> 12) as usize % SLOTS;
-            let hit = |t: &TlbSet| {
-                if write {
-                    t.write_tag[i] == page
-                } else {
-                    t.read_tag[i] == page
-                }
-            };
-            if !hit(&self.sets[set]) {
+            if tag(&self.sets[set], i) & !CODE_TAG != page {
                 let Some(phys) = cpu.data_phys_clean(bus, lin, write) else {
                     return false;
                 };
                 self.fill_phys(cpu, bus, lin, phys, write);
-                if !hit(&self.sets[set]) {
+            }
+            let t = &self.sets[set];
+            if tag(t, i) == page | CODE_TAG {
+                // The range's bytes on this page (it may wrap past 4 GiB onto the next).
+                let from = if lo & !0xFFF == page { lo & 0xFFF } else { 0 };
+                let to = if hi & !0xFFF == page {
+                    hi & 0xFFF
+                } else {
+                    0xFFF
+                };
+                // SAFETY: a CODE_TAG entry's bitmap is live until the code generation
+                // changes, which empties such entries (`sync`); it has 4,096 bits.
+                let bits = unsafe { std::slice::from_raw_parts(t.code_bits[i] as *const u64, 64) };
+                if (from..=to).any(|b| bits[b as usize / 64] >> (b % 64) & 1 != 0) {
                     return false;
                 }
+            } else if tag(t, i) != page {
+                return false;
             }
         }
         // (Two pages in one slot: the second fill took the slot from the first.)
         let i = (lo >> 12) as usize % SLOTS;
-        let t = &self.sets[set];
-        (if write { t.write_tag[i] } else { t.read_tag[i] }) == lo & !0xFFF
+        tag(&self.sets[set], i) & !CODE_TAG == lo & !0xFFF
     }
 
     /// Remember that linear `lin` is at `phys` now for accesses of this kind, if plain RAM.

@@ -166,6 +166,13 @@ fn data_next_to_code_keeps_translations() {
     );
 }
 
+/// A stack on the page of the code, beside the code bytes: pushes, calls and frame accesses
+/// agree, and run translated (the engines' check wants half the instructions translated).
+#[test]
+fn a_stack_beside_code_on_its_page_agrees_and_runs_translated() {
+    check("stackpage32.asm", flat32);
+}
+
 /// Writes beside code bytes at a bitmap word boundary stay inline; the rare ones that reach
 /// code bytes change what runs next.
 #[test]

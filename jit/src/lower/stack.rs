@@ -4,8 +4,9 @@
 //! instructions; at the block's start (`enter_stack_groups`) the host TLB must map the
 //! range's first and last pages (plain RAM, and writable without code for a group with
 //! writes), or the `h_group` helper fills them where the CPU can translate without setting
-//! accessed or dirty bits; failing that, the block is left before it starts (the interpreter
-//! runs it). An access then goes straight to its page's `addend + address` if its address is
+//! accessed or dirty bits (and lets writes to a page with code through if the range holds none
+//! of it: a stack on a boot sector's page); failing that, the block is left before it starts
+//! (the interpreter runs it). An access then goes straight to its page's `addend + address` if its address is
 //! provably in the range (`grouped_host`: the same SSA base plus a constant inside it), however
 //! the estimate went; any other access keeps its own checks.
 
@@ -199,7 +200,11 @@ impl Lower<'_, '_> {
     /// groups (see the module), leaving before the block where they cannot be made to hold.
     pub(super) fn enter_stack_groups(&mut self, gi: usize) {
         self.stack.clear();
-        if !self.inline_memory || !self.stack32 || self.mode & MODE_FLAT == 0 {
+        if !self.inline_memory
+            || self.no_stack_groups
+            || !self.stack32
+            || self.mode & MODE_FLAT == 0
+        {
             return;
         }
         let g = &self.region.blocks[gi];
@@ -209,14 +214,11 @@ impl Lower<'_, '_> {
             let hi = self.b.ins().iadd_imm_s(base, p.hi);
             let tag_at = self.tlb_set() + if p.write { TLB_WRITE } else { TLB_READ };
             let add_at = self.tlb_set() + TLB_ADDEND;
-            let check = self.b.create_block();
             let cont = self.b.create_block();
             let slow = self.b.create_block();
             let out = self.b.create_block();
             self.b.set_cold_block(slow);
             self.b.set_cold_block(out);
-            self.b.ins().jump(check, &[]);
-            self.b.switch_to_block(check);
             let mut ok = None;
             let mut slots = Vec::new();
             for lin in [lo, hi] {
@@ -238,12 +240,13 @@ impl Lower<'_, '_> {
             self.b
                 .ins()
                 .brif(ok.expect("two pages"), cont, &[], slow, &[]);
-            // A miss: fill the pages and check again, or leave.
+            // A miss: the helper fills the pages (or, on a page with code, checks the range
+            // holds none), or the block is left.
             self.b.switch_to_block(slow);
             let w = self.b.ins().iconst(types::I32, p.write as i64);
             let args = [self.ctx(), lo, hi, w];
             let r = self.call_cold(self.sigs.group, self.h.group, &args, types::I64);
-            self.b.ins().brif(r, check, &[], out, &[]);
+            self.b.ins().brif(r, cont, &[], out, &[]);
             self.b.switch_to_block(out);
             // (Code only: the state goes on into the block.)
             let st = self.branch_state();
