@@ -42,7 +42,8 @@ const EBP: usize = 5;
 type Ptr = Option<(usize, i64)>;
 
 /// Estimate the groups of a block's instructions (32-bit flat code only: the caller checks).
-/// Stops at the first instruction run by the interpreter (after it nothing is known).
+/// Stops at the first instruction run by the interpreter (after it nothing is known); x87
+/// instructions are passed over.
 pub(super) fn plan(instrs: &[Instruction], kinds: &[Kind]) -> Vec<Planned> {
     let mut esp: Ptr = Some((ESP, 0));
     let mut ebp: Ptr = Some((EBP, 0));
@@ -69,8 +70,11 @@ pub(super) fn plan(instrs: &[Instruction], kinds: &[Kind]) -> Vec<Planned> {
     };
     let at = |p: Ptr, d: i64| p.map(|(r, o)| (r, o + d));
     for (i, &kind) in instrs.iter().zip(kinds) {
-        if matches!(kind, Kind::Interp | Kind::X87) {
+        if kind == Kind::Interp {
             break;
+        }
+        if kind == Kind::X87 {
+            continue; // (ESP and EBP stay; its accesses go through the x87 helpers)
         }
         // An explicit memory operand based on ESP or EBP alone.
         if i.op_count() > 0
