@@ -534,10 +534,7 @@ impl Lower<'_, '_> {
             let cont = self.b.create_block();
             self.b.ins().brif(short, out, &[], cont, &[]);
             self.b.switch_to_block(out);
-            // (Code only: the state goes on into the block.)
-            let st = self.branch_state();
-            self.exit_const(Some(g.eip), EXIT_NONE, 0);
-            self.set_branch_state(st);
+            self.leave_before(g.eip);
             self.b.switch_to_block(cont);
         }
         self.enter_stack_groups(gi);
@@ -594,6 +591,15 @@ impl Lower<'_, '_> {
         }
         let nx = g.next_eip(self.code32);
         self.goto(nx);
+    }
+
+    /// Leave the region from the current block for the guest block at `eip`, which has not
+    /// started (its budget check, its stack groups). Code only: the compile-time state goes on
+    /// into the block unchanged.
+    fn leave_before(&mut self, eip: u32) {
+        let st = self.branch_state();
+        self.exit_const(Some(eip), EXIT_NONE, 0);
+        self.set_branch_state(st);
     }
 
     /// Near CALL rel / RET: the stack work inline; a target beyond the CS limit goes to the

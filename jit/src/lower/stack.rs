@@ -252,10 +252,7 @@ impl Lower<'_, '_> {
             let r = self.call_cold(self.sigs.group, self.h.group, &args, types::I64);
             self.b.ins().brif(r, cont, &[], out, &[]);
             self.b.switch_to_block(out);
-            // (Code only: the state goes on into the block.)
-            let st = self.branch_state();
-            self.exit_const(Some(g.eip), EXIT_NONE, 0);
-            self.set_branch_state(st);
+            self.leave_before(g.eip);
             self.b.switch_to_block(cont);
             let mut addends = Vec::new();
             for &(slot, _) in &slots {
