@@ -850,30 +850,41 @@ impl Lower<'_, '_> {
     /// `v + c` (32 bits), folding `c` into `v`'s own constant addend if it has one (`x + k`
     /// becomes `x + (k + c)`: one host instruction, not two, as the code is not optimized).
     fn plus_const(&mut self, v: Value, c: i64) -> Value {
-        use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
         if c == 0 {
             return v;
         }
-        let dfg = &self.b.func.dfg;
-        if let ValueDef::Result(inst, 0) = dfg.value_def(v) {
-            if let InstructionData::Binary {
-                opcode: Opcode::Iadd,
-                args: [x, k],
-            } = dfg.insts[inst]
-            {
-                if let ValueDef::Result(ki, 0) = dfg.value_def(k) {
-                    if let InstructionData::UnaryImm {
-                        opcode: Opcode::Iconst,
-                        imm,
-                    } = dfg.insts[ki]
-                    {
-                        let sum = (imm.bits() as i32).wrapping_add(c as i32);
-                        return self.b.ins().iadd_imm_s(x, sum as i64);
-                    }
-                }
-            }
+        if let Some((x, k)) = self.split_const(v) {
+            let sum = k.wrapping_add(c as i32);
+            return self.b.ins().iadd_imm_s(x, sum as i64);
         }
         self.b.ins().iadd_imm_s(v, c as i32 as i64)
+    }
+
+    /// `v` as `x + k` if an addition of a constant made it (the constant as 32 bits).
+    fn split_const(&self, v: Value) -> Option<(Value, i32)> {
+        use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
+        let dfg = &self.b.func.dfg;
+        let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
+            return None;
+        };
+        let InstructionData::Binary {
+            opcode: Opcode::Iadd,
+            args: [x, k],
+        } = dfg.insts[inst]
+        else {
+            return None;
+        };
+        let ValueDef::Result(ki, 0) = dfg.value_def(k) else {
+            return None;
+        };
+        let InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } = dfg.insts[ki]
+        else {
+            return None;
+        };
+        Some((x, imm.bits() as i32))
     }
 
     /// The fault path of instruction `i`: registers as at its start, deliver, leave.

@@ -171,33 +171,12 @@ impl Lower<'_, '_> {
     /// `v` as (root, constant): through additions of constants (as `ea`, `plus_const` and
     /// `push` build addresses).
     fn decompose(&self, mut v: Value) -> (Value, i64) {
-        use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
-        let dfg = &self.b.func.dfg;
         let mut k = 0i64;
-        loop {
-            let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
-                return (v, k);
-            };
-            let InstructionData::Binary {
-                opcode: Opcode::Iadd,
-                args: [x, c],
-            } = dfg.insts[inst]
-            else {
-                return (v, k);
-            };
-            let ValueDef::Result(ci, 0) = dfg.value_def(c) else {
-                return (v, k);
-            };
-            let InstructionData::UnaryImm {
-                opcode: Opcode::Iconst,
-                imm,
-            } = dfg.insts[ci]
-            else {
-                return (v, k);
-            };
-            k += imm.bits() as i32 as i64;
+        while let Some((x, c)) = self.split_const(v) {
+            k += c as i64;
             v = x;
         }
+        (v, k)
     }
 
     /// At the start of guest block `gi` (before its budget is taken): check the planned
