@@ -201,7 +201,7 @@ impl DecodeCache {
     }
 
     /// Remember that `phys..phys+len` (inside one page) holds a cached instruction.
-    fn mark_bytes(&mut self, phys: u32, len: u32) {
+    pub(crate) fn mark_bytes(&mut self, phys: u32, len: u32) {
         let page = (phys >> 12) as usize;
         if self.code_bytes.len() <= page {
             self.code_bytes.resize_with(page + 1, || None);

@@ -133,6 +133,14 @@ impl Cpu {
         self.icache.page_gen(page)
     }
 
+    /// Mark `phys..phys+len` (inside one page) as holding code that a translation took in
+    /// without decoding it through the cache (`decode_clean`): writes to it bump the page's
+    /// generation.
+    pub fn claim_code_bytes(&mut self, phys: u32, len: u32) {
+        self.icache.claim_page(phys >> 12);
+        self.icache.mark_bytes(phys, len);
+    }
+
     /// Mark a physical page as holding code and return its generation.
     pub fn claim_code_page(&mut self, page: u32) -> u32 {
         self.icache.claim_page(page)
@@ -356,27 +364,67 @@ impl Cpu {
         lin: u32,
         write: bool,
     ) -> Option<u32> {
-        if self.s.cr0 & cr0::PG != 0 {
-            const P: u32 = 1;
-            const A: u32 = 0x20;
-            const D: u32 = 0x40;
-            let pde = bus.read32((self.s.cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC));
-            let need = P | A | if write { D } else { 0 };
-            if pde & 0x80 != 0 && self.s.cr4 & crate::state::cr4::PSE != 0 {
-                if pde & need != need {
-                    return None;
-                }
-            } else {
-                if pde & (P | A) != P | A {
-                    return None;
-                }
-                let pte = bus.read32((pde & 0xFFFF_F000) | ((lin >> 10) & 0xFFC));
-                if pte & need != need {
-                    return None;
-                }
-            }
+        if !self.walk_is_clean(bus, lin, write) {
+            return None;
         }
         self.data_phys(bus, lin, write)
+    }
+
+    /// Whether translating `lin` for an access needs no accessed (or, for a `write`, dirty)
+    /// bit set in the page tables: true without paging.
+    fn walk_is_clean<B: CpuBus>(&self, bus: &mut B, lin: u32, write: bool) -> bool {
+        if self.s.cr0 & cr0::PG == 0 {
+            return true;
+        }
+        const P: u32 = 1;
+        const A: u32 = 0x20;
+        const D: u32 = 0x40;
+        let pde = bus.read32((self.s.cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC));
+        let need = P | A | if write { D } else { 0 };
+        if pde & 0x80 != 0 && self.s.cr4 & crate::state::cr4::PSE != 0 {
+            return pde & need == need;
+        }
+        if pde & (P | A) != P | A {
+            return false;
+        }
+        let pte = bus.read32((pde & 0xFFFF_F000) | ((lin >> 10) & 0xFFC));
+        pte & need == need
+    }
+
+    /// The instruction at CS:`eip` and its physical address, for code that has not run (yet):
+    /// only where fetching it needs no accessed bit set in the page tables and it lies wholly
+    /// inside its page, so looking changes nothing the guest can see. Unlike
+    /// `decode_for_translation`, the page is not claimed as code.
+    pub fn decode_clean<B: CpuBus>(&mut self, bus: &mut B, eip: u32) -> Option<(Instruction, u32)> {
+        let lin = self.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
+        if self.s.model == CpuModel::I8086 || !self.walk_is_clean(bus, lin, false) {
+            return None;
+        }
+        let phys = self.code_phys(bus, eip)?;
+        let mut buf = [0u8; 15];
+        let n = (0x1000 - (phys & 0xFFF) as usize).min(15);
+        for (k, b) in buf[..n].iter_mut().enumerate() {
+            *b = bus.read8(phys + k as u32);
+        }
+        let bitness = if self.s.code32() { 32 } else { 16 };
+        let mut dec = iced_x86::Decoder::with_ip(
+            bitness,
+            &buf[..n],
+            eip as u64,
+            iced_x86::DecoderOptions::NONE,
+        );
+        let mut i = Instruction::default();
+        dec.decode_out(&mut i);
+        let last = eip.wrapping_add(i.len() as u32).wrapping_sub(1);
+        let fits = last >= eip && last <= self.s.seg[SegReg::Cs as usize].limit;
+        if i.is_invalid() || !fits || !crate::exec::supported(self.s.model, &i) {
+            return None;
+        }
+        if self.s.model == CpuModel::I80286 && i.len() > 10 {
+            return None;
+        }
+        crate::x87::stash_fop(&mut i, &buf[..n]);
+        Some((i, phys))
     }
 
     /// Is this the 8086 model (which always single-steps)?

@@ -54,8 +54,8 @@ struct Entry {
     hits: u32,
     /// Times its translation went stale (its page was written).
     stale: u16,
-    /// `FAILED` (discovery or compilation failed here: stay interpreted) and `PENDING`
-    /// (being compiled in the background).
+    /// `FAILED` (discovery or compilation failed here: stay interpreted), `PENDING`
+    /// (being compiled in the background) and `NO_LEAVES`.
     state: u16,
     /// Index of its translation in `Jit::compiled` (`NONE`: not compiled).
     c: u32,
@@ -63,6 +63,9 @@ struct Entry {
 
 const FAILED: u16 = 1;
 const PENDING: u16 = 2;
+/// A translation here went stale through a leaf function it took in from another page
+/// (`region::Foreign`): the next ones take in none (its code may be rewritten again).
+const NO_LEAVES: u16 = 4;
 const NONE: u32 = u32::MAX;
 
 impl Default for Entry {
@@ -324,6 +327,11 @@ impl<B: CpuBus> Jit<B> {
         let eip = cpu.s.eip;
         let resumed = self.resume.take() == Some(eip);
         let phys = cpu.code_phys(bus, eip)?;
+        // The code TLB learns every page the dispatcher runs code on (what translations that
+        // took in code of other pages check: see `region::Foreign`).
+        self.jc.sync(cpu, bus);
+        let lin = cpu.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
+        self.jc.note_page(lin, phys, cpu.s.cpl == 3);
         let key = (phys, eip, mode_key(cpu));
         let mut ei = self.entry_index(key);
         let mut e = self.slots[ei];
@@ -331,9 +339,17 @@ impl<B: CpuBus> Jit<B> {
             let c = self.compiled[e.c as usize]
                 .as_ref()
                 .expect("live translation");
-            if cpu.code_page_gen(c.page) != Some(c.gen) {
+            let leaf_stale = c
+                .region
+                .foreign
+                .iter()
+                .any(|f| cpu.code_page_gen(f.phys >> 12) != Some(f.gen));
+            if cpu.code_page_gen(c.page) != Some(c.gen) || leaf_stale {
                 self.drop_compiled(e.c);
                 let e = &mut self.slots[ei];
+                if leaf_stale {
+                    e.state |= NO_LEAVES;
+                }
                 e.c = NONE;
                 e.hits = self.threshold / 2;
                 e.stale = e.stale.saturating_add(1);
@@ -346,7 +362,7 @@ impl<B: CpuBus> Jit<B> {
             e = self.slots[ei];
         }
         if e.c == NONE {
-            if e.state != 0 {
+            if e.state & (FAILED | PENDING) != 0 {
                 if e.state & FAILED != 0 {
                     self.stats.failed_entries += 1;
                     if self.watched {
@@ -409,7 +425,6 @@ impl<B: CpuBus> Jit<B> {
         }
         let entry_flags = cpu.s.eflags & (flags::IF | flags::TF | flags::RF);
         self.ctx.host_tlb.sync(cpu, bus);
-        self.jc.sync(cpu, bus);
         let (f, max_last) = (c.f, c.max_last);
         let trampoline = match self.trampoline {
             Some(t) => t,
@@ -420,7 +435,6 @@ impl<B: CpuBus> Jit<B> {
             }
         };
         if self.chaining {
-            let lin = cpu.s.seg[SegReg::Cs as usize].base.wrapping_add(eip);
             self.jc
                 .insert(lin, key.2, max_last, phys, cpu.s.cpl == 3, f as u64);
         }
@@ -474,7 +488,7 @@ impl<B: CpuBus> Jit<B> {
         if e.c != NONE {
             return;
         }
-        if e.state == 0 {
+        if e.state & (FAILED | PENDING) == 0 {
             e.hits = e.hits.saturating_add(runs);
             self.stats.cold_entries += runs as u64;
         } else if e.state & FAILED != 0 {
@@ -548,6 +562,11 @@ impl<B: CpuBus> Jit<B> {
         // one-instruction blocks (instruction tests), where nothing has run before. So do
         // blocks where another translation of `SHARED_MIN` or more instructions starts.
         let prune = self.limits.block_instrs > 1;
+        let ei = self.entry_index(key);
+        let limits = Limits {
+            leaves: self.slots[ei].state & NO_LEAVES == 0,
+            ..self.limits
+        };
         let seen = |s: u32, p: u32| {
             let Some(&i) = self.entries.get(&(p, s, mode)) else {
                 return if prune { Seen::Never } else { Seen::Ran };
@@ -562,8 +581,11 @@ impl<B: CpuBus> Jit<B> {
                 Seen::Never
             }
         };
-        let found = discover(cpu, bus, eip, phys, self.limits, &seen).and_then(|r| {
-            // The page's generation now: the code is stale if it changes.
+        let found = discover(cpu, bus, eip, phys, limits, &seen).and_then(|mut r| {
+            // The pages' generations now: the code is stale if one changes.
+            for f in &mut r.foreign {
+                f.gen = cpu.code_page_gen(f.phys >> 12)?;
+            }
             cpu.code_page_gen(phys >> 12).map(|g| (r, g))
         });
         let Some((region, gen)) = found else {

@@ -147,6 +147,7 @@ impl<B: CpuBus> Engine<B> {
         let l = crate::region::Limits {
             block_instrs: 1,
             blocks: 1,
+            leaves: false,
         };
         match &mut self.inner {
             Inner::Interp => {}

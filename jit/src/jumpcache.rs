@@ -152,7 +152,14 @@ impl JumpCache {
             phys: page,
             f,
         };
-        let i = page_slot(lin);
-        self.pages[i] = [lin & !0xFFF | VALID | if user { USER } else { 0 }, page];
+        self.note_page(lin, phys, user);
+    }
+
+    /// `lin`'s page maps to `phys`'s now, for code run with privilege `user`.
+    pub fn note_page(&mut self, lin: u32, phys: u32, user: bool) {
+        self.pages[page_slot(lin)] = [
+            lin & !0xFFF | VALID | if user { USER } else { 0 },
+            phys & !0xFFF,
+        ];
     }
 }

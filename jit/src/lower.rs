@@ -596,7 +596,7 @@ impl Lower<'_, '_> {
     /// Leave the region from the current block for the guest block at `eip`, which has not
     /// started (its budget check, its stack groups). Code only: the compile-time state goes on
     /// into the block unchanged.
-    fn leave_before(&mut self, eip: u32) {
+    pub(super) fn leave_before(&mut self, eip: u32) {
         let st = self.branch_state();
         self.exit_const(Some(eip), EXIT_NONE, 0);
         self.set_branch_state(st);
@@ -650,6 +650,7 @@ impl Lower<'_, '_> {
             let r = self.push_return_address(i, size, refund);
             // A push onto translated code: leave after the instruction.
             self.leave_if_code_hit_to(r, refund, target);
+            self.check_foreign(target);
             self.goto(target);
         } else {
             let extra = if i.op_count() > 0 {
@@ -685,14 +686,23 @@ impl Lower<'_, '_> {
     }
 
     /// The addresses after this region's CALLs that are blocks of the region (where its
-    /// RETs most likely go), at most `MAX_RETURN_SITES`.
+    /// RETs most likely go), at most `MAX_RETURN_SITES`. For the RET of a leaf function the
+    /// region took in from another page (`region::Foreign`), the addresses after the CALLs
+    /// of it, blocks of the region or not (an exit to a fixed address is linked).
     fn return_sites(&self) -> Vec<u32> {
         const MAX_RETURN_SITES: usize = 4;
+        let here = self.region.blocks[self.fuse.current].eip;
+        let leaf = self.region.foreign.iter().any(|f| f.eip == here);
         let mut out = Vec::new();
         for (g, ks) in self.region.blocks.iter().zip(&self.kinds) {
             if let (Some(i), Some(Kind::CallRel | Kind::CallInd)) = (g.instrs.last(), ks.last()) {
                 let c = self.mask_next(i.next_ip32());
-                if self.heads.contains_key(&c) && !out.contains(&c) {
+                let site = if leaf {
+                    has_near_target(i) && i.near_branch_target() as u32 == here
+                } else {
+                    self.heads.contains_key(&c)
+                };
+                if site && !out.contains(&c) {
                     out.push(c);
                 }
             }

@@ -173,6 +173,13 @@ fn a_stack_beside_code_on_its_page_agrees_and_runs_translated() {
     check("stackpage32.asm", flat32);
 }
 
+/// Leaf functions on other pages, taken into the translations that call them: a remap of
+/// one's page and a rewrite of the other's code show at once.
+#[test]
+fn leaf_functions_on_other_pages_agree_when_remapped_and_rewritten() {
+    check("leaf32.asm", flat32);
+}
+
 /// Writes beside code bytes at a bitmap word boundary stay inline; the rare ones that reach
 /// code bytes change what runs next.
 #[test]

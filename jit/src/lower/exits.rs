@@ -74,6 +74,7 @@ pub fn lower_stub(b: &mut FunctionBuilder, kind: ExitStub, h: Helpers, call_conv
         max_last: 0,
         index: HashMap::new(),
         straddles: false,
+        foreign: Vec::new(),
         string_quirks: false,
     };
     let mut l = Lower::new(b, &region, h, sigs, true, false, 0, LowerOptions::default());
@@ -191,12 +192,9 @@ impl Lower<'_, '_> {
         let mut ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, f, 0);
         if to != LinkTo::OwnPage {
             let user = self.jc_user();
-            let (tag_at, want) = if let LinkTo::Page(t) = to {
-                let off = 8 * jumpcache::page_slot(t) as i64;
-                let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
-                let want = (t & !0xFFF) | jumpcache::VALID | user;
-                let want = self.b.ins().iconst(i32t, want as i64);
-                (tag_at, want)
+            let sphys = self.b.ins().load(i32t, self.mf, at, jumpcache::LINK_PHYS);
+            let both = if let LinkTo::Page(t) = to {
+                self.code_tlb_maps(t, sphys)
             } else {
                 let lin = self.b.ins().load(i32t, self.mf, at, jumpcache::LINK_LIN);
                 let same = self.b.ins().icmp(IntCC::Equal, lin, e);
@@ -212,14 +210,12 @@ impl Lower<'_, '_> {
                     .b
                     .ins()
                     .bor_imm_s(page, (jumpcache::VALID | user) as i64);
-                (tag_at, want)
+                let tag = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_TAG);
+                let mapped = self.b.ins().icmp(IntCC::Equal, tag, want);
+                let phys = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_PHYS);
+                let there = self.b.ins().icmp(IntCC::Equal, phys, sphys);
+                self.b.ins().band(mapped, there)
             };
-            let tag = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_TAG);
-            let mapped = self.b.ins().icmp(IntCC::Equal, tag, want);
-            let phys = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_PHYS);
-            let sphys = self.b.ins().load(i32t, self.mf, at, jumpcache::LINK_PHYS);
-            let there = self.b.ins().icmp(IntCC::Equal, phys, sphys);
-            let both = self.b.ins().band(mapped, there);
             ok = self.b.ins().band(ok, both);
         }
         let go = self.b.create_block();
@@ -233,6 +229,43 @@ impl Lower<'_, '_> {
             .ins()
             .return_call_indirect(self.sigs.region, f, &[cpu, cx]);
         self.b.switch_to_block(miss);
+    }
+
+    /// Whether the code TLB maps the (fixed) EIP `t`'s page to the physical page `phys` (an
+    /// address on it) for the region's privilege. Needs `links.jc`.
+    fn code_tlb_maps(&mut self, t: u32, phys: Value) -> Value {
+        let i32t = types::I32;
+        let off = 8 * jumpcache::page_slot(t) as i64;
+        let tag_at = self.b.ins().iconst(types::I64, self.links.jc as i64 + off);
+        let want = (t & !0xFFF) | jumpcache::VALID | self.jc_user();
+        let tag = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_TAG);
+        let mapped = self.b.ins().icmp_imm_s(IntCC::Equal, tag, want as i64);
+        let page = self.b.ins().load(i32t, self.mf, tag_at, JC_PAGE_PHYS);
+        let phys = self.b.ins().band_imm_s(phys, 0xFFFF_F000u32 as i32 as i64);
+        let there = self.b.ins().icmp(IntCC::Equal, page, phys);
+        self.b.ins().band(mapped, there)
+    }
+
+    /// Before a CALL enters the region's block at `t` on another page (see
+    /// `region::Foreign`): leave for `t` unless the code TLB maps `t` where the block's code
+    /// came from.
+    pub(super) fn check_foreign(&mut self, t: u32) {
+        let Some(f) = self.region.foreign.iter().find(|f| f.eip == t).copied() else {
+            return;
+        };
+        let go = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.set_cold_block(out);
+        if self.links.jc == 0 {
+            self.b.ins().jump(out, &[]);
+        } else {
+            let phys = self.b.ins().iconst(types::I32, f.phys as i64);
+            let ok = self.code_tlb_maps(t, phys);
+            self.b.ins().brif(ok, go, &[], out, &[]);
+        }
+        self.b.switch_to_block(out);
+        self.leave_before(t);
+        self.b.switch_to_block(go);
     }
 
     pub(super) fn exit_block(&mut self, regs: bool) -> Block {

@@ -243,6 +243,7 @@ mod tests {
             max_last: 0x1000 + code.len() as u32 - 1,
             index,
             straddles: false,
+            foreign: Vec::new(),
             string_quirks: false,
         };
         (r, kinds)
