@@ -170,6 +170,19 @@ impl<B: CpuBus> Engine<B> {
         let mut done = 0u64;
         while done < budget {
             let left = budget - done;
+            // The end of a run slice: fewer instructions left than a block may hold, which
+            // most translations and watched blocks do not fit in, and every look at one would
+            // cost a dispatch for an instruction or two. The interpreter runs them out.
+            if let Inner::Jit(j) = &self.inner {
+                if left < j.limits.block_instrs as u64 {
+                    let (e, n) = cpu.run(bus, left);
+                    done += n;
+                    if e != RunExit::Budget {
+                        return (e, done);
+                    }
+                    continue;
+                }
+            }
             let ran = if cpu.needs_step(bus) {
                 None
             } else {
