@@ -52,8 +52,13 @@ struct Entry {
     /// is enabled, or under another CS base).
     eip: u32,
     gen: u32,
+    /// For an instruction that crosses into the next page: that page's physical address and
+    /// its generation (`NO_TAIL`: none).
+    tail: (u32, u32),
     instr: Instruction,
 }
+
+const NO_TAIL: (u32, u32) = (u32::MAX, 0);
 
 const ENTRIES: usize = 1 << 14;
 const VALID: u32 = 1 << 31;
@@ -67,6 +72,7 @@ impl Default for DecodeCache {
                     key: 0,
                     eip: 0,
                     gen: 0,
+                    tail: NO_TAIL,
                     instr: Instruction::default()
                 };
                 ENTRIES
@@ -142,14 +148,16 @@ impl DecodeCache {
     }
 
     #[inline]
-    fn lookup(&self, phys: u32, key: u32, eip: u32) -> Option<&Instruction> {
+    /// The cached decode at `phys` and, if it crosses into the next page, that page and
+    /// generation it needs (see `Entry::tail`).
+    fn lookup(&self, phys: u32, key: u32, eip: u32) -> Option<(&Instruction, (u32, u32))> {
         let e = &self.entries[slot(phys, key)];
         if e.tag == phys
             && e.key == key | VALID
             && e.eip == eip
             && self.page_gen.get((phys >> 12) as usize) == Some(&e.gen)
         {
-            Some(&e.instr)
+            Some((&e.instr, e.tail))
         } else {
             None
         }
@@ -176,6 +184,16 @@ impl DecodeCache {
         self.page_gen.get(page as usize).copied()
     }
 
+    /// Cache an instruction whose bytes cross from `phys`'s page into the page at `next`
+    /// (physical, page-aligned): both pages' bytes count as code.
+    fn insert_crossing(&mut self, phys: u32, next: u32, key: u32, eip: u32, instr: Instruction) {
+        let head = 0x1000 - (phys & 0xFFF);
+        let gen = self.claim_page(next >> 12);
+        self.mark_bytes(next, instr.len() as u32 - head);
+        self.insert(phys, key, eip, instr);
+        self.entries[slot(phys, key)].tail = (next, gen);
+    }
+
     fn insert(&mut self, phys: u32, key: u32, eip: u32, instr: Instruction) {
         let page = phys >> 12;
         let w = (page >> 6) as usize;
@@ -196,6 +214,7 @@ impl DecodeCache {
             key: key | VALID,
             eip,
             gen,
+            tail: NO_TAIL,
             instr,
         };
     }
@@ -334,20 +353,33 @@ impl Cpu {
         } else {
             self.translate(bus, lin0, Access::Exec, user)?
         };
-        if let Some(instr) = self.icache.lookup(phys0, key, eip) {
+        if let Some((instr, tail)) = self.icache.lookup(phys0, key, eip) {
             let instr = *instr;
             let last = eip.wrapping_add(instr.len() as u32 - 1);
-            if model == CpuModel::I8086
+            let fits = model == CpuModel::I8086
                 || (last <= cs.limit && last >= eip)
-                || !code32 && cs.limit >= 0xFFFF
-            {
+                || !code32 && cs.limit >= 0xFFFF;
+            if fits && tail == NO_TAIL {
                 return Ok(instr);
+            }
+            // Crossing into the next page (32-bit code, no wrap: see `insert_crossing`):
+            // valid while that page maps where it did and its code is unchanged.
+            if fits && tail != NO_TAIL {
+                let lin1 = (lin0 | 0xFFF).wrapping_add(1);
+                if let Ok(p) = self.translate(bus, lin1, Access::Exec, user) {
+                    if (p, self.icache.page_gen(p >> 12)) == (tail.0, Some(tail.1)) {
+                        return Ok(instr);
+                    }
+                }
             }
         }
         // Slow path: fetch up to 15 bytes, stopping at the first that cannot be fetched.
         let mut buf = [0u8; 15];
         let mut n = 0usize;
         let mut pending: Option<Fault> = None;
+        let (mut last_lin, mut last_phys) = (0u32, 0u32);
+        // Physical address of the next page's first byte, if the bytes fetched reach it.
+        let mut next_page: Option<u32> = None;
         while n < 15 {
             let off = if code32 {
                 eip.wrapping_add(n as u32)
@@ -366,15 +398,23 @@ impl Cpu {
             let lin = cs.base.wrapping_add(off);
             let phys = if model == CpuModel::I8086 {
                 lin & 0xF_FFFF
+            } else if n > 0 && lin & 0xFFF != 0 && lin == last_lin.wrapping_add(1) {
+                last_phys + 1 // the same page as the byte before
             } else {
                 match self.translate(bus, lin, Access::Exec, user) {
-                    Ok(p) => p,
+                    Ok(p) => {
+                        if n > 0 && lin & 0xFFF == 0 {
+                            next_page = Some(p);
+                        }
+                        p
+                    }
                     Err(f) => {
                         pending = Some(f);
                         break;
                     }
                 }
             };
+            (last_lin, last_phys) = (lin, phys);
             buf[n] = bus.read8(phys);
             n += 1;
         }
@@ -410,6 +450,10 @@ impl Cpu {
         let page_end = 0x1000 - (lin0 & 0xFFF);
         if len <= page_end && (code32 || eip.wrapping_add(len) <= 0x10000) {
             self.icache.insert(phys0, key, eip, instr);
+        } else if let (true, Some(next)) = (code32 && eip.wrapping_add(len) > eip, next_page) {
+            if model != CpuModel::I8086 && next & 0xFFF == 0 {
+                self.icache.insert_crossing(phys0, next, key, eip, instr);
+            }
         }
         Ok(instr)
     }

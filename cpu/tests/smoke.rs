@@ -517,3 +517,72 @@ fn tsc_follows_the_host_clock_and_wrmsr_offsets_it() {
     );
     assert_eq!(cpu.s.gpr[2], 0);
 }
+
+/// An instruction whose bytes cross into the next page (`mov eax, imm32` at 0x1FFD, called in
+/// a loop, paging on): its cached decode follows a write to its bytes on the second page and
+/// a remap of that page, run as blocks and stepped alike.
+#[test]
+fn an_instruction_across_pages_follows_writes_and_remaps_of_its_second_page() {
+    use ironbox_cpu::state::cr0;
+    const PD: usize = 0x80000;
+    const PT: usize = 0x81000;
+    let mut code = vec![0xB9, 3, 0, 0, 0]; // mov ecx, 3
+    let call = |code: &mut Vec<u8>| {
+        let next = 0x1000 + code.len() as i32 + 5;
+        code.push(0xE8); // call 0x1FFD
+        code.extend_from_slice(&(0x1FFD - next).to_le_bytes());
+        code.extend_from_slice(&[0x01, 0xC3]); // add ebx, eax
+    };
+    let top = code.len();
+    call(&mut code);
+    code.extend_from_slice(&[0xFE, 0x05, 0x01, 0x20, 0, 0]); // inc byte [0x2001]
+    code.push(0x49); // dec ecx
+    code.extend_from_slice(&[0x75, (top as i32 - code.len() as i32 - 2) as u8]); // jnz top
+                                                                                 // mov dword [PT + 2 * 4], 0x3003 (linear 0x2000 -> physical 0x3000); invlpg [0x2000]
+    code.extend_from_slice(&[0xC7, 0x05]);
+    code.extend_from_slice(&(PT as u32 + 8).to_le_bytes());
+    code.extend_from_slice(&0x3003u32.to_le_bytes());
+    code.extend_from_slice(&[0x0F, 0x01, 0x3D, 0x00, 0x20, 0, 0]);
+    call(&mut code);
+    code.push(0xF4); // hlt
+    for stepped in [false, true] {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.mem[0x1000..0x1000 + code.len()].copy_from_slice(&code);
+        bus.mem[0x1FFD..0x2003].copy_from_slice(&[0xB8, 0x11, 0x22, 0x33, 0x44, 0xC3]);
+        bus.mem[0x3000..0x3003].copy_from_slice(&[0x55, 0x66, 0xC3]);
+        for p in 0..256u32 {
+            bus.mem[PT + 4 * p as usize..][..4].copy_from_slice(&(p << 12 | 3).to_le_bytes());
+        }
+        bus.mem[PD..PD + 4].copy_from_slice(&(PT as u32 | 3).to_le_bytes());
+        let mut cpu = Cpu::new(CpuModel::Pentium2);
+        let seg = |sel: u16, ty: u16| Segment {
+            selector: sel,
+            attr: ty | attr::S | attr::P | attr::DB | attr::G | attr::ACCESSED,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+        };
+        cpu.s.seg[1] = seg(8, attr::CODE | attr::RW);
+        for r in [0, 2, 3, 4, 5] {
+            cpu.s.seg[r] = seg(16, attr::RW);
+        }
+        cpu.s.cr3 = PD as u32;
+        cpu.s.cr0 |= cr0::PE | cr0::PG;
+        cpu.s.eip = 0x1000;
+        cpu.s.gpr[4] = 0x9000;
+        for _ in 0..1000 {
+            if stepped {
+                cpu.step(&mut bus);
+            } else {
+                cpu.run(&mut bus, 1000);
+            }
+            if cpu.s.halted {
+                break;
+            }
+        }
+        assert!(cpu.s.halted, "did not halt; eip={:x}", cpu.s.eip);
+        let want = [0x4433_2211u32, 0x4533_2211, 0x4633_2211, 0x6655_2211]
+            .iter()
+            .fold(0u32, |a, v| a.wrapping_add(*v));
+        assert_eq!(cpu.s.gpr[3], want, "stepped: {stepped}");
+    }
+}
