@@ -211,8 +211,8 @@ struct Lower<'a, 'b> {
     in_stub: bool,
     /// In an exit stub: the exiting region's mode key and user tag (run-time values).
     dyn_mode: Option<(Value, Value)>,
-    /// The region has an exit to a computed EIP that may chain (RET, indirect JMP/CALL).
-    computed_exit: bool,
+    /// The region has an indirect JMP/CALL, whose exit to a computed EIP may chain.
+    indirect_exit: bool,
     /// Which blocks continue their predecessor's state, and how far lowering got (`fuse`).
     fuse: fuse::Fusion,
     /// The current guest block's checked stack-frame groups (`stack`).
@@ -393,7 +393,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             at_entry: false,
             in_stub: false,
             dyn_mode: None,
-            computed_exit: false,
+            indirect_exit: false,
             fuse: fuse::Fusion::default(),
             stack: Vec::new(),
         }
@@ -639,6 +639,7 @@ impl Lower<'_, '_> {
                 self.b.switch_to_block(go);
             }
             self.exit_value(t, true);
+            self.indirect_exit = true;
         } else if kind == Kind::CallRel {
             let target = i.near_branch_target() as u32;
             let fits =
@@ -717,7 +718,6 @@ impl Lower<'_, '_> {
         self.flush_lazy();
         self.sync_regs();
         let slot = if chain { self.link_slot() } else { None };
-        self.computed_exit |= chain;
         if let Some(slot) = slot {
             self.try_link(slot, v, exits::LinkTo::Computed);
         }
