@@ -629,14 +629,17 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(ok);
             if kind == Kind::CallInd {
                 let r = self.push_return_address(i, size, refund);
-                // A push onto translated code: leave through the dispatcher.
-                let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
-                let out = self.b.create_block();
-                let go = self.b.create_block();
-                self.b.ins().brif(hit, out, &[], go, &[]);
-                self.b.switch_to_block(out);
-                self.exit_value(t, false);
-                self.b.switch_to_block(go);
+                // A push onto translated code (not one of a stack group): leave through the
+                // dispatcher.
+                if self.const_of(r) != Some(0) {
+                    let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
+                    let out = self.b.create_block();
+                    let go = self.b.create_block();
+                    self.b.ins().brif(hit, out, &[], go, &[]);
+                    self.b.switch_to_block(out);
+                    self.exit_value(t, false);
+                    self.b.switch_to_block(go);
+                }
             }
             self.exit_value(t, true);
             self.indirect_exit = true;
@@ -884,17 +887,24 @@ impl Lower<'_, '_> {
         else {
             return None;
         };
-        let ValueDef::Result(ki, 0) = dfg.value_def(k) else {
+        Some((x, self.const_of(k)? as i32))
+    }
+
+    /// The constant `v` is, if an `iconst` made it.
+    fn const_of(&self, v: Value) -> Option<i64> {
+        use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
+        let dfg = &self.b.func.dfg;
+        let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
             return None;
         };
         let InstructionData::UnaryImm {
             opcode: Opcode::Iconst,
             imm,
-        } = dfg.insts[ki]
+        } = dfg.insts[inst]
         else {
             return None;
         };
-        Some((x, imm.bits() as i32))
+        Some(imm.bits())
     }
 
     /// The fault path of instruction `i`: registers as at its start, deliver, leave.

@@ -429,6 +429,9 @@ impl Lower<'_, '_> {
 
     /// If the write result `r` says translated code was hit, leave for `nx`.
     pub(super) fn leave_if_code_hit_to(&mut self, r: Value, refund: i64, nx: u32) {
+        if self.const_of(r) == Some(0) {
+            return; // a write that cannot hit code (a stack group's)
+        }
         let hit = self.b.ins().band_imm_s(r, WRITE_HIT_CODE as i64);
         let out = self.b.create_block();
         let cont = self.b.create_block();
