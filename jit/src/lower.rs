@@ -873,21 +873,23 @@ impl Lower<'_, '_> {
         self.b.ins().iadd_imm_s(v, c as i32 as i64)
     }
 
-    /// `v` as `x + k` if an addition of a constant made it (the constant as 32 bits).
+    /// `v` as `x + k` if an addition (or subtraction) of a constant made it (the constant as
+    /// 32 bits).
     fn split_const(&self, v: Value) -> Option<(Value, i32)> {
         use cranelift_codegen::ir::{InstructionData, Opcode, ValueDef};
         let dfg = &self.b.func.dfg;
         let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
             return None;
         };
-        let InstructionData::Binary {
-            opcode: Opcode::Iadd,
-            args: [x, k],
-        } = dfg.insts[inst]
-        else {
+        let InstructionData::Binary { opcode, args: [x, k] } = dfg.insts[inst] else {
             return None;
         };
-        Some((x, self.const_of(k)? as i32))
+        let k = self.const_of(k)? as i32;
+        match opcode {
+            Opcode::Iadd => Some((x, k)),
+            Opcode::Isub => Some((x, k.wrapping_neg())),
+            _ => None,
+        }
     }
 
     /// The constant `v` is, if an `iconst` made it.
