@@ -881,7 +881,11 @@ impl Lower<'_, '_> {
         let ValueDef::Result(inst, 0) = dfg.value_def(v) else {
             return None;
         };
-        let InstructionData::Binary { opcode, args: [x, k] } = dfg.insts[inst] else {
+        let InstructionData::Binary {
+            opcode,
+            args: [x, k],
+        } = dfg.insts[inst]
+        else {
             return None;
         };
         let k = self.const_of(k)? as i32;

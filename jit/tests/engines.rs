@@ -173,6 +173,13 @@ fn a_stack_beside_code_on_its_page_agrees_and_runs_translated() {
     check("stackpage32.asm", flat32);
 }
 
+/// Stack groups across a page boundary into a page mapped elsewhere, with ESP aligned and
+/// 2 bytes off (pushes that straddle both pages).
+#[test]
+fn stack_groups_across_pages_mapped_apart_agree_with_the_interpreter() {
+    check("stackcross32.asm", flat32);
+}
+
 /// Leaf functions on other pages, taken into the translations that call them: a remap of
 /// one's page and a rewrite of the other's code show at once.
 #[test]

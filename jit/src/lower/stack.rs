@@ -6,9 +6,11 @@
 //! writes), or the `h_group` helper fills them where the CPU can translate without setting
 //! accessed or dirty bits (and lets writes to a page with code through if the range holds none
 //! of it: a stack on a boot sector's page); failing that, the block is left before it starts
-//! (the interpreter runs it). An access then goes straight to its page's `addend + address` if its address is
-//! provably in the range (`grouped_host`: the same SSA base plus a constant inside it), however
-//! the estimate went; any other access keeps its own checks.
+//! (the interpreter runs it). An access then goes straight to its page's `addend + address`
+//! if its address is provably in the range (`grouped_host`: the same SSA base plus a constant
+//! inside it), however the estimate went; any other access keeps its own checks. A range
+//! across two pages (which may be mapped anywhere) needs a 4-aligned base, and only accesses
+//! that cross no 4-byte boundary from it are grouped: so none crosses from page to page.
 
 use super::*;
 
@@ -30,8 +32,8 @@ pub(super) struct Active {
     lo: i64,
     hi: i64,
     write: bool,
-    /// The first page's linear address, and the addends of the first and last pages.
-    lo_page: Value,
+    /// The page offset of `root + lo` (i32), and the addends of the first and last pages.
+    lo_off: Value,
     addends: [Value; 2],
 }
 
@@ -193,15 +195,31 @@ impl Lower<'_, '_> {
         let g = &self.region.blocks[gi];
         for p in plan(&g.instrs, &self.kinds[gi]) {
             let base = self.gpr_get(p.reg);
+            let (root, k) = self.decompose(base);
             let lo = self.b.ins().iadd_imm_s(base, p.lo);
-            let hi = self.b.ins().iadd_imm_s(base, p.hi);
-            let tag_at = self.tlb_set() + if p.write { TLB_WRITE } else { TLB_READ };
-            let add_at = self.tlb_set() + TLB_ADDEND;
+            let lo_off = self.b.ins().band_imm_s(lo, 0xFFF);
+            // A range across two pages needs a 4-aligned root: then no grouped access (none
+            // crosses a 4-byte boundary from it: `grouped_host`) crosses from one page into
+            // the other, which may be mapped elsewhere. (Else the block runs interpreted.)
+            let crosses = self.b.ins().icmp_imm_u(
+                IntCC::UnsignedGreaterThanOrEqual,
+                lo_off,
+                0x1000 - (p.hi - p.lo),
+            );
+            let mis = self.b.ins().band_imm_s(root, 3);
+            let mis = self.b.ins().icmp_imm_s(IntCC::NotEqual, mis, 0);
+            let bad = self.b.ins().band(crosses, mis);
             let cont = self.b.create_block();
             let slow = self.b.create_block();
             let out = self.b.create_block();
+            let fine = self.b.create_block();
             self.b.set_cold_block(slow);
             self.b.set_cold_block(out);
+            self.b.ins().brif(bad, out, &[], fine, &[]);
+            self.b.switch_to_block(fine);
+            let hi = self.b.ins().iadd_imm_s(base, p.hi);
+            let tag_at = self.tlb_set() + if p.write { TLB_WRITE } else { TLB_READ };
+            let add_at = self.tlb_set() + TLB_ADDEND;
             let mut ok = None;
             let mut slots = Vec::new();
             for lin in [lo, hi] {
@@ -240,13 +258,12 @@ impl Lower<'_, '_> {
                 let a8 = self.b.ins().iadd(ctx, a8);
                 addends.push(self.b.ins().load(types::I64, self.mf, a8, add_at));
             }
-            let (root, k) = self.decompose(base);
             self.stack.push(Active {
                 root,
                 lo: k + p.lo,
                 hi: k + p.hi,
                 write: p.write,
-                lo_page: slots[0].1,
+                lo_off,
                 addends: [addends[0], addends[1]],
             });
         }
@@ -265,12 +282,19 @@ impl Lower<'_, '_> {
             return None;
         }
         let (root, k) = self.decompose(off);
+        // (Not crossing a 4-byte boundary from the 4-aligned root: so not a page boundary.)
+        if k.rem_euclid(4) + size as i64 > 4 {
+            return None;
+        }
         let g = *self.stack.iter().find(|g| {
             g.root == root && g.lo <= k && k + size as i64 - 1 <= g.hi && (g.write || !write)
         })?;
-        // (The range may cross into a second page, mapped elsewhere.)
-        let page = self.b.ins().band_imm_s(off, 0xFFFF_F000u32 as i32 as i64);
-        let first = self.b.ins().icmp(IntCC::Equal, page, g.lo_page);
+        // The range may cross into a second page, mapped elsewhere: the access is on the
+        // first page if `lo_off + (k - lo)` is below 0x1000.
+        let first = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, g.lo_off, 0x1000 - (k - g.lo));
         let addend = self.b.ins().select(first, g.addends[0], g.addends[1]);
         let lin = self.b.ins().uextend(types::I64, off);
         Some(self.b.ins().iadd(addend, lin))
