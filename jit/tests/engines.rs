@@ -15,7 +15,9 @@ fn assemble(name: &str) -> Vec<u8> {
         .join(name);
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace(".asm", ".bin"));
     let st = Command::new("nasm")
-        .args(["-f", "bin", "-o"])
+        .args(["-f", "bin", "-i"])
+        .arg(src.parent().unwrap())
+        .arg("-o")
         .arg(&out)
         .arg(&src)
         .status()

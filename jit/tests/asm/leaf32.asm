@@ -7,6 +7,7 @@
 ; show in the sums at once. Ends with HLT.
 bits 32
 org 0x1000
+%include "paging32.inc"
 PD equ 0x80000
 PT equ 0x81000
 THUNK equ 0x4000                ; linear = physical
@@ -15,20 +16,8 @@ ALT equ 0x6000
 ROUNDS equ 30000
 start:
     mov esp, 0x9000
-    ; page tables: identity for the first MiB
-    mov edi, PT
-    mov eax, 3
-    mov ecx, 256
-.pt:
-    stosd
-    add eax, 0x1000
-    loop .pt
-    mov dword [PD], PT | 3
-    mov eax, PD
-    mov cr3, eax
-    mov eax, cr0
-    or eax, 0x80000000
-    mov cr0, eax
+    identity_page_table PT
+    enable_paging PD, PT
     ; the code of the other pages
     mov esi, thunk_code
     mov edi, THUNK

@@ -4,6 +4,7 @@
 ; where pushes themselves straddle the two pages. Ends with HLT.
 bits 32
 org 0x1000
+%include "paging32.inc"
 PD equ 0x80000
 PT equ 0x81000
 LOW equ 0x20000                 ; linear = physical
@@ -11,20 +12,9 @@ HIGH equ 0x21000                ; linear HIGH -> physical AWAY
 AWAY equ 0x40000
 start:
     ; page tables: identity for the first MiB, but HIGH -> AWAY
-    mov edi, PT
-    mov eax, 3
-    mov ecx, 256
-.pt:
-    stosd
-    add eax, 0x1000
-    loop .pt
+    identity_page_table PT
     mov dword [PT + (HIGH >> 12) * 4], AWAY | 3
-    mov dword [PD], PT | 3
-    mov eax, PD
-    mov cr3, eax
-    mov eax, cr0
-    or eax, 0x80000000
-    mov cr0, eax
+    enable_paging PD, PT
     xor esi, esi
     mov esp, HIGH + 8           ; aligned: frames across the boundary
     call frames

@@ -8,6 +8,7 @@
 ; called every round). Ends with HLT.
 bits 32
 org 0x1000
+%include "paging32.inc"
 PD equ 0x80000
 PT equ 0x81000
 IDT equ 0x7F000
@@ -25,20 +26,9 @@ start:
     mov edi, IDT + 14*8
     call set_gate
     ; page tables: identity for the first MiB, HOLE not present
-    mov edi, PT
-    mov eax, 3
-    mov ecx, 256
-.pt:
-    stosd
-    add eax, 0x1000
-    loop .pt
+    identity_page_table PT
     mov dword [PT + (HOLE >> 12) * 4], HOLE | 2
-    mov dword [PD], PT | 3
-    mov eax, PD
-    mov cr3, eax
-    mov eax, cr0
-    or eax, 0x80000000
-    mov cr0, eax
+    enable_paging PD, PT
     mov dword [LOG], 0
     mov ebp, 120                ; rounds
 .round:
